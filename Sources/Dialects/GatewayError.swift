@@ -1,0 +1,117 @@
+import HTTPTypes
+import NIOCore
+
+/// A rejection or failure the gateway answers itself. It renders as the error shape of the
+/// client's dialect, so SDKs surface a useful message instead of a parse failure.
+public struct GatewayError: Error, Sendable, Equatable {
+    public var status: HTTPResponse.Status
+    /// Machine-readable reason, stable across releases: `invalid_api_key`, `model_not_found`…
+    public var code: String
+    public var message: String
+    /// Seconds a client should wait before retrying (sent as `Retry-After`).
+    public var retryAfter: Int?
+
+    public init(status: HTTPResponse.Status, code: String, message: String, retryAfter: Int? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retryAfter = retryAfter
+    }
+
+    public static func invalidAPIKey(missing: Bool) -> GatewayError {
+        GatewayError(
+            status: .unauthorized, code: "invalid_api_key",
+            message: missing
+                ? "No API key was sent: pass it as Authorization: Bearer <key>, x-api-key, x-goog-api-key or ?key="
+                : "The API key is unknown or revoked"
+        )
+    }
+
+    public static func modelNotFound(_ model: String?, detail: String? = nil) -> GatewayError {
+        let what = model.map { "The model '\($0)' is not served by this gateway" } ?? "The request names no model and no default model is configured"
+        return GatewayError(status: .notFound, code: "model_not_found", message: detail.map { "\(what): \($0)" } ?? what)
+    }
+
+    public static func requestTooLarge(limit: Int) -> GatewayError {
+        GatewayError(status: .contentTooLarge, code: "request_too_large",
+                     message: "The request body is larger than the gateway's limit of \(limit) bytes")
+    }
+
+    public static func notFound(path: String) -> GatewayError {
+        GatewayError(status: .notFound, code: "not_found", message: "No route for \(path)")
+    }
+
+    public static func methodNotAllowed(_ method: HTTPRequest.Method, path: String, allowed: String) -> GatewayError {
+        GatewayError(status: .methodNotAllowed, code: "method_not_allowed", message: "\(method.rawValue) is not allowed on \(path); use \(allowed)")
+    }
+
+    public static func badRequest(_ message: String) -> GatewayError {
+        GatewayError(status: .badRequest, code: "invalid_request", message: message)
+    }
+
+    public static func upstreamUnavailable(_ message: String) -> GatewayError {
+        GatewayError(status: .serviceUnavailable, code: "upstream_unavailable", message: message, retryAfter: 5)
+    }
+
+    public static func badGateway(_ message: String) -> GatewayError {
+        GatewayError(status: .badGateway, code: "upstream_error", message: message)
+    }
+
+    public static func gatewayTimeout(_ message: String) -> GatewayError {
+        GatewayError(status: .gatewayTimeout, code: "upstream_timeout", message: message)
+    }
+
+    /// The JSON body in `dialect`'s error shape.
+    public func body(in dialect: Dialect) -> String {
+        let message = JSONText.quoted(message)
+        switch dialect {
+        case .openai:
+            return #"{"error":{"message":\#(message),"type":"\#(openAIType)","param":null,"code":"\#(code)"}}"#
+        case .anthropic:
+            return #"{"type":"error","error":{"type":"\#(anthropicType)","message":\#(message)}}"#
+        case .gemini:
+            return #"{"error":{"code":\#(status.code),"message":\#(message),"status":"\#(googleStatus)"}}"#
+        }
+    }
+
+    var openAIType: String {
+        switch status.code {
+        case 401: return "authentication_error"
+        case 403: return "permission_error"
+        case 404 where code == "model_not_found": return "invalid_request_error"
+        case 404: return "not_found_error"
+        case 429: return "rate_limit_error"
+        case 400, 405, 413, 422: return "invalid_request_error"
+        case 503: return "service_unavailable"
+        case 504: return "timeout"
+        default: return "api_error"
+        }
+    }
+
+    var anthropicType: String {
+        switch status.code {
+        case 401: return "authentication_error"
+        case 403: return "permission_error"
+        case 404: return "not_found_error"
+        case 413: return "request_too_large"
+        case 429: return "rate_limit_error"
+        case 503, 529: return "overloaded_error"
+        case 504: return "timeout_error"
+        case 400..<500: return "invalid_request_error"
+        default: return "api_error"
+        }
+    }
+
+    var googleStatus: String {
+        switch status.code {
+        case 400, 413: return "INVALID_ARGUMENT"
+        case 401: return "UNAUTHENTICATED"
+        case 403: return "PERMISSION_DENIED"
+        case 404, 405: return status.code == 404 ? "NOT_FOUND" : "UNIMPLEMENTED"
+        case 429: return "RESOURCE_EXHAUSTED"
+        case 503: return "UNAVAILABLE"
+        case 504: return "DEADLINE_EXCEEDED"
+        default: return "INTERNAL"
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import HTTPTypes
+
+/// What a request asks for, decided from its method and path alone. The dialect of the
+/// operation decides the error shape of every answer on that path.
+public struct Operation: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        // OpenAI
+        case chatCompletions, completions, embeddings, listModels, retrieveModel
+        /// Any other `/v1/*` path: forwarded as is to the route's upstream.
+        case openAIPassthrough
+        // Anthropic
+        case messages, countTokens, anthropicPassthrough
+        // Gemini
+        case geminiListModels, geminiGetModel, generateContent, streamGenerateContent
+        case geminiCountTokens, embedContent, geminiAction, geminiPassthrough
+    }
+
+    public var kind: Kind
+    public var dialect: Dialect
+    /// The model named in the path (Gemini `models/{model}:action`, OpenAI `models/{id}`).
+    public var pathModel: String?
+    /// Whether the model comes from the JSON body (`model` field).
+    public var modelInBody: Bool {
+        switch kind {
+        case .chatCompletions, .completions, .embeddings, .messages, .countTokens: return true
+        default: return false
+        }
+    }
+
+    public init(kind: Kind, dialect: Dialect, pathModel: String? = nil) {
+        self.kind = kind
+        self.dialect = dialect
+        self.pathModel = pathModel
+    }
+
+    /// Classifies `path` (without query). Returns nil for paths outside every API surface.
+    /// A wrong method on a known path is reported as a ``GatewayError`` 405.
+    public static func classify(method: HTTPRequest.Method, path: String) -> Result<Operation, GatewayError>? {
+        func post(_ kind: Kind, _ dialect: Dialect, model: String? = nil) -> Result<Operation, GatewayError> {
+            method == .post ? .success(Operation(kind: kind, dialect: dialect, pathModel: model))
+                : .failure(.methodNotAllowed(method, path: path, allowed: "POST"))
+        }
+        func get(_ kind: Kind, _ dialect: Dialect, model: String? = nil) -> Result<Operation, GatewayError> {
+            method == .get || method == .head ? .success(Operation(kind: kind, dialect: dialect, pathModel: model))
+                : .failure(.methodNotAllowed(method, path: path, allowed: "GET"))
+        }
+        switch path {
+        case "/v1/chat/completions": return post(.chatCompletions, .openai)
+        case "/v1/completions": return post(.completions, .openai)
+        case "/v1/embeddings": return post(.embeddings, .openai)
+        case "/v1/models": return get(.listModels, .openai)
+        case "/v1/messages": return post(.messages, .anthropic)
+        case "/v1/messages/count_tokens": return post(.countTokens, .anthropic)
+        case "/v1beta/models": return get(.geminiListModels, .gemini)
+        default: break
+        }
+        if path.hasPrefix("/v1beta/models/") || path.hasPrefix("/v1/models/") {
+            let rest = path.hasPrefix("/v1beta/") ? path.dropFirst("/v1beta/models/".count) : path.dropFirst("/v1/models/".count)
+            if let colon = rest.lastIndex(of: ":") {
+                let model = String(rest[..<colon])
+                let kind: Kind
+                switch rest[rest.index(after: colon)...] {
+                case "generateContent": kind = .generateContent
+                case "streamGenerateContent": kind = .streamGenerateContent
+                case "countTokens": kind = .geminiCountTokens
+                case "embedContent", "batchEmbedContents": kind = .embedContent
+                default: kind = .geminiAction
+                }
+                return post(kind, .gemini, model: model)
+            }
+            if path.hasPrefix("/v1beta/") { return get(.geminiGetModel, .gemini, model: String(rest)) }
+            return .success(Operation(kind: method == .get ? .retrieveModel : .openAIPassthrough, dialect: .openai, pathModel: String(rest)))
+        }
+        if path.hasPrefix("/v1/messages/") { return .success(Operation(kind: .anthropicPassthrough, dialect: .anthropic)) }
+        if path.hasPrefix("/v1beta/") { return .success(Operation(kind: .geminiPassthrough, dialect: .gemini)) }
+        if path.hasPrefix("/v1/") { return .success(Operation(kind: .openAIPassthrough, dialect: .openai)) }
+        return nil
+    }
+
+    /// Whether the response will be a stream, from the path (Gemini) or the body flag.
+    public func isStreaming(bodyFlag: Bool?) -> Bool {
+        kind == .streamGenerateContent || bodyFlag == true
+    }
+}

@@ -1,0 +1,54 @@
+import HTTPTypes
+
+/// Finds the key a client presented. Every surface accepts all four places, so any SDK works
+/// on any route: `Authorization: Bearer` (scheme case-insensitive), `x-api-key`,
+/// `x-goog-api-key`, and the `key` query parameter.
+public enum ClientKey {
+    static let xAPIKey = HTTPField.Name("x-api-key")!
+    static let xGoogAPIKey = HTTPField.Name("x-goog-api-key")!
+
+    public static func extract(from headers: HTTPFields, query: Substring?) -> String? {
+        if let value = headers[xAPIKey], !value.isEmpty { return value }
+        if let value = headers[.authorization] {
+            let trimmed = value.drop(while: { $0 == " " })
+            if trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " {
+                let token = trimmed.dropFirst(7).drop(while: { $0 == " " })
+                if !token.isEmpty { return String(token) }
+            }
+        }
+        if let value = headers[xGoogAPIKey], !value.isEmpty { return value }
+        if let query {
+            for pair in query.split(separator: "&") where pair.hasPrefix("key=") {
+                let raw = pair.dropFirst(4)
+                if !raw.isEmpty { return String(raw).removingPercentEncoding() }
+            }
+        }
+        return nil
+    }
+}
+
+extension String {
+    /// Decodes `%XX` escapes (and `+` as space) in a query value; invalid escapes stay as is.
+    func removingPercentEncoding() -> String {
+        guard contains("%") || contains("+") else { return self }
+        var bytes: [UInt8] = []
+        var iterator = utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "+") { bytes.append(0x20); continue }
+            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
+            guard let high = iterator.next(), let low = iterator.next(),
+                  let h = hexValue(high), let l = hexValue(low) else { bytes.append(byte); continue }
+            bytes.append(h << 4 | l)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import Dialects
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Upstreams
+
+extension GatewayResponder {
+    /// `/health` (status, version, upstreams), `/health/live` and `/health/ready`, in the
+    /// shapes of the edge seed so existing probes keep working.
+    func health(path: String, state: GatewayState) -> Response {
+        let providers = state.routes.providers.filter { $0.type != .mock }
+        let anyAvailable = state.routes.providers.contains { $0.type == .mock } || providers.contains { $0.endpoints.contains { $0.health.isAvailable() } }
+        let timestamp = JSONText.quoted(Timestamp.now())
+        switch path {
+        case "/health/live":
+            return json(.ok, #"{"status":"alive","timestamp":\#(timestamp)}"#)
+        case "/health/ready":
+            if readiness.isDraining {
+                return json(.serviceUnavailable, #"{"status":"not_ready","reason":"shutting down","timestamp":\#(timestamp)}"#)
+            }
+            if !anyAvailable {
+                let reason = state.routes.providers.isEmpty ? "no upstream is configured" : "no upstream endpoint is healthy"
+                return json(.serviceUnavailable, #"{"status":"not_ready","reason":"\#(reason)","timestamp":\#(timestamp)}"#)
+            }
+            return json(.ok, #"{"status":"ready","timestamp":\#(timestamp)}"#)
+        case "/health":
+            let upstreams = state.routes.providers.map { provider -> String in
+                let models = catalog.models(of: provider.name)
+                let endpoints = provider.endpoints.map { endpoint -> String in
+                    let healthy = endpoint.health.isAvailable()
+                    let lastError = endpoint.health.lastError.map(JSONText.quoted) ?? "null"
+                    return #"{"id":\#(JSONText.quoted(endpoint.id)),"healthy":\#(healthy),"ejected":\#(endpoint.health.isEjected),"last_error":\#(lastError)}"#
+                }
+                let modelsError = models?.lastError.map(JSONText.quoted) ?? "null"
+                let origin = provider.type == .mock ? "mock" : provider.baseURL.description
+                return #"{"name":\#(JSONText.quoted(provider.name)),"type":"\#(provider.type.rawValue)","base_url":\#(JSONText.quoted(origin)),"discovered":\#(provider.isDiscoveredEngine),"healthy":\#(provider.endpoints.contains { $0.health.isAvailable() }),"models":\#(models?.models.count ?? provider.modelNames.count),"models_error":\#(modelsError),"endpoints":[\#(endpoints.joined(separator: ","))]}"#
+            }
+            let status = anyAvailable ? "healthy" : "degraded"
+            let uptime = RequestRecord.milliseconds(ContinuousClock.now - startedAt) / 1000
+            return json(.ok, #"{"status":"\#(status)","timestamp":\#(timestamp),"version":"\#(GatewayVersion.current)","uptime_seconds":\#(uptime.rounded(toPlaces: 1)),"upstreams":[\#(upstreams.joined(separator: ","))]}"#)
+        default:
+            return errorResponse(.notFound(path: path), dialect: .openai)
+        }
+    }
+
+    func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-store"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// The gateway's version, reported by `/health` and `--version`.
+public enum GatewayVersion {
+    public static let current = "0.1.0"
+}

@@ -1,0 +1,109 @@
+import Dialects
+import Guards
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ProxyConfig
+import Upstreams
+
+/// The gateway's single responder: one switch over the path instead of a router trie, since
+/// the surfaces are few and fixed, then the guards and the proxy in data-path order.
+public struct GatewayResponder: HTTPResponder {
+    public typealias Context = GatewayContext
+
+    let store: StateStore
+    let client: UpstreamClient
+    let catalog: ModelCatalog
+    let disconnects: DisconnectRegistry
+    let requestLogger: Logger
+    let startedAt: ContinuousClock.Instant
+    let readiness: Readiness
+
+    static let xRequestID = HTTPField.Name("x-request-id")!
+    static let retryAfter = HTTPField.Name("retry-after")!
+
+    public func respond(to request: Request, context: GatewayContext) async throws -> Response {
+        let state = store.state
+        let requestID = RequestIdentifier.sanitized(request.headers[Self.xRequestID]) ?? RequestIdentifier.generate()
+        var record = RequestRecord(id: requestID, method: request.method.rawValue, path: request.uri.path, start: .now)
+        let path = request.uri.path
+
+        if path == "/health" || path.hasPrefix("/health/") {
+            if !state.publicPaths.contains(path), let rejection = authenticateOnly(request, state: state) {
+                return finish(error: rejection, dialect: .openai, record: &record, logIn: state)
+            }
+            return finish(health(path: path, state: state), record: &record, logIn: state)
+        }
+
+        let operation: Operation
+        switch Operation.classify(method: request.method, path: path) {
+        case .none:
+            return finish(error: .notFound(path: path), dialect: Dialect.guess(path: path), record: &record, logIn: state)
+        case .failure(let error)?:
+            return finish(error: error, dialect: Dialect.guess(path: path), record: &record, logIn: state)
+        case .success(let op)?:
+            operation = op
+        }
+        record.dialect = operation.dialect.rawValue
+
+        if state.routes.hostMatch(host: request.head.authority, path: path) == nil,
+           operation.kind == .listModels || operation.kind == .geminiListModels || operation.kind == .retrieveModel || operation.kind == .geminiGetModel {
+            if !state.publicPaths.contains(path), let rejection = authenticateOnly(request, state: state) {
+                return finish(error: rejection, dialect: operation.dialect, record: &record, logIn: state)
+            }
+            if let listing = modelListing(operation: operation, state: state) {
+                return finish(listing, record: &record, logIn: state)
+            }
+        }
+
+        var proxy = ProxyExchange(request: request, context: context, operation: operation, state: state, responder: self, record: record)
+        return await proxy.run()
+    }
+
+    /// For paths that need a key but no routing: nil when the key is accepted.
+    func authenticateOnly(_ request: Request, state: GatewayState) -> GatewayError? {
+        let key = ClientKey.extract(from: request.headers, query: request.uri.query.map { Substring($0) })
+        switch state.authenticator.check(key) {
+        case .accepted: return nil
+        case .rejected(let missing): return .invalidAPIKey(missing: missing)
+        case .needsProvider:
+            // Only provider keys exist: any of them opens the shared endpoints.
+            let allowed = state.routes.providers.contains { state.authenticator.allows(key, provider: $0.name) }
+            return allowed ? nil : .invalidAPIKey(missing: key == nil)
+        }
+    }
+
+    // MARK: finishing responses
+
+    /// Adds the request id and logs a response whose body is already complete.
+    func finish(_ response: Response, record: inout RequestRecord, logIn state: GatewayState) -> Response {
+        var response = response
+        response.headers[Self.xRequestID] = record.id
+        record.status = Int(response.status.code)
+        record.bytesOut = response.body.contentLength ?? 0
+        if state.config.logging.requests { record.write(to: requestLogger) }
+        return response
+    }
+
+    func finish(error: GatewayError, dialect: Dialect, record: inout RequestRecord, logIn state: GatewayState) -> Response {
+        record.errorCode = error.code
+        return finish(errorResponse(error, dialect: dialect), record: &record, logIn: state)
+    }
+
+    func errorResponse(_ error: GatewayError, dialect: Dialect) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        if let retry = error.retryAfter { headers[Self.retryAfter] = String(retry) }
+        return Response(status: error.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: error.body(in: dialect))))
+    }
+}
+
+extension Dialect {
+    /// The dialect a path belongs to, for errors on paths no operation matched.
+    static func guess(path: String) -> Dialect {
+        if path.hasPrefix("/v1beta/") || path.contains(":generateContent") || path.contains(":streamGenerateContent") { return .gemini }
+        if path.hasPrefix("/v1/messages") { return .anthropic }
+        return .openai
+    }
+}

@@ -1,0 +1,164 @@
+import Dialects
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import ProxyConfig
+
+/// The `mock` provider: answers every operation in the client's dialect from inside the
+/// gateway, without any network. For demos and load tests; users choose it explicitly.
+/// Answers are well-formed for each SDK (ids, usage, stream events) and state plainly that
+/// they come from a mock.
+struct MockProvider {
+    let config: MockConfig
+    let providerName: String
+
+    static let sentence = "This is a mock response from LLMProxy: no model was called. Configure a real provider to get real answers."
+
+    func respond(operation: Operation, model: String?, body: ByteBuffer?, streaming: Bool, includeUsage: Bool, query: String?) async throws -> (status: HTTPResponse.Status, headers: HTTPFields, body: ResponseBody, stream: Bool) {
+        if config.latencyMilliseconds > 0 { try await Task.sleep(for: .milliseconds(config.latencyMilliseconds)) }
+        let model = model ?? "mock-model"
+        let promptTokens = max(1, (body?.readableBytes ?? 0) / 4)
+        let words = Self.sentence.split(separator: " ").map(String.init)
+        let completionTokens = words.count
+        let id = "mock-" + RequestIdentifier.generate().prefix(24)
+        let created = Timestamp.epochSeconds()
+
+        switch operation.kind {
+        case .chatCompletions where streaming, .completions where streaming:
+            let isChat = operation.kind == .chatCompletions
+            let object = isChat ? "chat.completion.chunk" : "text_completion"
+            let events = chunks(words).enumerated().map { index, text -> String in
+                let choice = isChat
+                    ? #"{"index":0,"delta":{\#(index == 0 ? #""role":"assistant","# : "")"content":\#(JSONText.quoted(text))},"logprobs":null,"finish_reason":null}"#
+                    : #"{"index":0,"text":\#(JSONText.quoted(text)),"logprobs":null,"finish_reason":null}"#
+                return #"{"id":"\#(id)","object":"\#(object)","created":\#(created),"model":\#(JSONText.quoted(model)),"choices":[\#(choice)]}"#
+            }
+            var tail = [#"{"id":"\#(id)","object":"\#(object)","created":\#(created),"model":\#(JSONText.quoted(model)),"choices":[{"index":0,\#(isChat ? #""delta":{}"# : #""text":"""#),"logprobs":null,"finish_reason":"stop"}]}"#]
+            if includeUsage {
+                tail.append(#"{"id":"\#(id)","object":"\#(object)","created":\#(created),"model":\#(JSONText.quoted(model)),"choices":[],"usage":\#(openAIUsage(promptTokens, completionTokens))}"#)
+            }
+            return sse(events.map { "data: \($0)\n\n" }, tail: tail.map { "data: \($0)\n\n" } + ["data: [DONE]\n\n"])
+
+        case .chatCompletions:
+            return json(#"{"id":"\#(id)","object":"chat.completion","created":\#(created),"model":\#(JSONText.quoted(model)),"choices":[{"index":0,"message":{"role":"assistant","content":\#(JSONText.quoted(Self.sentence)),"refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":\#(openAIUsage(promptTokens, completionTokens)),"system_fingerprint":"llmproxy-mock"}"#)
+
+        case .completions:
+            return json(#"{"id":"\#(id)","object":"text_completion","created":\#(created),"model":\#(JSONText.quoted(model)),"choices":[{"index":0,"text":\#(JSONText.quoted(Self.sentence)),"logprobs":null,"finish_reason":"stop"}],"usage":\#(openAIUsage(promptTokens, completionTokens))}"#)
+
+        case .embeddings:
+            return json(#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":\#(vector(seed: promptTokens))}],"model":\#(JSONText.quoted(model)),"usage":{"prompt_tokens":\#(promptTokens),"total_tokens":\#(promptTokens)}}"#)
+
+        case .messages where streaming:
+            var events: [String] = [
+                "event: message_start\ndata: " + #"{"type":"message_start","message":{"id":"msg_\#(id)","type":"message","role":"assistant","model":\#(JSONText.quoted(model)),"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":\#(promptTokens),"output_tokens":1}}}"# + "\n\n",
+                "event: content_block_start\ndata: " + #"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"# + "\n\n",
+            ]
+            events += chunks(words).map { text in
+                "event: content_block_delta\ndata: " + #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":\#(JSONText.quoted(text))}}"# + "\n\n"
+            }
+            let tail = [
+                "event: content_block_stop\ndata: " + #"{"type":"content_block_stop","index":0}"# + "\n\n",
+                "event: message_delta\ndata: " + #"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":\#(completionTokens)}}"# + "\n\n",
+                "event: message_stop\ndata: " + #"{"type":"message_stop"}"# + "\n\n",
+            ]
+            return sse(events, tail: tail, leading: 2)
+
+        case .messages:
+            return json(#"{"id":"msg_\#(id)","type":"message","role":"assistant","model":\#(JSONText.quoted(model)),"content":[{"type":"text","text":\#(JSONText.quoted(Self.sentence))}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":\#(promptTokens),"output_tokens":\#(completionTokens)}}"#)
+
+        case .countTokens:
+            return json(#"{"input_tokens":\#(promptTokens)}"#)
+
+        case .generateContent, .streamGenerateContent:
+            let version = "llmproxy-mock"
+            func candidate(_ text: String, final: Bool) -> String {
+                #"{"candidates":[{"content":{"parts":[{"text":\#(JSONText.quoted(text))}],"role":"model"},\#(final ? #""finishReason":"STOP","# : "")"index":0}],"usageMetadata":{"promptTokenCount":\#(promptTokens),"candidatesTokenCount":\#(final ? completionTokens : 0),"totalTokenCount":\#(promptTokens + (final ? completionTokens : 0))},"modelVersion":"\#(version)"}"#
+            }
+            if operation.kind == .generateContent {
+                return json(candidate(Self.sentence, final: true))
+            }
+            let parts = chunks(words)
+            let events = parts.enumerated().map { index, text in candidate(text, final: index == parts.count - 1) }
+            if query?.split(separator: "&").contains("alt=sse") == true {
+                return sse(events.dropLast().map { "data: \($0)\r\n\r\n" }, tail: ["data: \(events.last!)\r\n\r\n"])
+            }
+            // Without alt=sse Gemini streams one JSON array, element by element.
+            var pieces = events.enumerated().map { index, event in (index == 0 ? "[" : ",\r\n") + event }
+            let last = pieces.removeLast()
+            return stream(pieces, tail: [last + "]"], contentType: "application/json", leading: 0)
+
+        case .geminiCountTokens:
+            return json(#"{"totalTokens":\#(promptTokens)}"#)
+
+        case .embedContent:
+            return json(#"{"embedding":{"values":\#(vector(seed: promptTokens))}}"#)
+
+        default:
+            let error = GatewayError(status: .notFound, code: "not_found", message: "The mock provider '\(providerName)' does not implement this operation")
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return (error.status, headers, ResponseBody(byteBuffer: ByteBuffer(string: error.body(in: operation.dialect))), false)
+        }
+    }
+
+    /// The sentence split into `config.chunks` pieces (words regrouped).
+    func chunks(_ words: [String]) -> [String] {
+        let count = max(1, config.chunks)
+        var result = Array(repeating: "", count: count)
+        for (index, word) in words.enumerated() {
+            let slot = index * count / words.count
+            result[slot] += (result[slot].isEmpty && slot == 0 ? "" : " ") + word
+        }
+        return result
+    }
+
+    func openAIUsage(_ prompt: Int, _ completion: Int) -> String {
+        #"{"prompt_tokens":\#(prompt),"completion_tokens":\#(completion),"total_tokens":\#(prompt + completion)}"#
+    }
+
+    /// A deterministic unit-length-ish vector, so clients can exercise their code paths.
+    func vector(seed: Int) -> String {
+        var state = UInt64(truncatingIfNeeded: seed) &* 0x9E37_79B9_7F4A_7C15 | 1
+        let values = (0..<16).map { _ -> String in
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            let v = Double(state % 2_000_001) / 1_000_000 - 1
+            return String(format: v)
+        }
+        return "[" + values.joined(separator: ",") + "]"
+    }
+
+    func json(_ text: String) -> (status: HTTPResponse.Status, headers: HTTPFields, body: ResponseBody, stream: Bool) {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return (.ok, headers, ResponseBody(byteBuffer: ByteBuffer(string: text)), false)
+    }
+
+    func sse(_ events: [String], tail: [String], leading: Int = 0) -> (status: HTTPResponse.Status, headers: HTTPFields, body: ResponseBody, stream: Bool) {
+        stream(events, tail: tail, contentType: "text/event-stream", leading: leading)
+    }
+
+    /// Streams `pieces` with the configured pause before each content piece; the first
+    /// `leading` pieces (protocol preamble) and the `tail` go out without a pause.
+    func stream(_ pieces: [String], tail: [String], contentType: String, leading: Int) -> (status: HTTPResponse.Status, headers: HTTPFields, body: ResponseBody, stream: Bool) {
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        headers[.cacheControl] = "no-cache"
+        let delay = config.chunkDelayMilliseconds
+        let body = ResponseBody { writer in
+            for (index, piece) in pieces.enumerated() {
+                if index >= leading, delay > 0 { try await Task.sleep(for: .milliseconds(delay)) }
+                try await writer.write(ByteBuffer(string: piece))
+            }
+            for piece in tail { try await writer.write(ByteBuffer(string: piece)) }
+            try await writer.finish(nil)
+        }
+        return (.ok, headers, body, true)
+    }
+}
+
+private extension String {
+    init(format value: Double) {
+        let scaled = (value * 1_000_000).rounded() / 1_000_000
+        self = String(scaled)
+    }
+}

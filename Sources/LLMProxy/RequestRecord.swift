@@ -1,0 +1,64 @@
+import Logging
+
+/// What the request log says about one request. Filled in as the request moves along the
+/// data path and written once, when the last byte of the response has gone out (or failed).
+/// Holds no key, token or body.
+struct RequestRecord: Sendable {
+    let id: String
+    let method: String
+    let path: String
+    let start: ContinuousClock.Instant
+    var dialect: String?
+    var rule: String?
+    var model: String?
+    var endpoint: String?
+    var status: Int = 0
+    var stream = false
+    var bytesIn = 0
+    var bytesOut = 0
+    var firstByte: Duration?
+    var errorCode: String?
+    var attempts = 0
+
+    init(id: String, method: String, path: String, start: ContinuousClock.Instant) {
+        self.id = id
+        self.method = method
+        self.path = path
+        self.start = start
+    }
+
+    func write(to logger: Logger) {
+        let total = ContinuousClock.now - start
+        var metadata: Logger.Metadata = [
+            "request_id": .string(id),
+            "method": .string(method),
+            "path": .string(path),
+            "status": .stringConvertible(status),
+            "duration_ms": .stringConvertible(Self.milliseconds(total)),
+            "bytes_in": .stringConvertible(bytesIn),
+            "bytes_out": .stringConvertible(bytesOut),
+        ]
+        if let dialect { metadata["dialect"] = .string(dialect) }
+        if let rule { metadata["route"] = .string(rule) }
+        if let model { metadata["model"] = .string(model) }
+        if let endpoint { metadata["upstream"] = .string(endpoint) }
+        if stream { metadata["stream"] = .stringConvertible(true) }
+        if let firstByte { metadata["ttfb_ms"] = .stringConvertible(Self.milliseconds(firstByte)) }
+        if let errorCode { metadata["error"] = .string(errorCode) }
+        if attempts > 1 { metadata["attempts"] = .stringConvertible(attempts) }
+        logger.info("request", metadata: metadata)
+    }
+
+    static func milliseconds(_ duration: Duration) -> Double {
+        let (seconds, atto) = duration.components
+        return (Double(seconds) * 1000 + Double(atto) / 1e15).rounded(toPlaces: 3)
+    }
+}
+
+extension Double {
+    func rounded(toPlaces places: Int) -> Double {
+        var factor = 1.0
+        for _ in 0..<places { factor *= 10 }
+        return (self * factor).rounded() / factor
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+
+/// Builds the effective configuration: file, then environment, then command-line overrides,
+/// then names and validation. The same path serves start-up, `config check` and SIGHUP.
+public struct ConfigLoader: Sendable {
+    public var path: String?
+    public var environment: [String: String]
+    public var overrides: @Sendable (inout GatewayConfig) -> Void
+
+    public init(path: String?, environment: [String: String], overrides: @escaping @Sendable (inout GatewayConfig) -> Void = { _ in }) {
+        self.path = path
+        self.environment = environment
+        self.overrides = overrides
+    }
+
+    /// The file in use: `-c FILE`, else `$LLMPROXY_CONFIG`.
+    public var effectivePath: String? { path ?? environment["LLMPROXY_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } }
+
+    public func load() throws -> GatewayConfig {
+        var config = GatewayConfig()
+        if let file = effectivePath {
+            let text: String
+            do {
+                let data = try Data(contentsOf: URL(fileURLWithPath: file))
+                text = String(decoding: data, as: UTF8.self)
+            } catch {
+                throw ConfigError([ConfigProblem(path: "(file)", message: "\(file) cannot be read: \(error.localizedDescription); check the path given with -c or $LLMPROXY_CONFIG")])
+            }
+            config = try GatewayConfig.parse(yaml: text)
+        }
+        try config.applyEnvironment(environment)
+        overrides(&config)
+        config.assignProviderNames()
+        let problems = config.validate(fileExists: { FileManager.default.fileExists(atPath: $0) })
+        if !problems.isEmpty { throw ConfigError(problems) }
+        return config
+    }
+}
+
+extension GatewayConfig {
+    /// Gives every unnamed provider a name: its type, with its position when needed.
+    public mutating func assignProviderNames() {
+        var used = Set(providers.map(\.name).filter { !$0.isEmpty })
+        for index in providers.indices where providers[index].name.isEmpty {
+            var name = providers[index].type.rawValue
+            if used.contains(name) { name = "\(name)-\(index)" }
+            providers[index].name = name
+            used.insert(name)
+        }
+    }
+}

@@ -1,0 +1,116 @@
+extension GatewayConfig {
+    /// Applies environment variables over the file's values: our own `LLMPROXY_*` names, the
+    /// names of the edge and aggregator seeds, and the providers' usual key variables.
+    /// Problems (a port that is not a number, …) name the variable.
+    public mutating func applyEnvironment(_ env: [String: String]) throws {
+        var problems: [ConfigProblem] = []
+        func value(_ names: String...) -> (name: String, value: String)? {
+            for name in names { if let v = env[name], !v.isEmpty { return (name, v) } }
+            return nil
+        }
+        func number<T: LosslessStringConvertible>(_ item: (name: String, value: String)?, as: T.Type) -> T? {
+            guard let item else { return nil }
+            guard let parsed = T(item.value.trimmingSpaces()) else {
+                problems.append(ConfigProblem(path: "$\(item.name)", message: "must be a number (got \"\(item.value)\")"))
+                return nil
+            }
+            return parsed
+        }
+        func flag(_ item: (name: String, value: String)?) -> Bool? {
+            guard let item else { return nil }
+            switch item.value.lowercased() {
+            case "1", "true", "yes", "on": return true
+            case "0", "false", "no", "off": return false
+            default:
+                problems.append(ConfigProblem(path: "$\(item.name)", message: "must be true or false (got \"\(item.value)\")"))
+                return nil
+            }
+        }
+
+        if let address = value("LLMPROXY_ADDRESS", "SERVER_ADDRESS") {
+            if let colon = address.value.lastIndex(of: ":"), let port = Int(address.value[address.value.index(after: colon)...]) {
+                let host = String(address.value[..<colon])
+                if !host.isEmpty { server.host = host.trimmingCharacters(in: "[]") }
+                server.port = port
+            } else {
+                problems.append(ConfigProblem(path: "$\(address.name)", message: "must look like HOST:PORT, for example 127.0.0.1:8080 (got \"\(address.value)\")"))
+            }
+        }
+        if let host = value("LLMPROXY_HOST") { server.host = host.value }
+        if let port = number(value("LLMPROXY_PORT"), as: Int.self) { server.port = port }
+        if let size = number(value("LLMPROXY_MAX_REQUEST_SIZE", "MAX_REQUEST_SIZE"), as: Int.self) { server.maxRequestSize = size }
+        if let seconds = number(value("LLMPROXY_FIRST_BYTE_TIMEOUT", "SERVER_TIMEOUT_SECONDS"), as: Double.self) { upstream.firstByteTimeout = seconds }
+        if let seconds = number(value("LLMPROXY_CONNECT_TIMEOUT"), as: Double.self) { upstream.connectTimeout = seconds }
+        if let seconds = number(value("LLMPROXY_IDLE_TIMEOUT"), as: Double.self) { upstream.idleTimeout = seconds }
+        if let seconds = number(value("LLMPROXY_DRAIN_TIMEOUT"), as: Double.self) { server.drainTimeout = seconds }
+        if let allow = flag(value("LLMPROXY_ALLOW_UNAUTHENTICATED_PUBLIC_BIND")) { server.allowUnauthenticatedPublicBind = allow }
+        if let on = flag(value("LLMPROXY_AUTH_HEALTH_CHECK", "AUTH_HEALTH_CHECK")) { server.authHealthCheck = on }
+        if let path = value("LLMPROXY_CA_FILE") { upstream.caFile = path.value }
+
+        if let keys = value("LLMPROXY_API_KEYS", "API_KEYS") {
+            auth.keys += keys.value.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
+        }
+        if let enabled = flag(value("AUTH_ENABLED")) {
+            if !enabled, !auth.keys.isEmpty {
+                auth.keys = []
+                warnings.append("AUTH_ENABLED=false: client keys are ignored and every request is accepted")
+            } else if enabled, auth.keys.isEmpty {
+                problems.append(ConfigProblem(path: "$AUTH_ENABLED", message: "is true but no client key is configured: set API_KEYS (comma-separated) or auth.keys"))
+            }
+        }
+
+        if let level = value("LLMPROXY_LOG_LEVEL", "LOG_LEVEL") {
+            if let parsed = LoggingConfig.Level(rawValue: level.value.lowercased()) { logging.level = parsed } else {
+                problems.append(ConfigProblem(path: "$\(level.name)", message: "must be one of \(LoggingConfig.Level.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(level.value)\")"))
+            }
+        }
+        if let format = value("LLMPROXY_LOG_FORMAT") {
+            if let parsed = LoggingConfig.Format(rawValue: format.value.lowercased()) { logging.format = parsed } else {
+                problems.append(ConfigProblem(path: "$\(format.name)", message: "must be json or text (got \"\(format.value)\")"))
+            }
+        }
+
+        if let on = flag(value("LLMPROXY_DISCOVERY")) { discovery.localEngines = on }
+        if let url = value("OLLAMA_BASE_URL") { discovery.ollamaURL = url.value }
+        if value("VLLM_HOST") != nil || value("VLLM_PORT") != nil {
+            let host = value("VLLM_HOST")?.value ?? "127.0.0.1"
+            let port = number(value("VLLM_PORT"), as: Int.self) ?? 8000
+            discovery.vllmURL = host.contains("://") ? host : "http://\(host):\(port)"
+        }
+        if let host = value("LMSTUDIO_API_HOST") {
+            discovery.lmStudioURL = host.value.contains("://") ? host.value : "http://\(host.value)"
+        }
+        if let port = number(value("LLAMA_CPP_PORT"), as: Int.self) { discovery.llamaCppURL = "http://127.0.0.1:\(port)" }
+
+        if let targets = value("TARGET_URLS") {
+            targetURLs += targets.value.split(separator: ",").compactMap { TargetURL(spec: String($0)) }
+        }
+
+        for (type, keyName, urlName) in [(ProviderType.openai, "OPENAI_API_KEY", "OPENAI_BASE_URL"),
+                                         (.anthropic, "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
+                                         (.gemini, "GEMINI_API_KEY", "GEMINI_BASE_URL")] {
+            guard let key = value(keyName) else { continue }
+            var baseURL = value(urlName)?.value ?? type.defaultBaseURL!
+            while baseURL.hasSuffix("/") { baseURL.removeLast() }
+            let taken = Set(providers.map(\.name))
+            let name = taken.contains(type.rawValue) ? "\(type.rawValue)-env" : type.rawValue
+            var provider = ProviderConfig(name: name, type: type, baseURL: baseURL)
+            provider.apiKeys = [WeightedKey(key: key.value)]
+            providers.append(provider)
+        }
+
+        for unsupported in ["ENABLE_TLS", "TLS_CERT_PATH", "TLS_KEY_PATH", "RATE_LIMIT_ENABLED", "ENABLE_TRACING", "OTLP_ENDPOINT"] where env[unsupported] != nil {
+            warnings.append("$\(unsupported) is recognised but its feature is not part of this build yet; it has no effect")
+        }
+        if !problems.isEmpty { throw ConfigError(problems) }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var slice = Substring(self)
+        while let first = slice.first, set.contains(first) { slice.removeFirst() }
+        while let last = slice.last, set.contains(last) { slice.removeLast() }
+        return String(slice)
+    }
+}

@@ -1,0 +1,99 @@
+import Yams
+
+extension GatewayConfig {
+    /// The effective configuration as YAML in the file's own schema, with every secret
+    /// (upstream keys, client keys, secret-looking header values) replaced by `<redacted>`.
+    public func redactedYAML() -> String {
+        func map(_ pairs: [(String, Node?)]) -> Node {
+            Node(pairs.compactMap { key, value in value.map { (Node(key), $0) } })
+        }
+        func list(_ items: [Node]) -> Node { Node(items) }
+        func str(_ s: String) -> Node { Node(s, Tag(.str), .doubleQuoted) }
+        func num(_ d: Double) -> Node { d == d.rounded() && abs(d) < 1e15 ? Node(String(Int(d))) : Node(String(d)) }
+        func int(_ i: Int) -> Node { Node(String(i)) }
+        func bool(_ b: Bool) -> Node { Node(b ? "true" : "false") }
+        let redacted = str("<redacted>")
+        func headers(_ h: [String: String]) -> Node {
+            map(h.sorted { $0.key < $1.key }.map { name, value in
+                (name, Self.isSecretHeader(name) ? redacted : str(value))
+            })
+        }
+
+        let filter: Node
+        switch server.responseHeaderFilter {
+        case .off: filter = Node("off")
+        case .providerHeaders: filter = Node("provider_headers")
+        case .custom(let names): filter = list(names.map(str))
+        }
+        let providerNodes = providers.map { p -> Node in
+            map([
+                ("name", str(p.name)),
+                ("type", Node(p.type.rawValue)),
+                ("host", p.host.map(str)),
+                ("base_url", str(p.baseURL)),
+                ("weight", num(p.weight)),
+                ("api_keys", p.apiKeys.isEmpty ? nil : list(p.apiKeys.map { map([("key", redacted), ("weight", num($0.weight))]) })),
+                ("auth_keys", p.authKeys.isEmpty ? nil : list(p.authKeys.map { _ in redacted })),
+                ("models", p.models.isEmpty ? nil : list(p.models.map(str))),
+                ("discover_models", bool(p.discoverModels)),
+                ("headers", p.headers.isEmpty ? nil : headers(p.headers)),
+                ("health_check", p.healthCheck.map { check in
+                    map([
+                        ("method", Node(check.method)),
+                        ("path", str(check.path)),
+                        ("body", check.body.map(str)),
+                        ("headers", check.headers.isEmpty ? nil : headers(check.headers)),
+                    ])
+                }),
+                ("health_check_interval", num(p.healthCheckInterval)),
+            ])
+        }
+        let root = map([
+            ("server", map([
+                ("host", str(server.host)),
+                ("port", int(server.port)),
+                ("allow_unauthenticated_public_bind", bool(server.allowUnauthenticatedPublicBind)),
+                ("max_request_size", int(server.maxRequestSize)),
+                ("drain_timeout", num(server.drainTimeout)),
+                ("public_paths", list(server.publicPaths.map(str))),
+                ("auth_health_check", bool(server.authHealthCheck)),
+                ("response_header_filter", filter),
+            ])),
+            ("upstream", map([
+                ("connect_timeout", num(upstream.connectTimeout)),
+                ("first_byte_timeout", num(upstream.firstByteTimeout)),
+                ("idle_timeout", num(upstream.idleTimeout)),
+                ("max_connections_per_host", int(upstream.maxConnectionsPerHost)),
+                ("ca_file", upstream.caFile.map(str)),
+            ])),
+            ("auth", map([("keys", list(auth.keys.map { _ in redacted }))])),
+            ("providers", list(providerNodes)),
+            ("target_urls", targetURLs.isEmpty ? nil : list(targetURLs.map { str($0.url + ($0.apiKey == nil ? "" : "|<redacted>")) })),
+            ("routing", map([
+                ("aliases", routing.aliases.isEmpty ? nil : map(routing.aliases.sorted { $0.key < $1.key }.map { ($0.key, str($0.value)) })),
+                ("default_model", routing.defaultModel.map(str)),
+                ("default_provider", routing.defaultProvider.map(str)),
+            ])),
+            ("discovery", map([
+                ("local_engines", bool(discovery.localEngines)),
+                ("interval", num(discovery.interval)),
+                ("ollama_url", str(discovery.ollamaURL)),
+                ("vllm_url", str(discovery.vllmURL)),
+                ("lmstudio_url", str(discovery.lmStudioURL)),
+                ("llamacpp_url", str(discovery.llamaCppURL)),
+            ])),
+            ("logging", map([
+                ("format", Node(logging.format.rawValue)),
+                ("level", Node(logging.level.rawValue)),
+                ("requests", bool(logging.requests)),
+            ])),
+        ])
+        return (try? Yams.serialize(node: root)) ?? ""
+    }
+
+    /// Header names whose values are credentials and must never be printed.
+    public static func isSecretHeader(_ name: String) -> Bool {
+        let lower = name.lowercased()
+        return ["auth", "key", "token", "secret", "cookie", "password"].contains { lower.contains($0) }
+    }
+}

@@ -1,0 +1,254 @@
+import Foundation
+import Yams
+
+extension GatewayConfig {
+    /// Parses a YAML document. Every problem found (syntax, unknown keys, wrong types) is
+    /// collected and thrown together as a ``ConfigError``.
+    public static func parse(yaml text: String) throws -> GatewayConfig {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigError([ConfigProblem(path: "(file)", message: "is not valid YAML: \(error)")])
+        }
+        var config = GatewayConfig()
+        guard let root else { return config }
+        var reader = YAMLReader()
+        config.read(root, with: &reader)
+        if !reader.problems.isEmpty { throw ConfigError(reader.problems) }
+        return config
+    }
+
+    private static let topLevelKeys: Set<String> = [
+        "server", "upstream", "auth", "providers", "routing", "discovery", "logging", "target_urls",
+        // the multi-provider seed's top-level keys
+        "auth_keys", "health_check_interval", "cert_file", "private_key_file",
+    ]
+
+    private mutating func read(_ root: Node, with reader: inout YAMLReader) {
+        let top = reader.mapping(root, at: "", known: Self.topLevelKeys)
+        if let node = top["server"] { server.read(node, at: "server", with: &reader) }
+        if let node = top["upstream"] { upstream.read(node, at: "upstream", with: &reader) }
+        if let node = top["auth"] {
+            let auth = reader.mapping(node, at: "auth", known: ["keys"])
+            self.auth.keys = reader.strings(auth["keys"], at: "auth.keys") ?? []
+        }
+        if let keys = reader.strings(top["auth_keys"], at: "auth_keys") { auth.keys += keys }
+        let seedInterval = reader.double(top["health_check_interval"], at: "health_check_interval")
+        if top["cert_file"] != nil || top["private_key_file"] != nil {
+            warnings.append("cert_file/private_key_file are accepted but TLS termination is not part of this build yet: the gateway serves plain HTTP; terminate TLS in front of it")
+        }
+        if let node = top["providers"] {
+            if let sequence = node.sequence {
+                for (index, item) in sequence.enumerated() {
+                    if let provider = ProviderConfig.read(item, at: "providers[\(index)]", index: index, seedInterval: seedInterval, with: &reader) {
+                        providers.append(provider)
+                    }
+                }
+            } else {
+                reader.problem("providers", "must be a list of providers (got \(reader.describe(node)))")
+            }
+        }
+        if let node = top["routing"] { routing.read(node, at: "routing", with: &reader) }
+        if let node = top["discovery"] { discovery.read(node, at: "discovery", with: &reader) }
+        if let node = top["logging"] { logging.read(node, at: "logging", with: &reader) }
+        if let urls = reader.strings(top["target_urls"], at: "target_urls") {
+            targetURLs += urls.compactMap(TargetURL.init(spec:))
+        }
+    }
+}
+
+extension ServerConfig {
+    mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
+        let map = reader.mapping(node, at: path, known: [
+            "host", "port", "allow_unauthenticated_public_bind", "max_request_size", "drain_timeout",
+            "public_paths", "auth_health_check", "response_header_filter",
+        ])
+        host = reader.string(map["host"], at: "\(path).host") ?? host
+        port = reader.int(map["port"], at: "\(path).port") ?? port
+        allowUnauthenticatedPublicBind = reader.bool(map["allow_unauthenticated_public_bind"], at: "\(path).allow_unauthenticated_public_bind") ?? allowUnauthenticatedPublicBind
+        maxRequestSize = reader.int(map["max_request_size"], at: "\(path).max_request_size") ?? maxRequestSize
+        drainTimeout = reader.double(map["drain_timeout"], at: "\(path).drain_timeout") ?? drainTimeout
+        publicPaths = reader.strings(map["public_paths"], at: "\(path).public_paths") ?? publicPaths
+        authHealthCheck = reader.bool(map["auth_health_check"], at: "\(path).auth_health_check") ?? authHealthCheck
+        if let filter = map["response_header_filter"] {
+            let filterPath = "\(path).response_header_filter"
+            if filter.sequence != nil {
+                responseHeaderFilter = .custom((reader.strings(filter, at: filterPath) ?? []).map { $0.lowercased() })
+            } else if let word = reader.string(filter, at: filterPath) {
+                switch word.lowercased() {
+                case "off", "none", "false": responseHeaderFilter = .off
+                case "provider", "provider_headers", "xllm", "true": responseHeaderFilter = .providerHeaders
+                default: reader.problem(filterPath, "must be off, provider_headers or a list of header names (got \"\(word)\")")
+                }
+            }
+        }
+    }
+}
+
+extension UpstreamClientConfig {
+    mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
+        let map = reader.mapping(node, at: path, known: [
+            "connect_timeout", "first_byte_timeout", "idle_timeout", "max_connections_per_host", "ca_file",
+        ])
+        connectTimeout = reader.double(map["connect_timeout"], at: "\(path).connect_timeout") ?? connectTimeout
+        firstByteTimeout = reader.double(map["first_byte_timeout"], at: "\(path).first_byte_timeout") ?? firstByteTimeout
+        idleTimeout = reader.double(map["idle_timeout"], at: "\(path).idle_timeout") ?? idleTimeout
+        maxConnectionsPerHost = reader.int(map["max_connections_per_host"], at: "\(path).max_connections_per_host") ?? maxConnectionsPerHost
+        caFile = reader.string(map["ca_file"], at: "\(path).ca_file") ?? caFile
+    }
+}
+
+extension RoutingConfig {
+    mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
+        let map = reader.mapping(node, at: path, known: ["aliases", "default_model", "default_provider"])
+        aliases = reader.headers(map["aliases"], at: "\(path).aliases") ?? aliases
+        defaultModel = reader.string(map["default_model"], at: "\(path).default_model") ?? defaultModel
+        defaultProvider = reader.string(map["default_provider"], at: "\(path).default_provider") ?? defaultProvider
+    }
+}
+
+extension DiscoveryConfig {
+    mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
+        let map = reader.mapping(node, at: path, known: [
+            "local_engines", "interval", "ollama_url", "vllm_url", "lmstudio_url", "llamacpp_url",
+        ])
+        localEngines = reader.bool(map["local_engines"], at: "\(path).local_engines") ?? localEngines
+        interval = reader.double(map["interval"], at: "\(path).interval") ?? interval
+        ollamaURL = reader.string(map["ollama_url"], at: "\(path).ollama_url") ?? ollamaURL
+        vllmURL = reader.string(map["vllm_url"], at: "\(path).vllm_url") ?? vllmURL
+        lmStudioURL = reader.string(map["lmstudio_url"], at: "\(path).lmstudio_url") ?? lmStudioURL
+        llamaCppURL = reader.string(map["llamacpp_url"], at: "\(path).llamacpp_url") ?? llamaCppURL
+    }
+}
+
+extension LoggingConfig {
+    mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
+        let map = reader.mapping(node, at: path, known: ["format", "level", "requests"])
+        if let value = reader.string(map["format"], at: "\(path).format") {
+            if let format = Format(rawValue: value.lowercased()) { self.format = format } else {
+                reader.problem("\(path).format", "must be json or text (got \"\(value)\")")
+            }
+        }
+        if let value = reader.string(map["level"], at: "\(path).level") {
+            if let level = Level(rawValue: value.lowercased()) { self.level = level } else {
+                reader.problem("\(path).level", "must be one of \(Level.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(value)\")")
+            }
+        }
+        requests = reader.bool(map["requests"], at: "\(path).requests") ?? requests
+    }
+}
+
+extension ProviderConfig {
+    static let knownKeys: Set<String> = [
+        "name", "type", "host", "base_url", "endpoint", "port", "tls", "weight", "api_key", "api_keys",
+        "auth_keys", "models", "discover_models", "health_check", "health_check_interval", "headers", "mock",
+    ]
+
+    static func read(_ node: Node, at path: String, index: Int, seedInterval: Double?, with reader: inout YAMLReader) -> ProviderConfig? {
+        let map = reader.mapping(node, at: path, known: knownKeys)
+        guard let typeName = reader.string(map["type"], at: "\(path).type") else {
+            if map["type"] == nil, node.mapping != nil {
+                reader.problem("\(path).type", "is required: one of \(ProviderType.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return nil
+        }
+        guard let type = ProviderType(rawValue: typeName.lowercased()) else {
+            reader.problem("\(path).type", "must be one of \(ProviderType.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(typeName)\")")
+            return nil
+        }
+        let name = reader.string(map["name"], at: "\(path).name") ?? ""
+        var provider = ProviderConfig(name: name, type: type, baseURL: "")
+        provider.host = reader.string(map["host"], at: "\(path).host")
+
+        // base_url (ours) or endpoint/port/tls (the seed's). OpenAI's base URL carries /v1.
+        let baseURL = reader.string(map["base_url"], at: "\(path).base_url")
+        let endpoint = reader.string(map["endpoint"], at: "\(path).endpoint")
+        if let baseURL {
+            if endpoint != nil { reader.problem("\(path).endpoint", "cannot be combined with base_url: keep one of them") }
+            provider.baseURL = baseURL
+        } else if let endpoint {
+            let tls = reader.bool(map["tls"], at: "\(path).tls") ?? true
+            let port = reader.int(map["port"], at: "\(path).port") ?? (tls ? 443 : 80)
+            let defaultPort = (tls && port == 443) || (!tls && port == 80)
+            let suffix = type == .openai ? "/v1" : ""
+            provider.baseURL = "\(tls ? "https" : "http")://\(endpoint)\(defaultPort ? "" : ":\(port)")\(suffix)"
+        } else {
+            provider.baseURL = type.defaultBaseURL ?? ""
+        }
+
+        provider.weight = reader.double(map["weight"], at: "\(path).weight") ?? 1
+        if let node = map["api_key"] {
+            provider.apiKeys = (reader.strings(node, at: "\(path).api_key") ?? []).map { WeightedKey(key: $0) }
+        }
+        if let node = map["api_keys"] {
+            if let sequence = node.sequence {
+                for (i, item) in sequence.enumerated() {
+                    let itemPath = "\(path).api_keys[\(i)]"
+                    if item.mapping != nil {
+                        let entry = reader.mapping(item, at: itemPath, known: ["key", "weight"])
+                        guard let key = reader.string(entry["key"], at: "\(itemPath).key") else {
+                            if entry["key"] == nil { reader.problem("\(itemPath).key", "is required") }
+                            continue
+                        }
+                        provider.apiKeys.append(WeightedKey(key: key, weight: reader.double(entry["weight"], at: "\(itemPath).weight") ?? 1))
+                    } else if let key = reader.string(item, at: itemPath) {
+                        provider.apiKeys.append(WeightedKey(key: key))
+                    }
+                }
+            } else {
+                reader.problem("\(path).api_keys", "must be a list of {key, weight} entries (got \(reader.describe(node)))")
+            }
+        }
+        provider.authKeys = reader.strings(map["auth_keys"], at: "\(path).auth_keys") ?? []
+        provider.models = reader.strings(map["models"], at: "\(path).models") ?? []
+        provider.discoverModels = reader.bool(map["discover_models"], at: "\(path).discover_models") ?? (type != .mock)
+        provider.headers = reader.headers(map["headers"], at: "\(path).headers") ?? [:]
+        if let node = map["mock"] {
+            let mock = reader.mapping(node, at: "\(path).mock", known: ["chunks", "chunk_delay_ms", "latency_ms"])
+            provider.mock.chunks = reader.int(mock["chunks"], at: "\(path).mock.chunks") ?? provider.mock.chunks
+            provider.mock.chunkDelayMilliseconds = reader.int(mock["chunk_delay_ms"], at: "\(path).mock.chunk_delay_ms") ?? provider.mock.chunkDelayMilliseconds
+            provider.mock.latencyMilliseconds = reader.int(mock["latency_ms"], at: "\(path).mock.latency_ms") ?? provider.mock.latencyMilliseconds
+        }
+        provider.healthCheckInterval = reader.double(map["health_check_interval"], at: "\(path).health_check_interval") ?? seedInterval ?? 60
+        if let node = map["health_check"] {
+            let checkPath = "\(path).health_check"
+            let check = reader.mapping(node, at: checkPath, known: ["method", "path", "body", "headers"])
+            if let checkPathValue = reader.string(check["path"], at: "\(checkPath).path") {
+                var health = HealthCheckConfig(path: checkPathValue)
+                health.method = (reader.string(check["method"], at: "\(checkPath).method") ?? "GET").uppercased()
+                health.body = reader.string(check["body"], at: "\(checkPath).body")
+                health.headers = reader.headers(check["headers"], at: "\(checkPath).headers") ?? [:]
+                provider.healthCheck = health
+            } else if check["path"] == nil, node.mapping != nil {
+                reader.problem("\(checkPath).path", "is required (for example /v1/models)")
+            }
+        }
+        return provider
+    }
+}
+
+extension ProviderType {
+    /// The official API's base URL, in the form its SDK uses.
+    public var defaultBaseURL: String? {
+        switch self {
+        case .openai: return "https://api.openai.com/v1"
+        case .anthropic: return "https://api.anthropic.com"
+        case .gemini: return "https://generativelanguage.googleapis.com"
+        case .mock: return "mock://local"
+        }
+    }
+}
+
+extension TargetURL {
+    /// Parses `url` or `url|key`. A bare host root means its `/v1`.
+    init?(spec: String) {
+        let trimmed = spec.trimmingSpaces()
+        guard !trimmed.isEmpty else { return nil }
+        let parts = trimmed.split(separator: "|", maxSplits: 1).map { $0.trimmingSpaces() }
+        var url = parts[0]
+        while url.hasSuffix("/") { url.removeLast() }
+        if let schemeEnd = url.range(of: "://"), !url[schemeEnd.upperBound...].contains("/") { url += "/v1" }
+        self.init(url: url, apiKey: parts.count > 1 && !parts[1].isEmpty ? parts[1] : nil)
+    }
+}

@@ -1,0 +1,131 @@
+/// The whole gateway configuration: an immutable value built from YAML and the environment,
+/// validated as a whole before it is used, and swapped atomically on reload.
+///
+/// Field names follow the YAML keys (snake_case there, camelCase here). Every default is
+/// documented beside its field so `config check` and the docs agree.
+public struct GatewayConfig: Sendable, Equatable {
+    public var server = ServerConfig()
+    public var upstream = UpstreamClientConfig()
+    public var auth = AuthConfig()
+    public var providers: [ProviderConfig] = []
+    public var routing = RoutingConfig()
+    public var discovery = DiscoveryConfig()
+    public var logging = LoggingConfig()
+    /// OpenAI-compatible upstreams given as `TARGET_URLS` (`url1,url2|key`): their models are
+    /// learnt from each upstream's `/models` list.
+    public var targetURLs: [TargetURL] = []
+    /// Non-fatal remarks found while loading (for example keys accepted for compatibility
+    /// that have no effect yet). `config check` prints them.
+    public var warnings: [String] = []
+
+    public init() {}
+}
+
+public struct ServerConfig: Sendable, Equatable {
+    /// Address to bind. Default 127.0.0.1: the gateway is reachable from this machine only.
+    public var host = "127.0.0.1"
+    /// Port to bind. Default 8080.
+    public var port = 8080
+    /// Bind to a non-loopback address even though no client key is configured. Default false:
+    /// an open gateway on a public address would let anyone spend the upstream keys.
+    public var allowUnauthenticatedPublicBind = false
+    /// Largest request body accepted, in bytes. Default 10 MiB (`MAX_REQUEST_SIZE`).
+    public var maxRequestSize = 10_485_760
+    /// Seconds in-flight requests and streams get to finish after SIGTERM/SIGINT. Default 30.
+    public var drainTimeout = 30.0
+    /// Paths served without a client key. Default: the health endpoints.
+    public var publicPaths: [String] = ["/health", "/health/live", "/health/ready"]
+    /// Whether `/health*` needs a client key too (`AUTH_HEALTH_CHECK`). Default false.
+    public var authHealthCheck = false
+    /// Response headers removed before the response reaches the client.
+    public var responseHeaderFilter = ResponseHeaderFilterConfig.off
+
+    public init() {}
+}
+
+/// Which upstream response headers the gateway strips.
+public enum ResponseHeaderFilterConfig: Sendable, Equatable {
+    /// Pass every end-to-end header through (default).
+    case off
+    /// Strip provider identification headers: `anthropic-*`, `openai-*`, `x-ratelimit*`,
+    /// `x-request-id`, `request-id`, `cf-ray`, `cf-cache-status`, `via`, `x-robots-tag`.
+    case providerHeaders
+    /// Strip headers whose lowercased name equals or starts with one of these (a trailing `*`
+    /// marks a prefix).
+    case custom([String])
+}
+
+/// How the gateway talks to upstreams: one shared HTTP client for all of them.
+public struct UpstreamClientConfig: Sendable, Equatable {
+    /// Seconds to establish a connection (TCP + TLS). Default 10.
+    public var connectTimeout = 10.0
+    /// Seconds from sending the request until the response head arrives. Default 120: a large
+    /// completion can take that long before the first byte (`SERVER_TIMEOUT_SECONDS`).
+    public var firstByteTimeout = 120.0
+    /// Seconds without any byte from the upstream while a response streams. Default 60.
+    public var idleTimeout = 60.0
+    /// Keep-alive connections per upstream host. Default 256 (AsyncHTTPClient's default is 8,
+    /// which throttles a gateway under load).
+    public var maxConnectionsPerHost = 256
+    /// Extra PEM file of CA certificates trusted for upstream TLS, beside the system store.
+    public var caFile: String?
+
+    public init() {}
+}
+
+public struct AuthConfig: Sendable, Equatable {
+    /// Client keys accepted on every route: plain keys, `sha256:<hex>` or a 64-hex SHA-256.
+    public var keys: [String] = []
+
+    public init() {}
+}
+
+public struct RoutingConfig: Sendable, Equatable {
+    /// Model aliases: the client's name → the model name sent upstream.
+    public var aliases: [String: String] = [:]
+    /// Model used when a request names none, or names one that no rule matches.
+    public var defaultModel: String?
+    /// Provider used when no rule matches (by `name`).
+    public var defaultProvider: String?
+
+    public init() {}
+}
+
+public struct DiscoveryConfig: Sendable, Equatable {
+    /// Probe the usual local engines (Ollama, vLLM, LM Studio, llama.cpp). Default true.
+    public var localEngines = true
+    /// Seconds between discovery rounds and model-list refreshes. Default 30.
+    public var interval = 30.0
+    public var ollamaURL = "http://127.0.0.1:11434"
+    public var vllmURL = "http://127.0.0.1:8000"
+    public var lmStudioURL = "http://127.0.0.1:1234"
+    public var llamaCppURL = "http://127.0.0.1:8080"
+
+    public init() {}
+}
+
+public struct LoggingConfig: Sendable, Equatable {
+    public enum Format: String, Sendable, Equatable, CaseIterable { case json, text }
+    public enum Level: String, Sendable, Equatable, CaseIterable {
+        case trace, debug, info, notice, warning, error, critical
+    }
+    /// `json` (default): one JSON object per line. `text`: human-readable lines.
+    public var format = Format.json
+    /// Minimum level of application logs. Default `info`.
+    public var level = Level.info
+    /// One line per request (id, route, upstream, status, durations, bytes). Default true.
+    public var requests = true
+
+    public init() {}
+}
+
+/// One `TARGET_URLS` entry: an OpenAI-compatible base URL and an optional key.
+public struct TargetURL: Sendable, Equatable {
+    public var url: String
+    public var apiKey: String?
+
+    public init(url: String, apiKey: String?) {
+        self.url = url
+        self.apiKey = apiKey
+    }
+}

@@ -1,0 +1,85 @@
+import ProxyConfig
+import Synchronization
+
+/// One place a request can be sent: a provider's base URL with one of its upstream keys.
+/// A provider with three keys has three endpoints, balanced by their weights.
+public final class Endpoint: Sendable {
+    /// `provider#index`, stable for a configuration; used in logs and `/health`.
+    public let id: String
+    public let providerName: String
+    public let type: ProviderType
+    public let baseURL: UpstreamURL
+    /// The upstream credential, injected per dialect. Never logged.
+    public let apiKey: String?
+    /// Share of its provider's traffic among all candidates: provider weight × key share.
+    public let weight: Double
+    public let health: EndpointHealth
+
+    public init(id: String, providerName: String, type: ProviderType, baseURL: UpstreamURL, apiKey: String?, weight: Double, health: EndpointHealth = EndpointHealth()) {
+        self.id = id
+        self.providerName = providerName
+        self.type = type
+        self.baseURL = baseURL
+        self.apiKey = apiKey
+        self.weight = weight
+        self.health = health
+    }
+}
+
+/// Health of one endpoint from two sources: the active checker's verdict, and passive
+/// ejection after failures on live traffic (a short breaker, so an endpoint without active
+/// checks is retried after a cool-down instead of being lost for good).
+///
+/// Read on every request: atomics only, no lock.
+public final class EndpointHealth: Sendable {
+    private let activeHealthy = Atomic<Bool>(true)
+    private let ejectedUntilNanos = Atomic<UInt64>(0)
+    private let consecutiveFailures = Atomic<Int>(0)
+    private let lastErrorBox = Mutex<String?>(nil)
+    private let lastCheckNanos = Atomic<UInt64>(0)
+
+    public init() {}
+
+    public func isAvailable(now: ContinuousClock.Instant = .now) -> Bool {
+        activeHealthy.load(ordering: .relaxed) && Self.nanos(now) >= ejectedUntilNanos.load(ordering: .relaxed)
+    }
+
+    public var isActiveHealthy: Bool { activeHealthy.load(ordering: .relaxed) }
+    public var lastError: String? { lastErrorBox.withLock { $0 } }
+    public var isEjected: Bool { Self.nanos(.now) < ejectedUntilNanos.load(ordering: .relaxed) }
+
+    /// The active checker's result.
+    public func recordCheck(healthy: Bool, error: String?) {
+        activeHealthy.store(healthy, ordering: .relaxed)
+        lastCheckNanos.store(Self.nanos(.now), ordering: .relaxed)
+        if healthy {
+            consecutiveFailures.store(0, ordering: .relaxed)
+            ejectedUntilNanos.store(0, ordering: .relaxed)
+        } else {
+            lastErrorBox.withLock { $0 = error }
+        }
+    }
+
+    /// A live request reached the upstream and got an answer (any status below 500).
+    public func recordSuccess() {
+        if consecutiveFailures.load(ordering: .relaxed) != 0 { consecutiveFailures.store(0, ordering: .relaxed) }
+    }
+
+    /// A live request failed to connect, timed out, or got a 5xx. After `threshold` failures
+    /// in a row the endpoint is ejected for `cooldown`.
+    public func recordFailure(_ error: String, threshold: Int = 3, cooldown: Duration = .seconds(10)) {
+        lastErrorBox.withLock { $0 = error }
+        let failures = consecutiveFailures.add(1, ordering: .relaxed).newValue
+        if failures >= threshold {
+            ejectedUntilNanos.store(Self.nanos(.now.advanced(by: cooldown)), ordering: .relaxed)
+            consecutiveFailures.store(0, ordering: .relaxed)
+        }
+    }
+
+    static let origin = ContinuousClock.now
+    static func nanos(_ instant: ContinuousClock.Instant) -> UInt64 {
+        let d = instant - origin
+        let (s, atto) = d.components
+        return UInt64(max(0, s)) &* 1_000_000_000 &+ UInt64(max(0, atto) / 1_000_000_000)
+    }
+}

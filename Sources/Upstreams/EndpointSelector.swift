@@ -1,0 +1,30 @@
+/// Weighted random choice among the available endpoints of the candidate providers.
+/// Allocation-free: two passes over the (few) endpoints instead of building a list.
+public enum EndpointSelector {
+    /// Picks an endpoint, skipping unavailable ones and those in `excluding` (already tried).
+    /// `random` is in [0, 1); injectable so tests can pin the choice.
+    public static func pick(
+        from providers: [Provider],
+        excluding tried: [Endpoint] = [],
+        random: Double = Double.random(in: 0..<1)
+    ) -> Endpoint? {
+        let now = ContinuousClock.now
+        var total = 0.0
+        for provider in providers {
+            for endpoint in provider.endpoints where endpoint.health.isAvailable(now: now) && !tried.contains(where: { $0 === endpoint }) {
+                total += endpoint.weight
+            }
+        }
+        guard total > 0 else { return nil }
+        var target = random * total
+        var last: Endpoint?
+        for provider in providers {
+            for endpoint in provider.endpoints where endpoint.health.isAvailable(now: now) && !tried.contains(where: { $0 === endpoint }) {
+                target -= endpoint.weight
+                last = endpoint
+                if target < 0 { return endpoint }
+            }
+        }
+        return last
+    }
+}

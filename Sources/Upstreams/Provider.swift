@@ -1,0 +1,93 @@
+import Dialects
+import ProxyConfig
+
+/// A provider as the router sees it: what it serves, how it is reached, and its endpoints.
+/// Built once per configuration snapshot; immutable afterwards (health lives in endpoints).
+public final class Provider: Sendable {
+    public let name: String
+    public let type: ProviderType
+    public let baseURL: UpstreamURL
+    /// `Host` header this provider answers (lowercased, without port), if host-routed.
+    public let hostName: String?
+    /// Path prefix required (and stripped) under `hostName`, like `/openai`.
+    public let hostPathPrefix: String?
+    public let weight: Double
+    /// Exact model names from the configuration.
+    public let modelNames: Set<String>
+    /// Glob patterns from the configuration (`gpt-4*`).
+    public let modelGlobs: [Glob]
+    /// Serves any model of its type's well-known prefixes: a provider configured with no
+    /// model list and not a discovered engine.
+    public let isCatchAll: Bool
+    public let discoverModels: Bool
+    public let endpoints: [Endpoint]
+    public let authKeys: [String]
+    public let extraHeaders: [(String, String)]
+    public let healthCheck: HealthCheckConfig?
+    public let healthCheckInterval: Double
+    /// Set for engines found by local discovery.
+    public let isDiscoveredEngine: Bool
+    /// How a `mock` provider answers.
+    public let mock: MockConfig
+
+    public init(config: ProviderConfig, isDiscoveredEngine: Bool = false, healthFor: (String) -> EndpointHealth = { _ in EndpointHealth() }) {
+        name = config.name
+        type = config.type
+        baseURL = UpstreamURL(config.baseURL) ?? UpstreamURL("mock://local")!
+        if let host = config.host {
+            let parts = host.split(separator: "/", maxSplits: 1)
+            var name = String(parts[0]).lowercased()
+            if let colon = name.lastIndex(of: ":"), !name.hasPrefix("[") { name = String(name[..<colon]) }
+            hostName = name
+            hostPathPrefix = parts.count > 1 ? "/" + String(parts[1]).trimmingAll("/") : nil
+        } else {
+            hostName = nil
+            hostPathPrefix = nil
+        }
+        weight = config.weight
+        modelNames = Set(config.models.filter { !Glob.isPattern($0) })
+        modelGlobs = config.models.filter(Glob.isPattern).map(Glob.init)
+        isCatchAll = config.models.isEmpty && !isDiscoveredEngine
+        discoverModels = config.discoverModels
+        authKeys = config.authKeys
+        extraHeaders = config.headers.sorted { $0.key < $1.key }
+        healthCheck = config.healthCheck
+        healthCheckInterval = config.healthCheckInterval
+        self.isDiscoveredEngine = isDiscoveredEngine
+        mock = config.mock
+
+        let keys = config.apiKeys.isEmpty ? [WeightedKey?.none] : config.apiKeys.map { Optional($0) }
+        let totalKeyWeight = config.apiKeys.reduce(0) { $0 + $1.weight }
+        let base = baseURL
+        endpoints = keys.enumerated().map { index, key in
+            let id = "\(config.name)#\(index)"
+            let share = key.map { totalKeyWeight > 0 ? $0.weight / totalKeyWeight : 1 } ?? 1
+            return Endpoint(id: id, providerName: config.name, type: config.type, baseURL: base, apiKey: key?.key,
+                            weight: config.weight * share, health: healthFor(id))
+        }
+    }
+
+    /// Whether a client of `dialect` can be served by this provider without translation.
+    /// OpenAI clients reach Anthropic and Gemini through their OpenAI-compatible endpoints.
+    public func speaks(_ dialect: Dialect) -> Bool {
+        switch (type, dialect) {
+        case (.mock, _), (_, .openai): return true
+        case (.anthropic, .anthropic), (.gemini, .gemini): return true
+        default: return false
+        }
+    }
+
+    /// Whether the configuration names `model` for this provider (exactly or by glob).
+    public func configuredToServe(_ model: String) -> Bool {
+        modelNames.contains(model) || modelGlobs.contains { $0.matches(model) }
+    }
+}
+
+extension String {
+    func trimmingAll(_ character: Character) -> String {
+        var slice = Substring(self)
+        while let first = slice.first, first == character { slice.removeFirst() }
+        while let last = slice.last, last == character { slice.removeLast() }
+        return String(slice)
+    }
+}

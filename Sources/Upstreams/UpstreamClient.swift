@@ -1,0 +1,76 @@
+import AsyncHTTPClient
+import Dialects
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import ProxyConfig
+
+/// The one HTTP client every upstream request goes through: keep-alive pools sized for a
+/// gateway's concurrency, the configured timeouts, and the system trust store (plus an
+/// optional CA file).
+public final class UpstreamClient: Sendable {
+    public let http: HTTPClient
+    let firstByteTimeout: TimeAmount
+
+    public init(config: UpstreamClientConfig, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .milliseconds(Int64(config.connectTimeout * 1000)), read: .milliseconds(Int64(config.idleTimeout * 1000)))
+        var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: config.maxConnectionsPerHost)
+        // A refused connection must fail now, not be retried until the connect timeout:
+        // the gateway moves on to another endpoint instead.
+        pool.retryConnectionEstablishment = false
+        configuration.connectionPool = pool
+        configuration.decompression = .disabled
+        configuration.redirectConfiguration = .disallow
+        configuration.httpVersion = .automatic
+        if let caFile = config.caFile {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = [.file(caFile)]
+            configuration.tlsConfiguration = tls
+        }
+        http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
+        firstByteTimeout = .milliseconds(Int64(config.firstByteTimeout * 1000))
+    }
+
+    /// Sends a request and returns once the response head has arrived (or the first-byte
+    /// timeout passed). The body then streams from the returned response.
+    public func send(_ plan: UpstreamRequestPlan, method: HTTPMethod, body: ByteBuffer?) async throws -> HTTPClientResponse {
+        var request = HTTPClientRequest(url: plan.url)
+        request.method = method
+        request.headers.reserveCapacity(plan.headers.count)
+        for header in plan.headers { request.headers.add(name: header.name, value: header.value) }
+        if let body { request.body = .bytes(body) }
+        return try await http.execute(request, deadline: .now() + firstByteTimeout)
+    }
+
+    public func shutdown() async throws {
+        try await http.shutdown()
+    }
+
+    /// How an upstream failure reaches the client, and whether another endpoint may be
+    /// tried (only when the request cannot have reached the upstream).
+    public static func classify(_ error: any Error, endpoint: String) -> (error: GatewayError, retryable: Bool) {
+        if let clientError = error as? HTTPClientError {
+            switch clientError {
+            case .deadlineExceeded:
+                return (.gatewayTimeout("The upstream \(endpoint) sent no response within the first-byte timeout"), false)
+            case .readTimeout:
+                return (.gatewayTimeout("The upstream \(endpoint) stopped sending data (idle timeout)"), false)
+            case .connectTimeout, .tlsHandshakeTimeout:
+                return (.gatewayTimeout("Connecting to the upstream \(endpoint) timed out"), true)
+            case .remoteConnectionClosed:
+                return (.badGateway("The upstream \(endpoint) closed the connection before answering"), false)
+            default:
+                return (.badGateway("The request to the upstream \(endpoint) failed: \(clientError)"), false)
+            }
+        }
+        if error is NIOConnectionError || error is IOError || error is ChannelError {
+            return (.badGateway("Cannot connect to the upstream \(endpoint)"), true)
+        }
+        if error is NIOSSLError {
+            return (.badGateway("TLS with the upstream \(endpoint) failed: \(error)"), true)
+        }
+        return (.badGateway("The request to the upstream \(endpoint) failed: \(error)"), false)
+    }
+}

@@ -1,0 +1,92 @@
+import Dialects
+import HTTPTypes
+import ProxyConfig
+
+/// The upstream side of one forwarded request: URL and headers, derived from the client's
+/// request by pure rules so they can be tested without a server.
+public struct UpstreamRequestPlan: Sendable, Equatable {
+    public var url: String
+    public var headers: [(name: String, value: String)]
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.url == rhs.url && lhs.headers.elementsEqual(rhs.headers, by: { $0 == $1 })
+    }
+
+    /// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus the ones the
+    /// HTTP client recomputes.
+    public static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+        "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
+    ]
+    /// Where clients put their gateway key; removed so it can never reach an upstream.
+    public static let clientCredentials: Set<String> = ["authorization", "x-api-key", "x-goog-api-key", "api-key"]
+
+    /// - Parameters:
+    ///   - path: the client's path after any host prefix was stripped, without query.
+    ///   - query: the raw query string without `?`, or nil.
+    ///   - requestID: the gateway's id for this request, passed on for correlation.
+    public init(endpoint: Endpoint, dialect: Dialect, path: String, query: String?, clientHeaders: HTTPFields, extraHeaders: [(String, String)], requestID: String) {
+        let base = endpoint.baseURL
+        var upstreamPath: String
+        switch (endpoint.type, dialect) {
+        case (.openai, _), (.mock, _):
+            // OpenAI base URLs carry the version (`…/v1`): the client's `/v1` is replaced by it.
+            upstreamPath = base.path + (path.hasPrefix("/v1/") || path == "/v1" ? String(path.dropFirst(3)) : path)
+        case (.anthropic, .openai):
+            // Anthropic's OpenAI-compatible endpoints live under its own /v1.
+            upstreamPath = base.path + path
+        case (.gemini, .openai):
+            upstreamPath = base.path + "/v1beta/openai" + (path.hasPrefix("/v1/") ? String(path.dropFirst(3)) : path)
+        default:
+            upstreamPath = base.path + path
+        }
+        if upstreamPath.isEmpty { upstreamPath = "/" }
+        var url = base.origin + upstreamPath
+        if let query, !query.isEmpty {
+            // `key=` is a client credential on Gemini routes: never forward it.
+            let kept = query.split(separator: "&", omittingEmptySubsequences: true).filter { !$0.hasPrefix("key=") }
+            if !kept.isEmpty { url += "?" + kept.joined(separator: "&") }
+        }
+        self.url = url
+
+        var connectionListed: Set<String> = []
+        for field in clientHeaders where field.name == .connection {
+            for token in field.value.split(separator: ",") { connectionListed.insert(token.trimmingSpaces().lowercased()) }
+        }
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(clientHeaders.count + 4)
+        var hasAnthropicVersion = false
+        for field in clientHeaders {
+            let name = field.name.canonicalName
+            if Self.hopByHop.contains(name) || Self.clientCredentials.contains(name) || connectionListed.contains(name) { continue }
+            if name == "x-request-id" || name == "accept-encoding" || name == "cookie" { continue }
+            if name == "anthropic-version" { hasAnthropicVersion = true }
+            headers.append((name, field.value))
+        }
+        headers.append(("x-request-id", requestID))
+        if let key = endpoint.apiKey {
+            switch (endpoint.type, dialect) {
+            case (.anthropic, .anthropic):
+                headers.append(("x-api-key", key))
+            case (.gemini, .gemini):
+                headers.append(("x-goog-api-key", key))
+            default:
+                headers.append(("authorization", "Bearer \(key)"))
+            }
+        }
+        if endpoint.type == .anthropic, dialect == .anthropic, !hasAnthropicVersion {
+            headers.append(("anthropic-version", "2023-06-01"))
+        }
+        for (name, value) in extraHeaders { headers.append((name.lowercased(), value)) }
+        self.headers = headers
+    }
+}
+
+extension StringProtocol {
+    func trimmingSpaces() -> String {
+        var slice = Substring(self)
+        while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
+        while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
+        return String(slice)
+    }
+}
