@@ -16,8 +16,13 @@ public final class GatewayState: Sendable {
     /// Engines found by local discovery that are part of this state.
     public let engines: [ProviderConfig]
 
+    let catalog: ModelCatalog
+    let health: HealthRegistry
+
     public init(config: GatewayConfig, engines: [ProviderConfig], catalog: ModelCatalog, health: HealthRegistry) {
         self.config = config
+        self.catalog = catalog
+        self.health = health
         self.engines = engines
         var providers = config.providers.map { Provider(config: $0, healthFor: health.health(for:)) }
         providers += engines.map { Provider(config: $0, isDiscoveredEngine: true, healthFor: health.health(for:)) }
@@ -36,6 +41,13 @@ public final class GatewayState: Sendable {
         var paths = Set(config.server.publicPaths)
         if config.server.authHealthCheck { paths.subtract(["/health", "/health/live", "/health/ready"]) }
         publicPaths = paths
+    }
+}
+
+extension GatewayState {
+    /// The same engines, catalog and health under a new configuration.
+    func rebuilt(with config: GatewayConfig) -> GatewayState {
+        GatewayState(config: config, engines: engines, catalog: catalog, health: health)
     }
 }
 

@@ -1,0 +1,143 @@
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import ProxyConfig
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+import Upstreams
+
+/// The running gateway: the HTTP listener, the upstream client, the background monitor and
+/// (for the CLI) the signal handling, in one service group.
+///
+/// ```swift
+/// let gateway = Gateway(config: config, loader: loader, logger: logger)
+/// try await gateway.run()   // until SIGTERM/SIGINT, or `shutdown()`
+/// ```
+public final class Gateway: Sendable {
+    public let loader: ConfigLoader
+    let initialConfig: GatewayConfig
+    let logger: Logger
+    let requestLogger: Logger
+    /// Trap SIGTERM/SIGINT (drain, then exit) and SIGHUP (reload). Off for gateways embedded
+    /// in tests, which stop through ``shutdown()``.
+    let handleSignals: Bool
+    private let group = Mutex<ServiceGroup?>(nil)
+    private let store = Mutex<StateStore?>(nil)
+
+    public init(config: GatewayConfig, loader: ConfigLoader, logger: Logger, requestLogger: Logger, handleSignals: Bool = true) {
+        self.initialConfig = config
+        self.loader = loader
+        self.logger = logger
+        self.requestLogger = requestLogger
+        self.handleSignals = handleSignals
+    }
+
+    /// Runs until shut down. `onListening` receives the bound port (useful with port 0).
+    public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let config = initialConfig
+        let client = try UpstreamClient(config: config.upstream)
+        let catalog = ModelCatalog()
+        let health = HealthRegistry()
+        let store = StateStore(GatewayState(config: config, engines: [], catalog: catalog, health: health))
+        self.store.withLock { $0 = store }
+        let readiness = Readiness()
+        let disconnects = DisconnectRegistry()
+        let monitor = UpstreamMonitor(store: store, catalog: catalog, client: client, health: health, logger: logger, ownPort: config.server.port)
+
+        // First discovery before listening, so the start-up report is complete.
+        await monitor.refresh(announce: true)
+        announce(store.state)
+
+        let responder = GatewayResponder(
+            store: store, client: client, catalog: catalog, disconnects: disconnects,
+            requestLogger: requestLogger, startedAt: .now, readiness: readiness
+        )
+        let logger = self.logger
+        let app = Application(
+            responder: responder,
+            server: .http1(configuration: .init(additionalChannelHandlers: [disconnects.makeHandler()])),
+            configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: nil, backlog: 1024),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? config.server.port
+                logger.info("listening", metadata: ["address": .string("http://\(config.server.host):\(port)")])
+                await onListening(port)
+            },
+            logger: Logger(label: "llmproxy.http", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: app),
+            .init(service: monitor),
+            .init(service: DrainMarker(readiness: readiness, logger: logger, drain: config.server.drainTimeout)),
+        ]
+        if handleSignals {
+            services.append(.init(service: ReloadService(gateway: self, store: store, catalog: catalog, health: health, logger: logger)))
+        }
+        var groupConfig = ServiceGroupConfiguration(services: services, logger: Logger(label: "llmproxy.lifecycle", factory: { _ in SwiftLogNoOpLogHandler() }))
+        if handleSignals { groupConfig.gracefulShutdownSignals = [.sigterm, .sigint] }
+        groupConfig.maximumGracefulShutdownDuration = .milliseconds(Int64(config.server.drainTimeout * 1000))
+        groupConfig.maximumCancellationDuration = .seconds(5)
+        let serviceGroup = ServiceGroup(configuration: groupConfig)
+        group.withLock { $0 = serviceGroup }
+
+        do {
+            try await serviceGroup.run()
+        } catch {
+            logger.warning("stopped with an error", metadata: ["error": .string("\(error)")])
+        }
+        try? await client.shutdown()
+        logger.info("stopped")
+    }
+
+    /// Stops accepting connections, lets requests in flight finish (up to the drain time),
+    /// then returns from ``run(onListening:)``.
+    public func shutdown() async {
+        let group = self.group.withLock { $0 }
+        await group?.triggerGracefulShutdown()
+    }
+
+    /// Re-reads the configuration and swaps it in if valid. Returns the problems when not
+    /// (the old configuration stays).
+    @discardableResult
+    public func reload() -> [String] {
+        guard let store = store.withLock({ $0 }) else { return ["the gateway is not running"] }
+        return ReloadService.reload(loader: loader, store: store, logger: logger)
+    }
+
+    func announce(_ state: GatewayState) {
+        let providers = state.routes.providers
+        if providers.isEmpty {
+            logger.warning("no upstream is configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY, start a local engine (Ollama on 11434, vLLM on 8000, LM Studio on 1234, llama.cpp on 8080), or pass -c with a configuration file (see examples/llmproxy.yaml)")
+        }
+        for provider in providers {
+            var metadata: Logger.Metadata = [
+                "name": .string(provider.name),
+                "type": .string(provider.type.rawValue),
+                "base_url": .string(provider.type == .mock ? "mock" : provider.baseURL.description),
+                "endpoints": .stringConvertible(provider.endpoints.count),
+            ]
+            if provider.isDiscoveredEngine { metadata["discovered"] = .stringConvertible(true) }
+            if let host = provider.hostName { metadata["host"] = .string(host + (provider.hostPathPrefix ?? "")) }
+            logger.info("upstream", metadata: metadata)
+        }
+        if state.authenticator.isOpen {
+            logger.warning("no client key is configured: every request is accepted; \(state.config.server.allowUnauthenticatedPublicBind ? "public bind allowed by configuration" : "listening on loopback only")")
+        }
+    }
+}
+
+/// Flips readiness to "not ready" as soon as a graceful shutdown starts, so load balancers
+/// stop sending new requests while the ones in flight drain.
+struct DrainMarker: Service {
+    let readiness: Readiness
+    let logger: Logger
+    let drain: Double
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        readiness.startDraining()
+        logger.info("draining: no new connections; requests in flight may finish", metadata: ["drain_timeout_s": .stringConvertible(drain)])
+    }
+}

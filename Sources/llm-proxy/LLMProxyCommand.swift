@@ -1,0 +1,20 @@
+import ArgumentParser
+import LLMProxy
+
+/// `llm-proxy`: the gateway's command line.
+struct LLMProxyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "llm-proxy",
+        abstract: "A self-hosted gateway for OpenAI, Anthropic, Gemini and local LLM engines.",
+        version: GatewayVersion.current,
+        subcommands: [StartCommand.self, ConfigCommand.self]
+    )
+}
+
+struct ConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Work with configuration files.",
+        subcommands: [ConfigCheckCommand.self]
+    )
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import LLMProxy
+import Logging
+import ProxyConfig
+
+/// `llm-proxy start`: runs the gateway until SIGTERM or SIGINT.
+struct StartCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "start",
+        abstract: "Run the gateway.",
+        discussion: """
+        With no configuration file the gateway listens on 127.0.0.1:8080, discovers local engines \
+        (Ollama, vLLM, LM Studio, llama.cpp) and adds providers from OPENAI_API_KEY, \
+        ANTHROPIC_API_KEY and GEMINI_API_KEY. SIGHUP reloads the configuration; SIGTERM and SIGINT \
+        drain requests in flight, then exit.
+        """
+    )
+
+    @Option(name: [.short, .customLong("config")], help: "Configuration file (YAML). Default: $LLMPROXY_CONFIG, else built-in defaults.")
+    var config: String?
+
+    @Option(help: "Address to listen on (overrides server.host).")
+    var host: String?
+
+    @Option(help: "Port to listen on (overrides server.port).")
+    var port: Int?
+
+    @Option(help: "Serving mode. local-http: plain HTTP, by default on 127.0.0.1.")
+    var mode: ServeMode = .localHTTP
+
+    func run() async throws {
+        let host = self.host, port = self.port
+        let loader = ConfigLoader(path: config, environment: ProcessInfo.processInfo.environment) { config in
+            if let host { config.server.host = host }
+            if let port { config.server.port = port }
+        }
+        let configuration: GatewayConfig
+        do {
+            configuration = try loader.load()
+        } catch let error as ConfigError {
+            FileHandle.standardError.write(Data("llm-proxy: the configuration is not valid:\n\(error.description)\n".utf8))
+            throw ExitCode(2)
+        }
+        let format = configuration.logging.format
+        let level = Logger.Level(rawValue: configuration.logging.level.rawValue) ?? .info
+        LoggingSystem.bootstrap { label in LogLineHandler(label: label, level: label == "llmproxy.request" ? .info : level, format: format) }
+        let logger = Logger(label: "llmproxy")
+        for warning in configuration.warnings { logger.warning("\(warning)") }
+        let gateway = Gateway(config: configuration, loader: loader, logger: logger, requestLogger: Logger(label: "llmproxy.request"))
+        try await gateway.run()
+    }
+}
+
+enum ServeMode: String, ExpressibleByArgument, CaseIterable {
+    case localHTTP = "local-http"
+}
