@@ -12,7 +12,7 @@ extension GatewayResponder {
     func modelListing(operation: Operation, state: GatewayState) -> Response? {
         var seen = Set<String>()
         var entries: [(id: String, owner: String, raw: String?)] = []
-        for provider in state.routes.providers {
+        for provider in state.routes.providers where provider.speaks(operation.dialect) {
             var listed = catalog.models(of: provider.name)?.models ?? []
             let known = Set(listed.map(\.id))
             listed += provider.modelNames.sorted().filter { !known.contains($0) }.map { ModelEntry(id: $0) }

@@ -119,7 +119,7 @@ final class UpstreamMonitor: Service, Sendable {
         if type == .gemini, let models = object["models"] as? [[String: Any]] {
             return models.compactMap { model in
                 guard let name = model["name"] as? String else { return nil }
-                let raw = (try? JSONSerialization.data(withJSONObject: model, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
+                let raw = (try? JSONSerialization.data(withJSONObject: model, options: [.sortedKeys, .withoutEscapingSlashes])).map { String(decoding: $0, as: UTF8.self) }
                 return ModelEntry(id: name.hasPrefix("models/") ? String(name.dropFirst(7)) : name, raw: raw)
             }
         }

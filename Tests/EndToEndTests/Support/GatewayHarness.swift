@@ -1,0 +1,115 @@
+import AsyncHTTPClient
+import Foundation
+import LLMProxy
+import Logging
+import NIOCore
+import NIOHTTP1
+import ProxyConfig
+import Synchronization
+
+/// A gateway running inside the test process on a free port, in front of mock upstreams.
+final class GatewayHarness: Sendable {
+    let gateway: Gateway
+    let port: Int
+    private let task: Task<Void, any Error>
+
+    /// Starts a gateway from YAML (with `discovery.local_engines` off unless the YAML says
+    /// otherwise), on 127.0.0.1 and a free port.
+    static func start(yaml: String, environment: [String: String] = [:], logRequests: Bool = false) async throws -> GatewayHarness {
+        var config = try GatewayConfig.parse(yaml: yaml)
+        if !yaml.contains("local_engines") { config.discovery.localEngines = false }
+        try config.applyEnvironment(environment)
+        config.server.host = "127.0.0.1"
+        config.server.port = 0
+        config.logging.requests = logRequests
+        config.assignProviderNames()
+        let problems = config.validate()
+        if !problems.isEmpty { throw ConfigError(problems) }
+        let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let gateway = Gateway(config: config, loader: ConfigLoader(path: nil, environment: [:]), logger: quiet, requestLogger: quiet, handleSignals: false)
+        let ready = AsyncStream<Int>.makeStream()
+        let task = Task { try await gateway.run { port in ready.continuation.yield(port) } }
+        var port = 0
+        for await bound in ready.stream { port = bound; break }
+        return GatewayHarness(gateway: gateway, port: port, task: task)
+    }
+
+    private init(gateway: Gateway, port: Int, task: Task<Void, any Error>) {
+        self.gateway = gateway
+        self.port = port
+        self.task = task
+    }
+
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    func stop() async {
+        await gateway.shutdown()
+        _ = try? await task.value
+    }
+}
+
+/// A response read whole, for assertions.
+struct TestResponse: Sendable {
+    var status: Int
+    var headers: HTTPHeaders
+    var body: String
+
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+    }
+}
+
+enum TestHTTP {
+    static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(5), read: .seconds(30))))
+
+    static func send(_ method: HTTPMethod = .POST, _ url: String, headers: [(String, String)] = [], body: String? = nil) async throws -> TestResponse {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.body = .bytes(ByteBuffer(string: body))
+            if !headers.contains(where: { $0.0.lowercased() == "content-type" }) { request.headers.add(name: "content-type", value: "application/json") }
+        }
+        let response = try await client.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 64 << 20)
+        return TestResponse(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
+    }
+}
+
+/// Runs `body` with mock upstreams and a gateway, stopping all of them afterwards.
+func withGateway(
+    upstreams names: [String] = ["primary"],
+    yaml: (_ upstreams: [String: MockUpstream]) -> String,
+    _ body: (_ gateway: GatewayHarness, _ upstreams: [String: MockUpstream]) async throws -> Void
+) async throws {
+    var upstreams: [String: MockUpstream] = [:]
+    for name in names {
+        let upstream = MockUpstream(name: name, requiredKey: "upstream-key-\(name)")
+        try await upstream.start()
+        upstreams[name] = upstream
+    }
+    do {
+        let gateway = try await GatewayHarness.start(yaml: yaml(upstreams))
+        do {
+            try await body(gateway, upstreams)
+        } catch {
+            await gateway.stop()
+            throw error
+        }
+        await gateway.stop()
+    } catch {
+        for upstream in upstreams.values { await upstream.stop() }
+        throw error
+    }
+    for upstream in upstreams.values { await upstream.stop() }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
+}

@@ -1,0 +1,208 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+
+/// A test upstream speaking the real wire formats of OpenAI, Anthropic and Gemini on one
+/// port (their paths do not collide), recording every request it receives.
+///
+/// Behaviour is chosen by the model name, so each test says what it needs in the request:
+/// - `slow-head`: waits 3 s before answering (first-byte timeouts);
+/// - `fail-500`: answers 500 in the provider's error shape;
+/// - `long-stream`: streams a chunk every 100 ms for 20 s (disconnects, drains);
+/// - `stream-N-MS`: streams N chunks, MS milliseconds apart;
+/// - anything else: a normal answer naming the model.
+final class MockUpstream: Sendable {
+    struct Received: Sendable {
+        var method: String
+        var path: String
+        var query: String?
+        var headers: HTTPFields
+        var body: String
+    }
+
+    let name: String
+    /// The key this upstream requires, in its provider's header.
+    let requiredKey: String
+    private let log = Mutex<[Received]>([])
+    private let streamState = Mutex<(started: Int, finished: Int, cancelled: Int)>((0, 0, 0))
+    private let portBox = Mutex<Int>(0)
+    private let task = Mutex<Task<Void, any Error>?>(nil)
+
+    var port: Int { portBox.withLock { $0 } }
+    var received: [Received] { log.withLock { $0 } }
+    var streamsStarted: Int { streamState.withLock { $0.started } }
+    var streamsFinished: Int { streamState.withLock { $0.finished } }
+    var streamsCancelled: Int { streamState.withLock { $0.cancelled } }
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    init(name: String, requiredKey: String) {
+        self.name = name
+        self.requiredKey = requiredKey
+    }
+
+    func start() async throws {
+        let ready = AsyncStream<Int>.makeStream()
+        let app = Application(
+            responder: Responder(upstream: self),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in ready.continuation.yield(channel.localAddress?.port ?? 0) },
+            logger: .init(label: "mock-upstream", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        let service = MockService(app: app)
+        task.withLock { $0 = Task { try await service.run() } }
+        for await port in ready.stream {
+            portBox.withLock { $0 = port }
+            break
+        }
+    }
+
+    func stop() async {
+        let running = task.withLock { $0 }
+        running?.cancel()
+        _ = try? await running?.value
+    }
+
+    func record(_ received: Received) { log.withLock { $0.append(received) } }
+    func reset() { log.withLock { $0.removeAll() } }
+
+    fileprivate func streamStarted() { streamState.withLock { $0.started += 1 } }
+    fileprivate func streamFinished() { streamState.withLock { $0.finished += 1 } }
+    fileprivate func streamCancelled() { streamState.withLock { $0.cancelled += 1 } }
+
+    struct MockService: Sendable {
+        let app: Application<Responder>
+        func run() async throws { try await app.runService(gracefulShutdownSignals: []) }
+    }
+
+    struct Responder: HTTPResponder {
+        typealias Context = BasicRequestContext
+        let upstream: MockUpstream
+
+        func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
+            var request = request
+            let body = try await request.collectBody(upTo: 64 << 20)
+            let text = String(buffer: body)
+            let path = request.uri.path
+            upstream.record(Received(method: request.method.rawValue, path: path, query: request.uri.query, headers: request.headers, body: text))
+            let model = Self.model(in: text) ?? Self.pathModel(path) ?? ""
+
+            let dialect: String
+            if path.hasPrefix("/v1beta/") { dialect = "gemini" } else if path.hasPrefix("/v1/messages") { dialect = "anthropic" } else { dialect = "openai" }
+            let presented: String?
+            switch dialect {
+            case "anthropic": presented = request.headers[HTTPField.Name("x-api-key")!]
+            case "gemini": presented = request.headers[HTTPField.Name("x-goog-api-key")!]
+            default: presented = request.headers[.authorization].map { String($0.dropFirst("Bearer ".count)) }
+            }
+            let anyKey = request.headers[.authorization].map { String($0.dropFirst("Bearer ".count)) } ?? request.headers[HTTPField.Name("x-api-key")!] ?? request.headers[HTTPField.Name("x-goog-api-key")!]
+            if (path == "/v1/models" ? anyKey : presented) != upstream.requiredKey {
+                return json(.unauthorized, #"{"error":{"message":"mock upstream: wrong key","type":"invalid_request_error"}}"#)
+            }
+            if model == "slow-head" { try await Task.sleep(for: .seconds(3)) }
+            if model == "fail-500" {
+                return json(.internalServerError, #"{"error":{"message":"mock upstream failure","type":"server_error"}}"#)
+            }
+            let streaming = text.contains(#""stream":true"#) || text.contains(#""stream": true"#) || path.hasSuffix(":streamGenerateContent")
+            var headers: HTTPFields = [.contentType: "application/json"]
+            headers[HTTPField.Name("x-upstream-name")!] = upstream.name
+            headers[HTTPField.Name("x-request-id")!] = "upstream-own-id"
+            headers[HTTPField.Name("openai-processing-ms")!] = "12"
+
+            switch (dialect, path) {
+            case (_, "/v1/models"):
+                return json(.ok, #"{"object":"list","data":[{"id":"\#(upstream.name)-model","object":"model","owned_by":"mock"},{"id":"shared-model","object":"model","owned_by":"mock"}]}"#, headers)
+            case ("gemini", "/v1beta/models"):
+                return json(.ok, #"{"models":[{"name":"models/\#(upstream.name)-gemini","displayName":"Mock Gemini","supportedGenerationMethods":["generateContent"]}]}"#, headers)
+            case ("openai", "/v1/files"):
+                return json(.ok, #"{"object":"list","data":[],"query":"\#(request.uri.query ?? "")"}"#, headers)
+            case ("openai", "/v1/embeddings"):
+                return json(.ok, #"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,0.2]}],"model":"\#(model)","usage":{"prompt_tokens":2,"total_tokens":2}}"#, headers)
+            case ("openai", "/v1/completions"):
+                return json(.ok, #"{"id":"cmpl-1","object":"text_completion","model":"\#(model)","choices":[{"index":0,"text":"hi from \#(upstream.name)","finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":3,"total_tokens":4}}"#, headers)
+            case ("openai", "/v1/chat/completions") where streaming:
+                return stream(model: model, headers: headers) { index in
+                    #"data: {"id":"c1","object":"chat.completion.chunk","model":"\#(model)","choices":[{"index":0,"delta":{"content":"part\#(index) "},"finish_reason":null}]}"# + "\n\n"
+                } tail: { "data: [DONE]\n\n" }
+            case ("openai", "/v1/chat/completions"):
+                return json(.ok, #"{"id":"c1","object":"chat.completion","model":"\#(model)","choices":[{"index":0,"message":{"role":"assistant","content":"hello from \#(upstream.name)"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}"#, headers)
+            case ("anthropic", "/v1/messages") where streaming:
+                return stream(model: model, headers: headers) { index in
+                    "event: content_block_delta\ndata: " + #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"part\#(index) "}}"# + "\n\n"
+                } tail: { "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n" }
+            case ("anthropic", "/v1/messages"):
+                return json(.ok, #"{"id":"msg_1","type":"message","role":"assistant","model":"\#(model)","content":[{"type":"text","text":"hello from \#(upstream.name)"}],"stop_reason":"end_turn","usage":{"input_tokens":5,"output_tokens":3}}"#, headers)
+            case ("anthropic", "/v1/messages/count_tokens"):
+                return json(.ok, #"{"input_tokens":7}"#, headers)
+            case ("gemini", _) where path.hasSuffix(":generateContent"):
+                return json(.ok, #"{"candidates":[{"content":{"parts":[{"text":"hello from \#(upstream.name)"}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":3,"totalTokenCount":7},"modelVersion":"\#(model)"}"#, headers)
+            case ("gemini", _) where path.hasSuffix(":streamGenerateContent"):
+                let sse = request.uri.query?.contains("alt=sse") == true
+                if sse {
+                    headers[.contentType] = "text/event-stream"
+                    return stream(model: model, headers: headers) { index in
+                        #"data: {"candidates":[{"content":{"parts":[{"text":"part\#(index) "}],"role":"model"}}]}"# + "\r\n\r\n"
+                    } tail: { "" }
+                }
+                return stream(model: model, headers: headers) { index in
+                    (index == 0 ? "[" : ",") + #"{"candidates":[{"content":{"parts":[{"text":"part\#(index) "}],"role":"model"}}]}"#
+                } tail: { "]" }
+            case ("gemini", _) where path.hasSuffix(":countTokens"):
+                return json(.ok, #"{"totalTokens":9}"#, headers)
+            case ("gemini", _) where path.hasSuffix(":embedContent"):
+                return json(.ok, #"{"embedding":{"values":[0.5,0.25]}}"#, headers)
+            default:
+                return json(.notFound, #"{"error":{"message":"mock upstream: no route for \#(path)"}}"#, headers)
+            }
+        }
+
+        func json(_ status: HTTPResponse.Status, _ text: String, _ headers: HTTPFields = [.contentType: "application/json"]) -> Response {
+            Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+
+        /// Streams chunks with pauses; counts streams started, finished and cut short.
+        func stream(model: String, headers: HTTPFields, chunk: @escaping @Sendable (Int) -> String, tail: @escaping @Sendable () -> String) -> Response {
+            var count = 3, delay = 50
+            if model == "long-stream" { count = 200; delay = 100 }
+            let parts = model.split(separator: "-")
+            if parts.count == 3, parts[0] == "stream", let n = Int(parts[1]), let ms = Int(parts[2]) { count = n; delay = ms }
+            var headers = headers
+            if headers[.contentType] == "application/json", !model.isEmpty, chunk(0).hasPrefix("data:") || chunk(0).hasPrefix("event:") {
+                headers[.contentType] = "text/event-stream"
+            }
+            let upstream = self.upstream
+            let (chunkCount, pause) = (count, delay)
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                upstream.streamStarted()
+                do {
+                    for index in 0..<chunkCount {
+                        try await writer.write(ByteBuffer(string: chunk(index)))
+                        try await Task.sleep(for: .milliseconds(pause))
+                    }
+                    let end = tail()
+                    if !end.isEmpty { try await writer.write(ByteBuffer(string: end)) }
+                    try await writer.finish(nil)
+                    upstream.streamFinished()
+                } catch {
+                    upstream.streamCancelled()
+                    throw error
+                }
+            })
+        }
+
+        static func model(in body: String) -> String? {
+            guard let range = body.range(of: #""model":""#) ?? body.range(of: #""model": ""#) else { return nil }
+            let rest = body[range.upperBound...]
+            guard let end = rest.firstIndex(of: "\"") else { return nil }
+            return String(rest[..<end])
+        }
+
+        static func pathModel(_ path: String) -> String? {
+            guard let range = path.range(of: "/models/") else { return nil }
+            let rest = path[range.upperBound...]
+            return String(rest.split(separator: ":").first ?? "")
+        }
+    }
+}
