@@ -4,7 +4,11 @@ import NIOCore
 /// Cancels a request's task the moment its client connection closes, so an abandoned
 /// completion stops costing upstream tokens at once instead of at the next chunk.
 ///
-/// Shape: one small channel handler per connection reports `channelInactive`; requests
+/// Hummingbird allows remote half-closure, so a client that goes away first shows up as
+/// `inputClosed`, not as a closed channel. As nginx does, an input EOF while a request is in
+/// flight counts as the client giving up: HTTP clients do not half-close and then wait.
+///
+/// Shape: one small channel handler per connection reports the close; requests
 /// register their task in a sharded table keyed by connection for exactly as long as they
 /// run. Registering on `closeFuture` instead would pile up one callback per request on a
 /// keep-alive connection until it closes.
@@ -75,5 +79,12 @@ private final class ConnectionCloseHandler: ChannelInboundHandler, RemovableChan
     func channelInactive(context: ChannelHandlerContext) {
         registry.connectionClosed(ObjectIdentifier(context.channel))
         context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            registry.connectionClosed(ObjectIdentifier(context.channel))
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }

@@ -48,6 +48,7 @@ public final class Gateway: Sendable {
 
         // First discovery before listening, so the start-up report is complete.
         await monitor.refresh(announce: true)
+        await monitor.initialHealthChecks(limit: .seconds(3))
         announce(store.state)
 
         let responder = GatewayResponder(

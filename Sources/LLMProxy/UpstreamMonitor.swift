@@ -183,8 +183,32 @@ final class UpstreamMonitor: Service, Sendable {
 
     // MARK: health checks
 
+    /// The first round of checks, before the gateway listens, bounded by `limit` so a
+    /// black-holed upstream cannot hold up start-up (an unfinished check leaves the endpoint
+    /// as healthy until the next round).
+    func initialHealthChecks(limit: Duration) async {
+        let due = store.state.routes.providers.filter { $0.type != .mock }.flatMap { p in p.endpoints.map { (p, $0) } }
+        guard !due.isEmpty else { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(for: limit) }
+            group.addTask {
+                await withTaskGroup(of: Void.self) { checks in
+                    for (provider, endpoint) in due { checks.addTask { await self.check(endpoint, of: provider) } }
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
     private func healthLoop() async {
+        let start = ContinuousClock.now
         var nextCheck: [String: ContinuousClock.Instant] = [:]
+        for provider in store.state.routes.providers {
+            for endpoint in provider.endpoints {
+                nextCheck[endpoint.id] = start.advanced(by: .milliseconds(Int(provider.healthCheckInterval * 1000)))
+            }
+        }
         while !Task.isCancelled {
             let now = ContinuousClock.now
             let due = store.state.routes.providers.filter { $0.type != .mock }.flatMap { provider in

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// A test upstream speaking the real wire formats of OpenAI, Anthropic and Gemini on one
@@ -28,14 +29,19 @@ final class MockUpstream: Sendable {
     let requiredKey: String
     private let log = Mutex<[Received]>([])
     private let streamState = Mutex<(started: Int, finished: Int, cancelled: Int)>((0, 0, 0))
+    private let closedEarlyCount = Mutex<Int>(0)
     private let portBox = Mutex<Int>(0)
     private let task = Mutex<Task<Void, any Error>?>(nil)
+    private let group = Mutex<ServiceGroup?>(nil)
 
     var port: Int { portBox.withLock { $0 } }
     var received: [Received] { log.withLock { $0 } }
     var streamsStarted: Int { streamState.withLock { $0.started } }
     var streamsFinished: Int { streamState.withLock { $0.finished } }
     var streamsCancelled: Int { streamState.withLock { $0.cancelled } }
+    /// Connections the gateway closed before this upstream had finished its answer: how a
+    /// cancelled upstream request looks from the upstream's side.
+    var closedEarly: Int { closedEarlyCount.withLock { $0 } }
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
     init(name: String, requiredKey: String) {
@@ -47,12 +53,14 @@ final class MockUpstream: Sendable {
         let ready = AsyncStream<Int>.makeStream()
         let app = Application(
             responder: Responder(upstream: self),
+            server: .http1(configuration: .init(additionalChannelHandlers: [CloseWatcher(upstream: self)])),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in ready.continuation.yield(channel.localAddress?.port ?? 0) },
             logger: .init(label: "mock-upstream", factory: { _ in SwiftLogNoOpLogHandler() })
         )
-        let service = MockService(app: app)
-        task.withLock { $0 = Task { try await service.run() } }
+        let serviceGroup = ServiceGroup(services: [app], gracefulShutdownSignals: [], cancellationSignals: [], logger: Logger(label: "mock", factory: { _ in SwiftLogNoOpLogHandler() }))
+        group.withLock { $0 = serviceGroup }
+        task.withLock { $0 = Task { try await serviceGroup.run() } }
         for await port in ready.stream {
             portBox.withLock { $0 = port }
             break
@@ -60,28 +68,57 @@ final class MockUpstream: Sendable {
     }
 
     func stop() async {
-        let running = task.withLock { $0 }
-        running?.cancel()
-        _ = try? await running?.value
+        // Graceful: the listener closes before connections are torn down, so no connection
+        // is accepted by a server that is going away.
+        await group.withLock { $0 }?.triggerGracefulShutdown()
+        _ = try? await task.withLock { $0 }?.value
     }
 
     func record(_ received: Received) { log.withLock { $0.append(received) } }
     func reset() { log.withLock { $0.removeAll() } }
 
+    /// Answers in progress, by connection.
+    private let inProgress = Mutex<[ObjectIdentifier: Completion]>([:])
+
+    fileprivate func begin(_ completion: Completion, on channel: any Channel) {
+        inProgress.withLock { $0[ObjectIdentifier(channel)] = completion }
+    }
+
+    /// The gateway closed (or half-closed) a connection: early if its answer was unfinished.
+    fileprivate func connectionClosed(_ channel: ObjectIdentifier) {
+        guard let completion = inProgress.withLock({ $0.removeValue(forKey: channel) }) else { return }
+        if !completion.done.load(ordering: .relaxed) { closedEarlyCount.withLock { $0 += 1 } }
+    }
     fileprivate func streamStarted() { streamState.withLock { $0.started += 1 } }
     fileprivate func streamFinished() { streamState.withLock { $0.finished += 1 } }
     fileprivate func streamCancelled() { streamState.withLock { $0.cancelled += 1 } }
 
-    struct MockService: Sendable {
-        let app: Application<Responder>
-        func run() async throws { try await app.runService(gracefulShutdownSignals: []) }
+    struct Context: RequestContext {
+        var coreContext: CoreRequestContextStorage
+        let channel: any Channel
+        init(source: ApplicationRequestContextSource) {
+            coreContext = .init(source: source)
+            channel = source.channel
+        }
+    }
+
+    /// Set once the answer is complete; a connection closing before that is counted.
+    final class Completion: Sendable {
+        let done = Atomic<Bool>(false)
     }
 
     struct Responder: HTTPResponder {
-        typealias Context = BasicRequestContext
         let upstream: MockUpstream
 
-        func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
+        func respond(to request: Request, context: Context) async throws -> Response {
+            let completion = Completion()
+            upstream.begin(completion, on: context.channel)
+            let response = try await answer(to: request, completion: completion)
+            if case .some = response.body.contentLength { completion.done.store(true, ordering: .relaxed) }
+            return response
+        }
+
+        func answer(to request: Request, completion: Completion) async throws -> Response {
             var request = request
             let body = try await request.collectBody(upTo: 64 << 20)
             let text = String(buffer: body)
@@ -123,13 +160,13 @@ final class MockUpstream: Sendable {
             case ("openai", "/v1/completions"):
                 return json(.ok, #"{"id":"cmpl-1","object":"text_completion","model":"\#(model)","choices":[{"index":0,"text":"hi from \#(upstream.name)","finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":3,"total_tokens":4}}"#, headers)
             case ("openai", "/v1/chat/completions") where streaming:
-                return stream(model: model, headers: headers) { index in
+                return stream(model: model, headers: headers, completion: completion) { index in
                     #"data: {"id":"c1","object":"chat.completion.chunk","model":"\#(model)","choices":[{"index":0,"delta":{"content":"part\#(index) "},"finish_reason":null}]}"# + "\n\n"
                 } tail: { "data: [DONE]\n\n" }
             case ("openai", "/v1/chat/completions"):
                 return json(.ok, #"{"id":"c1","object":"chat.completion","model":"\#(model)","choices":[{"index":0,"message":{"role":"assistant","content":"hello from \#(upstream.name)"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}"#, headers)
             case ("anthropic", "/v1/messages") where streaming:
-                return stream(model: model, headers: headers) { index in
+                return stream(model: model, headers: headers, completion: completion) { index in
                     "event: content_block_delta\ndata: " + #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"part\#(index) "}}"# + "\n\n"
                 } tail: { "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n" }
             case ("anthropic", "/v1/messages"):
@@ -142,11 +179,11 @@ final class MockUpstream: Sendable {
                 let sse = request.uri.query?.contains("alt=sse") == true
                 if sse {
                     headers[.contentType] = "text/event-stream"
-                    return stream(model: model, headers: headers) { index in
+                    return stream(model: model, headers: headers, completion: completion) { index in
                         #"data: {"candidates":[{"content":{"parts":[{"text":"part\#(index) "}],"role":"model"}}]}"# + "\r\n\r\n"
                     } tail: { "" }
                 }
-                return stream(model: model, headers: headers) { index in
+                return stream(model: model, headers: headers, completion: completion) { index in
                     (index == 0 ? "[" : ",") + #"{"candidates":[{"content":{"parts":[{"text":"part\#(index) "}],"role":"model"}}]}"#
                 } tail: { "]" }
             case ("gemini", _) where path.hasSuffix(":countTokens"):
@@ -163,7 +200,7 @@ final class MockUpstream: Sendable {
         }
 
         /// Streams chunks with pauses; counts streams started, finished and cut short.
-        func stream(model: String, headers: HTTPFields, chunk: @escaping @Sendable (Int) -> String, tail: @escaping @Sendable () -> String) -> Response {
+        func stream(model: String, headers: HTTPFields, completion: Completion, chunk: @escaping @Sendable (Int) -> String, tail: @escaping @Sendable () -> String) -> Response {
             var count = 3, delay = 50
             if model == "long-stream" { count = 200; delay = 100 }
             let parts = model.split(separator: "-")
@@ -184,6 +221,7 @@ final class MockUpstream: Sendable {
                     let end = tail()
                     if !end.isEmpty { try await writer.write(ByteBuffer(string: end)) }
                     try await writer.finish(nil)
+                    completion.done.store(true, ordering: .relaxed)
                     upstream.streamFinished()
                 } catch {
                     upstream.streamCancelled()
@@ -204,5 +242,23 @@ final class MockUpstream: Sendable {
             let rest = path[range.upperBound...]
             return String(rest.split(separator: ":").first ?? "")
         }
+    }
+}
+
+/// Reports connection closes (full or input-only) to the mock upstream.
+final class CloseWatcher: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = NIOAny
+    let upstream: MockUpstream
+
+    init(upstream: MockUpstream) { self.upstream = upstream }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        upstream.connectionClosed(ObjectIdentifier(context.channel))
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed { upstream.connectionClosed(ObjectIdentifier(context.channel)) }
+        context.fireUserInboundEventTriggered(event)
     }
 }

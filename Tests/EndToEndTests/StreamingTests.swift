@@ -1,0 +1,72 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import Testing
+
+@Suite("Streaming and cancellation")
+struct StreamingTests {
+    @Test("SSE chunks reach the client while the upstream is still streaming")
+    func chunksArriveBeforeUpstreamFinishes() async throws {
+        try await withGateway(yaml: { Configs.threeProviders($0["primary"]!) }) { gateway, upstreams in
+            let upstream = upstreams["primary"]!
+            var request = HTTPClientRequest(url: "\(gateway.url)/v1/chat/completions")
+            request.method = .POST
+            request.headers.add(name: "authorization", value: "Bearer \(Configs.clientKey)")
+            request.body = .bytes(ByteBuffer(string: #"{"model":"stream-4-400","stream":true,"messages":[]}"#))
+            let response = try await TestHTTP.client.execute(request, timeout: .seconds(30))
+            #expect(response.status.code == 200)
+            #expect(response.headers["content-type"].first == "text/event-stream")
+            var chunks: [String] = []
+            var finishedWhenFirstChunkArrived: Int?
+            for try await buffer in response.body {
+                if chunks.isEmpty { finishedWhenFirstChunkArrived = upstream.streamsFinished }
+                chunks.append(String(buffer: buffer))
+            }
+            // The upstream needs 1.6 s for its stream; the first chunk came while it was running.
+            #expect(finishedWhenFirstChunkArrived == 0)
+            #expect(chunks.count >= 4)
+            #expect(chunks.joined().hasSuffix("data: [DONE]\n\n"))
+            #expect(upstream.streamsFinished == 1)
+        }
+    }
+
+    @Test("a client that disconnects mid-stream cancels its upstream request at once, even between chunks")
+    func disconnectCancelsUpstream() async throws {
+        try await withGateway(yaml: { Configs.threeProviders($0["primary"]!) }) { gateway, upstreams in
+            let upstream = upstreams["primary"]!
+            // One chunk, then 4 s of silence: only an active cancel closes the upstream early.
+            let reader = Task {
+                var request = HTTPClientRequest(url: "\(gateway.url)/v1/chat/completions")
+                request.method = .POST
+                request.headers.add(name: "authorization", value: "Bearer \(Configs.clientKey)")
+                request.body = .bytes(ByteBuffer(string: #"{"model":"stream-3-4000","stream":true,"messages":[]}"#))
+                let response = try await TestHTTP.client.execute(request, timeout: .seconds(30))
+                for try await _ in response.body { return }
+            }
+            try await reader.value
+            #expect(await eventually(timeout: .seconds(3)) { upstream.streamsStarted == 1 })
+            // Leaving the body unread and dropping the response closes the client connection.
+            let closed = await eventually(timeout: .seconds(2.5)) { upstream.closedEarly >= 1 }
+            #expect(closed, "the gateway should close the upstream connection as soon as the client goes away")
+            #expect(upstream.streamsFinished == 0)
+        }
+    }
+
+    @Test("a client that gives up before the response head cancels the upstream request")
+    func disconnectBeforeHead() async throws {
+        try await withGateway(yaml: { Configs.threeProviders($0["primary"]!, extra: "") }) { gateway, upstreams in
+            let upstream = upstreams["primary"]!
+            let request = Task {
+                var request = HTTPClientRequest(url: "\(gateway.url)/v1/chat/completions")
+                request.method = .POST
+                request.headers.add(name: "authorization", value: "Bearer \(Configs.clientKey)")
+                request.body = .bytes(ByteBuffer(string: #"{"model":"slow-head","messages":[]}"#))
+                _ = try await TestHTTP.client.execute(request, timeout: .seconds(30))
+            }
+            #expect(await eventually { upstream.received.contains { $0.body.contains("slow-head") } })
+            request.cancel()
+            _ = try? await request.value
+            #expect(await eventually(timeout: .seconds(1.2)) { upstream.closedEarly >= 1 })
+        }
+    }
+}
