@@ -36,8 +36,11 @@ public struct GatewayResponder: HTTPResponder {
             return finish(health(path: path, state: state), record: &record, logIn: state)
         }
 
+        // A `name/prefix` host route strips its prefix before the path is read.
+        let hostMatch = state.routes.hostMatch(host: request.head.authority, path: path)
+        let apiPath = hostMatch?.path ?? path
         let operation: Operation
-        switch Operation.classify(method: request.method, path: path) {
+        switch Operation.classify(method: request.method, path: apiPath) {
         case .none:
             return finish(error: .notFound(path: path), dialect: Dialect.guess(path: path), record: &record, logIn: state)
         case .failure(let error)?:
@@ -47,7 +50,7 @@ public struct GatewayResponder: HTTPResponder {
         }
         record.dialect = operation.dialect.rawValue
 
-        if state.routes.hostMatch(host: request.head.authority, path: path) == nil,
+        if hostMatch == nil,
            operation.kind == .listModels || operation.kind == .geminiListModels || operation.kind == .retrieveModel || operation.kind == .geminiGetModel {
             if !state.publicPaths.contains(path), let rejection = authenticateOnly(request, state: state) {
                 return finish(error: rejection, dialect: operation.dialect, record: &record, logIn: state)
@@ -57,7 +60,7 @@ public struct GatewayResponder: HTTPResponder {
             }
         }
 
-        var proxy = ProxyExchange(request: request, context: context, operation: operation, state: state, responder: self, record: record)
+        var proxy = ProxyExchange(request: request, context: context, operation: operation, state: state, responder: self, record: record, hostMatch: hostMatch)
         return await proxy.run()
     }
 

@@ -19,6 +19,7 @@ struct ProxyExchange {
     let state: GatewayState
     let responder: GatewayResponder
     var record: RequestRecord
+    let hostMatch: (providers: [Provider], path: String)?
 
     /// Endpoints tried per request: the first choice plus up to two others, and only for
     /// failures that prove the request never reached the upstream.
@@ -65,7 +66,7 @@ struct ProxyExchange {
 
         var path = request.uri.path
         let decision: RouteDecision
-        switch state.routes.resolve(dialect: dialect, host: request.head.authority, path: path, model: model) {
+        switch state.routes.resolve(dialect: dialect, hostMatch: hostMatch, path: path, model: model) {
         case .failure(let error): return fail(error)
         case .success(let found): decision = found
         }

@@ -67,7 +67,13 @@ public final class RouteTable: Sendable {
 
     /// Decides where a request goes. `model` is the name the client sent (body or path).
     public func resolve(dialect: Dialect, host: String?, path: String, model: String?) -> Result<RouteDecision, GatewayError> {
-        if let match = hostMatch(host: host, path: path) {
+        resolve(dialect: dialect, hostMatch: hostMatch(host: host, path: path), path: path, model: model)
+    }
+
+    /// As ``resolve(dialect:host:path:model:)``, with the host match already computed (the
+    /// responder needs it first, to classify the path after a host prefix is stripped).
+    public func resolve(dialect: Dialect, hostMatch: (providers: [Provider], path: String)?, path: String, model: String?) -> Result<RouteDecision, GatewayError> {
+        if let match = hostMatch {
             let usable = match.providers.filter { $0.speaks(dialect) }
             guard !usable.isEmpty else {
                 return .failure(.modelNotFound(model, detail: "the provider for this host does not speak the \(dialect.displayName) API"))
