@@ -1,0 +1,144 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import Synchronization
+import Testing
+
+@Suite("Process lifecycle: reload and drain", .serialized)
+struct LifecycleTests {
+    static func config(_ upstream: MockUpstream, models: [String], extra: String = "") -> String {
+        """
+        server:
+          drain_timeout: 10
+        logging:
+          requests: false
+        providers:
+          - {name: only, type: openai, base_url: "\(upstream.baseURL)/v1", api_key: \(upstream.requiredKey), models: [\(models.joined(separator: ", "))], discover_models: false}
+        \(extra)
+        """
+    }
+
+    @Test("SIGHUP swaps the configuration under traffic with zero failed requests; an invalid file is rejected and the old one stays")
+    func reloadUnderTraffic() async throws {
+        let alpha = MockUpstream(name: "alpha", requiredKey: "upstream-key-alpha")
+        let beta = MockUpstream(name: "beta", requiredKey: "upstream-key-alpha")
+        try await alpha.start()
+        try await beta.start()
+        let file = try TempFile(Self.config(alpha, models: ["m"]))
+        let gateway = try await GatewayProcess.launch(config: file.path)
+
+        let results = TrafficResults()
+        let stop = StopFlag()
+        let traffic = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        while !stop.isSet {
+                            do {
+                                let response = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"m","messages":[]}"#)
+                                results.state.withLock {
+                                    if response.status == 200 { $0.ok += 1; $0.servedBy.append(response.headers["x-upstream-name"].first ?? "?") } else { $0.failed.append("\(response.status) \(response.body)") }
+                                }
+                            } catch {
+                                results.state.withLock { $0.failed.append("\(error)") }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        try file.replace(with: Self.config(beta, models: ["m"]))
+        gateway.signal(SIGHUP)
+        let switched = await eventually(timeout: .seconds(10)) { results.state.withLock { $0.servedBy.last == "beta" } }
+        try await Task.sleep(for: .milliseconds(500))
+
+        // An invalid file: rejected with its reason; requests keep going to beta.
+        try file.replace(with: Self.config(beta, models: ["m"], extra: "routing:\n  default_provider: nowhere"))
+        gateway.signal(SIGHUP)
+        let rejected = await eventually(timeout: .seconds(10)) { gateway.log.contains("configuration reload rejected") }
+        try await Task.sleep(for: .milliseconds(500))
+        stop.set()
+        await traffic.value
+
+        let final = results.state.withLock { $0 }
+        #expect(switched)
+        #expect(rejected)
+        #expect(gateway.log.contains("routing.default_provider"))
+        #expect(final.failed.isEmpty, "failed requests: \(final.failed.prefix(3))")
+        #expect(final.ok > 20)
+        #expect(final.servedBy.first == "alpha")
+        #expect(final.servedBy.suffix(5).allSatisfy { $0 == "beta" })
+
+        gateway.signal(SIGTERM)
+        #expect(await gateway.waitForExit(timeout: .seconds(15)) == 0)
+        file.remove()
+        await alpha.stop()
+        await beta.stop()
+    }
+
+    @Test("SIGTERM lets a stream in flight finish, refuses new connections, then exits 0")
+    func drainOnSigterm() async throws {
+        let upstream = MockUpstream(name: "alpha", requiredKey: "upstream-key-alpha")
+        try await upstream.start()
+        let file = try TempFile(Self.config(upstream, models: ["stream-6-300"]))
+        let gateway = try await GatewayProcess.launch(config: file.path)
+
+        var request = HTTPClientRequest(url: "\(gateway.url)/v1/chat/completions")
+        request.method = .POST
+        request.body = .bytes(ByteBuffer(string: #"{"model":"stream-6-300","stream":true,"messages":[]}"#))
+        let response = try await TestHTTP.client.execute(request, timeout: .seconds(30))
+        var received = ""
+        var signalled = false
+        for try await buffer in response.body {
+            received += String(buffer: buffer)
+            if !signalled {
+                signalled = true
+                gateway.signal(SIGTERM)
+                // The listener closes at once: a new request cannot get in.
+                try await Task.sleep(for: .milliseconds(300))
+                await #expect(throws: (any Error).self) {
+                    _ = try await TestHTTP.send(.GET, "\(gateway.url)/health/live")
+                }
+            }
+        }
+        #expect(received.hasSuffix("data: [DONE]\n\n"))
+        #expect(received.components(separatedBy: "part").count == 7)
+        #expect(await gateway.waitForExit(timeout: .seconds(15)) == 0)
+        #expect(gateway.log.contains("draining"))
+        file.remove()
+        await upstream.stop()
+    }
+
+    @Test("a stream longer than the drain time is cut at the drain time and the process still exits 0")
+    func drainTimeout() async throws {
+        let upstream = MockUpstream(name: "alpha", requiredKey: "upstream-key-alpha")
+        try await upstream.start()
+        let file = try TempFile(Self.config(upstream, models: ["long-stream"]).replacingOccurrences(of: "drain_timeout: 10", with: "drain_timeout: 1"))
+        let gateway = try await GatewayProcess.launch(config: file.path)
+        var request = HTTPClientRequest(url: "\(gateway.url)/v1/chat/completions")
+        request.method = .POST
+        request.body = .bytes(ByteBuffer(string: #"{"model":"long-stream","stream":true,"messages":[]}"#))
+        let response = try await TestHTTP.client.execute(request, timeout: .seconds(30))
+        let started = ContinuousClock.now
+        let reader = Task { for try await _ in response.body {} }
+        try await Task.sleep(for: .milliseconds(300))
+        gateway.signal(SIGTERM)
+        let status = await gateway.waitForExit(timeout: .seconds(15))
+        _ = try? await reader.value
+        #expect(status == 0)
+        #expect(ContinuousClock.now - started < .seconds(10))
+        file.remove()
+        await upstream.stop()
+    }
+}
+
+final class TrafficResults: Sendable {
+    let state = Mutex<(ok: Int, failed: [String], servedBy: [String])>((0, [], []))
+}
+
+final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+    func set() { flag.store(true, ordering: .relaxed) }
+}
