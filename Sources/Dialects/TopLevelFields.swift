@@ -8,8 +8,6 @@ public struct TopLevelFields: Sendable, Equatable {
     public var modelRange: Range<Int>?
     /// The `stream` flag when present as a JSON boolean.
     public var stream: Bool?
-    /// Byte offset of the object's closing brace, for appending a field.
-    public var closingBrace: Int = 0
     /// Whether `stream_options` is present.
     public var hasStreamOptions = false
 
@@ -56,7 +54,6 @@ private struct Scanner {
         guard expect(UInt8(ascii: "{")) else { return nil }
         skipSpace()
         if current == UInt8(ascii: "}") {
-            fields.closingBrace = index
             index += 1
             return trailingIsEmpty() ? fields : nil
         }
@@ -83,10 +80,7 @@ private struct Scanner {
             guard let next = current else { return nil }
             index += 1
             if next == UInt8(ascii: ",") { continue }
-            if next == UInt8(ascii: "}") {
-                fields.closingBrace = index - 1
-                return trailingIsEmpty() ? fields : nil
-            }
+            if next == UInt8(ascii: "}") { return trailingIsEmpty() ? fields : nil }
             return nil
         }
     }

@@ -5,7 +5,7 @@ extension GatewayConfig {
         var problems: [ConfigProblem] = []
         func fail(_ path: String, _ message: String) { problems.append(ConfigProblem(path: path, message: message)) }
 
-        if !(0...65535).contains(server.port) { fail("server.port", "must be between 1 and 65535 (got \(server.port))") }
+        if !(0...65535).contains(server.port) { fail("server.port", "must be between 1 and 65535, or 0 for any free port (got \(server.port))") }
         if server.host.isEmpty { fail("server.host", "must not be empty: use 127.0.0.1 for this machine only or 0.0.0.0 for every interface") }
         if server.maxRequestSize <= 0 { fail("server.max_request_size", "must be > 0 bytes (got \(server.maxRequestSize)); the default is 10485760 (10 MiB)") }
         if server.drainTimeout < 0 { fail("server.drain_timeout", "must be >= 0 seconds (got \(server.drainTimeout))") }
