@@ -49,6 +49,10 @@ public struct GatewayError: Error, Sendable, Equatable {
         GatewayError(status: .badRequest, code: "invalid_request", message: message)
     }
 
+    /// The client went away before its answer was ready (nginx's 499). Only logged: there is
+    /// nobody left to send it to.
+    public static let clientClosed = GatewayError(status: .init(code: 499, reasonPhrase: "Client Closed Request"), code: "client_closed", message: "The client closed the connection")
+
     public static func upstreamUnavailable(_ message: String) -> GatewayError {
         GatewayError(status: .serviceUnavailable, code: "upstream_unavailable", message: message, retryAfter: 5)
     }

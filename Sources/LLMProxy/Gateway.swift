@@ -46,8 +46,9 @@ public final class Gateway: Sendable {
         let disconnects = DisconnectRegistry()
         let monitor = UpstreamMonitor(store: store, catalog: catalog, client: client, health: health, logger: logger, ownPort: config.server.port)
 
-        // First discovery before listening, so the start-up report is complete.
-        await monitor.refresh(announce: true)
+        // First discovery and model lists before listening, so the start-up report is
+        // complete; bounded, so an unreachable provider delays start-up by seconds at most.
+        await UpstreamMonitor.withTimeLimit(.seconds(4)) { await monitor.refresh(announce: true) }
         await monitor.initialHealthChecks(limit: .seconds(3))
         announce(store.state)
 

@@ -30,7 +30,8 @@ struct ProxyExchange {
         let limit = state.config.server.maxRequestSize
         let query = request.uri.query
         let key = ClientKey.extract(from: request.headers, query: query.map { Substring($0) })
-        let verdict = state.authenticator.check(key)
+        // A path the operator made public (server.public_paths) needs no key.
+        let verdict = state.publicPaths.contains(request.uri.path) ? .accepted : state.authenticator.check(key)
         if case .rejected(let missing) = verdict {
             return fail(.invalidAPIKey(missing: missing))
         }
@@ -101,7 +102,6 @@ struct ProxyExchange {
             guard let provider = providers.first(where: { $0.name == endpoint.providerName }) else { continue }
             let plan = UpstreamRequestPlan(endpoint: endpoint, dialect: dialect, path: path, query: query, clientHeaders: request.headers,
                                            extraHeaders: provider.extraHeaders, requestID: record.id)
-            let sentAt = ContinuousClock.now
             do {
                 let upstream = try await responder.client.send(plan, method: HTTPMethod(rawValue: request.method.rawValue), body: body)
                 record.firstByte = ContinuousClock.now - record.start
@@ -110,13 +110,11 @@ struct ProxyExchange {
                 } else {
                     endpoint.health.recordSuccess()
                 }
-                _ = sentAt
                 return stream(upstream, watch: watch)
             } catch {
                 if watch.clientGone {
                     responder.disconnects.end(watch, channel: context.channel)
-                    record.errorCode = "client_closed"
-                    return fail(.badRequest("The client closed the connection"), endWatch: false)
+                    return fail(.clientClosed)
                 }
                 let (gatewayError, retryable) = UpstreamClient.classify(error, endpoint: endpoint.id)
                 endpoint.health.recordFailure(gatewayError.message)
@@ -125,9 +123,9 @@ struct ProxyExchange {
             }
         }
         responder.disconnects.end(watch, channel: context.channel)
-        if let lastError { return fail(lastError, endWatch: false) }
+        if let lastError { return fail(lastError) }
         let count = providers.reduce(0) { $0 + $1.endpoints.count }
-        return fail(.upstreamUnavailable("All \(count) upstream endpoint(s) for this route are unhealthy; try again shortly"), endWatch: false)
+        return fail(.upstreamUnavailable("All \(count) upstream endpoint(s) for this route are unhealthy; try again shortly"))
     }
 
     /// Streams the upstream response to the client as it arrives: each buffer is written as
@@ -176,7 +174,8 @@ struct ProxyExchange {
     mutating func mock(endpoint: Endpoint, providers: [Provider], body: ByteBuffer?, fields: TopLevelFields?, model: String?, watch: DisconnectWatch) async -> Response {
         let provider = providers.first { $0.name == endpoint.providerName }
         let mock = MockProvider(config: provider?.mock ?? MockConfig(), providerName: endpoint.providerName)
-        let includeUsage = body.map { String(buffer: $0).contains("\"include_usage\":true") || String(buffer: $0).contains("\"include_usage\": true") } ?? false
+        let text = body.map { String(buffer: $0) } ?? ""
+        let includeUsage = text.contains("\"include_usage\":true") || text.contains("\"include_usage\": true")
         do {
             let answer = try await mock.respond(operation: operation, model: model, body: body, streaming: record.stream, includeUsage: includeUsage, query: request.uri.query)
             record.firstByte = ContinuousClock.now - record.start
@@ -214,12 +213,11 @@ struct ProxyExchange {
             return Response(status: answer.status, headers: headers, body: body)
         } catch {
             responder.disconnects.end(watch, channel: context.channel)
-            record.errorCode = "client_closed"
-            return fail(.badRequest("The client closed the connection"), endWatch: false)
+            return fail(.clientClosed)
         }
     }
 
-    mutating func fail(_ error: GatewayError, endWatch: Bool = false) -> Response {
+    mutating func fail(_ error: GatewayError) -> Response {
         responder.finish(error: error, dialect: operation.dialect, record: &record, logIn: state)
     }
 

@@ -189,13 +189,19 @@ final class UpstreamMonitor: Service, Sendable {
     func initialHealthChecks(limit: Duration) async {
         let due = store.state.routes.providers.filter { $0.type != .mock }.flatMap { p in p.endpoints.map { (p, $0) } }
         guard !due.isEmpty else { return }
+        await Self.withTimeLimit(limit) {
+            await withTaskGroup(of: Void.self) { checks in
+                for (provider, endpoint) in due { checks.addTask { await self.check(endpoint, of: provider) } }
+            }
+        }
+    }
+
+    /// Runs `work` for at most `limit`, then cancels it. Start-up uses it so an upstream that
+    /// never answers cannot hold the gateway back from listening.
+    static func withTimeLimit(_ limit: Duration, _ work: @escaping @Sendable () async -> Void) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await Task.sleep(for: limit) }
-            group.addTask {
-                await withTaskGroup(of: Void.self) { checks in
-                    for (provider, endpoint) in due { checks.addTask { await self.check(endpoint, of: provider) } }
-                }
-            }
+            group.addTask { await work() }
             await group.next()
             group.cancelAll()
         }

@@ -115,3 +115,18 @@ struct GuardTests {
         return String(out.prefix(64))
     }
 }
+
+@Suite("Malformed requests")
+struct MalformedRequestTests {
+    @Test("a body that is not a JSON object is a 400 in the route's dialect")
+    func notJSON() async throws {
+        try await withGateway(yaml: { Configs.threeProviders($0["primary"]!) }) { gateway, _ in
+            let openai = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth, body: "model=gpt-4o")
+            #expect(openai.status == 400)
+            #expect((openai.json["error"] as? [String: Any])?["type"] as? String == "invalid_request_error")
+            let anthropic = try await TestHTTP.send(.POST, "\(gateway.url)/v1/messages", headers: Configs.auth, body: "[1,2]")
+            #expect(anthropic.status == 400)
+            #expect((anthropic.json["error"] as? [String: Any])?["type"] as? String == "invalid_request_error")
+        }
+    }
+}

@@ -142,3 +142,41 @@ final class StopFlag: Sendable {
     var isSet: Bool { flag.load(ordering: .relaxed) }
     func set() { flag.store(true, ordering: .relaxed) }
 }
+
+@Suite("Request log")
+struct RequestLogTests {
+    @Test("one JSON line per request with id, route, upstream, status, durations and bytes; never a key or a body")
+    func requestLine() async throws {
+        let upstream = MockUpstream(name: "alpha", requiredKey: "upstream-key-alpha")
+        try await upstream.start()
+        let file = try TempFile("""
+            auth: {keys: [client-secret-key-1]}
+            providers:
+              - {name: only, type: openai, base_url: "\(upstream.baseURL)/v1", api_key: upstream-key-alpha, models: [m], discover_models: false}
+            """)
+        let gateway = try await GatewayProcess.launch(config: file.path)
+        let response = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer client-secret-key-1"), ("x-request-id", "log-test-1")],
+                                               body: #"{"model":"m","messages":[{"role":"user","content":"very-private-prompt"}]}"#)
+        #expect(response.status == 200)
+        #expect(await eventually { gateway.log.contains("log-test-1") })
+        gateway.signal(SIGTERM)
+        _ = await gateway.waitForExit(timeout: .seconds(15))
+        let line = gateway.log.split(separator: "\n").first { $0.contains("log-test-1") }.map(String.init) ?? ""
+        let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
+        #expect(object["request_id"] as? String == "log-test-1")
+        #expect(object["method"] as? String == "POST")
+        #expect(object["path"] as? String == "/v1/chat/completions")
+        #expect(object["route"] as? String == "model")
+        #expect(object["upstream"] as? String == "only#0")
+        #expect(object["status"] as? Int == 200)
+        #expect(object["duration_ms"] is Double)
+        #expect(object["ttfb_ms"] is Double)
+        #expect((object["bytes_in"] as? Int ?? 0) > 0)
+        #expect((object["bytes_out"] as? Int ?? 0) > 0)
+        for secret in ["client-secret-key-1", "upstream-key-alpha", "very-private-prompt"] {
+            #expect(!gateway.log.contains(secret), "\(secret) appeared in the logs")
+        }
+        file.remove()
+        await upstream.stop()
+    }
+}

@@ -49,12 +49,12 @@ final class MockUpstream: Sendable {
         self.requiredKey = requiredKey
     }
 
-    func start() async throws {
+    func start(port requestedPort: Int = 0) async throws {
         let ready = AsyncStream<Int>.makeStream()
         let app = Application(
             responder: Responder(upstream: self),
             server: .http1(configuration: .init(additionalChannelHandlers: [CloseWatcher(upstream: self)])),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            configuration: .init(address: .hostname("127.0.0.1", port: requestedPort)),
             onServerRunning: { channel in ready.continuation.yield(channel.localAddress?.port ?? 0) },
             logger: .init(label: "mock-upstream", factory: { _ in SwiftLogNoOpLogHandler() })
         )
@@ -135,7 +135,8 @@ final class MockUpstream: Sendable {
             default: presented = request.headers[.authorization].map { String($0.dropFirst("Bearer ".count)) }
             }
             let anyKey = request.headers[.authorization].map { String($0.dropFirst("Bearer ".count)) } ?? request.headers[HTTPField.Name("x-api-key")!] ?? request.headers[HTTPField.Name("x-goog-api-key")!]
-            if (path == "/v1/models" ? anyKey : presented) != upstream.requiredKey {
+            // An empty required key stands for a local engine, which takes no key.
+            if !upstream.requiredKey.isEmpty, (path == "/v1/models" ? anyKey : presented) != upstream.requiredKey {
                 return json(.unauthorized, #"{"error":{"message":"mock upstream: wrong key","type":"invalid_request_error"}}"#)
             }
             if model == "slow-head" { try await Task.sleep(for: .seconds(3)) }
@@ -149,6 +150,8 @@ final class MockUpstream: Sendable {
             headers[HTTPField.Name("openai-processing-ms")!] = "12"
 
             switch (dialect, path) {
+            case (_, "/api/tags"):
+                return json(.ok, #"{"models":[{"name":"\#(upstream.name)-tag:latest","model":"\#(upstream.name)-tag:latest"}]}"#, headers)
             case (_, "/v1/models"):
                 return json(.ok, #"{"object":"list","data":[{"id":"\#(upstream.name)-model","object":"model","owned_by":"mock"},{"id":"shared-model","object":"model","owned_by":"mock"}]}"#, headers)
             case ("gemini", "/v1beta/models"):

@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+
+@Suite("Local engine discovery")
+struct DiscoveryTests {
+    @Test("a local Ollama is found at start; its models route by name and by ollama/model; it shows in /health")
+    func ollamaAtStart() async throws {
+        let ollama = MockUpstream(name: "ollama", requiredKey: "")
+        try await ollama.start()
+        let gateway = try await GatewayHarness.start(yaml: """
+            discovery:
+              local_engines: true
+              ollama_url: "\(ollama.baseURL)"
+              vllm_url: "http://127.0.0.1:1"
+              lmstudio_url: "http://127.0.0.1:1"
+              llamacpp_url: "http://127.0.0.1:1"
+            """)
+        let byName = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"ollama-tag:latest","messages":[]}"#)
+        #expect(byName.status == 200)
+        #expect(byName.headers["x-upstream-name"].first == "ollama")
+        let scoped = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"ollama/llama3.2","messages":[]}"#)
+        #expect(scoped.status == 200)
+        #expect(ollama.received.last?.body == #"{"model":"llama3.2","messages":[]}"#)
+        #expect(ollama.received.last?.headers[.authorization] == nil)
+        let health = try await TestHTTP.send(.GET, "\(gateway.url)/health")
+        let names = (health.json["upstreams"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+        #expect(names == ["ollama-default"])
+        let models = try await TestHTTP.send(.GET, "\(gateway.url)/v1/models")
+        #expect(models.body.contains("ollama-model"))
+        await gateway.stop()
+        await ollama.stop()
+    }
+
+    @Test("an engine that starts after the gateway is found by the periodic discovery")
+    func engineAppearsLater() async throws {
+        // Take a free port, then leave it empty until the gateway is running.
+        let placeholder = MockUpstream(name: "placeholder", requiredKey: "")
+        try await placeholder.start()
+        let port = placeholder.port
+        await placeholder.stop()
+        let gateway = try await GatewayHarness.start(yaml: """
+            discovery:
+              local_engines: true
+              interval: 0.2
+              ollama_url: "http://127.0.0.1:1"
+              vllm_url: "http://127.0.0.1:\(port)"
+              lmstudio_url: "http://127.0.0.1:1"
+              llamacpp_url: "http://127.0.0.1:1"
+            """)
+        let before = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"vllm-model","messages":[]}"#)
+        #expect(before.status == 404)
+        let vllm = MockUpstream(name: "vllm", requiredKey: "")
+        try await vllm.start(port: port)
+        var status = 0
+        for _ in 0..<100 {
+            status = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"vllm-model","messages":[]}"#).status
+            if status == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(status == 200)
+        await gateway.stop()
+        await vllm.stop()
+    }
+}
