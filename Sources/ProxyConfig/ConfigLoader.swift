@@ -18,6 +18,7 @@ public struct ConfigLoader: Sendable {
 
     public func load() throws -> GatewayConfig {
         var config = GatewayConfig()
+        var problems: [ConfigProblem] = []
         if let file = effectivePath {
             let text: String
             do {
@@ -26,12 +27,16 @@ public struct ConfigLoader: Sendable {
             } catch {
                 throw ConfigError([ConfigProblem(path: "(file)", message: "\(file) cannot be read: \(error.localizedDescription); check the path given with -c or $LLMPROXY_CONFIG")])
             }
-            config = try GatewayConfig.parse(yaml: text)
+            (config, problems) = GatewayConfig.parseCollecting(yaml: text)
         }
-        try config.applyEnvironment(environment)
+        do {
+            try config.applyEnvironment(environment)
+        } catch let error as ConfigError {
+            problems += error.problems
+        }
         overrides(&config)
         config.assignProviderNames()
-        let problems = config.validate(fileExists: { FileManager.default.fileExists(atPath: $0) })
+        problems += config.validate(fileExists: { FileManager.default.fileExists(atPath: $0) })
         if !problems.isEmpty { throw ConfigError(problems) }
         return config
     }

@@ -5,18 +5,25 @@ extension GatewayConfig {
     /// Parses a YAML document. Every problem found (syntax, unknown keys, wrong types) is
     /// collected and thrown together as a ``ConfigError``.
     public static func parse(yaml text: String) throws -> GatewayConfig {
+        let (config, problems) = parseCollecting(yaml: text)
+        if !problems.isEmpty { throw ConfigError(problems) }
+        return config
+    }
+
+    /// Parses what it can and returns it with the problems found, so a loader can report
+    /// these together with the validation of the rest.
+    static func parseCollecting(yaml text: String) -> (GatewayConfig, [ConfigProblem]) {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
         } catch {
-            throw ConfigError([ConfigProblem(path: "(file)", message: "is not valid YAML: \(error)")])
+            return (GatewayConfig(), [ConfigProblem(path: "(file)", message: "is not valid YAML: \(error)")])
         }
         var config = GatewayConfig()
-        guard let root else { return config }
+        guard let root else { return (config, []) }
         var reader = YAMLReader()
         config.read(root, with: &reader)
-        if !reader.problems.isEmpty { throw ConfigError(reader.problems) }
-        return config
+        return (config, reader.problems)
     }
 
     private static let topLevelKeys: Set<String> = [
