@@ -37,18 +37,9 @@ extension String {
             if byte == UInt8(ascii: "+") { bytes.append(0x20); continue }
             guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
             guard let high = iterator.next(), let low = iterator.next(),
-                  let h = hexValue(high), let l = hexValue(low) else { bytes.append(byte); continue }
+                  let h = KeyDigest.nibble(high), let l = KeyDigest.nibble(low) else { bytes.append(byte); continue }
             bytes.append(h << 4 | l)
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    private func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }

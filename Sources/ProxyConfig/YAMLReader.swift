@@ -140,7 +140,8 @@ struct YAMLReader {
 }
 
 extension StringProtocol {
-    func trimmingSpaces() -> String {
+    /// The text without leading and trailing spaces and tabs.
+    package func trimmingSpaces() -> String {
         var slice = Substring(self)
         while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
         while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }

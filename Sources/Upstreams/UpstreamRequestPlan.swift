@@ -81,12 +81,3 @@ public struct UpstreamRequestPlan: Sendable, Equatable {
         self.headers = headers
     }
 }
-
-extension StringProtocol {
-    func trimmingSpaces() -> String {
-        var slice = Substring(self)
-        while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
-        return String(slice)
-    }
-}
