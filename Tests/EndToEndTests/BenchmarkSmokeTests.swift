@@ -1,0 +1,29 @@
+import Foundation
+import Testing
+
+/// The benchmark's numbers live in bench/, never here; this only keeps the script from
+/// rotting: a tiny run must complete, check every answer, and print its table.
+@Suite("Benchmark smoke run")
+struct BenchmarkSmokeTests {
+    @Test("bench/run.py --smoke completes against nginx and the gateway and prints the targets table")
+    func smoke() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let out = NSTemporaryDirectory() + "llmproxy-bench-smoke-\(UUID().uuidString).md"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", root.appendingPathComponent("bench/run.py").path, "--smoke", "--binary", GatewayProcess.binary.path, "--out", out]
+        process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/bin"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "bench failed (nginx and wrk come from scripts/test):\n\(output.suffix(3000))")
+        #expect(output.contains("## Targets"))
+        #expect(output.contains("every one a 200 completion"))
+        let written = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        #expect(written.contains("| throughput at 64 connections"))
+    }
+}

@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""LLMProxy benchmark: the gateway against nginx as a plain reverse proxy, in one run, on
+this machine, over loopback. See docs/PERFORMANCE.md. Timings live here, never in tests."""
+import argparse, json, os, platform, re, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CLIENT_KEY = "bench-client-key-0123456789"
+UPSTREAM_KEY = "bench-upstream-key-0123456789"
+
+# A realistic ~1 KB non-streaming chat completion with usage, as OpenAI sends it.
+COMPLETION = json.dumps({
+    "id": "chatcmpl-bench0123456789abcdefghijklmnop", "object": "chat.completion", "created": 1730000000,
+    "model": "gpt-4o-mini-2024-07-18", "system_fingerprint": "fp_0123456789",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": (
+        "Hello, benchmark! This answer stands in for a typical short completion from a chat model. "
+        "It is long enough to look like real output, with a couple of sentences that a client would "
+        "render in a chat window, and it carries the usage block that gateways read for accounting. "
+        "Nothing in it is special: the point is a body of realistic size and shape, so that the proxy "
+        "under test has to move real bytes, not an empty reply."), "refusal": None},
+        "logprobs": None, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 28, "completion_tokens": 96, "total_tokens": 124,
+              "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}},
+}, separators=(",", ":"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"bench: nothing listens on port {port} after {timeout}s")
+
+
+def rss_kib(pid, children=False):
+    """Resident memory of a process (and, for nginx, its workers) in KiB."""
+    pids = [pid]
+    if children:
+        out = subprocess.run(["ps", "--ppid", str(pid), "-o", "pid="], capture_output=True, text=True).stdout
+        pids += [int(p) for p in out.split()]
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+        except (OSError, AttributeError):
+            pass
+    return total
+
+
+class Sampler:
+    """Samples a process's RSS in the background; keeps the maximum."""
+    def __init__(self, pid, children=False):
+        self.pid, self.children, self.peak, self.samples, self.running = pid, children, 0, [], True
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while self.running:
+            value = rss_kib(self.pid, self.children)
+            self.samples.append(value)
+            self.peak = max(self.peak, value)
+            time.sleep(0.2)
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        return self.peak
+
+
+class Processes:
+    def __init__(self):
+        self.items = []
+
+    def start(self, args, log, **kwargs):
+        handle = open(log, "w")
+        proc = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, **kwargs)
+        self.items.append(proc)
+        return proc
+
+    def stop(self, proc):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.items.remove(proc)
+
+    def stop_all(self):
+        for proc in list(self.items):
+            self.stop(proc)
+
+
+def nginx_conf(workdir, name, body):
+    path = os.path.join(workdir, f"{name}.conf")
+    with open(path, "w") as f:
+        f.write(f"""
+worker_processes {"1" if name == "mock" else "auto"};
+worker_rlimit_nofile 65536;
+pid {workdir}/{name}.pid;
+error_log {workdir}/{name}.error.log warn;
+events {{ worker_connections 16384; }}
+http {{
+    access_log off;
+    keepalive_requests 10000000;
+    keepalive_timeout 120s;
+    client_body_temp_path {workdir}/{name}-body;
+    proxy_temp_path {workdir}/{name}-proxy;
+    {body}
+}}
+""")
+    return path
+
+
+def gateway_yaml(workdir, name, port, mock_port, stream_port, features):
+    path = os.path.join(workdir, f"{name}.yaml")
+    with open(path, "w") as f:
+        f.write(f"""
+server: {{host: 127.0.0.1, port: {port}, drain_timeout: 5}}
+upstream: {{max_connections_per_host: 2048}}
+discovery: {{local_engines: false}}
+logging: {{requests: {"true" if features else "false"}, level: warning}}
+{f"auth: {{keys: [{CLIENT_KEY}]}}" if features else ""}
+providers:
+  - {{name: mock-upstream, type: openai, base_url: "http://127.0.0.1:{mock_port}/v1", api_key: {UPSTREAM_KEY}, models: [gpt-4o-mini], discover_models: false}}
+  - {{name: stream-upstream, type: openai, base_url: "http://127.0.0.1:{stream_port}/v1", api_key: {UPSTREAM_KEY}, models: [stream-model], discover_models: false}}
+""")
+    return path
+
+
+def check_answer(url, key):
+    """The benchmark refuses to measure anything that does not answer a real completion."""
+    request = urllib.request.Request(url, data=json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}).encode(),
+                                     headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = response.read().decode()
+        if response.status != 200 or '"chat.completion"' not in body:
+            raise SystemExit(f"bench: {url} answered {response.status} without a completion: {body[:200]}")
+
+
+def wrk(url, connections, duration, key=""):
+    threads = 1 if connections == 1 else 2
+    env = dict(os.environ, BENCH_CLIENT_KEY=key)
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", os.path.join(HERE, "chat.lua"), url],
+                         capture_output=True, text=True, env=env).stdout
+    match = re.search(r"RESULT (\{.*\})", out)
+    if not match:
+        raise SystemExit(f"bench: wrk printed no result for {url}:\n{out}")
+    result = json.loads(match.group(1))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    if result["bad"] or result["socket_errors"]:
+        raise SystemExit(f"bench: {url} answered {result['bad']} requests without a 200 completion and had {result['socket_errors']} socket errors: the numbers would lie")
+    return result
+
+
+def streams(url, count, key=""):
+    out = subprocess.run([sys.executable, os.path.join(HERE, "streams.py"), url, str(count), key], capture_output=True, text=True).stdout
+    match = re.search(r"RESULT (\{.*\})", out)
+    if not match:
+        raise SystemExit(f"bench: the stream client printed no result for {url}:\n{out}")
+    result = json.loads(match.group(1))
+    if result["failed"]:
+        raise SystemExit(f"bench: {result['failed']} of {count} streams through {url} failed: {result['first_failures']}")
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/llm-proxy"))
+    parser.add_argument("--duration", type=float, default=15, help="seconds per throughput run")
+    parser.add_argument("--soak", type=float, default=300, help="seconds of the soak run")
+    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--smoke", action="store_true", help="tiny run that checks the benchmark works (used by the test suite)")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    if args.smoke:
+        args.duration, args.soak, args.streams = 1, 2, 20
+    duration = max(1, int(args.duration))
+
+    workdir = tempfile.mkdtemp(prefix="llmproxy-bench-")
+    os.makedirs(os.path.join(workdir, "logs"))
+    procs = Processes()
+    results = {"machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "duration_s": duration, "soak_s": args.soak, "streams": args.streams}
+    try:
+        mock_port, nginx_port, nginx_stream_port, stream_port, gw_port = (free_port() for _ in range(5))
+        # The non-streaming mock upstream: nginx answering the completion above.
+        escaped = COMPLETION.replace("\\", "\\\\").replace("'", "\\'")
+        mock_conf = nginx_conf(workdir, "mock", f"server {{ listen 127.0.0.1:{mock_port} backlog=4096; location / {{ default_type application/json; return 200 '{escaped}'; }} }}")
+        mock = procs.start(["nginx", "-c", mock_conf, "-p", workdir, "-g", "daemon off;"], os.path.join(workdir, "mock.log"))
+        # The streaming mock upstream: the gateway's own mock provider (N SSE chunks, with a pause).
+        chunks, delay = (5, 20) if args.smoke else (40, 100)
+        stream_yaml = os.path.join(workdir, "stream-mock.yaml")
+        with open(stream_yaml, "w") as f:
+            f.write(f"server: {{host: 127.0.0.1, port: {stream_port}}}\ndiscovery: {{local_engines: false}}\nlogging: {{requests: false, level: warning}}\n"
+                    f"providers:\n  - {{name: sse, type: mock, mock: {{chunks: {chunks}, chunk_delay_ms: {delay}}}}}\n")
+        streamer = procs.start([args.binary, "start", "-c", stream_yaml], os.path.join(workdir, "stream-mock.log"))
+        # nginx as the reference reverse proxy, with upstream keep-alive.
+        proxy_conf = nginx_conf(workdir, "proxy", f"""
+    upstream mock {{ server 127.0.0.1:{mock_port}; keepalive 256; }}
+    upstream streamer {{ server 127.0.0.1:{stream_port}; keepalive 256; }}
+    server {{ listen 127.0.0.1:{nginx_port} backlog=4096;
+        location / {{ proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; }} }}
+    server {{ listen 127.0.0.1:{nginx_stream_port} backlog=4096;
+        location / {{ proxy_pass http://streamer; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }} }}""")
+        nginx = procs.start(["nginx", "-c", proxy_conf, "-p", workdir, "-g", "daemon off;"], os.path.join(workdir, "proxy.log"))
+        for port in (mock_port, stream_port, nginx_port, nginx_stream_port):
+            wait_port(port)
+
+        def start_gateway(features):
+            config = gateway_yaml(workdir, "gateway-on" if features else "gateway-off", gw_port, mock_port, stream_port, features)
+            proc = procs.start([args.binary, "start", "-c", config], os.path.join(workdir, "gateway.log"), stdin=subprocess.DEVNULL)
+            wait_port(gw_port)
+            return proc
+
+        direct = f"http://127.0.0.1:{mock_port}/v1/chat/completions"
+        via_nginx = f"http://127.0.0.1:{nginx_port}/v1/chat/completions"
+        via_gateway = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
+
+        gateway = start_gateway(features=True)
+        time.sleep(1)
+        results["rss_idle_kib"] = {"gateway": rss_kib(gateway.pid), "nginx": rss_kib(nginx.pid, children=True)}
+        check_answer(direct, "")
+        check_answer(via_nginx, "")
+        check_answer(via_gateway, CLIENT_KEY)
+        key = {"direct": "", "nginx": "", "gateway": CLIENT_KEY}
+        urls = {"direct": direct, "nginx": via_nginx, "gateway": via_gateway}
+
+        for connections in (1, 64):
+            for name in ("direct", "nginx", "gateway"):
+                wrk(urls[name], connections, 1, key[name])  # warm-up
+                samplers = {"gateway": Sampler(gateway.pid), "nginx": Sampler(nginx.pid, True)} if connections == 64 else {}
+                results[f"c{connections}_{name}"] = wrk(urls[name], connections, duration, key[name])
+                for who, sampler in samplers.items():
+                    peak = sampler.stop()
+                    if who == name:
+                        results.setdefault("rss_load_kib", {})[who] = peak
+
+        for count in sorted({32, args.streams}):
+            for name, url in (("direct", f"http://127.0.0.1:{stream_port}/v1/chat/completions"),
+                              ("nginx", f"http://127.0.0.1:{nginx_stream_port}/v1/chat/completions"),
+                              ("gateway", via_gateway)):
+                sampler = Sampler(gateway.pid) if name == "gateway" else Sampler(nginx.pid, True) if name == "nginx" else None
+                results[f"streams{count}_{name}"] = streams(url, count, key[name])
+                if sampler:
+                    peak = sampler.stop()
+                    if count == args.streams:
+                        results.setdefault("rss_streams_kib", {})[name] = peak
+
+        # Soak: sustained load, then compare memory at its start and end.
+        soak_sampler = Sampler(gateway.pid)
+        results["soak"] = wrk(via_gateway, 64, max(1, int(args.soak)), CLIENT_KEY)
+        soak_sampler.stop()
+        third = max(1, len(soak_sampler.samples) // 3)
+        results["rss_soak_kib"] = {"first_third_max": max(soak_sampler.samples[:third]), "last_third_max": max(soak_sampler.samples[-third:]),
+                                   "after": rss_kib(gateway.pid)}
+        procs.stop(gateway)
+
+        # Features off: no client keys, no request log.
+        gateway = start_gateway(features=False)
+        check_answer(via_gateway, "")
+        wrk(via_gateway, 64, 1)
+        results["c64_gateway_off"] = wrk(via_gateway, 64, duration)
+        results["c1_gateway_off"] = wrk(via_gateway, 1, duration)
+        procs.stop(gateway)
+    finally:
+        procs.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    report = render(results, smoke=args.smoke)
+    print(report)
+    out = args.out or os.path.join(HERE, "results", time.strftime("%Y%m%d-%H%M%S") + (".smoke" if args.smoke else "") + ".md")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        f.write(report + "\n<!-- raw\n" + json.dumps(results, indent=1) + "\n-->\n")
+    print(f"written to {out}")
+
+
+def render(r, smoke):
+    def ms(us): return f"{us / 1000:.3f}"
+    def ratio(a, b): return f"{a / b:.2f}" if b else "n/a"
+    lines = [f"# LLMProxy benchmark{' (smoke run: numbers mean nothing)' if smoke else ''}", "",
+             f"- machine: {r['machine']}", f"- date: {r['date']}; {r['duration_s']} s per throughput run, soak {r['soak_s']} s", "",
+             "## Non-streaming chat completions", "",
+             "| scenario | direct | nginx | gateway | gateway (features off) | gateway / nginx |", "|---|---|---|---|---|---|"]
+    for c in (1, 64):
+        d, n, g, o = r[f"c{c}_direct"], r[f"c{c}_nginx"], r[f"c{c}_gateway"], r[f"c{c}_gateway_off"]
+        lines.append(f"| {c} conn: req/s | {d['rps']:.0f} | {n['rps']:.0f} | {g['rps']:.0f} | {o['rps']:.0f} | {ratio(g['rps'], n['rps'])} |")
+        for p in ("p50", "p99", "p999"):
+            lines.append(f"| {c} conn: {p} ms | {ms(d[p + '_us'])} | {ms(n[p + '_us'])} | {ms(g[p + '_us'])} | {ms(o[p + '_us'])} | {ratio(g[p + '_us'], n[p + '_us'])} |")
+        for p in ("p50", "p99"):
+            lines.append(f"| {c} conn: added {p} ms (over direct) | | {ms(n[p + '_us'] - d[p + '_us'])} | {ms(g[p + '_us'] - d[p + '_us'])} | {ms(o[p + '_us'] - d[p + '_us'])} | |")
+    lines += ["", "## Streaming (SSE)", "", "| streams | direct TTFB p50 / p99 ms | nginx | gateway | added TTFB p50 gateway vs nginx ms | failed |", "|---|---|---|---|---|---|"]
+    for count in sorted({32, r["streams"]}):
+        d, n, g = r[f"streams{count}_direct"], r[f"streams{count}_nginx"], r[f"streams{count}_gateway"]
+        lines.append(f"| {count} | {d['ttfb_p50_ms']} / {d['ttfb_p99_ms']} | {n['ttfb_p50_ms']} / {n['ttfb_p99_ms']} | {g['ttfb_p50_ms']} / {g['ttfb_p99_ms']} | "
+                     f"{g['ttfb_p50_ms'] - d['ttfb_p50_ms']:.2f} vs {n['ttfb_p50_ms'] - d['ttfb_p50_ms']:.2f} | {d['failed'] + n['failed'] + g['failed']} |")
+    idle, load, st, soak = r["rss_idle_kib"], r.get("rss_load_kib", {}), r.get("rss_streams_kib", {}), r["rss_soak_kib"]
+    lines += ["", "## Memory (RSS, MB)", "", "| state | nginx (master + workers) | gateway |", "|---|---|---|",
+              f"| idle | {idle['nginx'] / 1024:.1f} | {idle['gateway'] / 1024:.1f} |",
+              f"| 64 connections | {load.get('nginx', 0) / 1024:.1f} | {load.get('gateway', 0) / 1024:.1f} |",
+              f"| {r['streams']} open streams | {st.get('nginx', 0) / 1024:.1f} | {st.get('gateway', 0) / 1024:.1f} |",
+              f"| soak: first third / last third / after | | {soak['first_third_max'] / 1024:.1f} / {soak['last_third_max'] / 1024:.1f} / {soak['after'] / 1024:.1f} |",
+              "", f"Soak: {r['soak']['requests']} requests at {r['soak']['rps']:.0f} req/s, every one a 200 completion.", ""]
+    g64, n64, g1, d1 = r["c64_gateway"], r["c64_nginx"], r["c1_gateway"], r["c1_direct"]
+    targets = [
+        ("throughput at 64 connections, features on >= 0.9 x nginx", g64["rps"] >= 0.9 * n64["rps"], f"{ratio(g64['rps'], n64['rps'])} x"),
+        ("added latency at 1 connection p50 <= 0.1 ms", g1["p50_us"] - d1["p50_us"] <= 100, f"{ms(g1['p50_us'] - d1['p50_us'])} ms"),
+        ("added latency at 1 connection p99 <= 0.5 ms", g1["p99_us"] - d1["p99_us"] <= 500, f"{ms(g1['p99_us'] - d1['p99_us'])} ms"),
+        ("RSS idle <= 30 MB", idle["gateway"] <= 30 * 1024, f"{idle['gateway'] / 1024:.1f} MB"),
+        ("RSS at 64 connections <= 80 MB", load.get("gateway", 0) <= 80 * 1024, f"{load.get('gateway', 0) / 1024:.1f} MB"),
+        (f"RSS with {r['streams']} streams <= 200 MB", st.get("gateway", 0) <= 200 * 1024, f"{st.get('gateway', 0) / 1024:.1f} MB"),
+        ("RSS flat over the soak (last third <= first third + 10%)", soak["last_third_max"] <= soak["first_third_max"] * 1.1, f"{soak['first_third_max'] / 1024:.1f} -> {soak['last_third_max'] / 1024:.1f} MB"),
+    ]
+    for count in sorted({32, r["streams"]}):
+        d, n, g = r[f"streams{count}_direct"], r[f"streams{count}_nginx"], r[f"streams{count}_gateway"]
+        targets.append((f"TTFB added at {count} streams <= nginx's", g["ttfb_p50_ms"] - d["ttfb_p50_ms"] <= n["ttfb_p50_ms"] - d["ttfb_p50_ms"],
+                        f"{g['ttfb_p50_ms'] - d['ttfb_p50_ms']:.2f} vs {n['ttfb_p50_ms'] - d['ttfb_p50_ms']:.2f} ms"))
+    lines += ["## Targets", "", "| target | met | measured |", "|---|---|---|"]
+    lines += [f"| {name} | {'yes' if ok else 'NO'} | {value} |" for name, ok, value in targets]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
