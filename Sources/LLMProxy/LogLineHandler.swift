@@ -12,6 +12,11 @@ import ProxyConfig
 /// swift-log handler writing one line per event to stdout: a JSON object (default) or text.
 /// Metadata values are written as given; callers never put keys, tokens or bodies in them.
 public struct LogLineHandler: LogHandler {
+    /// Writes out every line logged so far; call before the process exits.
+    public static func flush() {
+        LineSink.standardOutput.flush()
+    }
+
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
     let label: String
@@ -44,17 +49,7 @@ public struct LogLineHandler: LogHandler {
             for (key, value) in merged.sorted(by: { $0.key < $1.key }) { out += " \(key)=\(value)" }
             line = out + "\n"
         }
-        // One write(2) per line: unbuffered, so a line leaves the process when logged, and
-        // concurrent lines do not interleave.
-        var bytes = line
-        bytes.withUTF8 { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(1, buffer.baseAddress! + offset, buffer.count - offset)
-                if written <= 0 { break }
-                offset += written
-            }
-        }
+        LineSink.standardOutput.append(line)
     }
 
     static func json(_ value: Logger.Metadata.Value) -> String {

@@ -20,7 +20,7 @@ struct MockProvider {
         let promptTokens = max(1, (body?.readableBytes ?? 0) / 4)
         let words = Self.sentence.split(separator: " ").map(String.init)
         let completionTokens = words.count
-        let id = "mock-" + RequestIdentifier.generate().prefix(24)
+        let id = "mock-" + RequestIdentifier.generate().suffix(24)
         let created = Timestamp.epochSeconds()
 
         switch operation.kind {

@@ -110,7 +110,7 @@ struct ProxyExchange {
                 } else {
                     endpoint.health.recordSuccess()
                 }
-                return stream(upstream, watch: watch)
+                return await respond(with: upstream, watch: watch)
             } catch {
                 if watch.clientGone {
                     responder.disconnects.end(watch, channel: context.channel)
@@ -128,9 +128,32 @@ struct ProxyExchange {
         return fail(.upstreamUnavailable("All \(count) upstream endpoint(s) for this route are unhealthy; try again shortly"))
     }
 
-    /// Streams the upstream response to the client as it arrives: each buffer is written as
-    /// soon as it is read, in this same task (no per-chunk task, nothing held back).
-    mutating func stream(_ upstream: HTTPClientResponse, watch: DisconnectWatch) -> Response {
+    /// Bodies with a declared length up to this size are read whole before the response
+    /// head goes out, so head and body leave in one write (a typical non-streaming
+    /// completion). Anything else (SSE, chunked, large) is streamed.
+    static let wholeBodyLimit = 256 * 1024
+
+    mutating func respond(with upstream: HTTPClientResponse, watch: DisconnectWatch) async -> Response {
+        let headers = responseHeaders(upstream)
+        if let length = upstream.headers.first(name: "content-length").flatMap(Int.init), length <= Self.wholeBodyLimit {
+            do {
+                let body = try await upstream.body.collect(upTo: length)
+                responder.disconnects.end(watch, channel: context.channel)
+                record.bytesOut = body.readableBytes
+                var response = Response(status: HTTPResponse.Status(code: Int(upstream.status.code), reasonPhrase: upstream.status.reasonPhrase), headers: headers, body: ResponseBody(byteBuffer: body))
+                response = responder.finish(response, record: &record, logIn: state)
+                return response
+            } catch {
+                responder.disconnects.end(watch, channel: context.channel)
+                if watch.clientGone { return fail(.clientClosed) }
+                let (gatewayError, _) = UpstreamClient.classify(error, endpoint: record.endpoint ?? "?")
+                return fail(gatewayError)
+            }
+        }
+        return stream(upstream, headers: headers, watch: watch)
+    }
+
+    func responseHeaders(_ upstream: HTTPClientResponse) -> HTTPFields {
         var headers = HTTPFields()
         headers.reserveCapacity(upstream.headers.count + 1)
         let policy = state.responseHeaders
@@ -143,6 +166,12 @@ struct ProxyExchange {
             }
         }
         headers[GatewayResponder.xRequestID] = record.id
+        return headers
+    }
+
+    /// Streams the upstream response to the client as it arrives: each buffer is written as
+    /// soon as it is read, in this same task (no per-chunk task, nothing held back).
+    func stream(_ upstream: HTTPClientResponse, headers: HTTPFields, watch: DisconnectWatch) -> Response {
         var finalRecord = self.record
         finalRecord.status = Int(upstream.status.code)
         let snapshot = finalRecord

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Request ids: the client's own when it sent a sane one (so its logs and ours correlate),
 /// otherwise a fresh random one.
 enum RequestIdentifier {
@@ -16,13 +18,14 @@ enum RequestIdentifier {
         return value
     }
 
-    /// 16 random bytes as 32 lowercase hex characters.
+    /// 32 lowercase hex characters: a random per-process prefix and a counter. Unique
+    /// without a random-number syscall per request; ids need not be unpredictable.
     static func generate() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let high = generator.next() as UInt64
-        let low = generator.next() as UInt64
-        return hex(high) + hex(low)
+        hex(processPrefix) + hex(counter.add(1, ordering: .relaxed).newValue)
     }
+
+    private static let processPrefix = UInt64.random(in: .min ... .max)
+    private static let counter = Atomic<UInt64>(UInt64.random(in: 0 ..< 1 << 32))
 
     private static func hex(_ value: UInt64) -> String {
         let s = String(value, radix: 16)

@@ -48,6 +48,7 @@ struct StartCommand: AsyncParsableCommand {
         let logger = Logger(label: "llmproxy")
         for warning in configuration.warnings { logger.warning("\(warning)") }
         let gateway = Gateway(config: configuration, loader: loader, logger: logger, requestLogger: Logger(label: "llmproxy.request"))
+        defer { LogLineHandler.flush() }
         try await gateway.run()
     }
 }

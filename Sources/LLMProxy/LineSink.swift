@@ -1,0 +1,77 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// Log lines leave the process from one background thread, in batches: a request appends its
+/// line to memory and moves on, instead of paying a write(2) each. The buffer is bounded;
+/// past the bound lines are counted and dropped (and the count reported), never blocking a
+/// request. Lines appear within `interval`; ``flush()`` writes everything at shutdown.
+final class LineSink: @unchecked Sendable {
+    static let standardOutput = LineSink(fileDescriptor: 1)
+
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var pending: [UInt8] = []
+    private var dropped = 0
+    private let fileDescriptor: Int32
+    private let limit = 8 << 20
+    private let interval: TimeInterval = 0.05
+
+    init(fileDescriptor: Int32) {
+        self.fileDescriptor = fileDescriptor
+        pending.reserveCapacity(64 << 10)
+        let thread = Thread { [unowned self] in self.run() }
+        thread.name = "llmproxy-log"
+        thread.start()
+    }
+
+    func append(_ line: String) {
+        condition.lock()
+        if pending.count + line.utf8.count > limit {
+            dropped += 1
+        } else {
+            pending.append(contentsOf: line.utf8)
+        }
+        condition.unlock()
+    }
+
+    /// Writes every pending line now, from the calling thread.
+    func flush() {
+        write(take())
+    }
+
+    private func take() -> [UInt8] {
+        condition.lock()
+        var batch: [UInt8] = []
+        swap(&batch, &pending)
+        if dropped > 0 {
+            batch.append(contentsOf: #"{"level":"warning","logger":"llmproxy","msg":"log lines dropped: output too slow","dropped":\#(dropped)}"#.utf8)
+            batch.append(0x0A)
+            dropped = 0
+        }
+        condition.unlock()
+        return batch
+    }
+
+    private func run() {
+        while true {
+            Thread.sleep(forTimeInterval: interval)
+            let batch = take()
+            if !batch.isEmpty { write(batch) }
+        }
+    }
+
+    private func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(fileDescriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if written <= 0 { break }
+                offset += written
+            }
+        }
+    }
+}
