@@ -70,3 +70,28 @@ struct StreamingTests {
         }
     }
 }
+
+@Suite("Idle timeout")
+struct IdleTimeoutTests {
+    @Test("an upstream that goes silent mid-stream for longer than the idle timeout is cut off")
+    func idleStream() async throws {
+        try await withGateway(yaml: { Configs.threeProviders($0["primary"]!, idleTimeout: 0.5) }) { gateway, upstreams in
+            var request = HTTPClientRequest(url: "\(gateway.url)/v1/chat/completions")
+            request.method = .POST
+            request.headers.add(name: "authorization", value: "Bearer \(Configs.clientKey)")
+            request.body = .bytes(ByteBuffer(string: #"{"model":"stream-3-3000","stream":true,"messages":[]}"#))
+            let started = ContinuousClock.now
+            let response = try await TestHTTP.client.execute(request, timeout: .seconds(30))
+            var received = ""
+            do {
+                for try await buffer in response.body { received += String(buffer: buffer) }
+            } catch {
+                // the cut shows as an incomplete body
+            }
+            #expect(received.contains("part0"))
+            #expect(!received.contains("[DONE]"))
+            #expect(ContinuousClock.now - started < .seconds(2.5))
+            #expect(await eventually { upstreams["primary"]!.closedEarly >= 1 })
+        }
+    }
+}

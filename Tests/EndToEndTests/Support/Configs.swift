@@ -3,12 +3,13 @@
 enum Configs {
     static let clientKey = "client-key-123456"
 
-    static func threeProviders(_ upstream: MockUpstream, extra: String = "") -> String {
+    static func threeProviders(_ upstream: MockUpstream, extra: String = "", idleTimeout: Double = 60) -> String {
         """
         auth:
           keys: ["\(clientKey)"]
         upstream:
           first_byte_timeout: 1.5
+          idle_timeout: \(idleTimeout)
         providers:
           - name: oa
             type: openai

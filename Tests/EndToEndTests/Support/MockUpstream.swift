@@ -1,6 +1,9 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -27,6 +30,8 @@ final class MockUpstream: Sendable {
     let name: String
     /// The key this upstream requires, in its provider's header.
     let requiredKey: String
+    /// Serve HTTPS with this configuration instead of plain HTTP.
+    let tls: TLSConfiguration?
     private let log = Mutex<[Received]>([])
     private let streamState = Mutex<(started: Int, finished: Int, cancelled: Int)>((0, 0, 0))
     private let closedEarlyCount = Mutex<Int>(0)
@@ -42,18 +47,20 @@ final class MockUpstream: Sendable {
     /// Connections the gateway closed before this upstream had finished its answer: how a
     /// cancelled upstream request looks from the upstream's side.
     var closedEarly: Int { closedEarlyCount.withLock { $0 } }
-    var baseURL: String { "http://127.0.0.1:\(port)" }
+    var baseURL: String { "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)" }
 
-    init(name: String, requiredKey: String) {
+    init(name: String, requiredKey: String, tls: TLSConfiguration? = nil) {
         self.name = name
         self.requiredKey = requiredKey
+        self.tls = tls
     }
 
     func start(port requestedPort: Int = 0) async throws {
         let ready = AsyncStream<Int>.makeStream()
+        let http1 = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [CloseWatcher(upstream: self)]))
         let app = Application(
             responder: Responder(upstream: self),
-            server: .http1(configuration: .init(additionalChannelHandlers: [CloseWatcher(upstream: self)])),
+            server: try tls.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0) } ?? http1,
             configuration: .init(address: .hostname("127.0.0.1", port: requestedPort)),
             onServerRunning: { channel in ready.continuation.yield(channel.localAddress?.port ?? 0) },
             logger: .init(label: "mock-upstream", factory: { _ in SwiftLogNoOpLogHandler() })

@@ -1,0 +1,55 @@
+import Foundation
+import NIOSSL
+import Testing
+
+@Suite("TLS to upstreams")
+struct UpstreamTLSTests {
+    /// A throwaway CA and a server certificate for 127.0.0.1 it signed, made with openssl.
+    static func makeCertificates() throws -> (directory: String, ca: String, cert: String, key: String) {
+        let directory = NSTemporaryDirectory() + "llmproxy-tls-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let script = """
+        set -e
+        cd '\(directory)'
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=LLMProxy Test CA' 2>/dev/null
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr -subj '/CN=127.0.0.1' 2>/dev/null
+        printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nkeyUsage=digitalSignature\\nextendedKeyUsage=serverAuth\\n' > ext.cnf
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf 2>/dev/null
+        """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CertificateError() }
+        return (directory, "\(directory)/ca.pem", "\(directory)/server.pem", "\(directory)/server.key")
+    }
+
+    struct CertificateError: Error {}
+
+    @Test("an HTTPS upstream signed by the configured CA file is reached; without the CA it is a 502, never a silent plain-text fallback")
+    func caFile() async throws {
+        let certs = try Self.makeCertificates()
+        defer { try? FileManager.default.removeItem(atPath: certs.directory) }
+        let tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certs.cert).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: certs.key, format: .pem))
+        )
+        let upstream = MockUpstream(name: "secure", requiredKey: "upstream-key-secure", tls: tls)
+        try await upstream.start()
+        let provider = "providers: [{name: s, type: openai, base_url: \"\(upstream.baseURL)/v1\", api_key: upstream-key-secure, models: [m], discover_models: false}]"
+
+        let trusting = try await GatewayHarness.start(yaml: "upstream: {ca_file: \"\(certs.ca)\"}\n\(provider)")
+        let ok = try await TestHTTP.send(.POST, "\(trusting.url)/v1/chat/completions", body: #"{"model":"m","messages":[]}"#)
+        #expect(ok.status == 200)
+        #expect(ok.headers["x-upstream-name"].first == "secure")
+        await trusting.stop()
+
+        let untrusting = try await GatewayHarness.start(yaml: provider)
+        let refused = try await TestHTTP.send(.POST, "\(untrusting.url)/v1/chat/completions", body: #"{"model":"m","messages":[]}"#)
+        #expect(refused.status == 502)
+        #expect((refused.json["error"] as? [String: Any])?["code"] as? String == "upstream_error")
+        await untrusting.stop()
+        await upstream.stop()
+    }
+}
