@@ -81,4 +81,15 @@ public final class StateStore: Sendable {
     public func replace(with state: GatewayState) {
         current.withLock { $0 = state }
     }
+
+    /// Derives the next state from the current one under the lock, so a reload and an
+    /// engine-discovery update that race cannot undo each other.
+    @discardableResult
+    func update(_ next: (GatewayState) -> GatewayState) -> (old: GatewayState, new: GatewayState) {
+        current.withLock { state in
+            let old = state
+            state = next(old)
+            return (old, state)
+        }
+    }
 }

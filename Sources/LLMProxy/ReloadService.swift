@@ -25,14 +25,12 @@ struct ReloadService: Service {
 
     @discardableResult
     static func reload(loader: ConfigLoader, store: StateStore, logger: Logger) -> [String] {
-        let current = store.state
         do {
             let config = try loader.load()
+            let (current, next) = store.update { $0.rebuilt(with: config) }
             if config.server.host != current.config.server.host || config.server.port != current.config.server.port {
                 logger.warning("server.host and server.port changes take effect at the next restart")
             }
-            let next = current.rebuilt(with: config)
-            store.replace(with: next)
             logger.info("configuration reloaded", metadata: ["providers": .stringConvertible(next.routes.providers.count)])
             for warning in config.warnings { logger.warning("\(warning)") }
             return []

@@ -60,9 +60,7 @@ final class UpstreamMonitor: Service, Sendable {
         if state.config.discovery.localEngines {
             let engines = await discoverEngines(state.config.discovery)
             if engines.map(\.name) != state.engines.map(\.name) || engines.map(\.baseURL) != state.engines.map(\.baseURL) {
-                let current = store.state
-                let next = GatewayState(config: current.config, engines: engines, catalog: catalog, health: health)
-                store.replace(with: next)
+                let (current, _) = store.update { GatewayState(config: $0.config, engines: engines, catalog: catalog, health: health) }
                 let added = Set(engines.map(\.name)).subtracting(current.engines.map(\.name))
                 let lost = Set(current.engines.map(\.name)).subtracting(engines.map(\.name))
                 if !announce {
