@@ -104,7 +104,9 @@ final class UpstreamMonitor: Service, Sendable {
         case .gemini: dialect = .gemini; path = "/v1beta/models"
         default: dialect = .openai; path = "/v1/models"
         }
-        let plan = UpstreamRequestPlan(endpoint: endpoint, dialect: dialect, path: path, query: provider.type == .gemini ? "pageSize=1000" : nil,
+        // Ask for the largest page each API allows (Anthropic's default page is 20 models).
+        let query: String? = provider.type == .gemini ? "pageSize=1000" : provider.type == .anthropic ? "limit=1000" : nil
+        let plan = UpstreamRequestPlan(endpoint: endpoint, dialect: dialect, path: path, query: query,
                                        clientHeaders: [:], extraHeaders: provider.extraHeaders, requestID: "models-refresh")
         let data = try await get(plan, timeout: .seconds(10))
         return try Self.parseModelList(data, type: provider.type)
