@@ -54,7 +54,7 @@ public final class Gateway: Sendable {
 
         let responder = GatewayResponder(
             store: store, client: client, catalog: catalog, disconnects: disconnects,
-            requestLogger: requestLogger, startedAt: .now, readiness: readiness
+            requestLogger: requestLogger, startedAt: .now, readiness: readiness, metrics: GatewayMetrics()
         )
         let logger = self.logger
         let app = Application(

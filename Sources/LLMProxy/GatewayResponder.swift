@@ -19,6 +19,7 @@ public struct GatewayResponder: HTTPResponder {
     let requestLogger: Logger
     let startedAt: ContinuousClock.Instant
     let readiness: Readiness
+    let metrics: GatewayMetrics
 
     static let xRequestID = HTTPField.Name("x-request-id")!
     static let retryAfter = HTTPField.Name("retry-after")!
@@ -28,6 +29,17 @@ public struct GatewayResponder: HTTPResponder {
         let requestID = RequestIdentifier.sanitized(request.headers[Self.xRequestID]) ?? RequestIdentifier.generate()
         var record = RequestRecord(id: requestID, method: request.method.rawValue, path: request.uri.path, start: .now)
         let path = request.uri.path
+        metrics.started()
+
+        if path == "/metrics", state.config.server.metrics {
+            if !state.publicPaths.contains(path), let rejection = authenticateOnly(request, state: state) {
+                return finish(error: rejection, dialect: .openai, record: &record, logIn: state)
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            let text = metrics.render(state: state)
+            return finish(Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: text))), record: &record, logIn: state)
+        }
 
         if path == "/health" || path.hasPrefix("/health/") {
             if !state.publicPaths.contains(path), let rejection = authenticateOnly(request, state: state) {
@@ -85,8 +97,15 @@ public struct GatewayResponder: HTTPResponder {
         response.headers[Self.xRequestID] = record.id
         record.status = Int(response.status.code)
         record.bytesOut = response.body.contentLength ?? 0
-        if state.config.logging.requests { record.write(to: requestLogger) }
+        complete(record, state: state)
         return response
+    }
+
+    /// Accounts for a request whose last byte has gone (or failed): metrics, then the log.
+    /// Called exactly once per request.
+    func complete(_ record: RequestRecord, state: GatewayState) {
+        metrics.completed(record)
+        if state.config.logging.requests { record.write(to: requestLogger) }
     }
 
     func finish(error: GatewayError, dialect: Dialect, record: inout RequestRecord, logIn state: GatewayState) -> Response {

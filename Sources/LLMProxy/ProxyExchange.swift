@@ -175,8 +175,8 @@ struct ProxyExchange {
         var finalRecord = self.record
         finalRecord.status = Int(upstream.status.code)
         let snapshot = finalRecord
-        let logRequests = state.config.logging.requests
-        let logger = responder.requestLogger
+        let responder = self.responder
+        let state = self.state
         let registry = responder.disconnects
         let channel = context.channel
         let contentLength = upstream.headers.first(name: "content-length").flatMap(Int.init)
@@ -184,7 +184,7 @@ struct ProxyExchange {
             var record = snapshot
             defer {
                 registry.end(watch, channel: channel)
-                if logRequests { record.write(to: logger) }
+                responder.complete(record, state: state)
             }
             do {
                 for try await buffer in upstream.body {
@@ -218,8 +218,8 @@ struct ProxyExchange {
                 return response
             }
             let snapshot = self.record
-            let logRequests = state.config.logging.requests
-            let logger = responder.requestLogger
+            let responder = self.responder
+            let state = self.state
             let registry = responder.disconnects
             let channel = context.channel
             let inner = answer.body
@@ -227,7 +227,7 @@ struct ProxyExchange {
                 var record = snapshot
                 defer {
                     registry.end(watch, channel: channel)
-                    if logRequests { record.write(to: logger) }
+                    responder.complete(record, state: state)
                 }
                 let counting = CountingWriter(inner: writer)
                 do {

@@ -46,6 +46,7 @@ extension GatewayConfig {
         if let allow = flag(value("LLMPROXY_ALLOW_UNAUTHENTICATED_PUBLIC_BIND")) { server.allowUnauthenticatedPublicBind = allow }
         if let on = flag(value("LLMPROXY_AUTH_HEALTH_CHECK", "AUTH_HEALTH_CHECK")) { server.authHealthCheck = on }
         if let path = value("LLMPROXY_CA_FILE") { upstream.caFile = path.value }
+        if let on = flag(value("LLMPROXY_METRICS", "ENABLE_METRICS")) { server.metrics = on }
 
         if let keys = value("LLMPROXY_API_KEYS", "API_KEYS") {
             auth.keys += keys.value.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }

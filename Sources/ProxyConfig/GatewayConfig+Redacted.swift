@@ -57,6 +57,7 @@ extension GatewayConfig {
                 ("drain_timeout", num(server.drainTimeout)),
                 ("public_paths", list(server.publicPaths.map(str))),
                 ("auth_health_check", bool(server.authHealthCheck)),
+                ("metrics", bool(server.metrics)),
                 ("response_header_filter", filter),
             ])),
             ("upstream", map([

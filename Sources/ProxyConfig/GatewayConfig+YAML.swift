@@ -69,7 +69,7 @@ extension ServerConfig {
     mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
         let map = reader.mapping(node, at: path, known: [
             "host", "port", "allow_unauthenticated_public_bind", "max_request_size", "drain_timeout",
-            "public_paths", "auth_health_check", "response_header_filter",
+            "public_paths", "auth_health_check", "response_header_filter", "metrics",
         ])
         host = reader.string(map["host"], at: "\(path).host") ?? host
         port = reader.int(map["port"], at: "\(path).port") ?? port
@@ -78,6 +78,7 @@ extension ServerConfig {
         drainTimeout = reader.double(map["drain_timeout"], at: "\(path).drain_timeout") ?? drainTimeout
         publicPaths = reader.strings(map["public_paths"], at: "\(path).public_paths") ?? publicPaths
         authHealthCheck = reader.bool(map["auth_health_check"], at: "\(path).auth_health_check") ?? authHealthCheck
+        metrics = reader.bool(map["metrics"], at: "\(path).metrics") ?? metrics
         if let filter = map["response_header_filter"] {
             let filterPath = "\(path).response_header_filter"
             if filter.sequence != nil {

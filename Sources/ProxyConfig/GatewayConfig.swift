@@ -33,8 +33,10 @@ public struct ServerConfig: Sendable, Equatable {
     public var maxRequestSize = 10_485_760
     /// Seconds in-flight requests and streams get to finish after SIGTERM/SIGINT. Default 30.
     public var drainTimeout = 30.0
-    /// Paths served without a client key. Default: the health endpoints.
-    public var publicPaths: [String] = ["/health", "/health/live", "/health/ready"]
+    /// Paths served without a client key. Default: the health endpoints and `/metrics`.
+    public var publicPaths: [String] = ["/health", "/health/live", "/health/ready", "/metrics"]
+    /// Serve Prometheus metrics at `/metrics` (`ENABLE_METRICS`). Default true.
+    public var metrics = true
     /// Whether `/health*` needs a client key too (`AUTH_HEALTH_CHECK`). Default false.
     public var authHealthCheck = false
     /// Response headers removed before the response reaches the client.

@@ -1,0 +1,70 @@
+import Prometheus
+import Upstreams
+
+/// Prometheus metrics, created once at start so a request only increments existing objects
+/// (no name formatting or registry lookup per request). Served at `/metrics`.
+final class GatewayMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    /// `llmproxy_requests_total{dialect, code}` by status class, indexed [dialect][class].
+    private let requests: [[Counter]]
+    private let duration: DurationHistogram
+    private let firstByte: DurationHistogram
+    private let bytesIn: Counter
+    private let bytesOut: Counter
+    private let inFlight: Gauge
+    private let upstreamErrors: [String: Counter]
+
+    static let dialects = ["openai", "anthropic", "gemini", "none"]
+    static let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"]
+    static let errorCodes = ["upstream_error", "upstream_timeout", "upstream_unavailable", "client_closed", "upstream_stream_error"]
+
+    init() {
+        let registry = self.registry
+        requests = Self.dialects.map { dialect in
+            Self.classes.map { code in
+                registry.makeCounter(descriptor: Self.name("requests", "total", "Requests answered, by client dialect and status class"),
+                                     labels: [("dialect", dialect), ("code", code)])
+            }
+        }
+        let buckets: [Duration] = [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+                                   .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5),
+                                   .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120)]
+        duration = registry.makeDurationHistogram(descriptor: Self.name("request_duration", "seconds", "Time from request to the last byte of the response"), buckets: buckets)
+        firstByte = registry.makeDurationHistogram(descriptor: Self.name("upstream_first_byte", "seconds", "Time from request to the upstream's response head"), buckets: buckets)
+        bytesIn = registry.makeCounter(descriptor: Self.name("request_bytes", "total", "Request body bytes received"))
+        bytesOut = registry.makeCounter(descriptor: Self.name("response_bytes", "total", "Response body bytes sent"))
+        inFlight = registry.makeGauge(descriptor: Self.name("requests_in_flight", "", "Requests being served"))
+        upstreamErrors = Dictionary(uniqueKeysWithValues: Self.errorCodes.map { code in
+            (code, registry.makeCounter(descriptor: Self.name("upstream_errors", "total", "Upstream failures by kind"), labels: [("error", code)]))
+        })
+    }
+
+    static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "llmproxy", metricName: metric, unitName: unit, helpText: help)
+    }
+
+    func started() { inFlight.increment() }
+
+    func completed(_ record: RequestRecord) {
+        inFlight.decrement()
+        let dialect = record.dialect.flatMap { Self.dialects.firstIndex(of: $0) } ?? 3
+        let statusClass = min(max(record.status / 100 - 1, 0), 4)
+        requests[dialect][statusClass].increment()
+        duration.record(ContinuousClock.now - record.start)
+        if let ttfb = record.firstByte { firstByte.record(ttfb) }
+        if record.bytesIn > 0 { bytesIn.increment(by: Int64(record.bytesIn)) }
+        if record.bytesOut > 0 { bytesOut.increment(by: Int64(record.bytesOut)) }
+        if let code = record.errorCode, let counter = upstreamErrors[code] { counter.increment() }
+    }
+
+    /// The exposition text, with per-endpoint health gauges refreshed from `state`.
+    func render(state: GatewayState) -> [UInt8] {
+        for provider in state.routes.providers {
+            for endpoint in provider.endpoints {
+                registry.makeGauge(descriptor: Self.name("upstream_healthy", "", "1 when the endpoint takes traffic"), labels: [("endpoint", endpoint.id)])
+                    .set(to: endpoint.health.isAvailable() ? 1.0 : 0.0)
+            }
+        }
+        return registry.emitToBuffer()
+    }
+}
