@@ -103,7 +103,7 @@ struct ProxyExchange {
             let plan = UpstreamRequestPlan(endpoint: endpoint, dialect: dialect, path: path, query: query, clientHeaders: request.headers,
                                            extraHeaders: provider.extraHeaders, requestID: record.id)
             do {
-                let upstream = try await responder.client.send(plan, method: HTTPMethod(rawValue: request.method.rawValue), body: body)
+                let upstream = try await responder.client.send(plan, to: endpoint.baseURL, method: HTTPMethod(rawValue: request.method.rawValue), body: body)
                 record.firstByte = ContinuousClock.now - record.start
                 if upstream.status.code >= 500 {
                     endpoint.health.recordFailure("HTTP \(upstream.status.code)")
@@ -133,7 +133,7 @@ struct ProxyExchange {
     /// completion). Anything else (SSE, chunked, large) is streamed.
     static let wholeBodyLimit = 256 * 1024
 
-    mutating func respond(with upstream: HTTPClientResponse, watch: DisconnectWatch) async -> Response {
+    mutating func respond(with upstream: UpstreamResponse, watch: DisconnectWatch) async -> Response {
         let headers = responseHeaders(upstream)
         if let length = upstream.headers.first(name: "content-length").flatMap(Int.init), length <= Self.wholeBodyLimit {
             do {
@@ -153,7 +153,7 @@ struct ProxyExchange {
         return stream(upstream, headers: headers, watch: watch)
     }
 
-    func responseHeaders(_ upstream: HTTPClientResponse) -> HTTPFields {
+    func responseHeaders(_ upstream: UpstreamResponse) -> HTTPFields {
         var headers = HTTPFields()
         headers.reserveCapacity(upstream.headers.count + 1)
         let policy = state.responseHeaders
@@ -171,7 +171,7 @@ struct ProxyExchange {
 
     /// Streams the upstream response to the client as it arrives: each buffer is written as
     /// soon as it is read, in this same task (no per-chunk task, nothing held back).
-    func stream(_ upstream: HTTPClientResponse, headers: HTTPFields, watch: DisconnectWatch) -> Response {
+    func stream(_ upstream: UpstreamResponse, headers: HTTPFields, watch: DisconnectWatch) -> Response {
         var finalRecord = self.record
         finalRecord.status = Int(upstream.status.code)
         let snapshot = finalRecord

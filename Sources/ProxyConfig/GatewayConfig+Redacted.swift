@@ -66,6 +66,7 @@ extension GatewayConfig {
                 ("idle_timeout", num(upstream.idleTimeout)),
                 ("max_connections_per_host", int(upstream.maxConnectionsPerHost)),
                 ("ca_file", upstream.caFile.map(str)),
+                ("fast_path", bool(upstream.fastPath)),
             ])),
             ("auth", map([("keys", list(auth.keys.map { _ in redacted }))])),
             ("providers", list(providerNodes)),

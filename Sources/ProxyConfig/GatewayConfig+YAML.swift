@@ -97,13 +97,14 @@ extension ServerConfig {
 extension UpstreamClientConfig {
     mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
         let map = reader.mapping(node, at: path, known: [
-            "connect_timeout", "first_byte_timeout", "idle_timeout", "max_connections_per_host", "ca_file",
+            "connect_timeout", "first_byte_timeout", "idle_timeout", "max_connections_per_host", "ca_file", "fast_path",
         ])
         connectTimeout = reader.double(map["connect_timeout"], at: "\(path).connect_timeout") ?? connectTimeout
         firstByteTimeout = reader.double(map["first_byte_timeout"], at: "\(path).first_byte_timeout") ?? firstByteTimeout
         idleTimeout = reader.double(map["idle_timeout"], at: "\(path).idle_timeout") ?? idleTimeout
         maxConnectionsPerHost = reader.int(map["max_connections_per_host"], at: "\(path).max_connections_per_host") ?? maxConnectionsPerHost
         caFile = reader.string(map["ca_file"], at: "\(path).ca_file") ?? caFile
+        fastPath = reader.bool(map["fast_path"], at: "\(path).fast_path") ?? fastPath
     }
 }
 

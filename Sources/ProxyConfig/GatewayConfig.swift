@@ -71,6 +71,9 @@ public struct UpstreamClientConfig: Sendable, Equatable {
     public var maxConnectionsPerHost = 256
     /// Extra PEM file of CA certificates trusted for upstream TLS, beside the system store.
     public var caFile: String?
+    /// Send to plain-HTTP upstreams through the gateway's lean HTTP/1.1 connection pool
+    /// instead of AsyncHTTPClient (TLS upstreams always use AsyncHTTPClient). Default true.
+    public var fastPath = true
 
     public init() {}
 }

@@ -11,16 +11,18 @@ import ProxyConfig
 /// optional CA file).
 public final class UpstreamClient: Sendable {
     public let http: HTTPClient
+    /// The lean pool for plain-HTTP upstreams, when `upstream.fast_path` is on.
+    let pool: HTTP1ConnectionPool?
     let firstByteTimeout: TimeAmount
 
     public init(config: UpstreamClientConfig, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .milliseconds(Int64(config.connectTimeout * 1000)), read: .milliseconds(Int64(config.idleTimeout * 1000)))
-        var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: config.maxConnectionsPerHost)
+        var connectionPool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: config.maxConnectionsPerHost)
         // A refused connection must fail now, not be retried until the connect timeout:
         // the gateway moves on to another endpoint instead.
-        pool.retryConnectionEstablishment = false
-        configuration.connectionPool = pool
+        connectionPool.retryConnectionEstablishment = false
+        configuration.connectionPool = connectionPool
         configuration.decompression = .disabled
         configuration.redirectConfiguration = .disallow
         configuration.httpVersion = .automatic
@@ -31,20 +33,39 @@ public final class UpstreamClient: Sendable {
         }
         http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
         firstByteTimeout = .milliseconds(Int64(config.firstByteTimeout * 1000))
+        self.pool = config.fastPath
+            ? HTTP1ConnectionPool(group: eventLoopGroup, connectTimeout: .milliseconds(Int64(config.connectTimeout * 1000)),
+                                  firstByteTimeout: firstByteTimeout, idleTimeout: .milliseconds(Int64(config.idleTimeout * 1000)),
+                                  maxIdlePerHost: config.maxConnectionsPerHost)
+            : nil
     }
 
     /// Sends a request and returns once the response head has arrived (or the first-byte
     /// timeout passed). The body then streams from the returned response.
-    public func send(_ plan: UpstreamRequestPlan, method: HTTPMethod, body: ByteBuffer?) async throws -> HTTPClientResponse {
+    public func send(_ plan: UpstreamRequestPlan, to base: UpstreamURL, method: HTTPMethod, body: ByteBuffer?) async throws -> UpstreamResponse {
+        if let pool, base.scheme == "http" {
+            var headers = HTTPHeaders()
+            headers.reserveCapacity(plan.headers.count + 2)
+            headers.add(name: "host", value: base.port == 80 ? base.host : "\(base.host):\(base.port)")
+            for header in plan.headers { headers.add(name: header.name, value: header.value) }
+            if let body { headers.add(name: "content-length", value: String(body.readableBytes)) } else if method == .POST || method == .PUT || method == .PATCH {
+                headers.add(name: "content-length", value: "0")
+            }
+            let head = HTTPRequestHead(version: .http1_1, method: method, uri: plan.target, headers: headers)
+            let response = try await pool.execute(host: base.host, port: base.port, head: head, body: body)
+            return UpstreamResponse(status: response.head.status, headers: response.head.headers, body: UpstreamBody(.pooled(response.body)))
+        }
         var request = HTTPClientRequest(url: plan.url)
         request.method = method
         request.headers.reserveCapacity(plan.headers.count)
         for header in plan.headers { request.headers.add(name: header.name, value: header.value) }
         if let body { request.body = .bytes(body) }
-        return try await http.execute(request, deadline: .now() + firstByteTimeout)
+        let response = try await http.execute(request, deadline: .now() + firstByteTimeout)
+        return UpstreamResponse(status: response.status, headers: response.headers, body: UpstreamBody(.client(response.body)))
     }
 
     public func shutdown() async throws {
+        pool?.shutdown()
         try await http.shutdown()
     }
 
@@ -63,6 +84,16 @@ public final class UpstreamClient: Sendable {
                 return (.badGateway("The upstream \(endpoint) closed the connection before answering"), false)
             default:
                 return (.badGateway("The request to the upstream \(endpoint) failed: \(clientError)"), false)
+            }
+        }
+        if let poolError = error as? PoolError {
+            switch poolError {
+            case .firstByteTimeout:
+                return (.gatewayTimeout("The upstream \(endpoint) sent no response within the first-byte timeout"), false)
+            case .idleTimeout:
+                return (.gatewayTimeout("The upstream \(endpoint) stopped sending data (idle timeout)"), false)
+            case .closedBeforeResponse, .closedMidBody:
+                return (.badGateway("The upstream \(endpoint) closed the connection before answering"), false)
             }
         }
         if error is NIOConnectionError || error is IOError || error is ChannelError {

@@ -6,10 +6,12 @@ import ProxyConfig
 /// request by pure rules so they can be tested without a server.
 public struct UpstreamRequestPlan: Sendable, Equatable {
     public var url: String
+    /// Path and query, the request target on the upstream.
+    public var target: String
     public var headers: [(name: String, value: String)]
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.url == rhs.url && lhs.headers.elementsEqual(rhs.headers, by: { $0 == $1 })
+        lhs.url == rhs.url && lhs.target == rhs.target && lhs.headers.elementsEqual(rhs.headers, by: { $0 == $1 })
     }
 
     /// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus the ones the
@@ -41,13 +43,14 @@ public struct UpstreamRequestPlan: Sendable, Equatable {
             upstreamPath = base.path + path
         }
         if upstreamPath.isEmpty { upstreamPath = "/" }
-        var url = base.origin + upstreamPath
+        var target = upstreamPath
         if let query, !query.isEmpty {
             // `key=` is a client credential on Gemini routes: never forward it.
             let kept = query.split(separator: "&", omittingEmptySubsequences: true).filter { !$0.hasPrefix("key=") }
-            if !kept.isEmpty { url += "?" + kept.joined(separator: "&") }
+            if !kept.isEmpty { target += "?" + kept.joined(separator: "&") }
         }
-        self.url = url
+        self.target = target
+        self.url = base.origin + target
 
         var connectionListed: Set<String> = []
         for field in clientHeaders where field.name == .connection {
