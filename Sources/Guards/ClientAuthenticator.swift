@@ -21,8 +21,6 @@ public struct ClientAuthenticator: Sendable {
 
     /// No key is configured anywhere: every request is accepted.
     public var isOpen: Bool { global.isEmpty && perProvider.isEmpty }
-    public var hasGlobalKeys: Bool { !global.isEmpty }
-    public var hasProviderKeys: Bool { !perProvider.isEmpty }
 
     /// The verdict before routing: `.accepted` for a global key (or when nothing is
     /// configured), `.needsProvider` when only provider keys could still accept it.

@@ -36,7 +36,6 @@ public final class EndpointHealth: Sendable {
     private let ejectedUntilNanos = Atomic<UInt64>(0)
     private let consecutiveFailures = Atomic<Int>(0)
     private let lastErrorBox = Mutex<String?>(nil)
-    private let lastCheckNanos = Atomic<UInt64>(0)
 
     public init() {}
 
@@ -51,7 +50,6 @@ public final class EndpointHealth: Sendable {
     /// The active checker's result.
     public func recordCheck(healthy: Bool, error: String?) {
         activeHealthy.store(healthy, ordering: .relaxed)
-        lastCheckNanos.store(Self.nanos(.now), ordering: .relaxed)
         if healthy {
             consecutiveFailures.store(0, ordering: .relaxed)
             ejectedUntilNanos.store(0, ordering: .relaxed)

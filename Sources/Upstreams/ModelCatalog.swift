@@ -41,10 +41,6 @@ public final class ModelCatalog: Sendable {
         state.withLock { $0.byProvider[provider] }
     }
 
-    public func all() -> [String: ProviderModels] {
-        state.withLock { $0.byProvider }
-    }
-
     public func update(provider: String, models: [ModelEntry]) {
         state.withLock { snapshot in
             snapshot.byProvider[provider] = ProviderModels(models: models, lastError: nil)
