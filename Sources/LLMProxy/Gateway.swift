@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
@@ -59,7 +60,11 @@ public final class Gateway: Sendable {
         let logger = self.logger
         let app = Application(
             responder: responder,
-            server: .http1(configuration: .init(additionalChannelHandlers: [disconnects.makeHandler()])),
+            server: HTTPServerBuilder { respond in
+                GatewayHTTPChannel(responder: respond, disconnects: disconnects) {
+                    client.pool.map { DirectProxyHandler(store: store, responder: responder, pool: $0) }
+                }
+            },
             configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: nil, backlog: 1024),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? config.server.port

@@ -15,7 +15,11 @@ public final class HTTP1ConnectionPool: Sendable {
     let firstByteTimeout: TimeAmount
     let idleTimeout: TimeAmount
     let maxIdlePerHost: Int
-    private let idle = NIOLockedValueBox<[String: [PooledConnection]]>([:])
+    /// Idle connections per event loop, so a request running on a loop gets a connection on
+    /// that same loop (no thread hop) and loops never contend for one lock.
+    private let idleByLoop: [ObjectIdentifier: IdleConnections]
+    /// For loops outside `group` (none in the gateway; kept so nothing is ever lost).
+    private let idleElsewhere = IdleConnections()
 
     public init(group: any EventLoopGroup, connectTimeout: TimeAmount, firstByteTimeout: TimeAmount, idleTimeout: TimeAmount, maxIdlePerHost: Int) {
         self.group = group
@@ -23,19 +27,23 @@ public final class HTTP1ConnectionPool: Sendable {
         self.firstByteTimeout = firstByteTimeout
         self.idleTimeout = idleTimeout
         self.maxIdlePerHost = maxIdlePerHost
+        var byLoop: [ObjectIdentifier: IdleConnections] = [:]
+        for loop in group.makeIterator() { byLoop[ObjectIdentifier(loop)] = IdleConnections() }
+        self.idleByLoop = byLoop
     }
 
     /// Sends one request and returns when the response head arrived. A keep-alive connection
     /// that turns out to be closed by the server before answering is replaced once.
     public func execute(host: String, port: Int, head: HTTPRequestHead, body: ByteBuffer?) async throws -> PooledResponse {
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
         var attempt = 0
         while true {
             attempt += 1
-            let (connection, reused) = try await acquire(host: host, port: port)
+            let (connection, reused) = try await lease(host: host, port: port, on: loop).get()
             do {
                 let channel = connection.channel
                 return try await withTaskCancellationHandler {
-                    try await connection.start(head: head, body: body, reused: reused, firstByteTimeout: firstByteTimeout).get()
+                    try await connection.start(head: head, body: body, reused: reused).get()
                 } onCancel: {
                     channel.close(promise: nil)
                 }
@@ -46,43 +54,68 @@ public final class HTTP1ConnectionPool: Sendable {
     }
 
     public func shutdown() {
-        let all = idle.withLockedValue { idle in
-            defer { idle.removeAll() }
-            return idle.values.flatMap { $0 }
+        for box in [idleElsewhere] + Array(idleByLoop.values) {
+            for connection in box.removeAll() { connection.channel.close(promise: nil) }
         }
-        for connection in all { connection.channel.close(promise: nil) }
     }
 
-    private func acquire(host: String, port: Int) async throws -> (PooledConnection, Bool) {
+    /// A connection to `host:port` on `loop`: an idle one (`reused` true) or a new one.
+    public func lease(host: String, port: Int, on loop: any EventLoop) -> EventLoopFuture<(PooledConnection, Bool)> {
         let key = "\(host):\(port)"
-        while let connection = idle.withLockedValue({ $0[key]?.popLast() }) {
-            if connection.channel.isActive { return (connection, true) }
+        let box = idleByLoop[ObjectIdentifier(loop)] ?? idleElsewhere
+        while let connection = box.pop(key) {
+            if connection.channel.isActive { return loop.makeSucceededFuture((connection, true)) }
         }
-        let loop = group.any()
+        return connect(host: host, port: port, on: loop)
+    }
+
+    /// A new connection to `host:port` on `loop` (`reused` false).
+    public func connect(host: String, port: Int, on loop: any EventLoop) -> EventLoopFuture<(PooledConnection, Bool)> {
+        let key = "\(host):\(port)"
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(connectTimeout)
             .channelOption(ChannelOptions.autoRead, value: false)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { [idleTimeout] channel in
+            .channelInitializer { [idleTimeout, firstByteTimeout] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(ExchangeHandler(idleTimeout: idleTimeout))
+                    try channel.pipeline.syncOperations.addHandler(ExchangeHandler(firstByteTimeout: firstByteTimeout, idleTimeout: idleTimeout))
                 }
             }
-        let channel = try await bootstrap.connect(host: host, port: port).get()
-        return (PooledConnection(channel: channel, pool: self, key: key), false)
+        return bootstrap.connect(host: host, port: port).map { channel in
+            (PooledConnection(channel: channel, pool: self, key: key), false)
+        }
     }
 
-    /// Returns a connection whose exchange completed cleanly to the idle stack.
+    /// Returns a connection whose exchange completed cleanly to its loop's idle stack.
     fileprivate func release(_ connection: PooledConnection) {
-        let kept = idle.withLockedValue { idle -> Bool in
-            var stack = idle[connection.key] ?? []
-            guard stack.count < maxIdlePerHost else { return false }
+        let box = idleByLoop[ObjectIdentifier(connection.channel.eventLoop)] ?? idleElsewhere
+        if !box.push(connection, key: connection.key, limit: maxIdlePerHost) { connection.channel.close(promise: nil) }
+    }
+}
+
+/// The idle keep-alive connections of one event loop, by `host:port`. Locked only because
+/// the async path may run off-loop; on the direct path the lock is never contended.
+final class IdleConnections: Sendable {
+    private let stacks = NIOLockedValueBox<[String: [PooledConnection]]>([:])
+
+    func pop(_ key: String) -> PooledConnection? { stacks.withLockedValue { $0[key]?.popLast() } }
+
+    func push(_ connection: PooledConnection, key: String, limit: Int) -> Bool {
+        stacks.withLockedValue { stacks in
+            var stack = stacks[key] ?? []
+            guard stack.count < limit else { return false }
             stack.append(connection)
-            idle[connection.key] = stack
+            stacks[key] = stack
             return true
         }
-        if !kept { connection.channel.close(promise: nil) }
+    }
+
+    func removeAll() -> [PooledConnection] {
+        stacks.withLockedValue { stacks in
+            defer { stacks.removeAll() }
+            return stacks.values.flatMap { $0 }
+        }
     }
 }
 
@@ -120,8 +153,8 @@ public struct PooledResponseBody: AsyncSequence, Sendable {
 }
 
 /// One pooled connection: its channel and (on the channel's loop) its exchange handler.
-final class PooledConnection: Sendable {
-    let channel: any Channel
+public final class PooledConnection: Sendable {
+    public let channel: any Channel
     let key: String
     private let pool: HTTP1ConnectionPool
 
@@ -131,7 +164,8 @@ final class PooledConnection: Sendable {
         self.key = key
     }
 
-    func start(head: HTTPRequestHead, body: ByteBuffer?, reused: Bool, firstByteTimeout: TimeAmount) -> EventLoopFuture<PooledResponse> {
+    /// For async callers: the head as a future, the body as an async sequence.
+    func start(head: HTTPRequestHead, body: ByteBuffer?, reused: Bool) -> EventLoopFuture<PooledResponse> {
         let loop = channel.eventLoop
         let promise = loop.makePromise(of: PooledResponse.self)
         loop.execute { [self] in
@@ -139,11 +173,81 @@ final class PooledConnection: Sendable {
                 promise.fail(PoolError.closedBeforeResponse(reused: reused))
                 return
             }
-            handler.start(head: head, body: body, promise: promise, reused: reused, firstByteTimeout: firstByteTimeout) { [self] in
-                pool.release(self)
-            }
+            let sink = AsyncResponseSink(promise: promise, handler: NIOLoopBound(handler, eventLoop: loop))
+            _ = startExchange(head: head, body: body, reused: reused, sink: sink)
         }
         return promise.futureResult
+    }
+
+    /// On the connection's event loop: sends the request; the response goes to `sink` as it
+    /// arrives. Returns nil (after telling the sink) when the connection cannot be used.
+    public func startExchange(head: HTTPRequestHead, body: ByteBuffer?, reused: Bool, sink: any UpstreamResponseSink) -> UpstreamExchange? {
+        channel.eventLoop.preconditionInEventLoop()
+        guard let handler = try? channel.pipeline.syncOperations.handler(type: ExchangeHandler.self),
+              handler.start(head: head, body: body, reused: reused, sink: sink, release: { [self] in pool.release(self) }) else {
+            sink.upstreamFailed(.closedBeforeResponse(reused: reused))
+            return nil
+        }
+        return UpstreamExchange(handler: handler)
+    }
+}
+
+/// Receives one upstream response on the connection's event loop, part by part.
+public protocol UpstreamResponseSink: AnyObject {
+    func upstreamHead(_ head: HTTPResponseHead)
+    /// Returns whether to keep reading; after false, reading resumes with
+    /// ``UpstreamExchange/resumeReading()``.
+    func upstreamBody(_ buffer: ByteBuffer) -> Bool
+    /// The end of one batch of reads: the moment to flush what was written.
+    func upstreamReadComplete()
+    func upstreamEnd()
+    /// The exchange failed; nothing more arrives.
+    func upstreamFailed(_ error: PoolError)
+}
+
+/// A running exchange, for its sink's owner on the connection's loop.
+public struct UpstreamExchange {
+    let handler: ExchangeHandler
+
+    public func resumeReading() { handler.resumeReading() }
+    /// Stops the exchange and closes the connection (the upstream sees the request end).
+    public func cancel() { handler.cancel() }
+}
+
+/// Bridges an exchange to async callers: the head completes a promise, body parts go into a
+/// back-pressured async sequence.
+final class AsyncResponseSink: UpstreamResponseSink {
+    private let promise: EventLoopPromise<PooledResponse>
+    private let handler: NIOLoopBound<ExchangeHandler>
+    private var source: PooledResponseBody.Producer.Source?
+
+    init(promise: EventLoopPromise<PooledResponse>, handler: NIOLoopBound<ExchangeHandler>) {
+        self.promise = promise
+        self.handler = handler
+    }
+
+    func upstreamHead(_ head: HTTPResponseHead) {
+        let producer = PooledResponseBody.Producer.makeSequence(
+            backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16),
+            finishOnDeinit: false,
+            delegate: BodyDemand(handler: handler)
+        )
+        source = producer.source
+        promise.succeed(PooledResponse(head: head, body: PooledResponseBody(producer: producer.sequence)))
+    }
+
+    func upstreamBody(_ buffer: ByteBuffer) -> Bool {
+        guard let source else { return false }
+        if case .stopProducing = source.yield(buffer) { return false }
+        return true
+    }
+
+    func upstreamReadComplete() {}
+
+    func upstreamEnd() { source?.finish() }
+
+    func upstreamFailed(_ error: PoolError) {
+        if let source { source.finish(error) } else { promise.fail(error) }
     }
 }
 
@@ -163,15 +267,15 @@ struct BodyDemand: NIOAsyncSequenceProducerDelegate {
 }
 
 /// Runs one request/response exchange at a time on its connection. Reads are explicit
-/// (autoRead off): one while waiting for the head, then as the body's reader asks.
+/// (autoRead off): one while waiting for the head, then as the sink asks.
 final class ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
     private enum State {
         case idle
-        case awaitingHead(EventLoopPromise<PooledResponse>, reused: Bool)
-        case streaming(PooledResponseBody.Producer.Source)
+        case awaitingHead(any UpstreamResponseSink, reused: Bool)
+        case streaming(any UpstreamResponseSink)
         case closed
     }
 
@@ -182,21 +286,21 @@ final class ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var release: (() -> Void)?
     private var timer: Scheduled<Void>?
     private var lastActivity = NIODeadline.now()
+    private let firstByteTimeout: TimeAmount
     private let idleTimeout: TimeAmount
 
-    init(idleTimeout: TimeAmount) {
+    init(firstByteTimeout: TimeAmount, idleTimeout: TimeAmount) {
+        self.firstByteTimeout = firstByteTimeout
         self.idleTimeout = idleTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
-    func start(head: HTTPRequestHead, body: ByteBuffer?, promise: EventLoopPromise<PooledResponse>, reused: Bool, firstByteTimeout: TimeAmount, release: @escaping () -> Void) {
-        guard let context, case .idle = state, context.channel.isActive else {
-            promise.fail(PoolError.closedBeforeResponse(reused: reused))
-            return
-        }
-        state = .awaitingHead(promise, reused: reused)
+    /// Returns false when the connection cannot take a request (closed or busy).
+    func start(head: HTTPRequestHead, body: ByteBuffer?, reused: Bool, sink: any UpstreamResponseSink, release: @escaping () -> Void) -> Bool {
+        guard let context, case .idle = state, context.channel.isActive else { return false }
+        state = .awaitingHead(sink, reused: reused)
         self.release = release
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if let body, body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
@@ -204,36 +308,30 @@ final class ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler {
         timer = context.eventLoop.assumeIsolated().scheduleTask(in: firstByteTimeout) { [weak self] in self?.fail(PoolError.firstByteTimeout) }
         wantsRead = true
         context.read()
+        return true
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            guard case .awaitingHead(let promise, _) = state else { return }
+            guard case .awaitingHead(let sink, _) = state else { return }
             timer?.cancel()
-            keepAlive = head.isKeepAlive
-            let producer = PooledResponseBody.Producer.makeSequence(
-                backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16),
-                finishOnDeinit: false,
-                delegate: BodyDemand(handler: NIOLoopBound(self, eventLoop: context.eventLoop))
-            )
-            state = .streaming(producer.source)
-            lastActivity = .now()
-            let check = idleTimeout
             timer = nil
-            scheduleIdleCheck(context: context, every: check)
-            promise.succeed(PooledResponse(head: head, body: PooledResponseBody(producer: producer.sequence)))
-        case .body(let buffer):
-            guard case .streaming(let source) = state else { return }
+            keepAlive = head.isKeepAlive
+            state = .streaming(sink)
             lastActivity = .now()
-            if case .stopProducing = source.yield(buffer) { wantsRead = false }
+            scheduleIdleCheck(context: context, every: idleTimeout)
+            sink.upstreamHead(head)
+        case .body(let buffer):
+            guard case .streaming(let sink) = state else { return }
+            lastActivity = .now()
+            if !sink.upstreamBody(buffer) { wantsRead = false }
         case .end:
-            guard case .streaming(let source) = state else { return }
+            guard case .streaming(let sink) = state else { return }
             timer?.cancel()
             timer = nil
             state = .idle
             wantsRead = false
-            source.finish()
             if keepAlive {
                 let release = self.release
                 self.release = nil
@@ -241,26 +339,32 @@ final class ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler {
             } else {
                 context.close(promise: nil)
             }
+            sink.upstreamEnd()
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         switch state {
-        case .awaitingHead, .streaming: if wantsRead { context.read() }
+        case .awaitingHead:
+            if wantsRead { context.read() }
+        case .streaming(let sink):
+            sink.upstreamReadComplete()
+            if wantsRead { context.read() }
         default: break
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         switch state {
-        case .awaitingHead(let promise, let reused):
-            promise.fail(PoolError.closedBeforeResponse(reused: reused))
-        case .streaming(let source):
-            source.finish(PoolError.closedMidBody)
+        case .awaitingHead(let sink, let reused):
+            state = .closed
+            sink.upstreamFailed(.closedBeforeResponse(reused: reused))
+        case .streaming(let sink):
+            state = .closed
+            sink.upstreamFailed(.closedMidBody)
         case .idle, .closed:
-            break
+            state = .closed
         }
-        state = .closed
         timer?.cancel()
         context.fireChannelInactive()
     }
@@ -280,21 +384,31 @@ final class ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The body's reader stopped (done, cancelled or dropped). An unfinished body means the
     /// connection cannot be reused: close it, which also stops the upstream.
     func readerGone() {
-        if case .streaming = state { context?.close(promise: nil) }
+        if case .streaming = state { cancel() }
     }
 
-    private func fail(_ error: PoolError) {
+    /// Drops the exchange without telling the sink (its owner asked) and closes the connection.
+    func cancel() {
         switch state {
-        case .awaitingHead(let promise, _):
+        case .awaitingHead, .streaming:
             state = .closed
-            promise.fail(error)
-        case .streaming(let source):
-            state = .closed
-            source.finish(error)
+            timer?.cancel()
+            context?.close(promise: nil)
         default:
             return
         }
+    }
+
+    private func fail(_ error: PoolError) {
+        let sink: any UpstreamResponseSink
+        switch state {
+        case .awaitingHead(let waiting, _): sink = waiting
+        case .streaming(let streaming): sink = streaming
+        default: return
+        }
+        state = .closed
         context?.close(promise: nil)
+        sink.upstreamFailed(error)
     }
 
     private func scheduleIdleCheck(context: ChannelHandlerContext, every interval: TimeAmount) {

@@ -12,7 +12,7 @@ import ProxyConfig
 public final class UpstreamClient: Sendable {
     public let http: HTTPClient
     /// The lean pool for plain-HTTP upstreams, when `upstream.fast_path` is on.
-    let pool: HTTP1ConnectionPool?
+    public let pool: HTTP1ConnectionPool?
     let firstByteTimeout: TimeAmount
 
     public init(config: UpstreamClientConfig, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
@@ -44,14 +44,7 @@ public final class UpstreamClient: Sendable {
     /// timeout passed). The body then streams from the returned response.
     public func send(_ plan: UpstreamRequestPlan, to base: UpstreamURL, method: HTTPMethod, body: ByteBuffer?) async throws -> UpstreamResponse {
         if let pool, base.scheme == "http" {
-            var headers = HTTPHeaders()
-            headers.reserveCapacity(plan.headers.count + 2)
-            headers.add(name: "host", value: base.port == 80 ? base.host : "\(base.host):\(base.port)")
-            for header in plan.headers { headers.add(name: header.name, value: header.value) }
-            if let body { headers.add(name: "content-length", value: String(body.readableBytes)) } else if method == .POST || method == .PUT || method == .PATCH {
-                headers.add(name: "content-length", value: "0")
-            }
-            let head = HTTPRequestHead(version: .http1_1, method: method, uri: plan.target, headers: headers)
+            let head = Self.http1Head(plan, base: base, method: method, bodyLength: body?.readableBytes)
             let response = try await pool.execute(host: base.host, port: base.port, head: head, body: body)
             return UpstreamResponse(status: response.head.status, headers: response.head.headers, body: UpstreamBody(.pooled(response.body)))
         }
@@ -62,6 +55,20 @@ public final class UpstreamClient: Sendable {
         if let body { request.body = .bytes(body) }
         let response = try await http.execute(request, deadline: .now() + firstByteTimeout)
         return UpstreamResponse(status: response.status, headers: response.headers, body: UpstreamBody(.client(response.body)))
+    }
+
+    /// The HTTP/1.1 request head the lean pool sends for `plan`.
+    public static func http1Head(_ plan: UpstreamRequestPlan, base: UpstreamURL, method: HTTPMethod, bodyLength: Int?) -> HTTPRequestHead {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(plan.headers.count + 2)
+        headers.add(name: "host", value: base.port == 80 ? base.host : "\(base.host):\(base.port)")
+        for header in plan.headers { headers.add(name: header.name, value: header.value) }
+        if let bodyLength {
+            headers.add(name: "content-length", value: String(bodyLength))
+        } else if method == .POST || method == .PUT || method == .PATCH {
+            headers.add(name: "content-length", value: "0")
+        }
+        return HTTPRequestHead(version: .http1_1, method: method, uri: plan.target, headers: headers)
     }
 
     public func shutdown() async throws {

@@ -1,0 +1,373 @@
+import Dialects
+import Guards
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import ProxyConfig
+import Upstreams
+
+/// The gateway's hot path: forwards an ordinary proxied request from the client's channel to
+/// a pooled upstream connection on the same event loop, and the response back, without a
+/// task, an async sequence or a thread hop. Backpressure is the client channel's writability.
+///
+/// It takes only the common case — a POST to a model-routed API path whose key is accepted
+/// and whose chosen endpoint is a plain-HTTP upstream. Everything else (other paths, a
+/// missing or wrong key, an unreadable body, routing errors, mock and TLS upstreams, bodies
+/// over the size limit) is handed on, untouched, to the Hummingbird responder behind it,
+/// which answers every case. Both paths log, count and shape errors the same way.
+///
+/// Sits after `HTTPConnectionStateHandler`, so idle and graceful-shutdown handling see every
+/// request, and after NIO's pipelining handler, so there is one request at a time.
+final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamResponseSink {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// Where the current request is.
+    private enum Phase {
+        case idle
+        /// The request belongs to the responder behind; parts pass through.
+        case passing
+        /// Reading a candidate's body, up to the size limit.
+        case collecting(Candidate)
+        /// Committed: leasing a connection, waiting for the head, or streaming the body.
+        case forwarding(Forward)
+    }
+
+    /// A request that may take the direct path, once its body is known.
+    private struct Candidate {
+        let head: HTTPRequest
+        let path: String
+        let query: Substring?
+        let operation: Operation
+        let state: GatewayState
+        let start: ContinuousClock.Instant
+        var body: ByteBuffer?
+    }
+
+    /// What the exchange in flight needs to finish and be accounted for. A class, so that a
+    /// body chunk updates a counter instead of copying the whole state.
+    private final class Forward {
+        var record: RequestRecord
+        let state: GatewayState
+        let dialect: Dialect
+        let providers: [Provider]
+        let head: HTTPRequest
+        let path: String
+        let query: Substring?
+        let body: ByteBuffer?
+        var tried: [Endpoint] = []
+        var exchange: UpstreamExchange?
+        var headSent = false
+        var freshRetryUsed = false
+        /// The failure of the last endpoint tried, reported when none is left.
+        var lastError: GatewayError?
+
+        init(record: RequestRecord, state: GatewayState, dialect: Dialect, providers: [Provider], head: HTTPRequest, path: String, query: Substring?, body: ByteBuffer?) {
+            self.record = record
+            self.state = state
+            self.dialect = dialect
+            self.providers = providers
+            self.head = head
+            self.path = path
+            self.query = query
+            self.body = body
+        }
+    }
+
+    private let store: StateStore
+    private let responder: GatewayResponder
+    private let pool: HTTP1ConnectionPool
+    private var phase = Phase.idle
+    private var context: ChannelHandlerContext?
+    /// The client asked to close after this response (`Connection: close`).
+    private var closeAfterResponse = false
+
+    init(store: StateStore, responder: GatewayResponder, pool: HTTP1ConnectionPool) {
+        self.store = store
+        self.responder = responder
+        self.pool = pool
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    // MARK: client → gateway
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        switch (phase, part) {
+        case (.idle, .head(let head)):
+            if let candidate = Self.candidate(head, state: store.state) {
+                phase = .collecting(candidate)
+            } else {
+                phase = .passing
+                context.fireChannelRead(data)
+            }
+        case (.collecting(var candidate), .body(let buffer)):
+            let size = (candidate.body?.readableBytes ?? 0) + buffer.readableBytes
+            if size > candidate.state.config.server.maxRequestSize {
+                // The responder behind reads the rest and answers 413.
+                phase = .passing
+                replay(candidate, end: false, context: context)
+                context.fireChannelRead(data)
+            } else {
+                if candidate.body == nil { candidate.body = buffer } else { candidate.body!.writeImmutableBuffer(buffer) }
+                phase = .collecting(candidate)
+            }
+        case (.collecting(let candidate), .end):
+            if let forward = commit(candidate) {
+                phase = .forwarding(forward)
+                attempt(context: context)
+            } else {
+                phase = .idle
+                replay(candidate, end: true, context: context)
+            }
+        case (.passing, .end):
+            phase = .idle
+            context.fireChannelRead(data)
+        case (.passing, _):
+            context.fireChannelRead(data)
+        default:
+            // Parts of a request already being forwarded cannot arrive (the pipelining
+            // handler holds the next request back); pass anything unexpected on.
+            context.fireChannelRead(data)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, case .forwarding(let forward) = phase { forward.exchange?.resumeReading() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        clientGone()
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // As on the responder's path: an input EOF while a request is in flight is the
+        // client giving up (HTTP clients do not half-close and then wait).
+        if case ChannelEvent.inputClosed = event, case .forwarding = phase {
+            clientGone()
+            context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Which requests may take the direct path, judged from the head alone.
+    private static func candidate(_ head: HTTPRequest, state: GatewayState) -> Candidate? {
+        guard head.method == .post, state.config.upstream.fastPath, let target = head.path else { return nil }
+        let path: String
+        let query: Substring?
+        if let mark = target.firstIndex(of: "?") {
+            path = String(target[..<mark])
+            query = target[target.index(after: mark)...]
+        } else {
+            path = target
+            query = nil
+        }
+        if state.routes.hostMatch(host: head.authority, path: path) != nil { return nil }
+        guard case .success(let operation)? = Operation.classify(method: head.method, path: path), operation.modelInBody else { return nil }
+        if let declared = head.headerFields[.contentLength].flatMap(Int.init), declared > state.config.server.maxRequestSize { return nil }
+        return Candidate(head: head, path: path, query: query, operation: operation, state: state, start: .now)
+    }
+
+    /// Decides, from memory only, whether the direct path takes the request: the key is
+    /// accepted, the body names a model that routes, and an endpoint is a plain-HTTP upstream.
+    private func commit(_ candidate: Candidate) -> Forward? {
+        let state = candidate.state
+        let key = ClientKey.extract(from: candidate.head.headerFields, query: candidate.query)
+        let verdict: ClientAuthenticator.Verdict = state.publicPaths.contains(candidate.path) ? .accepted : state.authenticator.check(key)
+        guard verdict == .accepted, var body = candidate.body, body.readableBytes > 0,
+              let fields = body.withUnsafeReadableBytes({ TopLevelFields.scan($0) }) else { return nil }
+        let operation = candidate.operation
+        let model = operation.pathModel ?? fields.model
+        guard case .success(let decision) = state.routes.resolve(dialect: operation.dialect, hostMatch: nil, path: candidate.path, model: model),
+              decision.providers.allSatisfy({ $0.type != .mock && !$0.baseURL.isTLS }) else { return nil }
+
+        let requestID = RequestIdentifier.sanitized(candidate.head.headerFields[GatewayResponder.xRequestID]) ?? RequestIdentifier.generate()
+        var record = RequestRecord(id: requestID, method: "POST", path: candidate.path, start: candidate.start)
+        record.dialect = operation.dialect.rawValue
+        record.rule = decision.rule
+        record.model = model
+        record.stream = operation.isStreaming(bodyFlag: fields.stream)
+        record.bytesIn = body.readableBytes
+        if let upstreamModel = decision.upstreamModel, let range = fields.modelRange {
+            body = ProxyExchange.replacing(range, in: body, with: JSONText.quoted(upstreamModel))
+            record.model = upstreamModel
+        }
+        closeAfterResponse = candidate.head.headerFields[.connection]?.lowercased() == "close"
+        responder.metrics.started()
+        return Forward(record: record, state: state, dialect: operation.dialect, providers: decision.providers,
+                       head: candidate.head, path: decision.path, query: candidate.query, body: body)
+    }
+
+    /// Hands a request the direct path does not take to the responder behind, as it came.
+    private func replay(_ candidate: Candidate, end: Bool, context: ChannelHandlerContext) {
+        context.fireChannelRead(wrapInboundOut(.head(candidate.head)))
+        if let body = candidate.body { context.fireChannelRead(wrapInboundOut(.body(body))) }
+        if end { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+        context.fireChannelReadComplete()
+    }
+
+    // MARK: gateway → upstream
+
+    /// Picks an endpoint not tried yet and sends the request on a connection of this loop.
+    private func attempt(context: ChannelHandlerContext, freshConnection: Bool = false) {
+        guard case .forwarding(let forward) = phase else { return }
+        let endpoint: Endpoint
+        if freshConnection, let last = forward.tried.last {
+            endpoint = last
+        } else {
+            guard forward.tried.count < ProxyExchange.maxAttempts,
+                  let next = EndpointSelector.pick(from: forward.providers, excluding: forward.tried) else {
+                if let lastError = forward.lastError { return fail(lastError) }
+                let count = forward.providers.reduce(0) { $0 + $1.endpoints.count }
+                fail(.upstreamUnavailable("All \(count) upstream endpoint(s) for this route are unhealthy; try again shortly"))
+                return
+            }
+            endpoint = next
+            forward.tried.append(next)
+        }
+        forward.record.endpoint = endpoint.id
+        forward.record.attempts = forward.tried.count
+
+        let extraHeaders = forward.providers.first(where: { $0.name == endpoint.providerName })?.extraHeaders ?? []
+        let plan = UpstreamRequestPlan(endpoint: endpoint, dialect: forward.dialect, path: forward.path, query: forward.query.map(String.init),
+                                       clientHeaders: forward.head.headerFields, extraHeaders: extraHeaders, requestID: forward.record.id)
+        let head = UpstreamClient.http1Head(plan, base: endpoint.baseURL, method: .POST, bodyLength: forward.body?.readableBytes ?? 0)
+        let body = forward.body
+        let loop = context.eventLoop
+        let lease = freshConnection
+            ? pool.connect(host: endpoint.baseURL.host, port: endpoint.baseURL.port, on: loop)
+            : pool.lease(host: endpoint.baseURL.host, port: endpoint.baseURL.port, on: loop)
+        lease.hop(to: loop).assumeIsolated().whenComplete { [self] result in
+            // The client may have left while the connection was being made.
+            guard case .forwarding(let forward) = phase, forward.exchange == nil else {
+                if case .success(let (connection, _)) = result { connection.channel.close(promise: nil) }
+                return
+            }
+            switch result {
+            case .success(let (connection, reused)):
+                forward.exchange = connection.startExchange(head: head, body: body, reused: reused, sink: self)
+            case .failure(let error):
+                let (gatewayError, retryable) = UpstreamClient.classify(error, endpoint: endpoint.id)
+                endpoint.health.recordFailure(gatewayError.message)
+                forward.lastError = gatewayError
+                if retryable, let context = self.context {
+                    attempt(context: context)
+                } else {
+                    fail(gatewayError)
+                }
+            }
+        }
+    }
+
+    // MARK: upstream → client (UpstreamResponseSink, on this loop)
+
+    func upstreamHead(_ head: HTTPResponseHead) {
+        guard case .forwarding(let forward) = phase, let context else { return }
+        forward.record.firstByte = ContinuousClock.now - forward.record.start
+        forward.record.status = Int(head.status.code)
+        if let endpoint = forward.tried.last {
+            if head.status.code >= 500 { endpoint.health.recordFailure("HTTP \(head.status.code)") } else { endpoint.health.recordSuccess() }
+        }
+        var fields = HTTPFields()
+        fields.reserveCapacity(head.headers.count + 1)
+        let policy = forward.state.responseHeaders
+        for header in head.headers {
+            let lower = header.name.lowercased()
+            switch policy.decide(lower) {
+            case .drop: continue
+            case .keep: if let name = HTTPField.Name(lower) { fields.append(HTTPField(name: name, value: header.value)) }
+            case .rename(let newName): if let name = HTTPField.Name(newName) { fields.append(HTTPField(name: name, value: header.value)) }
+            }
+        }
+        fields[GatewayResponder.xRequestID] = forward.record.id
+        forward.headSent = true
+        let status = HTTPResponse.Status(code: Int(head.status.code), reasonPhrase: head.status.reasonPhrase)
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: fields))), promise: nil)
+    }
+
+    func upstreamBody(_ buffer: ByteBuffer) -> Bool {
+        guard case .forwarding(let forward) = phase, let context else { return false }
+        forward.record.bytesOut += buffer.readableBytes
+        context.write(wrapOutboundOut(.body(buffer)), promise: nil)
+        return context.channel.isWritable
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamEnd() {
+        guard case .forwarding(let forward) = phase, let context else { return }
+        // Idle before the write: the pipelining handler may deliver the next request from
+        // inside it.
+        phase = .idle
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        responder.complete(forward.record, state: forward.state)
+        if closeAfterResponse { context.close(promise: nil) }
+    }
+
+    func upstreamFailed(_ error: PoolError) {
+        guard case .forwarding(let forward) = phase, let context else { return }
+        if error == .closedBeforeResponse(reused: true), !forward.freshRetryUsed, !forward.headSent {
+            // A keep-alive connection the upstream had closed: once more on a new one.
+            forward.freshRetryUsed = true
+            forward.exchange = nil
+            attempt(context: context, freshConnection: true)
+            return
+        }
+        let (gatewayError, _) = UpstreamClient.classify(error, endpoint: forward.record.endpoint ?? "?")
+        if let endpoint = forward.tried.last { endpoint.health.recordFailure(gatewayError.message) }
+        if forward.headSent {
+            // Mid-body: the client sees the stream cut, as from the responder's path.
+            phase = .idle
+            forward.record.errorCode = "upstream_stream_error"
+            responder.complete(forward.record, state: forward.state)
+            context.close(promise: nil)
+        } else {
+            fail(gatewayError)
+        }
+    }
+
+    // MARK: endings
+
+    /// Answers the request in flight with a gateway error in its dialect.
+    private func fail(_ error: GatewayError) {
+        guard case .forwarding(let forward) = phase, let context else { return }
+        phase = .idle
+        forward.record.errorCode = error.code
+        forward.record.status = error.status.code
+        let body = ByteBuffer(string: error.body(in: forward.dialect))
+        forward.record.bytesOut = body.readableBytes
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
+        fields[.contentLength] = String(body.readableBytes)
+        if let retry = error.retryAfter { fields[GatewayResponder.retryAfter] = String(retry) }
+        fields[GatewayResponder.xRequestID] = forward.record.id
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: error.status, headerFields: fields))), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        responder.complete(forward.record, state: forward.state)
+        if closeAfterResponse { context.close(promise: nil) }
+    }
+
+    /// The client closed or half-closed while its request was in flight: stop the upstream
+    /// at once and account for the request as the client's cancellation.
+    private func clientGone() {
+        guard case .forwarding(let forward) = phase else {
+            phase = .idle
+            return
+        }
+        phase = .idle
+        forward.exchange?.cancel()
+        forward.record.errorCode = "client_closed"
+        if !forward.headSent { forward.record.status = GatewayError.clientClosed.status.code }
+        responder.complete(forward.record, state: forward.state)
+    }
+}
