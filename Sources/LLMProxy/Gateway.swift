@@ -55,7 +55,8 @@ public final class Gateway: Sendable {
 
         let responder = GatewayResponder(
             store: store, client: client, catalog: catalog, disconnects: disconnects,
-            requestLogger: requestLogger, startedAt: .now, readiness: readiness, metrics: GatewayMetrics()
+            requestLogger: requestLogger, startedAt: .now, readiness: readiness, metrics: GatewayMetrics(),
+            directJSONLabel: GatewayResponder.directJSONLabel(of: requestLogger)
         )
         let logger = self.logger
         let app = Application(

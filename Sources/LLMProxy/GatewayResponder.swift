@@ -20,6 +20,14 @@ public struct GatewayResponder: HTTPResponder {
     let startedAt: ContinuousClock.Instant
     let readiness: Readiness
     let metrics: GatewayMetrics
+    /// Set when request lines go to our own JSON handler at info level: they are then
+    /// written straight to its sink (``RequestRecord/jsonLine(logger:)``).
+    let directJSONLabel: String?
+
+    static func directJSONLabel(of logger: Logger) -> String? {
+        guard let handler = logger.handler as? LogLineHandler, handler.format == .json, handler.logLevel <= .info else { return nil }
+        return handler.label
+    }
 
     static let xRequestID = HTTPField.Name("x-request-id")!
     static let retryAfter = HTTPField.Name("retry-after")!
@@ -105,7 +113,12 @@ public struct GatewayResponder: HTTPResponder {
     /// Called exactly once per request.
     func complete(_ record: RequestRecord, state: GatewayState) {
         metrics.completed(record)
-        if state.config.logging.requests { record.write(to: requestLogger) }
+        guard state.config.logging.requests else { return }
+        if let label = directJSONLabel {
+            LineSink.standardOutput.append(record.jsonLine(logger: label))
+        } else {
+            record.write(to: requestLogger)
+        }
     }
 
     func finish(error: GatewayError, dialect: Dialect, record: inout RequestRecord, logIn state: GatewayState) -> Response {

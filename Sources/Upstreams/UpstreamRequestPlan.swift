@@ -5,7 +5,10 @@ import ProxyConfig
 /// The upstream side of one forwarded request: URL and headers, derived from the client's
 /// request by pure rules so they can be tested without a server.
 public struct UpstreamRequestPlan: Sendable, Equatable {
-    public var url: String
+    /// The full URL (for AsyncHTTPClient), built only when asked: the lean pool needs the
+    /// target alone.
+    public var url: String { base.origin + target }
+    let base: UpstreamURL
     /// Path and query, the request target on the upstream.
     public var target: String
     public var headers: [(name: String, value: String)]
@@ -50,7 +53,7 @@ public struct UpstreamRequestPlan: Sendable, Equatable {
             if !kept.isEmpty { target += "?" + kept.joined(separator: "&") }
         }
         self.target = target
-        self.url = base.origin + target
+        self.base = base
 
         var connectionListed: Set<String> = []
         for field in clientHeaders where field.name == .connection {
