@@ -48,6 +48,9 @@ struct ProxyExchange {
                 record.bytesIn = collected.readableBytes
             } catch let error as HTTPError where error.status == .contentTooLarge {
                 return fail(.requestTooLarge(limit: limit))
+            } catch is NIOTooManyBytesError {
+                // A body without a declared length (chunked) that grew past the limit.
+                return fail(.requestTooLarge(limit: limit))
             } catch {
                 return fail(.badRequest("The request body could not be read: the client closed or sent a malformed body"))
             }

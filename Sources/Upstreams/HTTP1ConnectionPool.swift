@@ -82,8 +82,10 @@ public final class HTTP1ConnectionPool: Sendable {
                     try channel.pipeline.syncOperations.addHandler(ExchangeHandler(firstByteTimeout: firstByteTimeout, idleTimeout: idleTimeout))
                 }
             }
-        return bootstrap.connect(host: host, port: port).map { channel in
-            (PooledConnection(channel: channel, pool: self, key: key), false)
+        // Handed over one loop turn later: the connect future completes while the channel is
+        // still becoming active, before which a read request would be lost.
+        return bootstrap.connect(host: host, port: port).flatMap { channel in
+            channel.eventLoop.submit { (PooledConnection(channel: channel, pool: self, key: key), false) }
         }
     }
 

@@ -56,3 +56,53 @@ struct ClientPathTests {
         await restarted.stop()
     }
 }
+
+/// The direct path takes ordinary proxied requests off the connection and hands everything
+/// else to the responder behind it; on one keep-alive connection the two must interleave in
+/// order, even when the client pipelines.
+@Suite("Direct path and responder on one connection")
+struct DirectPathTests {
+    static func post(_ body: String, key: String = Configs.clientKey, close: Bool = false) -> String {
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer \(key)\r\nContent-Type: application/json\r\n"
+            + (close ? "Connection: close\r\n" : "") + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+    }
+
+    @Test("pipelined requests alternate between the paths and come back in order; Connection: close is honoured")
+    func pipelined() async throws {
+        try await withGateway(yaml: { Configs.threeProviders($0["primary"]!) }) { gateway, _ in
+            let connection = try RawConnection(port: gateway.port)
+            defer { connection.closeConnection() }
+            connection.send(
+                Self.post(#"{"model":"gpt-4o-mini","messages":[]}"#)
+                    + "GET /health/live HTTP/1.1\r\nHost: gw\r\n\r\n"
+                    + Self.post(#"{"model":"gpt-4o-mini","messages":[]}"#, key: "wrong-key")
+                    + Self.post(#"{"model":"stream-3-5","stream":true,"messages":[]}"#)
+                    + Self.post(#"{"model":"no-such-model-anywhere","messages":[]}"#)
+                    + Self.post(#"{"model":"gpt-4o-mini","messages":[]}"#, close: true)
+            )
+            let text = await connection.readToEnd()
+            let statuses = text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
+            #expect(statuses == ["200", "200", "401", "200", "404", "200"])
+            #expect(text.components(separatedBy: "hello from primary").count == 3)
+            #expect(text.contains("data: [DONE]"))
+            // Every answer carries exactly one request id.
+            #expect(text.lowercased().components(separatedBy: "x-request-id:").count == 7)
+        }
+    }
+
+    @Test("a body over the size limit without a declared length is refused with 413")
+    func chunkedOverLimit() async throws {
+        try await withGateway(yaml: { Configs.threeProviders($0["primary"]!, extra: "server:\n  max_request_size: 1024") }) { gateway, upstreams in
+            let connection = try RawConnection(port: gateway.port)
+            defer { connection.closeConnection() }
+            let filler = String(repeating: "x", count: 2000)
+            let body = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"\#(filler)"}]}"#
+            let chunk = String(body.utf8.count, radix: 16)
+            connection.send("POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer \(Configs.clientKey)\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\(chunk)\r\n\(body)\r\n0\r\n\r\n")
+            let text = await connection.readToEnd()
+            #expect(text.hasPrefix("HTTP/1.1 413"), "\(text)")
+            #expect(text.contains("request_too_large") || text.contains("too large"))
+            #expect(!upstreams["primary"]!.received.contains { $0.path == "/v1/chat/completions" })
+        }
+    }
+}
