@@ -1,0 +1,58 @@
+/// The store's schema, as numbered steps with SQL for each database. Applied in order at
+/// start; each step runs once and is recorded in `llmproxy_schema`. Never edit a released
+/// step: add the next one.
+enum Migrations {
+    struct Step {
+        let version: Int
+        let sqlite: [String]
+        let postgres: [String]
+    }
+
+    static let steps: [Step] = [
+        Step(
+            version: 1,
+            sqlite: [
+                """
+                CREATE TABLE api_keys (
+                    id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE, key_hint TEXT NOT NULL,
+                    username TEXT NOT NULL, name TEXT, created_at INTEGER NOT NULL, last_used_at INTEGER,
+                    expires_at INTEGER, revoked_at INTEGER, models TEXT, rpm INTEGER, tpm INTEGER, token_budget INTEGER)
+                """,
+                "CREATE INDEX api_keys_username ON api_keys (username)",
+                """
+                CREATE TABLE request_events (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, key_id TEXT, username TEXT,
+                    start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, status INTEGER NOT NULL, success INTEGER NOT NULL,
+                    model TEXT, route TEXT, upstream TEXT, dialect TEXT, stream INTEGER NOT NULL, ttfb_ms REAL,
+                    prompt_tokens INTEGER, completion_tokens INTEGER, total_tokens INTEGER,
+                    bytes_in INTEGER NOT NULL, bytes_out INTEGER NOT NULL, error_code TEXT)
+                """,
+                "CREATE INDEX request_events_key_start ON request_events (key_id, start_ms)",
+                "CREATE INDEX request_events_start ON request_events (start_ms)",
+                "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            ],
+            postgres: [
+                """
+                CREATE TABLE api_keys (
+                    id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE, key_hint TEXT NOT NULL,
+                    username TEXT NOT NULL, name TEXT, created_at BIGINT NOT NULL, last_used_at BIGINT,
+                    expires_at BIGINT, revoked_at BIGINT, models TEXT, rpm BIGINT, tpm BIGINT, token_budget BIGINT)
+                """,
+                "CREATE INDEX api_keys_username ON api_keys (username)",
+                """
+                CREATE TABLE request_events (
+                    id BIGSERIAL PRIMARY KEY, request_id TEXT NOT NULL, key_id TEXT, username TEXT,
+                    start_ms BIGINT NOT NULL, end_ms BIGINT NOT NULL, status BIGINT NOT NULL, success BIGINT NOT NULL,
+                    model TEXT, route TEXT, upstream TEXT, dialect TEXT, stream BIGINT NOT NULL, ttfb_ms DOUBLE PRECISION,
+                    prompt_tokens BIGINT, completion_tokens BIGINT, total_tokens BIGINT,
+                    bytes_in BIGINT NOT NULL, bytes_out BIGINT NOT NULL, error_code TEXT)
+                """,
+                "CREATE INDEX request_events_key_start ON request_events (key_id, start_ms)",
+                "CREATE INDEX request_events_start ON request_events (start_ms)",
+                "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            ]
+        ),
+    ]
+
+    static var latest: Int { steps.last?.version ?? 0 }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Logging
+import PostgresHarness
+import Store
+import Testing
+
+/// The repository layer against both real databases: a SQLite file and a throwaway
+/// PostgreSQL cluster.
+@Suite("Store on SQLite and PostgreSQL")
+struct StoreTests {
+    enum Backend: String, CaseIterable, CustomTestStringConvertible {
+        case sqlite, postgres
+        var testDescription: String { rawValue }
+    }
+
+    static let logger = Logger(label: "test.store")
+
+    /// A fresh store and a way to open the same database again.
+    static func fresh(_ backend: Backend) async throws -> (Store, reopen: () async throws -> Store) {
+        switch backend {
+        case .sqlite:
+            let path = NSTemporaryDirectory() + "llmproxy-store-\(UUID().uuidString)/nested/llmproxy.sqlite"
+            let open = { try await Store.openSQLite(path: path, logger: logger) }
+            return (try await open(), open)
+        case .postgres:
+            let url = try PostgresServer.shared.get().createDatabase()
+            let open = { try await Store.openPostgres(url: url, logger: logger) }
+            return (try await open(), open)
+        }
+    }
+
+    @Test("migrations run once, are recorded, and a newer schema is refused", arguments: Backend.allCases)
+    func migrations(backend: Backend) async throws {
+        let (store, reopen) = try await Self.fresh(backend)
+        #expect(try await store.schemaVersion() == 1)
+        await store.close()
+        let again = try await reopen()
+        #expect(try await again.schemaVersion() == 1)
+        try await again.recordSchemaVersionForTests(99)
+        await again.close()
+        await #expect(throws: StoreError.schemaTooNew(found: 99, known: 1)) { _ = try await reopen() }
+    }
+
+    @Test("keys: create, list, revoke once, last use", arguments: Backend.allCases)
+    func keyLifecycle(backend: Backend) async throws {
+        let (store, _) = try await Self.fresh(backend)
+        let first = ManagedKey(id: "key_1", hash: String(repeating: "a", count: 64), hint: "sk-aaaa…aaaa", username: "alice", name: "laptop",
+                               createdAt: 1_000, expiresAt: 9_000, limits: KeyLimits(models: ["gpt-4o", "claude-*"], requestsPerMinute: 60, tokensPerMinute: 1000, tokenBudget: 5_000_000))
+        let second = ManagedKey(id: "key_2", hash: String(repeating: "b", count: 64), hint: "sk-bbbb…bbbb", username: "alice", name: nil, createdAt: 2_000)
+        try await store.insertKey(first)
+        try await store.insertKey(second)
+        #expect(try await store.keys() == [second, first])
+        #expect(try await store.revokeKey(id: "key_1", at: 3_000))
+        #expect(try await store.revokeKey(id: "key_1", at: 4_000))
+        #expect(try await store.key(id: "key_1")?.revokedAt == 3_000)
+        #expect(try await !store.revokeKey(id: "nope", at: 4_000))
+        try await store.touchKeys(["key_2": 5_000])
+        try await store.touchKeys(["key_2": 4_000])
+        #expect(try await store.key(id: "key_2")?.lastUsedAt == 5_000)
+        // The hash is unique: the same key cannot be stored twice.
+        await #expect(throws: (any Error).self) { try await store.insertKey(ManagedKey(id: "key_3", hash: first.hash, hint: "x", username: "bob", name: nil, createdAt: 1)) }
+        await store.close()
+    }
+
+    @Test("events: batch insert, per-key range query, summaries with percentiles", arguments: Backend.allCases)
+    func events(backend: Backend) async throws {
+        let (store, _) = try await Self.fresh(backend)
+        let day: Int64 = 86_400_000
+        func event(_ id: String, key: String?, start: Int64, duration: Int64, ok: Bool, model: String, tokens: Int?) -> RequestEvent {
+            RequestEvent(requestID: id, keyID: key, username: key == nil ? nil : "alice", startMs: start, endMs: start + duration, status: ok ? 200 : 502,
+                         success: ok, model: model, route: "model", upstream: "oa#0", dialect: "openai", stream: false, ttfbMs: 1.5,
+                         promptTokens: tokens.map { $0 / 2 }, completionTokens: tokens.map { $0 - $0 / 2 }, totalTokens: tokens,
+                         bytesIn: 10, bytesOut: 20, errorCode: ok ? nil : "upstream_error")
+        }
+        var all: [RequestEvent] = []
+        for i in 0..<20 { all.append(event("r\(i)", key: "key_1", start: day * 100 + Int64(i) * 1000, duration: Int64(i + 1) * 10, ok: i != 3, model: "gpt-4o", tokens: 10)) }
+        all.append(event("other", key: "key_2", start: day * 101, duration: 5, ok: true, model: "claude", tokens: nil))
+        try await store.insertEvents(all)
+
+        let mine = try await store.events(keyID: "key_1", from: day * 100, to: day * 101)
+        #expect(mine.count == 20)
+        #expect(mine.first == all[19])
+        #expect(try await store.events(keyID: "key_1", from: day * 100 + 5000, to: day * 100 + 7000).map(\.requestID) == ["r6", "r5"])
+
+        let byKey = try await store.summary(from: 0, to: day * 200, groupBy: .key)
+        #expect(byKey.map(\.group) == ["key_1", "key_2"])
+        #expect(byKey[0].requests == 20 && byKey[0].failures == 1 && byKey[0].totalTokens == 200 && byKey[0].promptTokens == 100)
+        #expect(byKey[0].p50Ms == 100 && byKey[0].p95Ms == 190)
+        let byDay = try await store.summary(from: 0, to: day * 200, groupBy: .day)
+        #expect(byDay.map(\.group) == ["1970-04-11", "1970-04-12"])
+        let byModel = try await store.summary(from: 0, to: day * 200, keyID: "key_2", groupBy: .model)
+        #expect(byModel.map(\.group) == ["claude"] && byModel[0].totalTokens == 0)
+        await store.close()
+    }
+
+    @Test("settings keep the first value written", arguments: Backend.allCases)
+    func settings(backend: Backend) async throws {
+        let (store, _) = try await Self.fresh(backend)
+        #expect(try await store.setting("jwt_secret") == nil)
+        #expect(try await store.settingOrInsert("jwt_secret", value: "one") == "one")
+        #expect(try await store.settingOrInsert("jwt_secret", value: "two") == "one")
+        try await store.setSetting("jwt_secret", value: "three")
+        #expect(try await store.setting("jwt_secret") == "three")
+        await store.close()
+    }
+
+    @Test("a database URL with a password never shows it in messages")
+    func redaction() {
+        #expect(Store.redacted("postgres://app:s3cret@db:5432/llm") == "postgres://app:***@db:5432/llm")
+        #expect(Store.redacted("postgres://db/llm") == "postgres://db/llm")
+    }
+}
