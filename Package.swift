@@ -46,7 +46,7 @@ let package = Package(
         .target(
             name: "LLMProxy",
             dependencies: [
-                "ProxyConfig", "Dialects", "Upstreams", "Guards",
+                "ProxyConfig", "Dialects", "Upstreams", "Guards", "Store",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -131,6 +131,7 @@ server: {{host: 127.0.0.1, port: {port}, drain_timeout: 5}}
 upstream: {{max_connections_per_host: 2048}}
 discovery: {{local_engines: false}}
 logging: {{requests: {"true" if features else "false"}, level: warning}}
+database: {{enabled: {"true" if features else "false"}, path: "{workdir}/{name}.sqlite"}}
 {f"auth: {{keys: [{CLIENT_KEY}]}}" if features else ""}
 providers:
   - {{name: mock-upstream, type: openai, base_url: "http://127.0.0.1:{mock_port}/v1", api_key: {UPSTREAM_KEY}, models: [gpt-4o-mini], discover_models: false}}
@@ -203,7 +204,7 @@ def main():
         chunks, delay = (5, 20) if args.smoke else (40, 100)
         stream_yaml = os.path.join(workdir, "stream-mock.yaml")
         with open(stream_yaml, "w") as f:
-            f.write(f"server: {{host: 127.0.0.1, port: {stream_port}}}\ndiscovery: {{local_engines: false}}\nlogging: {{requests: false, level: warning}}\n"
+            f.write(f"server: {{host: 127.0.0.1, port: {stream_port}}}\ndiscovery: {{local_engines: false}}\nlogging: {{requests: false, level: warning}}\ndatabase: {{enabled: false}}\n"
                     f"providers:\n  - {{name: sse, type: mock, mock: {{chunks: {chunks}, chunk_delay_ms: {delay}}}}}\n")
         streamer = procs.start([args.binary, "start", "-c", stream_yaml], os.path.join(workdir, "stream-mock.log"))
         # nginx as the reference reverse proxy, with upstream keep-alive.

@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 import ProxyConfig
+import Store
 import Upstreams
 
 /// The gateway's hot path: forwards an ordinary proxied request from the client's channel to
@@ -64,6 +65,8 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         var freshRetryUsed = false
         /// The failure of the last endpoint tried, reported when none is left.
         var lastError: GatewayError?
+        /// Token counts read off the response as it passes.
+        var usage = UsageScanner()
 
         init(record: RequestRecord, state: GatewayState, dialect: Dialect, providers: [Provider], head: HTTPRequest, path: String, query: Substring?, body: ByteBuffer?) {
             self.record = record
@@ -180,7 +183,8 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
     private func commit(_ candidate: Candidate) -> Forward? {
         let state = candidate.state
         let key = ClientKey.extract(from: candidate.head.headerFields, query: candidate.query)
-        let verdict: ClientAuthenticator.Verdict = state.publicPaths.contains(candidate.path) ? .accepted : state.authenticator.check(key)
+        let (verdict, identity): (ClientAuthenticator.Verdict, ClientIdentity?) = state.publicPaths.contains(candidate.path)
+            ? (.accepted, nil) : state.authenticator.check(key, managed: responder.keys, now: WallClock.nowMs())
         guard verdict == .accepted, var body = candidate.body, body.readableBytes > 0,
               let fields = body.withUnsafeReadableBytes({ TopLevelFields.scan($0) }) else { return nil }
         let operation = candidate.operation
@@ -191,6 +195,7 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         let requestID = RequestIdentifier.sanitized(candidate.head.headerFields[GatewayResponder.xRequestID]) ?? RequestIdentifier.generate()
         var record = RequestRecord(id: requestID, method: "POST", path: candidate.path, start: candidate.start)
         record.dialect = operation.dialect.rawValue
+        record.identity = identity
         record.rule = decision.rule
         record.model = model
         record.stream = operation.isStreaming(bodyFlag: fields.stream)
@@ -295,6 +300,7 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
     func upstreamBody(_ buffer: ByteBuffer) -> Bool {
         guard case .forwarding(let forward) = phase, let context else { return false }
         forward.record.bytesOut += buffer.readableBytes
+        forward.usage.scan(buffer)
         context.write(wrapOutboundOut(.body(buffer)), promise: nil)
         return context.channel.isWritable
     }
@@ -309,6 +315,7 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         // inside it.
         phase = .idle
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        forward.record.take(forward.usage)
         responder.complete(forward.record, state: forward.state)
         if closeAfterResponse { context.close(promise: nil) }
     }
@@ -328,6 +335,7 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
             // Mid-body: the client sees the stream cut, as from the responder's path.
             phase = .idle
             forward.record.errorCode = "upstream_stream_error"
+            forward.record.take(forward.usage)
             responder.complete(forward.record, state: forward.state)
             context.close(promise: nil)
         } else {
@@ -368,6 +376,7 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         forward.exchange?.cancel()
         forward.record.errorCode = "client_closed"
         if !forward.headSent { forward.record.status = GatewayError.clientClosed.status.code }
+        forward.record.take(forward.usage)
         responder.complete(forward.record, state: forward.state)
     }
 }

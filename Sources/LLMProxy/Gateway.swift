@@ -3,8 +3,10 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
+import Guards
 import ProxyConfig
 import ServiceLifecycle
+import Store
 import Synchronization
 import UnixSignals
 import Upstreams
@@ -26,6 +28,7 @@ public final class Gateway: Sendable {
     let handleSignals: Bool
     private let group = Mutex<ServiceGroup?>(nil)
     private let store = Mutex<StateStore?>(nil)
+    private let storage = Mutex<Store?>(nil)
 
     public init(config: GatewayConfig, loader: ConfigLoader, logger: Logger, requestLogger: Logger, handleSignals: Bool = true) {
         self.initialConfig = config
@@ -53,10 +56,32 @@ public final class Gateway: Sendable {
         await monitor.initialHealthChecks(limit: .seconds(3))
         announce(store.state)
 
+        // The store, when on: keys into memory before the first request, events off the path.
+        let metrics = GatewayMetrics()
+        var dataStore: Store?
+        var keyIndex: ManagedKeyIndex?
+        var recorder: EventRecorder?
+        if config.database.enabled {
+            let opened = try await Self.openStore(config.database, logger: logger)
+            let index = ManagedKeyIndex()
+            do {
+                try await KeySync.load(store: opened, into: index)
+            } catch {
+                await opened.close()
+                throw StoreError.unavailable("cannot read the keys from the database: \(error)")
+            }
+            dataStore = opened
+            keyIndex = index
+            recorder = EventRecorder(store: opened, limit: config.database.eventQueueLimit, logger: logger, metrics: metrics)
+            logger.info("store", metadata: ["kind": .string(opened.kind.rawValue), "managed_keys": .stringConvertible(index.count),
+                                            "location": .string(config.database.url.map(Store.redacted) ?? config.database.path)])
+        }
+        self.storage.withLock { $0 = dataStore }
+
         let responder = GatewayResponder(
             store: store, client: client, catalog: catalog, disconnects: disconnects,
-            requestLogger: requestLogger, startedAt: .now, readiness: readiness, metrics: GatewayMetrics(),
-            directJSONLabel: GatewayResponder.directJSONLabel(of: requestLogger)
+            requestLogger: requestLogger, startedAt: .now, readiness: readiness, metrics: metrics,
+            directJSONLabel: GatewayResponder.directJSONLabel(of: requestLogger), keys: keyIndex, recorder: recorder
         )
         let logger = self.logger
         let app = Application(
@@ -75,7 +100,12 @@ public final class Gateway: Sendable {
             logger: Logger(label: "llmproxy.http", factory: { _ in SwiftLogNoOpLogHandler() })
         )
 
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        // Graceful shutdown runs in reverse order: the server drains before the recorder
+        // writes the events the last requests left.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let recorder { services.append(.init(service: recorder)) }
+        if let dataStore, let keyIndex { services.append(.init(service: KeySync(store: dataStore, index: keyIndex, logger: logger))) }
+        services += [
             .init(service: app),
             .init(service: monitor),
             .init(service: DrainMarker(readiness: readiness, logger: logger, drain: config.server.drainTimeout)),
@@ -96,6 +126,7 @@ public final class Gateway: Sendable {
             logger.warning("stopped with an error", metadata: ["error": .string("\(error)")])
         }
         try? await client.shutdown()
+        await dataStore?.close()
         logger.info("stopped")
     }
 
@@ -112,6 +143,12 @@ public final class Gateway: Sendable {
     public func reload() -> [String] {
         guard let store = store.withLock({ $0 }) else { return ["the gateway is not running"] }
         return ReloadService.reload(loader: loader, store: store, logger: logger)
+    }
+
+    /// Opens the configured store: PostgreSQL when `url` is set, else the SQLite file.
+    static func openStore(_ config: DatabaseConfig, logger: Logger) async throws -> Store {
+        if let url = config.url { return try await Store.openPostgres(url: url, logger: logger) }
+        return try await Store.openSQLite(path: config.path, logger: logger)
     }
 
     func announce(_ state: GatewayState) {

@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import ProxyConfig
+import Store
 import Upstreams
 
 /// The gateway's single responder: one switch over the path instead of a router trie, since
@@ -23,6 +24,10 @@ public struct GatewayResponder: HTTPResponder {
     /// Set when request lines go to our own JSON handler at info level: they are then
     /// written straight to its sink (``RequestRecord/jsonLine(logger:)``).
     let directJSONLabel: String?
+    /// Managed keys (nil when the database is off).
+    let keys: ManagedKeyIndex?
+    /// Where analytics events go (nil when the database is off).
+    let recorder: EventRecorder?
 
     static func directJSONLabel(of logger: Logger) -> String? {
         guard let handler = logger.handler as? LogLineHandler, handler.format == .json, handler.logLevel <= .info else { return nil }
@@ -87,7 +92,7 @@ public struct GatewayResponder: HTTPResponder {
     /// For paths that need a key but no routing: nil when the key is accepted.
     func authenticateOnly(_ request: Request, state: GatewayState) -> GatewayError? {
         let key = ClientKey.extract(from: request.headers, query: request.uri.query.map { Substring($0) })
-        switch state.authenticator.check(key) {
+        switch state.authenticator.check(key, managed: keys, now: WallClock.nowMs()).verdict {
         case .accepted: return nil
         case .rejected(let missing): return .invalidAPIKey(missing: missing)
         case .needsProvider:
@@ -113,6 +118,7 @@ public struct GatewayResponder: HTTPResponder {
     /// Called exactly once per request.
     func complete(_ record: RequestRecord, state: GatewayState) {
         metrics.completed(record)
+        if let recorder, record.dialect != nil { recorder.record(record.event) }
         guard state.config.logging.requests else { return }
         if let label = directJSONLabel {
             LineSink.standardOutput.append(record.jsonLine(logger: label))

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ProxyConfig
+import Store
 import Upstreams
 
 /// One proxied request, from the client's body to the upstream's last byte: size limit,
@@ -31,7 +32,9 @@ struct ProxyExchange {
         let query = request.uri.query
         let key = ClientKey.extract(from: request.headers, query: query.map { Substring($0) })
         // A path the operator made public (server.public_paths) needs no key.
-        let verdict = state.publicPaths.contains(request.uri.path) ? .accepted : state.authenticator.check(key)
+        let (verdict, identity) = state.publicPaths.contains(request.uri.path)
+            ? (.accepted, nil) : state.authenticator.check(key, managed: responder.keys, now: WallClock.nowMs())
+        record.identity = identity
         if case .rejected(let missing) = verdict {
             return fail(.invalidAPIKey(missing: missing))
         }
@@ -143,6 +146,9 @@ struct ProxyExchange {
                 let body = try await upstream.body.collect(upTo: length)
                 responder.disconnects.end(watch, channel: context.channel)
                 record.bytesOut = body.readableBytes
+                var usage = UsageScanner()
+                usage.scan(body)
+                record.take(usage)
                 var response = Response(status: HTTPResponse.Status(code: Int(upstream.status.code), reasonPhrase: upstream.status.reasonPhrase), headers: headers, body: ResponseBody(byteBuffer: body))
                 response = responder.finish(response, record: &record, logIn: state)
                 return response
@@ -185,13 +191,16 @@ struct ProxyExchange {
         let contentLength = upstream.headers.first(name: "content-length").flatMap(Int.init)
         let body = ResponseBody(contentLength: contentLength) { writer in
             var record = snapshot
+            var usage = UsageScanner()
             defer {
                 registry.end(watch, channel: channel)
+                record.take(usage)
                 responder.complete(record, state: state)
             }
             do {
                 for try await buffer in upstream.body {
                     record.bytesOut += buffer.readableBytes
+                    usage.scan(buffer)
                     try await writer.write(buffer)
                 }
                 try await writer.finish(nil)

@@ -1,5 +1,7 @@
 import Dialects
+import Guards
 import Logging
+import Store
 
 /// What the request log says about one request. Filled in as the request moves along the
 /// data path and written once, when the last byte of the response has gone out (or failed).
@@ -20,6 +22,31 @@ struct RequestRecord: Sendable {
     var firstByte: Duration?
     var errorCode: String?
     var attempts = 0
+    /// The managed key that opened the request, if one did.
+    var identity: ClientIdentity?
+    /// Wall-clock start, for analytics (ms since 1970).
+    let startMs = WallClock.nowMs()
+    var promptTokens: Int?
+    var completionTokens: Int?
+    var totalTokens: Int?
+
+    /// Takes the token counts a response carried.
+    mutating func take(_ usage: UsageScanner) {
+        promptTokens = usage.promptTokens
+        completionTokens = usage.completionTokens
+        totalTokens = usage.totalTokens
+    }
+
+    /// The analytics event for this request.
+    var event: RequestEvent {
+        let elapsed = ContinuousClock.now - start
+        let (seconds, atto) = elapsed.components
+        let endMs = startMs + seconds * 1000 + atto / 1_000_000_000_000_000
+        return RequestEvent(requestID: id, keyID: identity?.keyID, username: identity?.username, startMs: startMs, endMs: endMs,
+                            status: status, success: status < 400 && errorCode == nil, model: model, route: rule, upstream: endpoint,
+                            dialect: dialect, stream: stream, ttfbMs: firstByte.map(Self.milliseconds), promptTokens: promptTokens,
+                            completionTokens: completionTokens, totalTokens: totalTokens, bytesIn: bytesIn, bytesOut: bytesOut, errorCode: errorCode)
+    }
 
     init(id: String, method: String, path: String, start: ContinuousClock.Instant) {
         self.id = id
@@ -47,6 +74,8 @@ struct RequestRecord: Sendable {
         if let firstByte { metadata["ttfb_ms"] = .stringConvertible(Self.milliseconds(firstByte)) }
         if let errorCode { metadata["error"] = .string(errorCode) }
         if attempts > 1 { metadata["attempts"] = .stringConvertible(attempts) }
+        if let identity { metadata["key_id"] = .string(identity.keyID) }
+        if let totalTokens { metadata["tokens"] = .stringConvertible(totalTokens) }
         logger.info("request", metadata: metadata)
     }
 
@@ -63,12 +92,14 @@ struct RequestRecord: Sendable {
         if let dialect { out += #","dialect":\#(JSONText.quoted(dialect))"# }
         out += #","duration_ms":\#(Self.milliseconds(total))"#
         if let errorCode { out += #","error":\#(JSONText.quoted(errorCode))"# }
+        if let identity { out += #","key_id":\#(JSONText.quoted(identity.keyID))"# }
         out += #","method":\#(JSONText.quoted(method))"#
         if let model { out += #","model":\#(JSONText.quoted(model))"# }
         out += #","path":\#(JSONText.quoted(path)),"request_id":\#(JSONText.quoted(id))"#
         if let rule { out += #","route":\#(JSONText.quoted(rule))"# }
         out += #","status":\#(status)"#
         if stream { out += #","stream":true"# }
+        if let totalTokens { out += #","tokens":\#(totalTokens)"# }
         if let firstByte { out += #","ttfb_ms":\#(Self.milliseconds(firstByte))"# }
         if let endpoint { out += #","upstream":\#(JSONText.quoted(endpoint))"# }
         return out + "}\n"

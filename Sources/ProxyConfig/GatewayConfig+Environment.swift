@@ -47,6 +47,11 @@ extension GatewayConfig {
         if let on = flag(value("LLMPROXY_AUTH_HEALTH_CHECK", "AUTH_HEALTH_CHECK")) { server.authHealthCheck = on }
         if let path = value("LLMPROXY_CA_FILE") { upstream.caFile = path.value }
         if let on = flag(value("LLMPROXY_METRICS", "ENABLE_METRICS")) { server.metrics = on }
+        if let url = value("LLMPROXY_DATABASE_URL", "DATABASE_URL") { database.url = url.value.isEmpty ? nil : url.value }
+        if let path = value("LLMPROXY_DATABASE_PATH") { database.path = path.value }
+        if let secret = value("LLMPROXY_JWT_SECRET", "JWT_SECRET") { admin.jwtSecret = secret.value }
+        if let user = value("LLMPROXY_ADMIN_USER", "AUTH_USERNAME") { admin.username = user.value }
+        if let password = value("LLMPROXY_ADMIN_PASSWORD", "AUTH_PASSWORD") { admin.password = password.value }
 
         if let keys = value("LLMPROXY_API_KEYS", "API_KEYS") {
             auth.keys += keys.value.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }

@@ -69,6 +69,21 @@ extension GatewayConfig {
                 ("fast_path", bool(upstream.fastPath)),
             ])),
             ("auth", map([("keys", list(auth.keys.map { _ in redacted }))])),
+            ("database", map([
+                ("enabled", bool(database.enabled)),
+                ("path", database.url == nil ? str(database.path) : nil),
+                ("url", database.url.map { str(Self.redactedURL($0)) }),
+                ("event_queue_limit", int(database.eventQueueLimit)),
+            ])),
+            ("admin", map([
+                ("enabled", bool(admin.enabled)),
+                ("allow_cidrs", list(admin.allowCIDRs.map(str))),
+                ("cors_origins", list(admin.corsOrigins.map(str))),
+                ("jwt_secret", admin.jwtSecret == nil ? nil : redacted),
+                ("username", admin.username.map(str)),
+                ("password", admin.password == nil ? nil : redacted),
+                ("session_hours", num(admin.sessionHours)),
+            ])),
             ("providers", list(providerNodes)),
             ("target_urls", targetURLs.isEmpty ? nil : list(targetURLs.map { str($0.url + ($0.apiKey == nil ? "" : "|<redacted>")) })),
             ("routing", map([
@@ -97,5 +112,13 @@ extension GatewayConfig {
     public static func isSecretHeader(_ name: String) -> Bool {
         let lower = name.lowercased()
         return ["auth", "key", "token", "secret", "cookie", "password"].contains { lower.contains($0) }
+    }
+
+    /// A URL with its password replaced, for display.
+    static func redactedURL(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else { return url }
+        let credentials = url[scheme.upperBound..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return url }
+        return String(url[..<colon]) + ":<redacted>" + String(url[at...])
     }
 }

@@ -8,6 +8,23 @@ extension GatewayConfig {
         if !(0...65535).contains(server.port) { fail("server.port", "must be between 1 and 65535, or 0 for any free port (got \(server.port))") }
         if server.host.isEmpty { fail("server.host", "must not be empty: use 127.0.0.1 for this machine only or 0.0.0.0 for every interface") }
         if server.maxRequestSize <= 0 { fail("server.max_request_size", "must be > 0 bytes (got \(server.maxRequestSize)); the default is 10485760 (10 MiB)") }
+        if let url = database.url, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
+            fail("database.url", "must be a PostgreSQL URL like postgres://user:password@host:5432/database (got \"\(Self.redactedURL(url))\"); leave it unset to use the SQLite file at database.path")
+        }
+        if database.url == nil, database.enabled, database.path.isEmpty { fail("database.path", "must name a file, e.g. ./data/llmproxy.sqlite") }
+        if database.eventQueueLimit <= 0 { fail("database.event_queue_limit", "must be > 0 (got \(database.eventQueueLimit)); the default is 100000") }
+        for (index, cidr) in admin.allowCIDRs.enumerated() where CIDR(cidr) == nil {
+            fail("admin.allow_cidrs[\(index)]", "is not an address or network (got \"\(cidr)\"); write e.g. 127.0.0.1/32, 10.0.0.0/8 or ::1/128")
+        }
+        if let secret = admin.jwtSecret, secret.utf8.count < 32 {
+            fail("admin.jwt_secret", "must be at least 32 characters (got \(secret.utf8.count)); leave it unset to have one generated and kept in the database")
+        }
+        if admin.sessionHours <= 0 { fail("admin.session_hours", "must be > 0 (got \(admin.sessionHours))") }
+        if let user = admin.username, !AdminConfig.isValidUsername(user) {
+            fail("admin.username", "must be 3–50 characters of letters, digits, _ . - (got \"\(user)\")")
+        }
+        if admin.password != nil, admin.username == nil { fail("admin.password", "is set without admin.username (LLMPROXY_ADMIN_USER)") }
+        if let password = admin.password, password.count < 8 { fail("admin.password", "must be at least 8 characters") }
         if server.drainTimeout < 0 { fail("server.drain_timeout", "must be >= 0 seconds (got \(server.drainTimeout))") }
         for (index, path) in server.publicPaths.enumerated() where !path.hasPrefix("/") {
             fail("server.public_paths[\(index)]", "must start with / (got \"\(path)\")")

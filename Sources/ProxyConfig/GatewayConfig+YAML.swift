@@ -27,7 +27,7 @@ extension GatewayConfig {
     }
 
     private static let topLevelKeys: Set<String> = [
-        "server", "upstream", "auth", "providers", "routing", "discovery", "logging", "target_urls",
+        "server", "upstream", "auth", "providers", "routing", "discovery", "logging", "target_urls", "database", "admin",
         // the multi-provider seed's top-level keys
         "auth_keys", "health_check_interval", "cert_file", "private_key_file",
     ]
@@ -59,6 +59,8 @@ extension GatewayConfig {
         if let node = top["routing"] { routing.read(node, at: "routing", with: &reader) }
         if let node = top["discovery"] { discovery.read(node, at: "discovery", with: &reader) }
         if let node = top["logging"] { logging.read(node, at: "logging", with: &reader) }
+        if let node = top["database"] { database.read(node, at: "database", with: &reader) }
+        if let node = top["admin"] { admin.read(node, at: "admin", with: &reader) }
         if let urls = reader.strings(top["target_urls"], at: "target_urls") {
             targetURLs += urls.compactMap(TargetURL.init(spec:))
         }
@@ -259,5 +261,28 @@ extension TargetURL {
         while url.hasSuffix("/") { url.removeLast() }
         if let schemeEnd = url.range(of: "://"), !url[schemeEnd.upperBound...].contains("/") { url += "/v1" }
         self.init(url: url, apiKey: parts.count > 1 && !parts[1].isEmpty ? parts[1] : nil)
+    }
+}
+
+extension DatabaseConfig {
+    mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
+        let map = reader.mapping(node, at: path, known: ["enabled", "path", "url", "event_queue_limit"])
+        enabled = reader.bool(map["enabled"], at: "\(path).enabled") ?? enabled
+        self.path = reader.string(map["path"], at: "\(path).path") ?? self.path
+        url = reader.string(map["url"], at: "\(path).url") ?? url
+        eventQueueLimit = reader.int(map["event_queue_limit"], at: "\(path).event_queue_limit") ?? eventQueueLimit
+    }
+}
+
+extension AdminConfig {
+    mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
+        let map = reader.mapping(node, at: path, known: ["enabled", "allow_cidrs", "cors_origins", "jwt_secret", "username", "password", "session_hours"])
+        enabled = reader.bool(map["enabled"], at: "\(path).enabled") ?? enabled
+        allowCIDRs = reader.strings(map["allow_cidrs"], at: "\(path).allow_cidrs") ?? allowCIDRs
+        corsOrigins = reader.strings(map["cors_origins"], at: "\(path).cors_origins") ?? corsOrigins
+        jwtSecret = reader.string(map["jwt_secret"], at: "\(path).jwt_secret") ?? jwtSecret
+        username = reader.string(map["username"], at: "\(path).username") ?? username
+        password = reader.string(map["password"], at: "\(path).password") ?? password
+        sessionHours = reader.double(map["session_hours"], at: "\(path).session_hours") ?? sessionHours
     }
 }

@@ -11,6 +11,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var routing = RoutingConfig()
     public var discovery = DiscoveryConfig()
     public var logging = LoggingConfig()
+    public var database = DatabaseConfig()
+    public var admin = AdminConfig()
     /// OpenAI-compatible upstreams given as `TARGET_URLS` (`url1,url2|key`): their models are
     /// learnt from each upstream's `/models` list.
     public var targetURLs: [TargetURL] = []
@@ -83,6 +85,54 @@ public struct AuthConfig: Sendable, Equatable {
     public var keys: [String] = []
 
     public init() {}
+}
+
+/// Where managed keys, request events and settings are kept.
+public struct DatabaseConfig: Sendable, Equatable {
+    /// Keep managed keys and analytics. Default true; false runs the gateway on its
+    /// configuration file alone (no admin API, no analytics).
+    public var enabled = true
+    /// SQLite file used when no `url` is set; created with its folder on first start.
+    /// Default `./data/llmproxy.sqlite`.
+    public var path = "./data/llmproxy.sqlite"
+    /// PostgreSQL URL (`postgres://user:password@host:5432/db`, `DATABASE_URL`): several
+    /// gateway instances then share keys and analytics.
+    public var url: String?
+    /// Request events held in memory for the background writer. Default 100,000; past it
+    /// events are dropped (and counted), never the requests.
+    public var eventQueueLimit = 100_000
+
+    public init() {}
+}
+
+/// The admin API (`/auth/*`, `/api/*`) and web UI (`/admin`).
+public struct AdminConfig: Sendable, Equatable {
+    /// Serve the admin API and UI. Default true (needs the database).
+    public var enabled = true
+    /// Client networks allowed to reach the admin routes (CIDR, e.g. `10.0.0.0/8`,
+    /// `::1/128`). Default empty: any address that can reach the listener.
+    public var allowCIDRs: [String] = []
+    /// Origins allowed to call the admin API from a browser (CORS). Default none.
+    public var corsOrigins: [String] = []
+    /// HS256 secret for admin session tokens (`LLMPROXY_JWT_SECRET`, `JWT_SECRET`). Default:
+    /// generated once and kept in the database.
+    public var jwtSecret: String?
+    /// Admin user name and password (`LLMPROXY_ADMIN_USER`/`LLMPROXY_ADMIN_PASSWORD`, or
+    /// `AUTH_USERNAME`/`AUTH_PASSWORD`). Default: user `admin` with a password generated on
+    /// first start, printed once, and kept only as a hash.
+    public var username: String?
+    public var password: String?
+    /// Hours an admin session lasts. Default 24.
+    public var sessionHours = 24.0
+
+    public init() {}
+
+    /// User names (admins and key owners): 3–50 of `[A-Za-z0-9_.-]`.
+    public static func isValidUsername(_ name: String) -> Bool {
+        (3...50).contains(name.utf8.count) && name.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || byte == 0x5f || byte == 0x2e || byte == 0x2d
+        }
+    }
 }
 
 public struct RoutingConfig: Sendable, Equatable {

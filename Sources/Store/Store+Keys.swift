@@ -64,3 +64,19 @@ extension Store {
         )
     }
 }
+
+extension Store {
+    /// Calls `onChange` with the id of every key created or revoked by any instance, until
+    /// cancelled or the connection fails (then it throws; callers resync and listen again).
+    /// PostgreSQL only (`LISTEN`); SQLite has one writer, the instance itself.
+    public func listenForKeyChanges(_ onChange: @escaping @Sendable (String) async -> Void) async throws {
+        guard case .postgres(let client) = backend else { return }
+        try await client.withConnection { connection in
+            try await connection.listen(on: Self.keyChannel) { notifications in
+                for try await notification in notifications {
+                    await onChange(notification.payload)
+                }
+            }
+        }
+    }
+}

@@ -14,7 +14,7 @@ public final class Store: Sendable {
     public enum Kind: String, Sendable { case sqlite, postgres }
 
     public let kind: Kind
-    private let backend: Backend
+    let backend: Backend
     /// What to close at shutdown.
     private let closer: @Sendable () async -> Void
 

@@ -22,6 +22,10 @@ final class GatewayHarness: Sendable {
         config.server.host = "127.0.0.1"
         config.server.port = 0
         config.logging.requests = logRequests
+        // Each gateway gets its own SQLite file unless the test chose a database.
+        if !yaml.contains("database:") && environment["LLMPROXY_DATABASE_URL"] == nil {
+            config.database.path = NSTemporaryDirectory() + "llmproxy-test-\(UUID().uuidString)/llmproxy.sqlite"
+        }
         config.assignProviderNames()
         let problems = config.validate()
         if !problems.isEmpty { throw ConfigError(problems) }

@@ -35,7 +35,8 @@ final class GatewayProcess: Sendable {
         let process = Process()
         process.executableURL = binary
         process.arguments = ["start", "-c", config, "--port", "0", "--host", "127.0.0.1"]
-        var env = ["PATH": "/usr/bin:/bin", "LLMPROXY_DISCOVERY": "false"]
+        var env = ["PATH": "/usr/bin:/bin", "LLMPROXY_DISCOVERY": "false",
+                   "LLMPROXY_DATABASE_PATH": NSTemporaryDirectory() + "llmproxy-test-\(UUID().uuidString)/llmproxy.sqlite"]
         env.merge(environment) { _, new in new }
         process.environment = env
         let pipe = Pipe()

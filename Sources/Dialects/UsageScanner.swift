@@ -1,0 +1,79 @@
+import NIOCore
+
+/// Token counts read off a response as it passes, without holding any byte back: a scan of
+/// each buffer for the usage fields of the three dialects (OpenAI `prompt_tokens`…, Anthropic
+/// `input_tokens`/`output_tokens`, Gemini `promptTokenCount`…). The last value seen wins, which
+/// is what streams need: OpenAI's final usage chunk, Anthropic's `message_start` (input) and
+/// last `message_delta` (output), Gemini's last `usageMetadata`.
+public struct UsageScanner: Sendable {
+    public private(set) var promptTokens: Int?
+    public private(set) var completionTokens: Int?
+    private var reportedTotal: Int?
+    /// The end of the previous buffer, so a field split across two buffers is still seen.
+    private var carry: [UInt8] = []
+
+    public init() {}
+
+    public var totalTokens: Int? {
+        reportedTotal ?? (promptTokens == nil && completionTokens == nil ? nil : (promptTokens ?? 0) + (completionTokens ?? 0))
+    }
+
+    private enum Field { case prompt, completion, total }
+
+    private static let names: [([UInt8], Field)] = [
+        (Array("prompt_tokens".utf8), .prompt), (Array("completion_tokens".utf8), .completion), (Array("total_tokens".utf8), .total),
+        (Array("input_tokens".utf8), .prompt), (Array("output_tokens".utf8), .completion),
+        (Array("promptTokenCount".utf8), .prompt), (Array("candidatesTokenCount".utf8), .completion), (Array("totalTokenCount".utf8), .total),
+    ]
+    private static let window = 40
+
+    public mutating func scan(_ buffer: ByteBuffer) {
+        buffer.withUnsafeReadableBytes { bytes in
+            if !carry.isEmpty {
+                // The seam: the previous buffer's tail with this one's head.
+                var seam = carry
+                seam.append(contentsOf: bytes.prefix(Self.window))
+                seam.withUnsafeBytes { scan($0) }
+            }
+            scan(bytes)
+            carry = Array(bytes.suffix(Self.window))
+        }
+    }
+
+    private mutating func scan(_ bytes: UnsafeRawBufferPointer) {
+        var index = 0
+        let count = bytes.count
+        while index < count {
+            guard bytes[index] == UInt8(ascii: "\"") else { index += 1; continue }
+            let start = index + 1
+            var matched: (length: Int, field: Field)?
+            for (name, field) in Self.names where start + name.count < count && bytes[start + name.count] == UInt8(ascii: "\"") {
+                var equal = true
+                for offset in 0..<name.count where bytes[start + offset] != name[offset] { equal = false; break }
+                if equal { matched = (name.count, field); break }
+            }
+            guard let (length, field) = matched else { index += 1; continue }
+            var cursor = start + length + 1
+            while cursor < count, bytes[cursor] == UInt8(ascii: " ") { cursor += 1 }
+            guard cursor < count, bytes[cursor] == UInt8(ascii: ":") else { index = cursor; continue }
+            cursor += 1
+            while cursor < count, bytes[cursor] == UInt8(ascii: " ") { cursor += 1 }
+            var value = 0
+            var digits = 0
+            while cursor < count, bytes[cursor] >= UInt8(ascii: "0"), bytes[cursor] <= UInt8(ascii: "9"), digits < 12 {
+                value = value * 10 + Int(bytes[cursor] - UInt8(ascii: "0"))
+                cursor += 1
+                digits += 1
+            }
+            // A number cut off by the end of the buffer is read again from the seam.
+            if digits > 0, cursor < count {
+                switch field {
+                case .prompt: promptTokens = value
+                case .completion: completionTokens = value
+                case .total: reportedTotal = value
+                }
+            }
+            index = cursor
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import Crypto
+import Synchronization
+
+/// Who a managed key belongs to, as the request path needs it.
+public struct ClientIdentity: Sendable, Equatable {
+    public let keyID: String
+    public let username: String
+    /// Milliseconds since 1970; nil when the key does not expire.
+    public let expiresAt: Int64?
+    public let revoked: Bool
+    /// Model names or globs the key may use; nil means any.
+    public let models: [String]?
+
+    public init(keyID: String, username: String, expiresAt: Int64?, revoked: Bool, models: [String]?) {
+        self.keyID = keyID
+        self.username = username
+        self.expiresAt = expiresAt
+        self.revoked = revoked
+        self.models = models
+    }
+
+    public func isActive(at now: Int64) -> Bool { !revoked && (expiresAt.map { now < $0 } ?? true) }
+}
+
+/// The managed keys in memory, by SHA-256, so a request never waits for the database. The
+/// store's change feed keeps it current: a revocation is one `upsert` away from taking effect.
+public final class ManagedKeyIndex: Sendable {
+    private let table = Mutex<[[UInt8]: ClientIdentity]>([:])
+
+    public init() {}
+
+    /// Replaces everything (start-up and periodic resync). `keys` pairs a 64-hex SHA-256
+    /// with its identity.
+    public func replaceAll(_ keys: [(hash: String, identity: ClientIdentity)]) {
+        var fresh: [[UInt8]: ClientIdentity] = [:]
+        for (hash, identity) in keys {
+            if let digest = KeyDigest.decodeHex(Substring(hash)) { fresh[digest] = identity }
+        }
+        table.withLock { $0 = fresh }
+    }
+
+    public func upsert(hash: String, identity: ClientIdentity) {
+        guard let digest = KeyDigest.decodeHex(Substring(hash)) else { return }
+        table.withLock { $0[digest] = identity }
+    }
+
+    /// Whether any managed key exists, active or not: once one does, the gateway requires
+    /// keys (revoking the last one must not open it).
+    public var hasKeys: Bool { table.withLock { !$0.isEmpty } }
+
+    public var count: Int { table.withLock { $0.count } }
+
+    public func lookup(_ presented: String) -> ClientIdentity? {
+        let digest = Array(SHA256.hash(data: Array(presented.utf8)))
+        return table.withLock { $0[digest] }
+    }
+}
+
+extension ClientAuthenticator {
+    /// The verdict with managed keys taken into account, and whose key it was. Configured
+    /// keys keep working beside managed ones; a revoked or expired managed key is refused;
+    /// with managed keys present, a request without a key is refused even if the file has none.
+    public func check(_ presented: String?, managed: ManagedKeyIndex?, now: Int64) -> (verdict: Verdict, identity: ClientIdentity?) {
+        guard let managed, managed.hasKeys else { return (check(presented), nil) }
+        if let presented, !presented.isEmpty, let identity = managed.lookup(presented) {
+            return identity.isActive(at: now) ? (.accepted, identity) : (.rejected(missing: false), nil)
+        }
+        let verdict = check(presented)
+        if isOpen { return (.rejected(missing: presented?.isEmpty ?? true), nil) }
+        return (verdict, nil)
+    }
+}

@@ -1,0 +1,92 @@
+import Logging
+import ServiceLifecycle
+import Store
+import Synchronization
+
+/// Takes one analytics event per proxied request off the request path: `record` appends to
+/// a bounded in-memory queue (never waits, never fails the request); this service writes the
+/// queue to the store in batches every second, keeps it through a database outage (up to the
+/// bound, counting what it must drop), and writes the rest at shutdown.
+final class EventRecorder: Service, Sendable {
+    private struct Pending {
+        var events: [RequestEvent] = []
+        /// Latest use per managed key id, written with the batch.
+        var lastUsed: [String: Int64] = [:]
+        var dropped = 0
+    }
+
+    private let pending = Mutex(Pending())
+    private let store: Store
+    private let limit: Int
+    private let logger: Logger
+    private let metrics: GatewayMetrics
+    /// False while the last write failed: `/health/ready` reports the store as degraded.
+    private let healthy = Atomic<Bool>(true)
+
+    init(store: Store, limit: Int, logger: Logger, metrics: GatewayMetrics) {
+        self.store = store
+        self.limit = limit
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    var isHealthy: Bool { healthy.load(ordering: .relaxed) }
+
+    var queued: Int { pending.withLock { $0.events.count } }
+
+    func record(_ event: RequestEvent) {
+        let accepted = pending.withLock { pending -> Bool in
+            if let key = event.keyID { pending.lastUsed[key] = max(pending.lastUsed[key] ?? 0, event.endMs) }
+            guard pending.events.count < limit else {
+                pending.dropped += 1
+                return false
+            }
+            pending.events.append(event)
+            return true
+        }
+        if !accepted { metrics.eventDropped() }
+    }
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: .seconds(1))
+            await flush()
+        }
+        // Requests have drained (the server stops first): write what they left.
+        await flush()
+        if queued > 0 {
+            logger.error("request events could not be written at shutdown", metadata: ["events": .stringConvertible(queued)])
+        }
+    }
+
+    /// Writes everything queued; on failure puts it back (in front of newer events) for the
+    /// next round.
+    func flush() async {
+        let (events, lastUsed, dropped) = pending.withLock { pending in
+            defer { pending = Pending() }
+            return (pending.events, pending.lastUsed, pending.dropped)
+        }
+        if dropped > 0 {
+            logger.warning("request events dropped: the event queue was full", metadata: ["dropped": .stringConvertible(dropped), "limit": .stringConvertible(limit)])
+        }
+        guard !events.isEmpty || !lastUsed.isEmpty else { return }
+        do {
+            if !events.isEmpty { try await store.insertEvents(events) }
+            if !lastUsed.isEmpty { try await store.touchKeys(lastUsed) }
+            if !healthy.exchange(true, ordering: .relaxed) {
+                logger.info("the database is reachable again; queued request events written", metadata: ["events": .stringConvertible(events.count)])
+            }
+        } catch {
+            if healthy.exchange(false, ordering: .relaxed) {
+                logger.warning("cannot write request events; keeping them in memory and retrying every second", metadata: ["error": .string("\(error)")])
+            }
+            pending.withLock { pending in
+                let room = max(0, limit - pending.events.count)
+                let kept = events.prefix(room)
+                pending.dropped += events.count - kept.count
+                pending.events.insert(contentsOf: kept, at: 0)
+                pending.lastUsed.merge(lastUsed) { max($0, $1) }
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Guards
+import Logging
+import ServiceLifecycle
+import Store
+
+/// Keeps the in-memory key index equal to the store: a full load at start, then PostgreSQL's
+/// change notifications (a key created or revoked on any instance is honoured here within
+/// moments), with a periodic full resync as the safety net for anything missed while the
+/// database was unreachable.
+struct KeySync: Service {
+    let store: Store
+    let index: ManagedKeyIndex
+    let logger: Logger
+    var resyncInterval: Duration = .seconds(10)
+
+    /// Loads every key into the index.
+    static func load(store: Store, into index: ManagedKeyIndex) async throws {
+        let keys = try await store.keys()
+        index.replaceAll(keys.map { ($0.hash, $0.identity) })
+    }
+
+    func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await resyncLoop() }
+            if store.kind == .postgres { group.addTask { await listenLoop() } }
+            await group.waitForAll()
+        }
+    }
+
+    private func resyncLoop() async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await Task.sleep(for: resyncInterval)
+            try? await Self.load(store: store, into: index)
+        }
+    }
+
+    private func listenLoop() async {
+        var failures = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                // What changed while not listening is picked up by this load.
+                try await Self.load(store: store, into: index)
+                failures = 0
+                try await cancelWhenGracefulShutdown {
+                    try await store.listenForKeyChanges { id in
+                        if let key = try? await store.key(id: id) { index.upsert(hash: key.hash, identity: key.identity) }
+                    }
+                }
+            } catch {
+                if Task.isShuttingDownGracefully || Task.isCancelled { return }
+                failures += 1
+                if failures == 1 { logger.warning("lost the key change feed from PostgreSQL; serving cached keys and retrying", metadata: ["error": .string("\(error)")]) }
+            }
+            try? await Task.sleep(for: .milliseconds(min(5000, 250 * (1 << min(failures, 5)))))
+        }
+    }
+}
+
+extension ManagedKey {
+    var identity: ClientIdentity {
+        ClientIdentity(keyID: id, username: username, expiresAt: expiresAt, revoked: revokedAt != nil, models: limits.models)
+    }
+}

@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An IPv4 or IPv6 network (`10.0.0.0/8`, `::1/128`; a bare address is a /32 or /128).
+/// IPv4-mapped IPv6 client addresses (`::ffff:10.1.2.3`) match IPv4 networks.
+public struct CIDR: Sendable, Equatable, CustomStringConvertible {
+    /// 16 bytes; IPv4 networks are stored IPv4-mapped.
+    let network: [UInt8]
+    /// Prefix length over the 16 bytes.
+    let bits: Int
+    public let description: String
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
+        guard let first = parts.first, let address = Self.bytes(first) else { return nil }
+        let isV4 = !first.contains(":")
+        let maximum = isV4 ? 32 : 128
+        var prefix = maximum
+        if parts.count == 2 {
+            guard let value = Int(parts[1]), (0...maximum).contains(value) else { return nil }
+            prefix = value
+        }
+        bits = isV4 ? prefix + 96 : prefix
+        network = Self.masked(address, bits: bits)
+        description = text
+    }
+
+    /// Whether `address` (textual, v4 or v6) lies in this network.
+    public func contains(_ address: String) -> Bool {
+        guard let bytes = Self.bytes(address) else { return false }
+        return Self.masked(bytes, bits: bits) == network
+    }
+
+    /// 16 bytes for an IPv4 (mapped) or IPv6 address, nil when it is neither.
+    static func bytes(_ text: String) -> [UInt8]? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            let value = UInt32(bigEndian: v4.s_addr)
+            return [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, UInt8(value >> 24), UInt8((value >> 16) & 0xff), UInt8((value >> 8) & 0xff), UInt8(value & 0xff)]
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 {
+            return withUnsafeBytes(of: &v6) { Array($0) }
+        }
+        return nil
+    }
+
+    static func masked(_ bytes: [UInt8], bits: Int) -> [UInt8] {
+        var result = bytes
+        for index in 0..<16 {
+            let keep = max(0, min(8, bits - index * 8))
+            result[index] &= keep == 0 ? 0 : UInt8(truncatingIfNeeded: 0xff << (8 - keep))
+        }
+        return result
+    }
+}
