@@ -30,6 +30,8 @@ final class EventRecorder: Service, Sendable {
         self.metrics = metrics
     }
 
+    var storeKind: String { store.kind.rawValue }
+
     var isHealthy: Bool { healthy.load(ordering: .relaxed) }
 
     var queued: Int { pending.withLock { $0.events.count } }
@@ -71,8 +73,11 @@ final class EventRecorder: Service, Sendable {
         }
         guard !events.isEmpty || !lastUsed.isEmpty else { return }
         do {
-            if !events.isEmpty { try await store.insertEvents(events) }
-            if !lastUsed.isEmpty { try await store.touchKeys(lastUsed) }
+            // A database that stopped answering must not hold the writer (or shutdown) forever.
+            try await Self.withDeadline(.seconds(5)) { [store] in
+                if !events.isEmpty { try await store.insertEvents(events) }
+                if !lastUsed.isEmpty { try await store.touchKeys(lastUsed) }
+            }
             if !healthy.exchange(true, ordering: .relaxed) {
                 logger.info("the database is reachable again; queued request events written", metadata: ["events": .stringConvertible(events.count)])
             }
@@ -86,6 +91,18 @@ final class EventRecorder: Service, Sendable {
                 pending.dropped += events.count - kept.count
                 pending.events.insert(contentsOf: kept, at: 0)
                 pending.lastUsed.merge(lastUsed) { max($0, $1) }
+            }
+        }
+    }
+
+    /// Runs `work`, giving up (and cancelling it) after `limit`.
+    static func withDeadline(_ limit: Duration, _ work: @escaping @Sendable () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { try await work(); return true }
+            group.addTask { try await Task.sleep(for: limit); return false }
+            defer { group.cancelAll() }
+            guard try await group.next() == true else {
+                throw StoreError.unavailable("the database did not answer within \(limit)")
             }
         }
     }

@@ -146,7 +146,7 @@ public final class Gateway: Sendable {
     }
 
     /// Opens the configured store: PostgreSQL when `url` is set, else the SQLite file.
-    static func openStore(_ config: DatabaseConfig, logger: Logger) async throws -> Store {
+    public static func openStore(_ config: DatabaseConfig, logger: Logger) async throws -> Store {
         if let url = config.url { return try await Store.openPostgres(url: url, logger: logger) }
         return try await Store.openSQLite(path: config.path, logger: logger)
     }

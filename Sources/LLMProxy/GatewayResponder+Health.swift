@@ -22,6 +22,10 @@ extension GatewayResponder {
                 let reason = state.routes.providers.isEmpty ? "no upstream is configured" : "no upstream endpoint is healthy"
                 return json(.serviceUnavailable, #"{"status":"not_ready","reason":"\#(reason)","timestamp":\#(timestamp)}"#)
             }
+            if let recorder, !recorder.isHealthy {
+                // Still serving from memory: ready, but say what is wrong.
+                return json(.ok, #"{"status":"degraded","reason":"the database is unreachable; keys are served from memory and \#(recorder.queued) request events are queued","timestamp":\#(timestamp)}"#)
+            }
             return json(.ok, #"{"status":"ready","timestamp":\#(timestamp)}"#)
         case "/health":
             let upstreams = state.routes.providers.map { provider -> String in
@@ -35,9 +39,10 @@ extension GatewayResponder {
                 let origin = provider.type == .mock ? "mock" : provider.baseURL.description
                 return #"{"name":\#(JSONText.quoted(provider.name)),"type":"\#(provider.type.rawValue)","base_url":\#(JSONText.quoted(origin)),"discovered":\#(provider.isDiscoveredEngine),"healthy":\#(provider.endpoints.contains { $0.health.isAvailable() }),"models":\#(models?.models.count ?? provider.modelNames.count),"models_error":\#(modelsError),"endpoints":[\#(endpoints.joined(separator: ","))]}"#
             }
-            let status = anyAvailable ? "healthy" : "degraded"
+            let status = anyAvailable && (recorder?.isHealthy ?? true) ? "healthy" : "degraded"
+            let store = recorder.map { #","store":{"kind":"\#($0.storeKind)","healthy":\#($0.isHealthy),"queued_events":\#($0.queued)}"# } ?? ""
             let uptime = RequestRecord.milliseconds(ContinuousClock.now - startedAt) / 1000
-            return json(.ok, #"{"status":"\#(status)","timestamp":\#(timestamp),"version":"\#(GatewayVersion.current)","uptime_seconds":\#(uptime.rounded(toPlaces: 1)),"upstreams":[\#(upstreams.joined(separator: ","))]}"#)
+            return json(.ok, #"{"status":"\#(status)","timestamp":\#(timestamp),"version":"\#(GatewayVersion.current)","uptime_seconds":\#(uptime.rounded(toPlaces: 1)),"upstreams":[\#(upstreams.joined(separator: ","))]\#(store)}"#)
         default:
             return errorResponse(.notFound(path: path), dialect: .openai)
         }

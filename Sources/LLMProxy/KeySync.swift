@@ -11,7 +11,9 @@ struct KeySync: Service {
     let store: Store
     let index: ManagedKeyIndex
     let logger: Logger
-    var resyncInterval: Duration = .seconds(10)
+    /// Full reload period: short for SQLite (the CLI writes the same file; there is no
+    /// change feed), longer for PostgreSQL, whose notifications carry changes at once.
+    var resyncInterval: Duration { store.kind == .sqlite ? .seconds(2) : .seconds(10) }
 
     /// Loads every key into the index.
     static func load(store: Store, into index: ManagedKeyIndex) async throws {
@@ -37,18 +39,21 @@ struct KeySync: Service {
     private func listenLoop() async {
         var failures = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let started = ContinuousClock.now
             do {
-                // What changed while not listening is picked up by this load.
-                try await Self.load(store: store, into: index)
-                failures = 0
                 try await cancelWhenGracefulShutdown {
-                    try await store.listenForKeyChanges { id in
+                    try await store.listenForKeyChanges(onListening: {
+                        // Subscribed: this load covers every change made before it.
+                        try? await Self.load(store: store, into: index)
+                    }, onChange: { id in
                         if let key = try? await store.key(id: id) { index.upsert(hash: key.hash, identity: key.identity) }
-                    }
+                    })
                 }
             } catch {
                 if Task.isShuttingDownGracefully || Task.isCancelled { return }
-                failures += 1
+                // A feed that ran a while before failing is a new outage, not the same one.
+                if ContinuousClock.now - started > .seconds(30) { failures = 0 }
+                failures = min(failures + 1, 5)
                 if failures == 1 { logger.warning("lost the key change feed from PostgreSQL; serving cached keys and retrying", metadata: ["error": .string("\(error)")]) }
             }
             try? await Task.sleep(for: .milliseconds(min(5000, 250 * (1 << min(failures, 5)))))

@@ -67,12 +67,15 @@ extension Store {
 
 extension Store {
     /// Calls `onChange` with the id of every key created or revoked by any instance, until
-    /// cancelled or the connection fails (then it throws; callers resync and listen again).
-    /// PostgreSQL only (`LISTEN`); SQLite has one writer, the instance itself.
-    public func listenForKeyChanges(_ onChange: @escaping @Sendable (String) async -> Void) async throws {
+    /// cancelled or the connection fails (then it throws; callers listen again).
+    /// `onListening` runs once the subscription is in place: loading the keys there misses
+    /// nothing, since every later change is notified. PostgreSQL only (`LISTEN`).
+    public func listenForKeyChanges(onListening: @escaping @Sendable () async -> Void,
+                                    onChange: @escaping @Sendable (String) async -> Void) async throws {
         guard case .postgres(let client) = backend else { return }
         try await client.withConnection { connection in
             try await connection.listen(on: Self.keyChannel) { notifications in
+                await onListening()
                 for try await notification in notifications {
                     await onChange(notification.payload)
                 }

@@ -12,7 +12,9 @@ public final class PostgresServer: Sendable {
 
     public static let shared: Result<PostgresServer, PostgresServerError> = Result { try PostgresServer() }.mapError { $0 as? PostgresServerError ?? PostgresServerError(message: "\($0)") }
 
-    init() throws {
+    /// A cluster of its own (for tests that stop and start the server); most tests share
+    /// ``shared``.
+    public init() throws {
         guard let bin = Self.findBinaries() else {
             throw PostgresServerError(message: "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: install the postgresql package (scripts/test does)")
         }
@@ -26,11 +28,26 @@ public final class PostgresServer: Sendable {
         try runAsOwner("\(bin)/initdb", ["-D", "\(folder)/data", "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"])
         try runAsOwner("\(bin)/pg_ctl", ["-D", "\(folder)/data", "-l", "\(folder)/server.log", "-w", "-t", "60", "-o",
                                           "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start"])
-        PostgresServer.stopAtExit = { [self] in try? self.stopServer() }
-        atexit { PostgresServer.stopAtExit?() }
+        PostgresServer.register(self)
     }
 
-    nonisolated(unsafe) static var stopAtExit: (() -> Void)?
+    /// Every cluster started by this process, stopped when it exits.
+    nonisolated(unsafe) static var running: [PostgresServer] = []
+    static let registration = NSLock()
+
+    static func register(_ server: PostgresServer) {
+        registration.lock()
+        defer { registration.unlock() }
+        if running.isEmpty { atexit { PostgresServer.stopAll() } }
+        running.append(server)
+    }
+
+    static func stopAll() {
+        registration.lock()
+        defer { registration.unlock() }
+        for server in running { try? server.stopServer() }
+        running.removeAll()
+    }
 
     /// A new, empty database; returns its URL.
     public func createDatabase() throws -> String {

@@ -35,8 +35,11 @@ final class GatewayProcess: Sendable {
         let process = Process()
         process.executableURL = binary
         process.arguments = ["start", "-c", config, "--port", "0", "--host", "127.0.0.1"]
-        var env = ["PATH": "/usr/bin:/bin", "LLMPROXY_DISCOVERY": "false",
-                   "LLMPROXY_DATABASE_PATH": NSTemporaryDirectory() + "llmproxy-test-\(UUID().uuidString)/llmproxy.sqlite"]
+        var env = ["PATH": "/usr/bin:/bin", "LLMPROXY_DISCOVERY": "false"]
+        // Each process gets its own SQLite file unless its configuration names a database.
+        if !((try? String(contentsOfFile: config, encoding: .utf8))?.contains("database:") ?? false) {
+            env["LLMPROXY_DATABASE_PATH"] = NSTemporaryDirectory() + "llmproxy-test-\(UUID().uuidString)/llmproxy.sqlite"
+        }
         env.merge(environment) { _, new in new }
         process.environment = env
         let pipe = Pipe()

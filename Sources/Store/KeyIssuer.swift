@@ -1,0 +1,46 @@
+import Crypto
+
+/// Makes new client keys: `sk-` + 64 hex characters from the system's cryptographic random
+/// source. Only the SHA-256 and a short hint are kept; the key itself is returned once.
+public enum KeyIssuer {
+    public static func issue(username: String, name: String?, expiresAt: Int64?, limits: KeyLimits, now: Int64) -> (key: ManagedKey, secret: String) {
+        var generator = SystemRandomNumberGenerator()
+        let secret = "sk-" + hex((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let id = "key_" + hex((0..<8).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let key = ManagedKey(id: id, hash: sha256Hex(secret), hint: hint(secret), username: username, name: name,
+                             createdAt: now, expiresAt: expiresAt, limits: limits)
+        return (key, secret)
+    }
+
+    public static func sha256Hex(_ text: String) -> String {
+        hex(Array(SHA256.hash(data: Array(text.utf8))))
+    }
+
+    /// `sk-1a2b…9f8e`: enough to recognise a key, far too little to use it.
+    static func hint(_ secret: String) -> String {
+        String(secret.prefix(7)) + "…" + String(secret.suffix(4))
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Parses a lifetime like `30d`, `12h`, `90m` or `3600s` into milliseconds.
+    public static func duration(_ text: String) -> Int64? {
+        guard let unit = text.last, let value = Int64(text.dropLast()), value > 0 else { return nil }
+        switch unit {
+        case "d": return value * 86_400_000
+        case "h": return value * 3_600_000
+        case "m": return value * 60_000
+        case "s": return value * 1000
+        default: return nil
+        }
+    }
+}

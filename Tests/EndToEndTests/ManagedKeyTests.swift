@@ -1,0 +1,178 @@
+import Foundation
+import Logging
+import PostgresHarness
+import Store
+import Testing
+
+/// Managed keys and analytics through the running gateway, on SQLite and PostgreSQL.
+@Suite("Managed keys and request events")
+struct ManagedKeyTests {
+    static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+    static let chat = #"{"model":"gpt-4o-mini","messages":[]}"#
+
+    static func sqlitePath() -> String { NSTemporaryDirectory() + "llmproxy-keys-\(UUID().uuidString)/llmproxy.sqlite" }
+
+    static func bearer(_ key: String) -> [(String, String)] { [("Authorization", "Bearer \(key)")] }
+
+    /// Polls until `condition` holds or `timeout` passes; returns the time it took.
+    static func within(_ timeout: Duration, _ condition: () async throws -> Bool) async rethrows -> Duration? {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < timeout {
+            if try await condition() { return ContinuousClock.now - start }
+            try? await Task.sleep(for: .milliseconds(25))
+        }
+        return nil
+    }
+
+    @Test("a managed key opens the gateway beside configured keys, stops at revocation, and every request leaves an event with its tokens")
+    func lifecycleOnSQLite() async throws {
+        let path = Self.sqlitePath()
+        let store = try await Store.openSQLite(path: path, logger: Self.quiet)
+        let (key, secret) = KeyIssuer.issue(username: "alice", name: "laptop", expiresAt: nil, limits: KeyLimits(), now: WallClock.nowMs())
+        try await withGateway(yaml: { Configs.threeProviders($0["primary"]!, extra: "database:\n  path: \(path)") }) { gateway, _ in
+            let url = "\(gateway.url)/v1/chat/completions"
+            #expect(try await TestHTTP.send(.POST, url, headers: Self.bearer(secret), body: Self.chat).status == 401)
+            try await store.insertKey(key)
+            // SQLite has no change feed: the gateway's resync (every 2 s) picks the key up.
+            let seen = try await Self.within(.seconds(6)) { try await TestHTTP.send(.POST, url, headers: Self.bearer(secret), body: Self.chat).status == 200 }
+            #expect(seen != nil)
+            let stream = try await TestHTTP.send(.POST, url, headers: Self.bearer(secret), body: #"{"model":"stream-3-5","stream":true,"messages":[]}"#)
+            #expect(stream.status == 200)
+            let anthropic = try await TestHTTP.send(.POST, "\(gateway.url)/v1/messages", headers: [("x-api-key", secret), ("anthropic-version", "2023-06-01")],
+                                                    body: #"{"model":"claude-3-5-haiku","max_tokens":10,"messages":[]}"#)
+            #expect(anthropic.status == 200)
+            // The configured key keeps working.
+            #expect(try await TestHTTP.send(.POST, url, headers: Configs.auth, body: Self.chat).status == 200)
+
+            try await store.revokeKey(id: key.id, at: WallClock.nowMs())
+            let refused = try await Self.within(.seconds(6)) { try await TestHTTP.send(.POST, url, headers: Self.bearer(secret), body: Self.chat).status == 401 }
+            #expect(refused != nil)
+        }
+        // The gateway has stopped: everything it recorded is in the store.
+        let events = try await store.events(keyID: key.id, from: 0, to: Int64.max)
+        let successes = events.filter { $0.status == 200 }
+        #expect(successes.count >= 3)
+        #expect(events.allSatisfy { $0.username == "alice" })
+        let plain = successes.first { !$0.stream && $0.dialect == "openai" }
+        #expect(plain?.promptTokens == 5 && plain?.completionTokens == 3 && plain?.totalTokens == 8)
+        #expect(plain?.upstream == "oa#0" && plain?.route != nil && plain?.model == "gpt-4o-mini")
+        let claude = successes.first { $0.dialect == "anthropic" }
+        #expect(claude?.promptTokens == 5 && claude?.completionTokens == 3)
+        #expect(successes.contains { $0.stream })
+        #expect(events.contains { $0.status == 401 } == false, "a refused key is not the key's request")
+        #expect(try await store.key(id: key.id)?.lastUsedAt != nil)
+        await store.close()
+    }
+
+    @Test("with managed keys present, a gateway without configured keys refuses requests without one")
+    func managedKeysCloseAnOpenGateway() async throws {
+        let path = Self.sqlitePath()
+        let store = try await Store.openSQLite(path: path, logger: Self.quiet)
+        try await withGateway(yaml: { "providers: [{name: oa, type: openai, base_url: \"\($0["primary"]!.baseURL)/v1\", api_key: \($0["primary"]!.requiredKey), models: [gpt-4o-mini], discover_models: false}]\ndatabase: {path: \(path)}" }) { gateway, _ in
+            let url = "\(gateway.url)/v1/chat/completions"
+            #expect(try await TestHTTP.send(.POST, url, body: Self.chat).status == 200)
+            let (key, secret) = KeyIssuer.issue(username: "bob", name: nil, expiresAt: nil, limits: KeyLimits(), now: WallClock.nowMs())
+            try await store.insertKey(key)
+            #expect(try await Self.within(.seconds(6)) { try await TestHTTP.send(.POST, url, body: Self.chat).status == 401 } != nil)
+            #expect(try await TestHTTP.send(.POST, url, headers: Self.bearer(secret), body: Self.chat).status == 200)
+            // Revoking the last key must not open the gateway again.
+            try await store.revokeKey(id: key.id, at: WallClock.nowMs())
+            #expect(try await Self.within(.seconds(6)) { try await TestHTTP.send(.POST, url, headers: Self.bearer(secret), body: Self.chat).status == 401 } != nil)
+            #expect(try await TestHTTP.send(.POST, url, body: Self.chat).status == 401)
+        }
+        await store.close()
+    }
+
+    @Test("PostgreSQL: a key created or revoked elsewhere is honoured by two running gateways within one second")
+    func twoInstancesOnPostgres() async throws {
+        let databaseURL = try PostgresServer.shared.get().createDatabase()
+        let upstream = MockUpstream(name: "primary", requiredKey: "upstream-key-primary")
+        try await upstream.start()
+        let yaml = Configs.threeProviders(upstream, extra: "database:\n  url: \"\(databaseURL)\"")
+        let first = try await GatewayHarness.start(yaml: yaml)
+        let second = try await GatewayHarness.start(yaml: yaml)
+        let store = try await Store.openPostgres(url: databaseURL, logger: Self.quiet)
+        let (key, secret) = KeyIssuer.issue(username: "carol", name: nil, expiresAt: nil, limits: KeyLimits(), now: WallClock.nowMs())
+        try await store.insertKey(key)
+        for gateway in [first, second] {
+            let took = try await Self.within(.seconds(1)) {
+                try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Self.bearer(secret), body: Self.chat).status == 200
+            }
+            #expect(took != nil, "the new key was not honoured within a second")
+        }
+        try await store.revokeKey(id: key.id, at: WallClock.nowMs())
+        for gateway in [first, second] {
+            let took = try await Self.within(.seconds(1)) {
+                try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Self.bearer(secret), body: Self.chat).status == 401
+            }
+            #expect(took != nil, "the revoked key still worked after a second")
+        }
+        await first.stop()
+        await second.stop()
+        // Both instances wrote their events to the shared database.
+        let events = try await store.events(keyID: key.id, from: 0, to: Int64.max)
+        #expect(events.filter { $0.status == 200 }.count >= 2)
+        await store.close()
+        await upstream.stop()
+    }
+
+    @Test("PostgreSQL outage: requests keep being served from memory, readiness says degraded, events catch up on recovery")
+    func outageAndRecovery() async throws {
+        let server = try PostgresServer()
+        let databaseURL = try server.createDatabase()
+        let upstream = MockUpstream(name: "primary", requiredKey: "upstream-key-primary")
+        try await upstream.start()
+        let gateway = try await GatewayHarness.start(yaml: Configs.threeProviders(upstream, extra: "database:\n  url: \"\(databaseURL)\""))
+        let store = try await Store.openPostgres(url: databaseURL, logger: Self.quiet)
+        let (key, secret) = KeyIssuer.issue(username: "dave", name: nil, expiresAt: nil, limits: KeyLimits(), now: WallClock.nowMs())
+        try await store.insertKey(key)
+        await store.close()
+        let url = "\(gateway.url)/v1/chat/completions"
+        #expect(try await Self.within(.seconds(2)) { try await TestHTTP.send(.POST, url, headers: Self.bearer(secret), body: Self.chat).status == 200 } != nil)
+
+        try server.stopServer()
+        for _ in 0..<5 {
+            #expect(try await TestHTTP.send(.POST, url, headers: Self.bearer(secret), body: Self.chat).status == 200)
+        }
+        let degraded = try await Self.within(.seconds(15)) {
+            let ready = try await TestHTTP.send(.GET, "\(gateway.url)/health/ready")
+            return ready.status == 200 && ready.body.contains("degraded")
+        }
+        #expect(degraded != nil)
+
+        try server.startServer()
+        let recovered = try await Self.within(.seconds(30)) {
+            try await TestHTTP.send(.GET, "\(gateway.url)/health/ready").body.contains("\"ready\"")
+        }
+        #expect(recovered != nil)
+        await gateway.stop()
+        let reopened = try await Store.openPostgres(url: databaseURL, logger: Self.quiet)
+        let events = try await reopened.events(keyID: key.id, from: 0, to: Int64.max)
+        #expect(events.filter { $0.status == 200 }.count >= 6)
+        await reopened.close()
+        await upstream.stop()
+        try? server.stopServer()
+    }
+
+    @Test("SIGTERM with events still queued: every one is written before the process exits")
+    func nothingLostOnSigterm() async throws {
+        let path = Self.sqlitePath()
+        let store = try await Store.openSQLite(path: path, logger: Self.quiet)
+        let (key, secret) = KeyIssuer.issue(username: "erin", name: nil, expiresAt: nil, limits: KeyLimits(), now: WallClock.nowMs())
+        try await store.insertKey(key)
+        let upstream = MockUpstream(name: "primary", requiredKey: "upstream-key-primary")
+        try await upstream.start()
+        let config = try TempFile(Configs.threeProviders(upstream, extra: "database:\n  path: \(path)"))
+        let process = try await GatewayProcess.launch(config: config.path)
+        let count = 40
+        for _ in 0..<count {
+            #expect(try await TestHTTP.send(.POST, "http://127.0.0.1:\(process.port)/v1/chat/completions", headers: Self.bearer(secret), body: Self.chat).status == 200)
+        }
+        process.signal(SIGTERM)
+        #expect(await process.waitForExit(timeout: .seconds(20)) == 0)
+        #expect(try await store.events(keyID: key.id, from: 0, to: Int64.max).count == count)
+        await store.close()
+        await upstream.stop()
+        config.remove()
+    }
+}
