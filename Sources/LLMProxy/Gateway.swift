@@ -1,3 +1,5 @@
+import Admin
+import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
@@ -77,11 +79,16 @@ public final class Gateway: Sendable {
                                             "location": .string(config.database.url.map(Store.redacted) ?? config.database.path)])
         }
         self.storage.withLock { $0 = dataStore }
+        var admin: AdminAPI?
+        if let dataStore, let keyIndex, config.admin.enabled {
+            admin = try await makeAdmin(config: config.admin, store: dataStore, keys: keyIndex, state: store)
+        }
 
         let responder = GatewayResponder(
             store: store, client: client, catalog: catalog, disconnects: disconnects,
             requestLogger: requestLogger, startedAt: .now, readiness: readiness, metrics: metrics,
-            directJSONLabel: GatewayResponder.directJSONLabel(of: requestLogger), keys: keyIndex, recorder: recorder
+            directJSONLabel: GatewayResponder.directJSONLabel(of: requestLogger), keys: keyIndex, recorder: recorder,
+            admin: admin
         )
         let logger = self.logger
         let app = Application(
@@ -143,6 +150,32 @@ public final class Gateway: Sendable {
     public func reload() -> [String] {
         guard let store = store.withLock({ $0 }) else { return ["the gateway is not running"] }
         return ReloadService.reload(loader: loader, store: store, logger: logger)
+    }
+
+    /// The admin API: account, session secret (configured or generated once and kept in the
+    /// store), and its views of the running gateway.
+    func makeAdmin(config: AdminConfig, store: Store, keys: ManagedKeyIndex, state: StateStore) async throws -> AdminAPI {
+        let credentials = try await AdminCredentials.resolve(config: config, store: store) { username, password in
+            // Shown once, on the terminal, never in the JSON log.
+            FileHandle.standardError.write(Data("""
+                llm-proxy: the admin account is "\(username)" with the generated password  \(password)
+                llm-proxy: it is shown only now and stored only as a hash; set LLMPROXY_ADMIN_USER and LLMPROXY_ADMIN_PASSWORD to choose your own.
+
+                """.utf8))
+        }
+        let secret: String
+        if let configured = config.jwtSecret {
+            secret = configured
+        } else {
+            var generator = SystemRandomNumberGenerator()
+            let fresh = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+            secret = try await store.settingOrInsert("jwt_secret", value: fresh)
+        }
+        let sessions = await AdminSessions(secret: secret, lifetimeHours: config.sessionHours)
+        let upstreams = UpstreamsView(state: state)
+        return AdminAPI(store: store, keys: keys, sessions: sessions, credentials: credentials,
+                        settings: { state.state.config.admin }, upstreams: { upstreams.render() },
+                        reload: { [weak self] in self?.reload() ?? ["the gateway is not running"] })
     }
 
     /// Opens the configured store: PostgreSQL when `url` is set, else the SQLite file.

@@ -28,24 +28,30 @@ extension GatewayResponder {
             }
             return json(.ok, #"{"status":"ready","timestamp":\#(timestamp)}"#)
         case "/health":
-            let upstreams = state.routes.providers.map { provider -> String in
-                let models = catalog.models(of: provider.name)
-                let endpoints = provider.endpoints.map { endpoint -> String in
-                    let healthy = endpoint.health.isAvailable()
-                    let lastError = endpoint.health.lastError.map(JSONText.quoted) ?? "null"
-                    return #"{"id":\#(JSONText.quoted(endpoint.id)),"healthy":\#(healthy),"ejected":\#(endpoint.health.isEjected),"last_error":\#(lastError)}"#
-                }
-                let modelsError = models?.lastError.map(JSONText.quoted) ?? "null"
-                let origin = provider.type == .mock ? "mock" : provider.baseURL.description
-                return #"{"name":\#(JSONText.quoted(provider.name)),"type":"\#(provider.type.rawValue)","base_url":\#(JSONText.quoted(origin)),"discovered":\#(provider.isDiscoveredEngine),"healthy":\#(provider.endpoints.contains { $0.health.isAvailable() }),"models":\#(models?.models.count ?? provider.modelNames.count),"models_error":\#(modelsError),"endpoints":[\#(endpoints.joined(separator: ","))]}"#
-            }
             let status = anyAvailable && (recorder?.isHealthy ?? true) ? "healthy" : "degraded"
             let store = recorder.map { #","store":{"kind":"\#($0.storeKind)","healthy":\#($0.isHealthy),"queued_events":\#($0.queued)}"# } ?? ""
             let uptime = RequestRecord.milliseconds(ContinuousClock.now - startedAt) / 1000
-            return json(.ok, #"{"status":"\#(status)","timestamp":\#(timestamp),"version":"\#(GatewayVersion.current)","uptime_seconds":\#(uptime.rounded(toPlaces: 1)),"upstreams":[\#(upstreams.joined(separator: ","))]\#(store)}"#)
+            return json(.ok, #"{"status":"\#(status)","timestamp":\#(timestamp),"version":"\#(GatewayVersion.current)","uptime_seconds":\#(uptime.rounded(toPlaces: 1)),"upstreams":\#(Self.upstreamsJSON(state: state))\#(store)}"#)
         default:
             return errorResponse(.notFound(path: path), dialect: .openai)
         }
+    }
+
+    /// Every upstream with its endpoints' health, as a JSON array (for `/health` and the
+    /// admin API).
+    static func upstreamsJSON(state: GatewayState) -> String {
+        let upstreams = state.routes.providers.map { provider -> String in
+            let models = state.catalog.models(of: provider.name)
+            let endpoints = provider.endpoints.map { endpoint -> String in
+                let healthy = endpoint.health.isAvailable()
+                let lastError = endpoint.health.lastError.map(JSONText.quoted) ?? "null"
+                return #"{"id":\#(JSONText.quoted(endpoint.id)),"healthy":\#(healthy),"ejected":\#(endpoint.health.isEjected),"last_error":\#(lastError)}"#
+            }
+            let modelsError = models?.lastError.map(JSONText.quoted) ?? "null"
+            let origin = provider.type == .mock ? "mock" : provider.baseURL.description
+            return #"{"name":\#(JSONText.quoted(provider.name)),"type":"\#(provider.type.rawValue)","base_url":\#(JSONText.quoted(origin)),"discovered":\#(provider.isDiscoveredEngine),"healthy":\#(provider.endpoints.contains { $0.health.isAvailable() }),"models":\#(models?.models.count ?? provider.modelNames.count),"models_error":\#(modelsError),"endpoints":[\#(endpoints.joined(separator: ","))]}"#
+        }
+        return "[" + upstreams.joined(separator: ",") + "]"
     }
 
     func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
@@ -59,4 +65,11 @@ extension GatewayResponder {
 /// The gateway's version, reported by `/health` and `--version`.
 public enum GatewayVersion {
     public static let current = "0.1.0"
+}
+
+/// The running gateway's upstreams, for the admin API.
+struct UpstreamsView: Sendable {
+    let state: StateStore
+
+    func render() -> String { GatewayResponder.upstreamsJSON(state: state.state) }
 }

@@ -1,3 +1,4 @@
+import Admin
 import Dialects
 import Guards
 import HTTPTypes
@@ -28,6 +29,8 @@ public struct GatewayResponder: HTTPResponder {
     let keys: ManagedKeyIndex?
     /// Where analytics events go (nil when the database is off).
     let recorder: EventRecorder?
+    /// The admin API and UI (nil when off; then its paths answer why).
+    let admin: AdminAPI?
 
     static func directJSONLabel(of logger: Logger) -> String? {
         guard let handler = logger.handler as? LogLineHandler, handler.format == .json, handler.logLevel <= .info else { return nil }
@@ -43,6 +46,15 @@ public struct GatewayResponder: HTTPResponder {
         var record = RequestRecord(id: requestID, method: request.method.rawValue, path: request.uri.path, start: .now)
         let path = request.uri.path
         metrics.started()
+
+        if AdminAPI.handles(path) {
+            guard let admin else {
+                let reason = !state.config.database.enabled ? "the database is off (database.enabled: false)" : "admin.enabled is false"
+                return finish(AdminAPI.failure(.notFound, "the admin interface is off: \(reason)"), record: &record, logIn: state)
+            }
+            let response = await admin.respond(to: request, clientAddress: context.channel.remoteAddress?.ipAddress)
+            return finish(response, record: &record, logIn: state)
+        }
 
         if path == "/metrics", state.config.server.metrics {
             if !state.publicPaths.contains(path), let rejection = authenticateOnly(request, state: state) {

@@ -1,0 +1,241 @@
+import Foundation
+import Guards
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ProxyConfig
+import Store
+
+/// The admin surface: `/auth/*` (sessions), `/api/*` (keys, analytics, upstreams, reload)
+/// and the web UI at `/admin`. Every answer is JSON (`{"success":false,"error":…}` on
+/// failure) except the UI files and the CSV export. Order for each request: the CIDR list
+/// (403 before any other work), CORS preflight, then the session check.
+public struct AdminAPI: Sendable {
+    let store: Store
+    let keys: ManagedKeyIndex
+    let sessions: AdminSessions
+    let credentials: AdminCredentials
+    let limiter = LoginLimiter()
+    let ui: AdminUI
+    /// The admin settings of the current configuration (they follow reloads).
+    let settings: @Sendable () -> AdminConfig
+    /// Upstreams and their health, as a JSON array.
+    let upstreams: @Sendable () -> String
+    /// Re-reads the configuration; the problems when it was refused.
+    let reload: @Sendable () -> [String]
+
+    public init(store: Store, keys: ManagedKeyIndex, sessions: AdminSessions, credentials: AdminCredentials,
+                settings: @escaping @Sendable () -> AdminConfig, upstreams: @escaping @Sendable () -> String,
+                reload: @escaping @Sendable () -> [String]) {
+        self.store = store
+        self.keys = keys
+        self.sessions = sessions
+        self.credentials = credentials
+        self.settings = settings
+        self.upstreams = upstreams
+        self.reload = reload
+        self.ui = AdminUI()
+    }
+
+    /// Whether `path` belongs to the admin surface.
+    public static func handles(_ path: String) -> Bool {
+        path.hasPrefix("/auth/") || path.hasPrefix("/api/") || path == "/admin" || path.hasPrefix("/admin/")
+    }
+
+    public func respond(to request: Request, clientAddress: String?) async -> Response {
+        let settings = self.settings()
+        if !settings.allowCIDRs.isEmpty {
+            let allowed = clientAddress.map { address in settings.allowCIDRs.contains { CIDR($0)?.contains(address) ?? false } } ?? false
+            if !allowed { return Self.failure(.forbidden, "the admin interface is not available from this address") }
+        }
+        let cors = CORSPolicy(origins: settings.corsOrigins, origin: request.headers[.origin])
+        if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
+            return cors.preflight()
+        }
+        var response = await route(request, clientAddress: clientAddress ?? "unknown")
+        cors.apply(to: &response.headers)
+        return response
+    }
+
+    private func route(_ request: Request, clientAddress: String) async -> Response {
+        let path = request.uri.path
+        if path == "/admin" || path.hasPrefix("/admin/") {
+            guard request.method == .get || request.method == .head else { return Self.failure(.methodNotAllowed, "use GET") }
+            return ui.serve(path)
+        }
+        switch (request.method, path) {
+        case (.post, "/auth/login"): return await login(request, clientAddress: clientAddress)
+        case (.post, "/auth/logout"): return logout(secure: Self.isSecure(request))
+        case (.post, "/auth/token"): return await token(request, clientAddress: clientAddress)
+        case (_, "/auth/login"), (_, "/auth/logout"), (_, "/auth/token"): return Self.failure(.methodNotAllowed, "use POST")
+        default: break
+        }
+        guard path.hasPrefix("/api/") else { return Self.failure(.notFound, "no admin endpoint at \(path)") }
+        guard let user = await authenticatedUser(request) else {
+            return Self.failure(.unauthorized, "sign in first: POST /auth/login, then send the auth_token cookie or Authorization: Bearer <token>")
+        }
+        return await api(request, path: path, user: user)
+    }
+
+    // MARK: sessions
+
+    private func login(_ request: Request, clientAddress: String) async -> Response {
+        if let wait = limiter.retryAfter(clientAddress) {
+            var response = Self.failure(.tooManyRequests, "too many failed sign-ins from this address; try again in \(wait) s")
+            response.headers[.retryAfter] = String(wait)
+            return response
+        }
+        let body: [String: Any]
+        switch await Self.jsonObject(request) {
+        case .failure(let message): return Self.failure(.badRequest, message.message)
+        case .success(let object): body = object
+        }
+        guard let username = body["username"] as? String, !username.isEmpty else { return Self.failure(.badRequest, "username is required (a string)") }
+        guard let password = body["password"] as? String, !password.isEmpty else { return Self.failure(.badRequest, "password is required (a string)") }
+        guard await credentials.verify(username: username, password: password) else {
+            limiter.failed(clientAddress)
+            return Self.failure(.unauthorized, "wrong user name or password")
+        }
+        limiter.succeeded(clientAddress)
+        guard let session = try? await sessions.issue(username: username) else { return Self.failure(.internalServerError, "cannot sign a session token") }
+        var response = Self.json(.ok, ["success": true, "username": username, "expiresAt": Self.iso(session.expires)])
+        response.headers[.setCookie] = Self.cookie(session.token, maxAge: Int(sessions.lifetime), secure: Self.isSecure(request))
+        return response
+    }
+
+    private func logout(secure: Bool) -> Response {
+        var response = Self.json(.ok, ["success": true, "message": "signed out"])
+        response.headers[.setCookie] = Self.cookie("", maxAge: 0, secure: secure)
+        return response
+    }
+
+    /// A bearer token for scripts: with the credentials in the body, or for the signed-in user.
+    private func token(_ request: Request, clientAddress: String) async -> Response {
+        var user = await authenticatedUser(request)
+        if user == nil {
+            if let wait = limiter.retryAfter(clientAddress) {
+                var response = Self.failure(.tooManyRequests, "too many failed sign-ins from this address; try again in \(wait) s")
+                response.headers[.retryAfter] = String(wait)
+                return response
+            }
+            guard case .success(let body) = await Self.jsonObject(request),
+                  let username = body["username"] as? String, let password = body["password"] as? String else {
+                return Self.failure(.unauthorized, "send {\"username\",\"password\"} or sign in first")
+            }
+            guard await credentials.verify(username: username, password: password) else {
+                limiter.failed(clientAddress)
+                return Self.failure(.unauthorized, "wrong user name or password")
+            }
+            limiter.succeeded(clientAddress)
+            user = username
+        }
+        guard let user, let session = try? await sessions.issue(username: user) else { return Self.failure(.internalServerError, "cannot sign a session token") }
+        return Self.json(.ok, ["success": true, "token": session.token, "expiresAt": Self.iso(session.expires)])
+    }
+
+    /// The session's user: the `auth_token` cookie first, then `Authorization: Bearer`.
+    func authenticatedUser(_ request: Request) async -> String? {
+        if let cookie = Self.cookieValue(request.headers[.cookie], name: "auth_token"), !cookie.isEmpty, let user = await sessions.verify(cookie) {
+            return user
+        }
+        if let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("bearer ") {
+            return await sessions.verify(String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+        }
+        return nil
+    }
+
+    // MARK: helpers
+
+    static func cookie(_ value: String, maxAge: Int, secure: Bool) -> String {
+        "auth_token=\(value); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Strict\(secure ? "; Secure" : "")"
+    }
+
+    static func cookieValue(_ header: String?, name: String) -> String? {
+        guard let header else { return nil }
+        for part in header.split(separator: ";") {
+            let pair = part.trimmingCharacters(in: .whitespaces)
+            if pair.hasPrefix(name + "=") { return String(pair.dropFirst(name.count + 1)) }
+        }
+        return nil
+    }
+
+    /// Served over TLS (directly, or behind a proxy that says so).
+    static func isSecure(_ request: Request) -> Bool {
+        request.uri.scheme == .https || request.headers[HTTPField.Name("x-forwarded-proto")!]?.lowercased() == "https"
+    }
+
+    static func jsonObject(_ request: Request) async -> Result<[String: Any], AdminProblem> {
+        var request = request
+        guard let buffer = try? await request.collectBody(upTo: 1 << 20) else { return .failure("the body must be JSON of at most 1 MiB") }
+        guard buffer.readableBytes > 0 else { return .failure("a JSON object body is required") }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView))) as? [String: Any] else {
+            return .failure("the body is not a JSON object")
+        }
+        return .success(object)
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-store"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    public static func failure(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        json(status, ["success": false, "error": message])
+    }
+
+    static func iso(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+
+    static func iso(ms: Int64) -> String { iso(Date(timeIntervalSince1970: Double(ms) / 1000)) }
+}
+
+/// Which browser origins may call the admin API. Credentials (the session cookie) are
+/// allowed only for origins listed by name, never for `*`.
+struct CORSPolicy {
+    let allowed: String?
+    let credentials: Bool
+
+    init(origins: [String], origin: String?) {
+        if let origin, origins.contains(origin) {
+            allowed = origin
+            credentials = true
+        } else if origins.contains("*") {
+            allowed = "*"
+            credentials = false
+        } else {
+            allowed = nil
+            credentials = false
+        }
+    }
+
+    func apply(to headers: inout HTTPFields) {
+        guard let allowed else { return }
+        headers[.accessControlAllowOrigin] = allowed
+        if credentials { headers[.accessControlAllowCredentials] = "true" }
+        headers[.vary] = "Origin"
+    }
+
+    func preflight() -> Response {
+        var headers = HTTPFields()
+        apply(to: &headers)
+        if allowed != nil {
+            headers[.accessControlAllowMethods] = "GET, POST, DELETE, OPTIONS"
+            headers[.accessControlAllowHeaders] = "Authorization, Content-Type"
+            headers[.accessControlMaxAge] = "600"
+        }
+        return Response(status: allowed == nil ? .forbidden : .noContent, headers: headers)
+    }
+}
+
+/// What is wrong with an admin request's input, in words for the caller.
+struct AdminProblem: Error, ExpressibleByStringInterpolation {
+    let message: String
+    init(stringLiteral value: String) { message = value }
+}

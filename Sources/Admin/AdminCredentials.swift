@@ -1,0 +1,63 @@
+import Foundation
+import HummingbirdBcrypt
+import Logging
+import NIOPosix
+import ProxyConfig
+import Store
+
+/// The admin account: one user name and a bcrypt hash. From the configuration
+/// (`LLMPROXY_ADMIN_USER`/`LLMPROXY_ADMIN_PASSWORD`) when given; otherwise the first start
+/// generates a password, prints it once, and keeps only its hash in the store. There is no
+/// default password.
+public struct AdminCredentials: Sendable {
+    public let username: String
+    let passwordHash: String
+
+    static let cost: UInt8 = 11
+
+    /// Resolves the account: configured, stored, or newly generated (and announced once).
+    public static func resolve(config: AdminConfig, store: Store, announce: (String, String) -> Void) async throws -> AdminCredentials {
+        if let username = config.username, let password = config.password {
+            return AdminCredentials(username: username, passwordHash: await hash(password))
+        }
+        if let username = try await store.setting("admin_username"), let hash = try await store.setting("admin_password_hash") {
+            return AdminCredentials(username: username, passwordHash: hash)
+        }
+        let username = config.username ?? "admin"
+        let password = generatePassword()
+        let hashed = await hash(password)
+        // Two instances starting together on one database keep one password: the first stored.
+        let storedHash = try await store.settingOrInsert("admin_password_hash", value: hashed)
+        _ = try await store.settingOrInsert("admin_username", value: username)
+        if storedHash == hashed { announce(username, password) }
+        return AdminCredentials(username: try await store.setting("admin_username") ?? username, passwordHash: storedHash)
+    }
+
+    /// Checks a login off the event loops (bcrypt is deliberately slow).
+    func verify(username: String, password: String) async -> Bool {
+        let expected = self.username
+        let hash = passwordHash
+        let matches = (try? await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }) ?? false
+        return matches && constantTimeEquals(username, expected)
+    }
+
+    static func hash(_ password: String) async -> String {
+        (try? await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }) ?? Bcrypt.hash(password, cost: cost)
+    }
+
+    /// 24 characters from an alphabet without look-alikes, from the system's secure source.
+    static func generatePassword() -> String {
+        let alphabet = Array("abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<24).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
+    }
+
+    func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        var difference = UInt8(x.count == y.count ? 0 : 1)
+        for index in 0..<max(x.count, y.count) {
+            difference |= (index < x.count ? x[index] : 0) ^ (index < y.count ? y[index] : 0)
+        }
+        return difference == 0
+    }
+}
