@@ -1,0 +1,233 @@
+import Foundation
+import Testing
+
+/// The admin API over HTTP against a running gateway (SQLite store), as scripts and the web
+/// UI use it.
+@Suite("Admin API")
+struct AdminAPITests {
+    static let password = "correct horse battery staple"
+
+    static func yaml(_ upstream: MockUpstream, admin: String = "") -> String {
+        Configs.threeProviders(upstream, extra: """
+            admin:
+              username: root
+              password: "\(password)"
+            \(admin)
+            """)
+    }
+
+    /// Signs in and returns the session cookie (`auth_token=…`).
+    static func signIn(_ gateway: GatewayHarness) async throws -> String {
+        let response = try await TestHTTP.send(.POST, "\(gateway.url)/auth/login", body: #"{"username":"root","password":"\#(password)"}"#)
+        #expect(response.status == 200)
+        let cookie = response.headers.first(name: "set-cookie") ?? ""
+        return String(cookie.split(separator: ";").first ?? "")
+    }
+
+    @Test("sign-in: cookie attributes, Bearer tokens for scripts, tampered and expired tokens refused, sign-out")
+    func sessions() async throws {
+        try await withGateway(yaml: { Self.yaml($0["primary"]!, admin: "  session_hours: 0.0008") }) { gateway, _ in
+            let wrong = try await TestHTTP.send(.POST, "\(gateway.url)/auth/login", body: #"{"username":"root","password":"nope"}"#)
+            #expect(wrong.status == 401 && wrong.json["success"] as? Bool == false && (wrong.json["error"] as? String)?.isEmpty == false)
+            let missing = try await TestHTTP.send(.POST, "\(gateway.url)/auth/login", body: #"{"username":"root"}"#)
+            #expect(missing.status == 400 && (missing.json["error"] as? String)?.contains("password") == true)
+
+            let login = try await TestHTTP.send(.POST, "\(gateway.url)/auth/login", body: #"{"username":"root","password":"\#(Self.password)"}"#)
+            #expect(login.status == 200 && login.json["username"] as? String == "root")
+            let setCookie = login.headers.first(name: "set-cookie") ?? ""
+            #expect(setCookie.hasPrefix("auth_token=") && setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict") && setCookie.contains("Path=/"))
+            let cookie = String(setCookie.split(separator: ";")[0])
+
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys").status == 401)
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: [("Cookie", cookie)]).status == 200)
+
+            let token = try await TestHTTP.send(.POST, "\(gateway.url)/auth/token", body: #"{"username":"root","password":"\#(Self.password)"}"#)
+            let jwt = token.json["token"] as? String ?? ""
+            #expect(token.status == 200 && jwt.split(separator: ".").count == 3)
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: [("Authorization", "Bearer \(jwt)")]).status == 200)
+
+            // A changed payload or signature is refused.
+            var parts = jwt.split(separator: ".").map(String.init)
+            parts[2] = String(parts[2].reversed())
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: [("Authorization", "Bearer \(parts.joined(separator: "."))")]).status == 401)
+            let forged = Data(#"{"sub":"root","iat":0,"exp":9999999999}"#.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "")
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: [("Authorization", "Bearer \(parts[0]).\(forged).\(jwt.split(separator: ".")[2])")]).status == 401)
+
+            // session_hours 0.0008 ≈ 3 s: the same token stops working.
+            try await Task.sleep(for: .seconds(3.5))
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: [("Authorization", "Bearer \(jwt)")]).status == 401)
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: [("Cookie", cookie)]).status == 401)
+
+            let logout = try await TestHTTP.send(.POST, "\(gateway.url)/auth/logout", headers: [("Cookie", cookie)])
+            #expect(logout.status == 200 && (logout.headers.first(name: "set-cookie") ?? "").contains("Max-Age=0"))
+        }
+    }
+
+    @Test("failed sign-ins are limited per address, with Retry-After")
+    func loginRateLimit() async throws {
+        try await withGateway(yaml: { Self.yaml($0["primary"]!) }) { gateway, _ in
+            for _ in 0..<5 {
+                #expect(try await TestHTTP.send(.POST, "\(gateway.url)/auth/login", body: #"{"username":"root","password":"guess"}"#).status == 401)
+            }
+            let blocked = try await TestHTTP.send(.POST, "\(gateway.url)/auth/login", body: #"{"username":"root","password":"\#(Self.password)"}"#)
+            #expect(blocked.status == 429)
+            #expect(Int(blocked.headers.first(name: "retry-after") ?? "") ?? 0 > 0)
+        }
+    }
+
+    @Test("keys: validation, creation shown once, instant use and instant revocation, never the key in listings")
+    func keys() async throws {
+        try await withGateway(yaml: { Self.yaml($0["primary"]!) }) { gateway, _ in
+            let session = [("Cookie", try await Self.signIn(gateway))]
+            let invalid: [(String, String)] = [
+                (#"{"username":"x"}"#, "username"),
+                (#"{"username":"alice","colour":"red"}"#, "unknown field"),
+                (#"{"username":"alice","expiresAt":"yesterday"}"#, "expiresAt"),
+                (#"{"username":"alice","expiresAt":"2001-01-01T00:00:00Z"}"#, "future"),
+                (#"{"username":"alice","models":"gpt-4o"}"#, "models"),
+                (#"{"username":"alice","limits":{"requestsPerMinute":-1}}"#, "requestsPerMinute"),
+                (#"{"username":"alice","limits":{"colour":1}}"#, "unknown limit"),
+                ("not json", "JSON"),
+            ]
+            for (body, mentions) in invalid {
+                let response = try await TestHTTP.send(.POST, "\(gateway.url)/api/keys", headers: session, body: body)
+                #expect(response.status == 400, "\(body)")
+                #expect((response.json["error"] as? String)?.contains(mentions) == true, "\(body) → \(response.body)")
+            }
+
+            let created = try await TestHTTP.send(.POST, "\(gateway.url)/api/keys", headers: session,
+                                                  body: #"{"username":"alice","name":"ci","expiresIn":"30d","models":["gpt-*"],"limits":{"requestsPerMinute":60}}"#)
+            #expect(created.status == 201)
+            let key = created.json["key"] as? [String: Any] ?? [:]
+            let secret = key["key"] as? String ?? ""
+            let id = key["id"] as? String ?? ""
+            #expect(secret.hasPrefix("sk-") && secret.count == 67 && secret.dropFirst(3).allSatisfy(\.isHexDigit))
+            #expect(key["username"] as? String == "alice" && key["status"] as? String == "active" && key["expiresAt"] is String)
+
+            let list = try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: session)
+            #expect(!list.body.contains(secret))
+            #expect(((list.json["keys"] as? [[String: Any]]) ?? []).contains { $0["id"] as? String == id })
+
+            // The index is updated with the store: no resync wait.
+            let chat = #"{"model":"gpt-4o-mini","messages":[]}"#
+            #expect(try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer \(secret)")], body: chat).status == 200)
+            let revoked = try await TestHTTP.send(.DELETE, "\(gateway.url)/api/keys/\(id)", headers: session)
+            #expect(revoked.status == 200 && revoked.json["success"] as? Bool == true)
+            #expect(try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer \(secret)")], body: chat).status == 401)
+            #expect(try await TestHTTP.send(.DELETE, "\(gateway.url)/api/keys/key_nope", headers: session).status == 404)
+            let after = try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: session)
+            #expect(((after.json["keys"] as? [[String: Any]]) ?? []).first { $0["id"] as? String == id }?["status"] as? String == "revoked")
+        }
+    }
+
+    @Test("analytics: per-key records with startTime/endTime (null on failure), summaries, CSV; upstreams")
+    func analytics() async throws {
+        try await withGateway(yaml: { Self.yaml($0["primary"]!) }) { gateway, _ in
+            let session = [("Cookie", try await Self.signIn(gateway))]
+            let created = try await TestHTTP.send(.POST, "\(gateway.url)/api/keys", headers: session, body: #"{"username":"bob"}"#)
+            let key = created.json["key"] as? [String: Any] ?? [:]
+            let secret = key["key"] as? String ?? "", id = key["id"] as? String ?? ""
+            let auth = [("Authorization", "Bearer \(secret)")]
+            for _ in 0..<3 { _ = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: auth, body: #"{"model":"gpt-4o-mini","messages":[]}"#) }
+            #expect(try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: auth, body: #"{"model":"fail-500","messages":[]}"#).status == 500)
+
+            // Events reach the store within a second or two (batched writer).
+            var records: [[String: Any]] = []
+            let deadline = ContinuousClock.now + .seconds(5)
+            while ContinuousClock.now < deadline {
+                let response = try await TestHTTP.send(.GET, "\(gateway.url)/api/analytics/\(id)", headers: session)
+                records = response.json["records"] as? [[String: Any]] ?? []
+                if records.count >= 4 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(records.count == 4)
+            let ok = records.filter { $0["status"] as? Int == 200 }
+            #expect(ok.count == 3 && ok.allSatisfy { $0["endTime"] is Int && $0["startTime"] is Int && $0["totalTokens"] as? Int == 8 })
+            let failed = records.first { $0["status"] as? Int == 500 }
+            #expect(failed?["endTime"] is NSNull && failed?["success"] as? Bool == false)
+
+            let summary = try await TestHTTP.send(.GET, "\(gateway.url)/api/analytics/summary?groupBy=model&keyId=\(id)", headers: session)
+            let rows = summary.json["summary"] as? [[String: Any]] ?? []
+            #expect(rows.first { $0["group"] as? String == "gpt-4o-mini" }?["requests"] as? Int == 3)
+            #expect((summary.json["totals"] as? [String: Any])?["failures"] as? Int == 1)
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/analytics/summary?groupBy=colour", headers: session).status == 400)
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/analytics/\(id)?startDate=soon", headers: session).status == 400)
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/analytics/\(id)?startDate=2030-01-02&endDate=2030-01-01", headers: session).status == 400)
+            let past = try await TestHTTP.send(.GET, "\(gateway.url)/api/analytics/\(id)?startDate=2020-01-01&endDate=2020-01-02", headers: session)
+            #expect((past.json["records"] as? [Any])?.isEmpty == true)
+
+            let csv = try await TestHTTP.send(.GET, "\(gateway.url)/api/analytics/export.csv?keyId=\(id)", headers: session)
+            #expect(csv.status == 200 && (csv.headers.first(name: "content-type") ?? "").hasPrefix("text/csv"))
+            let lines = csv.body.split(separator: "\n")
+            #expect(lines.first?.hasPrefix("request_id,key_id,username,start_ms") == true && lines.count == 5)
+
+            let upstreams = try await TestHTTP.send(.GET, "\(gateway.url)/api/upstreams", headers: session)
+            #expect(upstreams.status == 200 && ((upstreams.json["upstreams"] as? [[String: Any]]) ?? []).count == 3)
+        }
+    }
+
+    @Test("admin routes outside the CIDR list get 403 before any sign-in; CORS only for listed origins")
+    func cidrAndCORS() async throws {
+        try await withGateway(yaml: { Self.yaml($0["primary"]!, admin: "  allow_cidrs: [10.0.0.0/8]") }) { gateway, _ in
+            let refused = try await TestHTTP.send(.POST, "\(gateway.url)/auth/login", body: #"{"username":"root","password":"\#(Self.password)"}"#)
+            #expect(refused.status == 403 && refused.json["success"] as? Bool == false)
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/admin").status == 403)
+            // The proxy itself is not affected.
+            #expect(try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth, body: #"{"model":"gpt-4o-mini","messages":[]}"#).status == 200)
+        }
+        try await withGateway(yaml: { Self.yaml($0["primary"]!, admin: "  allow_cidrs: [127.0.0.0/8, \"::1/128\"]\n  cors_origins: [\"https://ops.example\"]") }) { gateway, _ in
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/admin").status == 200)
+            let preflight = try await TestHTTP.send(.OPTIONS, "\(gateway.url)/api/keys", headers: [("Origin", "https://ops.example"), ("Access-Control-Request-Method", "POST")])
+            #expect(preflight.status == 204)
+            #expect(preflight.headers.first(name: "access-control-allow-origin") == "https://ops.example")
+            #expect(preflight.headers.first(name: "access-control-allow-credentials") == "true")
+            let other = try await TestHTTP.send(.OPTIONS, "\(gateway.url)/api/keys", headers: [("Origin", "https://evil.example"), ("Access-Control-Request-Method", "POST")])
+            #expect(other.status == 403 && other.headers.first(name: "access-control-allow-origin") == nil)
+        }
+    }
+
+    @Test("POST /api/config/reload applies a valid file and refuses an invalid one with its problems")
+    func reload() async throws {
+        let upstream = MockUpstream(name: "primary", requiredKey: "upstream-key-primary")
+        try await upstream.start()
+        let yaml = Self.yaml(upstream) + "\ndiscovery:\n  local_engines: false\n"
+        let file = try TempFile(yaml)
+        let gateway = try await GatewayHarness.start(yaml: yaml, configPath: file.path)
+        let session = [("Cookie", try await Self.signIn(gateway))]
+        try file.replace(with: yaml + "routing:\n  aliases: {fast: gpt-4o-mini}\n")
+        let applied = try await TestHTTP.send(.POST, "\(gateway.url)/api/config/reload", headers: session)
+        #expect(applied.status == 200, "\(applied.body)")
+        #expect(try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth, body: #"{"model":"fast","messages":[]}"#).status == 200)
+        try file.replace(with: "server:\n  port: -5\n")
+        let refused = try await TestHTTP.send(.POST, "\(gateway.url)/api/config/reload", headers: session)
+        #expect(refused.status == 422 && ((refused.json["problems"] as? [String]) ?? []).contains { $0.contains("server.port") })
+        await gateway.stop()
+        await upstream.stop()
+        file.remove()
+    }
+
+    @Test("without configured credentials the first start generates a password, prints it once, and a restart keeps it")
+    func generatedPassword() async throws {
+        let path = NSTemporaryDirectory() + "llmproxy-admin-\(UUID().uuidString)/llmproxy.sqlite"
+        let config = try TempFile("providers: [{name: m, type: mock}]\ndatabase: {path: \(path)}\n")
+        let first = try await GatewayProcess.launch(config: config.path)
+        let printed = first.log.components(separatedBy: "generated password").count - 1
+        #expect(printed == 1)
+        let password = first.log.components(separatedBy: "generated password")[1].split(whereSeparator: { $0 == " " || $0 == "\n" }).first.map(String.init) ?? ""
+        #expect(password.count == 24)
+        // The password is never in the JSON log lines.
+        #expect(!first.log.split(separator: "\n").contains { $0.hasPrefix("{") && $0.contains(password) })
+        let login = try await TestHTTP.send(.POST, "\(first.url)/auth/login", body: #"{"username":"admin","password":"\#(password)"}"#)
+        #expect(login.status == 200)
+        first.signal(SIGTERM)
+        _ = await first.waitForExit(timeout: .seconds(10))
+
+        let second = try await GatewayProcess.launch(config: config.path)
+        #expect(!second.log.contains("generated password"))
+        #expect(try await TestHTTP.send(.POST, "\(second.url)/auth/login", body: #"{"username":"admin","password":"\#(password)"}"#).status == 200)
+        #expect(try await TestHTTP.send(.POST, "\(second.url)/auth/login", body: #"{"username":"admin","password":"admin"}"#).status == 401)
+        second.signal(SIGTERM)
+        _ = await second.waitForExit(timeout: .seconds(10))
+        config.remove()
+    }
+}
