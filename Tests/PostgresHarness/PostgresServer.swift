@@ -79,7 +79,7 @@ public final class PostgresServer: Sendable {
     /// Runs a tool to completion with posix_spawn and waitpid (Foundation's `Process` can
     /// miss the exit of a child whose own children live on, as `pg_ctl start`'s server does).
     /// Output goes to a file, never a pipe the server would hold open.
-    static func run(_ tool: String, _ arguments: [String]) throws {
+    public static func run(_ tool: String, _ arguments: [String]) throws {
         let outputPath = NSTemporaryDirectory() + "llmproxy-pg-out-\(UUID().uuidString)"
         defer { unlink(outputPath) }
         var actions = posix_spawn_file_actions_t()
