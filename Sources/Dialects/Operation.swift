@@ -27,6 +27,10 @@ public struct Operation: Sendable, Equatable {
         }
     }
 
+    /// OpenAI operations whose streams report usage only on request
+    /// (`stream_options.include_usage`).
+    public var asksStreamUsage: Bool { kind == .chatCompletions || kind == .completions }
+
     public init(kind: Kind, dialect: Dialect, pathModel: String? = nil) {
         self.kind = kind
         self.dialect = dialect

@@ -67,6 +67,10 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         var lastError: GatewayError?
         /// Token counts read off the response as it passes.
         var usage = UsageScanner()
+        /// The body asking an OpenAI-compatible upstream for stream usage, when the client
+        /// streams without having asked; the extra chunk is then filtered out.
+        var bodyWithUsage: ByteBuffer?
+        var usageFilter: UsageChunkFilter?
 
         init(record: RequestRecord, state: GatewayState, dialect: Dialect, providers: [Provider], head: HTTPRequest, path: String, query: Substring?, body: ByteBuffer?) {
             self.record = record
@@ -206,8 +210,10 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         }
         closeAfterResponse = candidate.head.headerFields[.connection]?.lowercased() == "close"
         responder.metrics.started()
-        return Forward(record: record, state: state, dialect: operation.dialect, providers: decision.providers,
-                       head: candidate.head, path: decision.path, query: candidate.query, body: body)
+        let forward = Forward(record: record, state: state, dialect: operation.dialect, providers: decision.providers,
+                              head: candidate.head, path: decision.path, query: candidate.query, body: body)
+        if record.stream, operation.asksStreamUsage { forward.bodyWithUsage = StreamUsage.requestingUsage(body, fields: fields) }
+        return forward
     }
 
     /// Hands a request the direct path does not take to the responder behind, as it came.
@@ -243,8 +249,10 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         let extraHeaders = forward.providers.first(where: { $0.name == endpoint.providerName })?.extraHeaders ?? []
         let plan = UpstreamRequestPlan(endpoint: endpoint, dialect: forward.dialect, path: forward.path, query: forward.query.map(String.init),
                                        clientHeaders: forward.head.headerFields, extraHeaders: extraHeaders, requestID: forward.record.id)
-        let head = UpstreamClient.http1Head(plan, base: endpoint.baseURL, method: .POST, bodyLength: forward.body?.readableBytes ?? 0)
-        let body = forward.body
+        let withUsage = endpoint.type == .openai ? forward.bodyWithUsage : nil
+        forward.usageFilter = withUsage == nil ? nil : UsageChunkFilter()
+        let body = withUsage ?? forward.body
+        let head = UpstreamClient.http1Head(plan, base: endpoint.baseURL, method: .POST, bodyLength: body?.readableBytes ?? 0)
         let loop = context.eventLoop
         let lease = freshConnection
             ? pool.connect(host: endpoint.baseURL.host, port: endpoint.baseURL.port, on: loop)
@@ -292,6 +300,8 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
             }
         }
         fields[GatewayResponder.xRequestID] = forward.record.id
+        // Only a chunked event stream can lose a chunk without breaking its framing.
+        if head.status.code != 200 || head.headers.contains(name: "content-length") { forward.usageFilter = nil }
         forward.headSent = true
         let status = HTTPResponse.Status(code: Int(head.status.code), reasonPhrase: head.status.reasonPhrase)
         context.write(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: fields))), promise: nil)
@@ -299,9 +309,14 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
 
     func upstreamBody(_ buffer: ByteBuffer) -> Bool {
         guard case .forwarding(let forward) = phase, let context else { return false }
-        forward.record.bytesOut += buffer.readableBytes
         forward.usage.scan(buffer)
-        context.write(wrapOutboundOut(.body(buffer)), promise: nil)
+        var out = buffer
+        if forward.usageFilter != nil {
+            guard let kept = forward.usageFilter!.filter(buffer) else { return true }
+            out = kept
+        }
+        forward.record.bytesOut += out.readableBytes
+        context.write(wrapOutboundOut(.body(out)), promise: nil)
         return context.channel.isWritable
     }
 
@@ -314,6 +329,10 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         // Idle before the write: the pipelining handler may deliver the next request from
         // inside it.
         phase = .idle
+        if let rest = forward.usageFilter?.finish() {
+            forward.record.bytesOut += rest.readableBytes
+            context.write(wrapOutboundOut(.body(rest)), promise: nil)
+        }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         forward.record.take(forward.usage)
         responder.complete(forward.record, state: forward.state)

@@ -95,6 +95,9 @@ struct ProxyExchange {
             record.model = upstreamModel
         }
 
+        // OpenAI-compatible streams report usage only when asked: ask for the client.
+        let bodyWithUsage = record.stream && operation.asksStreamUsage && operation.dialect == .openai
+            ? body.flatMap { original in fields.flatMap { StreamUsage.requestingUsage(original, fields: $0) } } : nil
         let watch = responder.disconnects.begin(channel: context.channel)
         var tried: [Endpoint] = []
         var lastError: GatewayError?
@@ -109,14 +112,16 @@ struct ProxyExchange {
             let plan = UpstreamRequestPlan(endpoint: endpoint, dialect: dialect, path: path, query: query, clientHeaders: request.headers,
                                            extraHeaders: provider.extraHeaders, requestID: record.id)
             do {
-                let upstream = try await responder.client.send(plan, to: endpoint.baseURL, method: HTTPMethod(rawValue: request.method.rawValue), body: body)
+                let withUsage = endpoint.type == .openai ? bodyWithUsage : nil
+                let upstream = try await responder.client.send(plan, to: endpoint.baseURL, method: HTTPMethod(rawValue: request.method.rawValue), body: withUsage ?? body)
                 record.firstByte = ContinuousClock.now - record.start
                 if upstream.status.code >= 500 {
                     endpoint.health.recordFailure("HTTP \(upstream.status.code)")
                 } else {
                     endpoint.health.recordSuccess()
                 }
-                return await respond(with: upstream, watch: watch)
+                let strip = withUsage != nil && upstream.status.code == 200 && !upstream.headers.contains(name: "content-length")
+                return await respond(with: upstream, watch: watch, stripUsage: strip)
             } catch {
                 if watch.clientGone {
                     responder.disconnects.end(watch, channel: context.channel)
@@ -139,7 +144,7 @@ struct ProxyExchange {
     /// completion). Anything else (SSE, chunked, large) is streamed.
     static let wholeBodyLimit = 256 * 1024
 
-    mutating func respond(with upstream: UpstreamResponse, watch: DisconnectWatch) async -> Response {
+    mutating func respond(with upstream: UpstreamResponse, watch: DisconnectWatch, stripUsage: Bool = false) async -> Response {
         let headers = responseHeaders(upstream)
         if let length = upstream.headers.first(name: "content-length").flatMap(Int.init), length <= Self.wholeBodyLimit {
             do {
@@ -159,7 +164,7 @@ struct ProxyExchange {
                 return fail(gatewayError)
             }
         }
-        return stream(upstream, headers: headers, watch: watch)
+        return stream(upstream, headers: headers, watch: watch, stripUsage: stripUsage)
     }
 
     func responseHeaders(_ upstream: UpstreamResponse) -> HTTPFields {
@@ -180,7 +185,7 @@ struct ProxyExchange {
 
     /// Streams the upstream response to the client as it arrives: each buffer is written as
     /// soon as it is read, in this same task (no per-chunk task, nothing held back).
-    func stream(_ upstream: UpstreamResponse, headers: HTTPFields, watch: DisconnectWatch) -> Response {
+    func stream(_ upstream: UpstreamResponse, headers: HTTPFields, watch: DisconnectWatch, stripUsage: Bool) -> Response {
         var finalRecord = self.record
         finalRecord.status = Int(upstream.status.code)
         let snapshot = finalRecord
@@ -192,6 +197,7 @@ struct ProxyExchange {
         let body = ResponseBody(contentLength: contentLength) { writer in
             var record = snapshot
             var usage = UsageScanner()
+            var filter = stripUsage ? UsageChunkFilter() : nil
             defer {
                 registry.end(watch, channel: channel)
                 record.take(usage)
@@ -199,9 +205,18 @@ struct ProxyExchange {
             }
             do {
                 for try await buffer in upstream.body {
-                    record.bytesOut += buffer.readableBytes
                     usage.scan(buffer)
-                    try await writer.write(buffer)
+                    var out = buffer
+                    if filter != nil {
+                        guard let kept = filter!.filter(buffer) else { continue }
+                        out = kept
+                    }
+                    record.bytesOut += out.readableBytes
+                    try await writer.write(out)
+                }
+                if let rest = filter?.finish() {
+                    record.bytesOut += rest.readableBytes
+                    try await writer.write(rest)
                 }
                 try await writer.finish(nil)
             } catch {

@@ -176,3 +176,36 @@ struct ManagedKeyTests {
         config.remove()
     }
 }
+
+/// Usage of OpenAI-compatible streams: asked for on the client's behalf and kept out of the
+/// client's stream unless it asked itself — on both forwarding paths.
+@Suite("Stream usage")
+struct StreamUsageEndToEndTests {
+    @Test("usage is requested upstream, recorded, and the extra chunk is not passed on", arguments: [true, false])
+    func streamUsage(fastPath: Bool) async throws {
+        let path = ManagedKeyTests.sqlitePath()
+        let store = try await Store.openSQLite(path: path, logger: ManagedKeyTests.quiet)
+        let (key, secret) = KeyIssuer.issue(username: "sam", name: nil, expiresAt: nil, limits: KeyLimits(), now: WallClock.nowMs())
+        try await store.insertKey(key)
+        try await withGateway(yaml: {
+            Configs.threeProviders($0["primary"]!, extra: "database:\n  path: \(path)").replacingOccurrences(of: "upstream:\n", with: "upstream:\n  fast_path: \(fastPath)\n")
+        }) { gateway, upstreams in
+            let url = "\(gateway.url)/v1/chat/completions"
+            let auth = ManagedKeyTests.bearer(secret)
+            let plain = try await TestHTTP.send(.POST, url, headers: auth, body: #"{"model":"stream-3-5","stream":true,"messages":[]}"#)
+            #expect(plain.status == 200 && plain.body.hasSuffix("data: [DONE]\n\n"))
+            #expect(!plain.body.contains(#""choices":[]"#), "the client did not ask for the usage chunk")
+            #expect(plain.body.components(separatedBy: "part").count == 4)
+            let sent = upstreams["primary"]!.received.last { $0.path == "/v1/chat/completions" }
+            #expect(sent?.body.contains(#""stream_options":{"include_usage":true}"#) == true)
+
+            let asked = try await TestHTTP.send(.POST, url, headers: auth, body: #"{"model":"stream-2-5","stream":true,"stream_options":{"include_usage":true},"messages":[]}"#)
+            #expect(asked.body.contains(#""choices":[],"usage""#), "a client that asked keeps its usage chunk")
+            let askedSent = upstreams["primary"]!.received.last { $0.path == "/v1/chat/completions" }
+            #expect(askedSent?.body == #"{"model":"stream-2-5","stream":true,"stream_options":{"include_usage":true},"messages":[]}"#)
+        }
+        let events = try await store.events(keyID: key.id, from: 0, to: Int64.max)
+        #expect(events.count == 2 && events.allSatisfy { $0.stream && $0.totalTokens == 8 && $0.promptTokens == 5 })
+        await store.close()
+    }
+}

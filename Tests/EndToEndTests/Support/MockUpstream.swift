@@ -172,7 +172,11 @@ final class MockUpstream: Sendable {
             case ("openai", "/v1/chat/completions") where streaming:
                 return stream(model: model, headers: headers, completion: completion) { index in
                     #"data: {"id":"c1","object":"chat.completion.chunk","model":"\#(model)","choices":[{"index":0,"delta":{"content":"part\#(index) "},"finish_reason":null}]}"# + "\n\n"
-                } tail: { "data: [DONE]\n\n" }
+                } tail: {
+                    // Like OpenAI: the usage chunk only when asked, in the same write as [DONE].
+                    (text.contains(#""include_usage":true"#) ? #"data: {"id":"c1","object":"chat.completion.chunk","model":"\#(model)","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}"# + "\n\n" : "")
+                        + "data: [DONE]\n\n"
+                }
             case ("openai", "/v1/chat/completions"):
                 return json(.ok, #"{"id":"c1","object":"chat.completion","model":"\#(model)","choices":[{"index":0,"message":{"role":"assistant","content":"hello from \#(upstream.name)"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}"#, headers)
             case ("anthropic", "/v1/messages") where streaming:

@@ -1,0 +1,80 @@
+import NIOCore
+
+/// Token counts for OpenAI-compatible streams, which report usage only when asked
+/// (`stream_options.include_usage`). The gateway asks on the client's behalf when the client
+/// did not, reads the extra usage chunk, and takes it out of the stream so the client sees
+/// exactly what it asked for.
+public enum StreamUsage {
+    /// The body with `"stream_options":{"include_usage":true}` added, or nil when the client
+    /// set `stream_options` itself (then its choice stands and nothing is stripped).
+    public static func requestingUsage(_ body: ByteBuffer, fields: TopLevelFields) -> ByteBuffer? {
+        guard !fields.hasStreamOptions, let open = body.readableBytesView.firstIndex(of: UInt8(ascii: "{")) else { return nil }
+        let offset = open - body.readerIndex
+        var result = ByteBuffer()
+        result.reserveCapacity(body.readableBytes + 40)
+        if let head = body.getSlice(at: body.readerIndex, length: offset + 1) { result.writeImmutableBuffer(head) }
+        result.writeString(#""stream_options":{"include_usage":true}"#)
+        let rest = body.getSlice(at: body.readerIndex + offset + 1, length: body.readableBytes - offset - 1) ?? ByteBuffer()
+        // `{}` stays valid: no comma before a closing brace.
+        let restStartsClosing = rest.readableBytesView.first { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\t") } == UInt8(ascii: "}")
+        if !restStartsClosing { result.writeString(",") }
+        result.writeImmutableBuffer(rest)
+        return result
+    }
+}
+
+/// Removes the usage-only chunk (`"choices":[]` with a `usage` object) from an OpenAI SSE
+/// stream. Complete events pass on as soon as they arrive; only an event cut across two
+/// buffers waits for its end.
+public struct UsageChunkFilter: Sendable {
+    private var pending: [UInt8] = []
+
+    public init() {}
+
+    /// What may go to the client now (nil when nothing).
+    public mutating func filter(_ buffer: ByteBuffer) -> ByteBuffer? {
+        pending.append(contentsOf: buffer.readableBytesView)
+        var output: [UInt8] = []
+        var start = 0
+        var index = 0
+        while index + 1 < pending.count {
+            var end: Int?
+            if pending[index] == 0x0A, pending[index + 1] == 0x0A { end = index + 2 }
+            else if index + 3 < pending.count, pending[index] == 0x0D, pending[index + 1] == 0x0A, pending[index + 2] == 0x0D, pending[index + 3] == 0x0A { end = index + 4 }
+            if let end {
+                let event = pending[start..<end]
+                if !Self.isUsageOnly(event) { output.append(contentsOf: event) }
+                start = end
+                index = end
+            } else {
+                index += 1
+            }
+        }
+        pending.removeFirst(start)
+        return output.isEmpty ? nil : ByteBuffer(bytes: output)
+    }
+
+    /// Whatever is left when the stream ends (an unterminated last event).
+    public mutating func finish() -> ByteBuffer? {
+        defer { pending.removeAll() }
+        return pending.isEmpty ? nil : ByteBuffer(bytes: pending)
+    }
+
+    static let emptyChoices = [Array(#""choices":[]"#.utf8), Array(#""choices": []"#.utf8)]
+    static let usageObject = [Array(#""usage":{"#.utf8), Array(#""usage": {"#.utf8)]
+
+    static func isUsageOnly(_ event: ArraySlice<UInt8>) -> Bool {
+        emptyChoices.contains { contains(event, $0) } && usageObject.contains { contains(event, $0) }
+    }
+
+    static func contains(_ haystack: ArraySlice<UInt8>, _ needle: [UInt8]) -> Bool {
+        guard haystack.count >= needle.count, let first = needle.first else { return false }
+        var index = haystack.startIndex
+        let last = haystack.endIndex - needle.count
+        while index <= last {
+            if haystack[index] == first, haystack[index..<(index + needle.count)].elementsEqual(needle) { return true }
+            index += 1
+        }
+        return false
+    }
+}

@@ -1,0 +1,37 @@
+import NIOCore
+import Testing
+@testable import Dialects
+
+@Suite("Asking OpenAI-compatible streams for usage")
+struct StreamUsageTests {
+    func inject(_ text: String) -> String? {
+        let buffer = ByteBuffer(string: text)
+        guard let fields = buffer.withUnsafeReadableBytes({ TopLevelFields.scan($0) }) else { return nil }
+        return StreamUsage.requestingUsage(buffer, fields: fields).map { String(buffer: $0) }
+    }
+
+    @Test("the option is added unless the client set stream_options itself")
+    func injection() {
+        #expect(inject(#"{"model":"m","stream":true}"#) == #"{"stream_options":{"include_usage":true},"model":"m","stream":true}"#)
+        #expect(inject(#"  { }"#) == #"  {"stream_options":{"include_usage":true} }"#)
+        #expect(inject(#"{"model":"m","stream":true,"stream_options":{"include_usage":false}}"#) == nil)
+    }
+
+    @Test("the usage-only chunk is removed; everything else passes at once, even split across buffers")
+    func filtering() {
+        var filter = UsageChunkFilter()
+        let first = #"data: {"choices":[{"delta":{"content":"hi"}}]}"# + "\n\n"
+        #expect(filter.filter(ByteBuffer(string: first)).map { String(buffer: $0) } == first)
+        let usage = #"data: {"id":"c","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"# + "\n\n"
+        let done = "data: [DONE]\n\n"
+        let all = usage + done
+        let cut = all.index(all.startIndex, offsetBy: 30)
+        #expect(filter.filter(ByteBuffer(string: String(all[..<cut]))) == nil)
+        #expect(filter.filter(ByteBuffer(string: String(all[cut...]))).map { String(buffer: $0) } == done)
+        #expect(filter.finish() == nil)
+        // CRLF framing, and a chunk whose choices are not empty is kept even with usage in it.
+        var crlf = UsageChunkFilter()
+        let kept = #"data: {"choices":[{"delta":{}}],"usage":{"total_tokens":1}}"# + "\r\n\r\n"
+        #expect(crlf.filter(ByteBuffer(string: kept + #"data: {"choices": [], "usage": {"total_tokens":1}}"# + "\r\n\r\n")).map { String(buffer: $0) } == kept)
+    }
+}
