@@ -286,6 +286,7 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         forward.record.firstByte = ContinuousClock.now - forward.record.start
         forward.record.status = Int(head.status.code)
         if let endpoint = forward.tried.last {
+            endpoint.health.recordLatency(forward.record.firstByte ?? .zero)
             if head.status.code >= 500 { endpoint.health.recordFailure("HTTP \(head.status.code)") } else { endpoint.health.recordSuccess() }
         }
         var fields = HTTPFields()

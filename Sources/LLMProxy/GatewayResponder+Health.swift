@@ -45,7 +45,8 @@ extension GatewayResponder {
             let endpoints = provider.endpoints.map { endpoint -> String in
                 let healthy = endpoint.health.isAvailable()
                 let lastError = endpoint.health.lastError.map(JSONText.quoted) ?? "null"
-                return #"{"id":\#(JSONText.quoted(endpoint.id)),"healthy":\#(healthy),"ejected":\#(endpoint.health.isEjected),"last_error":\#(lastError)}"#
+                let latency = endpoint.health.latencyMs.map { String($0.rounded(toPlaces: 1)) } ?? "null"
+                return #"{"id":\#(JSONText.quoted(endpoint.id)),"healthy":\#(healthy),"ejected":\#(endpoint.health.isEjected),"latency_ms":\#(latency),"last_error":\#(lastError)}"#
             }
             let modelsError = models?.lastError.map(JSONText.quoted) ?? "null"
             let origin = provider.type == .mock ? "mock" : provider.baseURL.description

@@ -14,12 +14,17 @@ struct MockProvider {
 
     static let sentence = "This is a mock response from LLMProxy: no model was called. Configure a real provider to get real answers."
 
+    /// The token counts the mock reports for a request body (the gateway records them the
+    /// same way as a real upstream's).
+    static func usage(body: ByteBuffer?) -> (prompt: Int, completion: Int) {
+        (max(1, (body?.readableBytes ?? 0) / 4), sentence.split(separator: " ").count)
+    }
+
     func respond(operation: Operation, model: String?, body: ByteBuffer?, streaming: Bool, includeUsage: Bool, query: String?) async throws -> (status: HTTPResponse.Status, headers: HTTPFields, body: ResponseBody, stream: Bool) {
         if config.latencyMilliseconds > 0 { try await Task.sleep(for: .milliseconds(config.latencyMilliseconds)) }
         let model = model ?? "mock-model"
-        let promptTokens = max(1, (body?.readableBytes ?? 0) / 4)
+        let (promptTokens, completionTokens) = Self.usage(body: body)
         let words = Self.sentence.split(separator: " ").map(String.init)
-        let completionTokens = words.count
         let id = "mock-" + RequestIdentifier.generate().suffix(24)
         let created = Timestamp.epochSeconds()
 

@@ -115,6 +115,7 @@ struct ProxyExchange {
                 let withUsage = endpoint.type == .openai ? bodyWithUsage : nil
                 let upstream = try await responder.client.send(plan, to: endpoint.baseURL, method: HTTPMethod(rawValue: request.method.rawValue), body: withUsage ?? body)
                 record.firstByte = ContinuousClock.now - record.start
+                endpoint.health.recordLatency(record.firstByte ?? .zero)
                 if upstream.status.code >= 500 {
                     endpoint.health.recordFailure("HTTP \(upstream.status.code)")
                 } else {
@@ -235,6 +236,13 @@ struct ProxyExchange {
         do {
             let answer = try await mock.respond(operation: operation, model: model, body: body, streaming: record.stream, includeUsage: includeUsage, query: request.uri.query)
             record.firstByte = ContinuousClock.now - record.start
+            if answer.status == .ok, operation.kind != .geminiCountTokens, operation.kind != .countTokens {
+                let usage = MockProvider.usage(body: body)
+                let embeds = operation.kind == .embeddings || operation.kind == .embedContent
+                record.promptTokens = usage.prompt
+                record.completionTokens = embeds ? nil : usage.completion
+                record.totalTokens = usage.prompt + (embeds ? 0 : usage.completion)
+            }
             var headers = answer.headers
             headers[GatewayResponder.xRequestID] = record.id
             record.status = Int(answer.status.code)

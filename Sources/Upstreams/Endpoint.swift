@@ -35,6 +35,8 @@ public final class EndpointHealth: Sendable {
     private let activeHealthy = Atomic<Bool>(true)
     private let ejectedUntilNanos = Atomic<UInt64>(0)
     private let consecutiveFailures = Atomic<Int>(0)
+    /// Smoothed time to the response head, in microseconds (0 = none yet).
+    private let latencyMicros = Atomic<UInt64>(0)
     private let lastErrorBox = Mutex<String?>(nil)
 
     public init() {}
@@ -59,6 +61,21 @@ public final class EndpointHealth: Sendable {
     }
 
     /// A live request reached the upstream and got an answer (any status below 500).
+    /// Folds one time-to-first-byte into the moving average (weight 1/8, as TCP's SRTT).
+    /// Lock-free; a lost update under a race only skips one sample.
+    public func recordLatency(_ duration: Duration) {
+        let (seconds, atto) = duration.components
+        let sample = UInt64(max(0, seconds)) * 1_000_000 + UInt64(max(0, atto)) / 1_000_000_000_000
+        let old = latencyMicros.load(ordering: .relaxed)
+        latencyMicros.store(old == 0 ? max(sample, 1) : (old * 7 + sample) / 8, ordering: .relaxed)
+    }
+
+    /// The smoothed time to first byte in milliseconds, nil before the first answer.
+    public var latencyMs: Double? {
+        let micros = latencyMicros.load(ordering: .relaxed)
+        return micros == 0 ? nil : Double(micros) / 1000
+    }
+
     public func recordSuccess() {
         if consecutiveFailures.load(ordering: .relaxed) != 0 { consecutiveFailures.store(0, ordering: .relaxed) }
     }

@@ -167,6 +167,8 @@ try:
                      poke="document.getElementById('analytics-load').click()")
     requests = browser.evaluate("document.getElementById('stat-requests').textContent")
     assert requests not in ("–", "0"), f"summary shows {requests!r} requests"
+    tokens = browser.evaluate("document.getElementById('stat-tokens').textContent")
+    assert tokens not in ("–", "0"), f"summary shows {tokens!r} tokens"
     browser.wait_for("document.querySelectorAll('#chart rect.bar').length > 0", "the chart")
     browser.screenshot("3-analytics")
 

@@ -162,7 +162,11 @@ struct AdminAPITests {
             #expect(lines.first?.hasPrefix("request_id,key_id,username,start_ms") == true && lines.count == 5)
 
             let upstreams = try await TestHTTP.send(.GET, "\(gateway.url)/api/upstreams", headers: session)
-            #expect(upstreams.status == 200 && ((upstreams.json["upstreams"] as? [[String: Any]]) ?? []).count == 3)
+            let list = (upstreams.json["upstreams"] as? [[String: Any]]) ?? []
+            #expect(upstreams.status == 200 && list.count == 3)
+            // The provider that answered has a measured latency.
+            let oa = (list.first { $0["name"] as? String == "oa" }?["endpoints"] as? [[String: Any]])?.first
+            #expect(oa?["latency_ms"] is Double && oa?["healthy"] as? Bool == true)
         }
     }
 

@@ -57,4 +57,45 @@ struct CLITests {
         #expect(result.stdout.contains("local-http"))
         #expect(!result.stdout.contains("acme"))
     }
+
+    @Test("keys create, list and revoke against the configured store; the key is printed once and works")
+    func keysCommands() async throws {
+        let path = NSTemporaryDirectory() + "llmproxy-cli-\(UUID().uuidString)/llmproxy.sqlite"
+        let config = try TempFile("providers: [{name: m, type: mock}]\ndatabase: {path: \(path)}\n")
+        defer { config.remove() }
+        let bad = try run(["keys", "create", "-c", config.path, "--user", "x"])
+        #expect(bad.status != 0 && bad.stderr.contains("--user"))
+        let badExpiry = try run(["keys", "create", "-c", config.path, "--user", "alice", "--expires", "soon"])
+        #expect(badExpiry.status != 0 && badExpiry.stderr.contains("--expires"))
+
+        let created = try run(["keys", "create", "-c", config.path, "--user", "alice", "--name", "cli", "--expires", "30d", "--models", "gpt-4o, claude-*"])
+        #expect(created.status == 0)
+        let lines = created.stdout.split(separator: "\n").map(String.init)
+        let secret = lines.first { $0.hasPrefix("sk-") } ?? ""
+        let id = lines.first.flatMap { $0.split(separator: " ").dropFirst().first.map(String.init) } ?? ""
+        #expect(secret.count == 67 && id.hasPrefix("key_"))
+        #expect(created.stderr.contains("only time"))
+
+        let listed = try run(["keys", "list", "-c", config.path])
+        #expect(listed.status == 0 && listed.stdout.contains(id) && listed.stdout.contains("alice") && listed.stdout.contains("active"))
+        #expect(!listed.stdout.contains(secret))
+
+        // A gateway on the same store accepts the key (SQLite: picked up by the resync).
+        let gateway = try await GatewayProcess.launch(config: config.path)
+        let chat = #"{"model":"gpt-4o","messages":[]}"#
+        #expect(try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer \(secret)")], body: chat).status == 200)
+        let revoked = try run(["keys", "revoke", "-c", config.path, id])
+        #expect(revoked.status == 0 && revoked.stdout.contains("revoked"))
+        var refused = false
+        for _ in 0..<60 where !refused {
+            refused = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer \(secret)")], body: chat).status == 401
+            if !refused { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(refused)
+        gateway.signal(SIGTERM)
+        _ = await gateway.waitForExit(timeout: .seconds(10))
+        #expect(try run(["keys", "list", "-c", config.path]).stdout.contains("revoked"))
+        let unknown = try run(["keys", "revoke", "-c", config.path, "key_nope"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("no key"))
+    }
 }

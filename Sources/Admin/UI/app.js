@@ -298,12 +298,19 @@ async function loadUpstreams() {
       body.append(el("tr", {},
         el("td", {}, upstream.name), el("td", {}, upstream.type), el("td", {}, el("code", {}, upstream.base_url)),
         el("td", {}, badge(upstream.healthy ? "healthy" : "down", upstream.healthy ? "ok" : "bad")),
+        el("td", {}, latency(upstream.endpoints)),
         el("td", {}, number(upstream.models)), el("td", {}, `${healthy}/${upstream.endpoints.length} up`),
         el("td", { class: "small" }, errors[0] || upstream.models_error || "—")));
     }
   } catch (error) {
     /* shown by the 401 handler or left empty */
   }
+}
+
+function latency(endpoints) {
+  const values = endpoints.map((endpoint) => endpoint.latency_ms).filter((value) => value != null);
+  if (!values.length) return "—";
+  return `${Math.round(values.reduce((a, b) => a + b, 0) / values.length)} ms`;
 }
 
 $("upstreams-refresh").addEventListener("click", loadUpstreams);
