@@ -176,6 +176,25 @@ def streams(url, count, key=""):
     return result
 
 
+def proxied_and_dropped(port):
+    """From the gateway's /metrics: proxied requests answered (every dialect) and events dropped."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    served = dropped = 0
+    for line in text.splitlines():
+        if line.startswith("llmproxy_requests_total{") and 'dialect="none"' not in line:
+            served += int(float(line.rsplit(" ", 1)[1]))
+        elif line.startswith("llmproxy_events_dropped_total"):
+            dropped += int(float(line.rsplit(" ", 1)[1]))
+    return served, dropped
+
+
+def count_events(path):
+    import sqlite3
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT COUNT(*) FROM request_events").fetchone()[0]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/llm-proxy"))
@@ -266,7 +285,13 @@ def main():
         third = max(1, len(soak_sampler.samples) // 3)
         results["rss_soak_kib"] = {"first_third_max": max(soak_sampler.samples[:third]), "last_third_max": max(soak_sampler.samples[-third:]),
                                    "after": rss_kib(gateway.pid)}
+        served, dropped = proxied_and_dropped(gw_port)
         procs.stop(gateway)
+        # Features on includes analytics: every proxied request must be in the store, none dropped.
+        stored = count_events(os.path.join(workdir, "gateway-on.sqlite"))
+        results["events"] = {"served": served, "stored": stored, "dropped": dropped}
+        if dropped or stored != served:
+            raise SystemExit(f"bench: the gateway served {served} proxied requests but stored {stored} events and dropped {dropped}")
 
         # Features off: no client keys, no request log.
         gateway = start_gateway(features=False)
@@ -313,7 +338,8 @@ def render(r, smoke):
               f"| 64 connections | {load.get('nginx', 0) / 1024:.1f} | {load.get('gateway', 0) / 1024:.1f} |",
               f"| {r['streams']} open streams | {st.get('nginx', 0) / 1024:.1f} | {st.get('gateway', 0) / 1024:.1f} |",
               f"| soak: first third / last third / after | | {soak['first_third_max'] / 1024:.1f} / {soak['last_third_max'] / 1024:.1f} / {soak['after'] / 1024:.1f} |",
-              "", f"Soak: {r['soak']['requests']} requests at {r['soak']['rps']:.0f} req/s, every one a 200 completion.", ""]
+              "", f"Soak: {r['soak']['requests']} requests at {r['soak']['rps']:.0f} req/s, every one a 200 completion.", "",
+              f"Analytics (features on): {r['events']['served']} proxied requests, {r['events']['stored']} events stored, {r['events']['dropped']} dropped.", ""]
     g64, n64, g1, d1 = r["c64_gateway"], r["c64_nginx"], r["c1_gateway"], r["c1_direct"]
     targets = [
         ("throughput at 64 connections, features on >= 0.9 x nginx", g64["rps"] >= 0.9 * n64["rps"], f"{ratio(g64['rps'], n64['rps'])} x"),
