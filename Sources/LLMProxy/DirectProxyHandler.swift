@@ -289,18 +289,7 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
             endpoint.health.recordLatency(forward.record.firstByte ?? .zero)
             if head.status.code >= 500 { endpoint.health.recordFailure("HTTP \(head.status.code)") } else { endpoint.health.recordSuccess() }
         }
-        var fields = HTTPFields()
-        fields.reserveCapacity(head.headers.count + 1)
-        let policy = forward.state.responseHeaders
-        for header in head.headers {
-            let lower = header.name.lowercased()
-            switch policy.decide(lower) {
-            case .drop: continue
-            case .keep: if let name = HTTPField.Name(lower) { fields.append(HTTPField(name: name, value: header.value)) }
-            case .rename(let newName): if let name = HTTPField.Name(newName) { fields.append(HTTPField(name: name, value: header.value)) }
-            }
-        }
-        fields[GatewayResponder.xRequestID] = forward.record.id
+        let fields = forward.state.responseHeaders.clientFields(head.headers, requestID: forward.record.id)
         // Only a chunked event stream can lose a chunk without breaking its framing.
         if head.status.code != 200 || head.headers.contains(name: "content-length") { forward.usageFilter = nil }
         forward.headSent = true

@@ -169,19 +169,7 @@ struct ProxyExchange {
     }
 
     func responseHeaders(_ upstream: UpstreamResponse) -> HTTPFields {
-        var headers = HTTPFields()
-        headers.reserveCapacity(upstream.headers.count + 1)
-        let policy = state.responseHeaders
-        for header in upstream.headers {
-            let lower = header.name.lowercased()
-            switch policy.decide(lower) {
-            case .drop: continue
-            case .keep: if let name = HTTPField.Name(lower) { headers.append(HTTPField(name: name, value: header.value)) }
-            case .rename(let newName): if let name = HTTPField.Name(newName) { headers.append(HTTPField(name: name, value: header.value)) }
-            }
-        }
-        headers[GatewayResponder.xRequestID] = record.id
-        return headers
+        state.responseHeaders.clientFields(upstream.headers, requestID: record.id)
     }
 
     /// Streams the upstream response to the client as it arrives: each buffer is written as

@@ -1,3 +1,5 @@
+import HTTPTypes
+import NIOHTTP1
 import ProxyConfig
 
 /// Which upstream response headers reach the client. Hop-by-hop headers never do; the
@@ -36,4 +38,23 @@ public struct ResponseHeaderPolicy: Sendable {
         if name == "x-request-id" { return .rename("x-upstream-request-id") }
         return .keep
     }
+
+    /// The headers of an upstream response as the client gets them, with the gateway's
+    /// request id (both forwarding paths use this).
+    public func clientFields(_ upstream: HTTPHeaders, requestID: String) -> HTTPFields {
+        var fields = HTTPFields()
+        fields.reserveCapacity(upstream.count + 1)
+        for header in upstream {
+            let lower = header.name.lowercased()
+            switch decide(lower) {
+            case .drop: continue
+            case .keep: if let name = HTTPField.Name(lower) { fields.append(HTTPField(name: name, value: header.value)) }
+            case .rename(let newName): if let name = HTTPField.Name(newName) { fields.append(HTTPField(name: name, value: header.value)) }
+            }
+        }
+        fields[Self.requestID] = requestID
+        return fields
+    }
+
+    static let requestID = HTTPField.Name("x-request-id")!
 }

@@ -1,0 +1,45 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// A task executor on one thread of its own, at a lower CPU priority than the event loops.
+/// Background work that is CPU-heavy in bursts (building and encoding batch inserts of
+/// request events) runs here instead of on an event loop, where it would hold up requests.
+final class BackgroundExecutor: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var jobs: [UnownedJob] = []
+
+    init(name: String, nice: Int32 = 10) {
+        let thread = Thread { [unowned self] in
+            #if canImport(Glibc)
+            // On Linux, "0" is the calling thread.
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
+            Thread.current.name = name
+            #endif
+            self.run()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty { condition.wait() }
+            let batch = jobs
+            jobs.removeAll(keepingCapacity: true)
+            condition.unlock()
+            for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
+        }
+    }
+}
