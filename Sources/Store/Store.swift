@@ -128,6 +128,9 @@ public final class Store: Sendable {
         clientConfiguration.options.connectTimeout = .seconds(3)
         let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
         let runner = Task { await client.run() }
+        // Let the pool start before the first lease (PostgresNIO warns about leases that
+        // come before `run()`; they would wait, not fail).
+        try? await Task.sleep(for: .milliseconds(20))
         let store = Store(backend: .postgres(client)) {
             runner.cancel()
             await runner.value

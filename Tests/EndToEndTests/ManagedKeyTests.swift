@@ -122,7 +122,8 @@ struct ManagedKeyTests {
         let databaseURL = try server.createDatabase()
         let upstream = MockUpstream(name: "primary", requiredKey: "upstream-key-primary")
         try await upstream.start()
-        let gateway = try await GatewayHarness.start(yaml: Configs.threeProviders(upstream, extra: "database:\n  url: \"\(databaseURL)\""))
+        // A queue of 3 events: the outage below overflows it on purpose.
+        let gateway = try await GatewayHarness.start(yaml: Configs.threeProviders(upstream, extra: "database:\n  url: \"\(databaseURL)\"\n  event_queue_limit: 3"))
         let store = try await Store.openPostgres(url: databaseURL, logger: Self.quiet)
         let (key, secret) = KeyIssuer.issue(username: "dave", name: nil, expiresAt: nil, limits: KeyLimits(), now: WallClock.nowMs())
         try await store.insertKey(key)
@@ -145,10 +146,15 @@ struct ManagedKeyTests {
             try await TestHTTP.send(.GET, "\(gateway.url)/health/ready").body.contains("\"ready\"")
         }
         #expect(recovered != nil)
+        let metrics = try await TestHTTP.send(.GET, "\(gateway.url)/metrics").body
+        let dropped = metrics.split(separator: "\n").first { $0.hasPrefix("llmproxy_events_dropped_total") }
+            .flatMap { Double($0.split(separator: " ").last ?? "") }.map(Int.init) ?? -1
         await gateway.stop()
         let reopened = try await Store.openPostgres(url: databaseURL, logger: Self.quiet)
         let events = try await reopened.events(keyID: key.id, from: 0, to: Int64.max)
-        #expect(events.filter { $0.status == 200 }.count >= 6)
+        // Six requests with this key: every one is either stored or counted as dropped.
+        #expect(dropped >= 1, "the full queue must have dropped (and counted) events")
+        #expect(events.filter { $0.status == 200 }.count + dropped == 6)
         await reopened.close()
         await upstream.stop()
         try? server.stopServer()
