@@ -32,6 +32,12 @@ public struct GatewayError: Error, Sendable, Equatable {
         return GatewayError(status: .notFound, code: "model_not_found", message: detail.map { "\(what): \($0)" } ?? what)
     }
 
+    /// The key is limited to some models and this is not one of them.
+    public static func modelNotAllowed(_ model: String?, allowed: [String]) -> GatewayError {
+        GatewayError(status: .forbidden, code: "model_not_allowed",
+                     message: "This API key may not use the model '\(model ?? "")'; it is limited to: \(allowed.joined(separator: ", "))")
+    }
+
     public static func requestTooLarge(limit: Int) -> GatewayError {
         GatewayError(status: .contentTooLarge, code: "request_too_large",
                      message: "The request body is larger than the gateway's limit of \(limit) bytes")

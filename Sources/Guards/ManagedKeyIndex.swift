@@ -1,4 +1,5 @@
 import Crypto
+import Dialects
 import Synchronization
 
 /// Who a managed key belongs to, as the request path needs it.
@@ -20,6 +21,13 @@ public struct ClientIdentity: Sendable, Equatable {
     }
 
     public func isActive(at now: Int64) -> Bool { !revoked && (expiresAt.map { now < $0 } ?? true) }
+
+    /// Whether the key may ask for `model` (its list: exact names or `*`/`?` patterns).
+    public func allows(model: String?) -> Bool {
+        guard let models, !models.isEmpty else { return true }
+        guard let model else { return false }
+        return models.contains { Glob($0).matches(model) }
+    }
 }
 
 /// The managed keys in memory, by SHA-256, so a request never waits for the database. The

@@ -193,6 +193,8 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
               let fields = body.withUnsafeReadableBytes({ TopLevelFields.scan($0) }) else { return nil }
         let operation = candidate.operation
         let model = operation.pathModel ?? fields.model
+        // A key limited to other models is answered (403) by the responder behind.
+        if let identity, !identity.allows(model: model) { return nil }
         guard case .success(let decision) = state.routes.resolve(dialect: operation.dialect, hostMatch: nil, path: candidate.path, model: model),
               decision.providers.allSatisfy({ $0.type != .mock && !$0.baseURL.isTLS }) else { return nil }
 

@@ -46,7 +46,7 @@ final class EventRecorder: Service, Sendable {
             pending.events.append(event)
             return true
         }
-        if !accepted { metrics.eventDropped() }
+        if !accepted { metrics.eventsDropped() }
     }
 
     /// Where batches are built and written: off the event loops, at low priority.
@@ -96,13 +96,16 @@ final class EventRecorder: Service, Sendable {
             if healthy.exchange(false, ordering: .relaxed) {
                 logger.warning("cannot write request events; keeping them in memory and retrying every second", metadata: ["error": .string("\(error)")])
             }
-            pending.withLock { pending in
+            let lost = pending.withLock { pending -> Int in
                 let room = max(0, limit - pending.events.count)
                 let kept = events.prefix(room)
                 pending.dropped += events.count - kept.count
                 pending.events.insert(contentsOf: kept, at: 0)
                 pending.lastUsed.merge(lastUsed) { max($0, $1) }
+                return events.count - kept.count
             }
+            // Dropped here or in `record`: every lost event is counted.
+            if lost > 0 { metrics.eventsDropped(lost) }
         }
     }
 

@@ -13,7 +13,7 @@ final class GatewayMetrics: Sendable {
     private let bytesOut: Counter
     private let inFlight: Gauge
     private let upstreamErrors: [String: Counter]
-    private let eventsDropped: Counter
+    private let droppedEvents: Counter
 
     static let dialects = ["openai", "anthropic", "gemini", "none"]
     static let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"]
@@ -35,7 +35,7 @@ final class GatewayMetrics: Sendable {
         bytesIn = registry.makeCounter(descriptor: Self.name("request_bytes", "total", "Request body bytes received"))
         bytesOut = registry.makeCounter(descriptor: Self.name("response_bytes", "total", "Response body bytes sent"))
         inFlight = registry.makeGauge(descriptor: Self.name("requests_in_flight", "", "Requests being served"))
-        eventsDropped = registry.makeCounter(descriptor: Self.name("events_dropped", "total", "Analytics events dropped because the event queue was full"))
+        droppedEvents = registry.makeCounter(descriptor: Self.name("events_dropped", "total", "Analytics events dropped because the event queue was full"))
         upstreamErrors = Dictionary(uniqueKeysWithValues: Self.errorCodes.map { code in
             (code, registry.makeCounter(descriptor: Self.name("upstream_errors", "total", "Upstream failures by kind"), labels: [("error", code)]))
         })
@@ -47,7 +47,7 @@ final class GatewayMetrics: Sendable {
 
     func started() { inFlight.increment() }
 
-    func eventDropped() { eventsDropped.increment() }
+    func eventsDropped(_ count: Int = 1) { droppedEvents.increment(by: Int64(count)) }
 
     func completed(_ record: RequestRecord) {
         inFlight.decrement()

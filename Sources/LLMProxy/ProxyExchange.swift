@@ -69,6 +69,9 @@ struct ProxyExchange {
         }
         let model = operation.pathModel ?? fields?.model
         record.model = model
+        if let identity, !identity.allows(model: model) {
+            return fail(.modelNotAllowed(model, allowed: identity.models ?? []))
+        }
         record.stream = operation.isStreaming(bodyFlag: fields?.stream)
 
         var path = request.uri.path

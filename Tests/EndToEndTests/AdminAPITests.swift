@@ -111,6 +111,10 @@ struct AdminAPITests {
             // The index is updated with the store: no resync wait.
             let chat = #"{"model":"gpt-4o-mini","messages":[]}"#
             #expect(try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer \(secret)")], body: chat).status == 200)
+            // The key is limited to gpt-*: another model is refused in the dialect's shape.
+            let other = try await TestHTTP.send(.POST, "\(gateway.url)/v1/messages", headers: [("x-api-key", secret), ("anthropic-version", "2023-06-01")],
+                                                body: #"{"model":"claude-3-5-haiku","max_tokens":5,"messages":[]}"#)
+            #expect(other.status == 403 && other.body.contains("permission_error") && other.body.contains("gpt-*"))
             let revoked = try await TestHTTP.send(.DELETE, "\(gateway.url)/api/keys/\(id)", headers: session)
             #expect(revoked.status == 200 && revoked.json["success"] as? Bool == true)
             #expect(try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer \(secret)")], body: chat).status == 401)

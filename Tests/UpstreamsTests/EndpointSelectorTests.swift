@@ -1,3 +1,4 @@
+import Dialects
 import ProxyConfig
 import Testing
 @testable import Upstreams
