@@ -109,15 +109,39 @@ final class EventRecorder: Service, Sendable {
         }
     }
 
-    /// Runs `work`, giving up (and cancelling it) after `limit`.
+    /// Runs `work`, giving up after `limit`: the caller goes on even if `work` ignores its
+    /// cancellation (a write stuck on a dead connection must not hold shutdown). A write that
+    /// completes after giving up may store its batch twice; none is lost.
     static func withDeadline(_ limit: Duration, _ work: @escaping @Sendable () async throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask { try await work(); return true }
-            group.addTask { try await Task.sleep(for: limit); return false }
-            defer { group.cancelAll() }
-            guard try await group.next() == true else {
-                throw StoreError.unavailable("the database did not answer within \(limit)")
+        let settled = SettleOnce()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let writer = Task {
+                do {
+                    try await work()
+                    if settled.claim() { continuation.resume() }
+                } catch {
+                    if settled.claim() { continuation.resume(throwing: error) }
+                }
             }
+            Task {
+                try? await Task.sleep(for: limit)
+                if settled.claim() {
+                    writer.cancel()
+                    continuation.resume(throwing: StoreError.unavailable("the database did not answer within \(limit)"))
+                }
+            }
+        }
+    }
+}
+
+/// True for the first caller of `claim` only: whoever settles a continuation first.
+final class SettleOnce: Sendable {
+    private let done = Mutex(false)
+
+    func claim() -> Bool {
+        done.withLock { done in
+            defer { done = true }
+            return !done
         }
     }
 }

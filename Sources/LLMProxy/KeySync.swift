@@ -22,10 +22,14 @@ struct KeySync: Service {
     }
 
     func run() async throws {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await resyncLoop() }
-            if store.kind == .postgres { group.addTask { await listenLoop() } }
-            await group.waitForAll()
+        // Graceful shutdown cancels both loops at once (a sleeping loop would otherwise hold
+        // shutdown for up to a resync interval).
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await resyncLoop() }
+                if store.kind == .postgres { group.addTask { await listenLoop() } }
+                await group.waitForAll()
+            }
         }
     }
 

@@ -39,8 +39,8 @@ struct ClientPathTests {
     @Test("a keep-alive connection the upstream closed while idle is replaced without an error")
     func staleKeepAlive() async throws {
         let upstream = MockUpstream(name: "restarting", requiredKey: "upstream-key-restarting")
-        try await upstream.start()
-        let port = upstream.port
+        let port = MockUpstream.restartablePort()
+        try await upstream.start(port: port)
         let gateway = try await GatewayHarness.start(yaml: """
             providers: [{name: r, type: openai, base_url: "\(upstream.baseURL)/v1", api_key: upstream-key-restarting, models: [m], discover_models: false}]
             """)
@@ -48,8 +48,18 @@ struct ClientPathTests {
         #expect(first.status == 200)
         // The upstream restarts: the gateway's pooled connection is now dead.
         await upstream.stop()
-        let restarted = MockUpstream(name: "restarting", requiredKey: "upstream-key-restarting")
-        try await restarted.start(port: port)
+        var restarted = MockUpstream(name: "restarting", requiredKey: "upstream-key-restarting")
+        // Under a loaded suite the old listener can take a moment to let go of the port.
+        for attempt in 1...50 {
+            do {
+                try await restarted.start(port: port)
+                break
+            } catch where attempt < 50 {
+                await restarted.stop()
+                restarted = MockUpstream(name: "restarting", requiredKey: "upstream-key-restarting")
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
         let second = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"m","messages":[]}"#)
         #expect(second.status == 200)
         await gateway.stop()

@@ -34,10 +34,7 @@ struct DiscoveryTests {
     @Test("an engine that starts after the gateway is found by the periodic discovery")
     func engineAppearsLater() async throws {
         // Take a free port, then leave it empty until the gateway is running.
-        let placeholder = MockUpstream(name: "placeholder", requiredKey: "")
-        try await placeholder.start()
-        let port = placeholder.port
-        await placeholder.stop()
+        let port = MockUpstream.restartablePort()
         let gateway = try await GatewayHarness.start(yaml: """
             discovery:
               local_engines: true

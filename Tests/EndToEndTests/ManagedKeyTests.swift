@@ -116,6 +116,20 @@ struct ManagedKeyTests {
         await upstream.stop()
     }
 
+    @Test("PostgreSQL: a gateway whose change feed is idle still shuts down promptly")
+    func quietShutdown() async throws {
+        let databaseURL = try PostgresServer.shared.get().createDatabase()
+        let upstream = MockUpstream(name: "primary", requiredKey: "upstream-key-primary")
+        try await upstream.start()
+        let gateway = try await GatewayHarness.start(yaml: Configs.threeProviders(upstream, extra: "database:\n  url: \"\(databaseURL)\""))
+        // Long enough for the feed to be listening, with nothing to hear.
+        try await Task.sleep(for: .seconds(1))
+        let start = ContinuousClock.now
+        await gateway.stop()
+        #expect(ContinuousClock.now - start < .seconds(5), "shutdown waited on the key feed")
+        await upstream.stop()
+    }
+
     @Test("PostgreSQL outage: requests keep being served from memory, readiness says degraded, events catch up on recovery")
     func outageAndRecovery() async throws {
         let server = try PostgresServer()

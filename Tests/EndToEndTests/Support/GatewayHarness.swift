@@ -32,9 +32,17 @@ final class GatewayHarness: Sendable {
         let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let gateway = Gateway(config: config, loader: ConfigLoader(path: configPath, environment: [:]), logger: quiet, requestLogger: quiet, handleSignals: false)
         let ready = AsyncStream<Int>.makeStream()
-        let task = Task { try await gateway.run { port in ready.continuation.yield(port) } }
+        let task = Task {
+            defer { ready.continuation.finish() }
+            try await gateway.run { port in ready.continuation.yield(port) }
+        }
         var port = 0
         for await bound in ready.stream { port = bound; break }
+        if port == 0 {
+            // The gateway stopped before listening: report why instead of waiting forever.
+            try await task.value
+            throw ConfigError([ConfigProblem(path: "(test)", message: "the gateway stopped before it listened")])
+        }
         return GatewayHarness(gateway: gateway, port: port, task: task)
     }
 
