@@ -81,11 +81,7 @@ public struct AdminAPI: Sendable {
     // MARK: sessions
 
     private func login(_ request: Request, clientAddress: String) async -> Response {
-        if let wait = limiter.retryAfter(clientAddress) {
-            var response = Self.failure(.tooManyRequests, "too many failed sign-ins from this address; try again in \(wait) s")
-            response.headers[.retryAfter] = String(wait)
-            return response
-        }
+        if let refusal = limitedSignIn(clientAddress) { return refusal }
         let body: [String: Any]
         switch await Self.jsonObject(request) {
         case .failure(let message): return Self.failure(.badRequest, message.message)
@@ -93,11 +89,7 @@ public struct AdminAPI: Sendable {
         }
         guard let username = body["username"] as? String, !username.isEmpty else { return Self.failure(.badRequest, "username is required (a string)") }
         guard let password = body["password"] as? String, !password.isEmpty else { return Self.failure(.badRequest, "password is required (a string)") }
-        guard await credentials.verify(username: username, password: password) else {
-            limiter.failed(clientAddress)
-            return Self.failure(.unauthorized, "wrong user name or password")
-        }
-        limiter.succeeded(clientAddress)
+        if let refusal = await checkSignIn(username: username, password: password, clientAddress: clientAddress) { return refusal }
         guard let session = try? await sessions.issue(username: username) else { return Self.failure(.internalServerError, "cannot sign a session token") }
         var response = Self.json(.ok, ["success": true, "username": username, "expiresAt": Self.iso(session.expires)])
         response.headers[.setCookie] = Self.cookie(session.token, maxAge: Int(sessions.lifetime), secure: Self.isSecure(request))
@@ -114,24 +106,34 @@ public struct AdminAPI: Sendable {
     private func token(_ request: Request, clientAddress: String) async -> Response {
         var user = await authenticatedUser(request)
         if user == nil {
-            if let wait = limiter.retryAfter(clientAddress) {
-                var response = Self.failure(.tooManyRequests, "too many failed sign-ins from this address; try again in \(wait) s")
-                response.headers[.retryAfter] = String(wait)
-                return response
-            }
+            if let refusal = limitedSignIn(clientAddress) { return refusal }
             guard case .success(let body) = await Self.jsonObject(request),
                   let username = body["username"] as? String, let password = body["password"] as? String else {
                 return Self.failure(.unauthorized, "send {\"username\",\"password\"} or sign in first")
             }
-            guard await credentials.verify(username: username, password: password) else {
-                limiter.failed(clientAddress)
-                return Self.failure(.unauthorized, "wrong user name or password")
-            }
-            limiter.succeeded(clientAddress)
+            if let refusal = await checkSignIn(username: username, password: password, clientAddress: clientAddress) { return refusal }
             user = username
         }
         guard let user, let session = try? await sessions.issue(username: user) else { return Self.failure(.internalServerError, "cannot sign a session token") }
         return Self.json(.ok, ["success": true, "token": session.token, "expiresAt": Self.iso(session.expires)])
+    }
+
+    /// 429 with Retry-After while the address has used up its failed sign-ins.
+    private func limitedSignIn(_ clientAddress: String) -> Response? {
+        guard let wait = limiter.retryAfter(clientAddress) else { return nil }
+        var response = Self.failure(.tooManyRequests, "too many failed sign-ins from this address; try again in \(wait) s")
+        response.headers[.retryAfter] = String(wait)
+        return response
+    }
+
+    /// Checks the credentials and keeps the per-address count; nil when they are right.
+    private func checkSignIn(username: String, password: String, clientAddress: String) async -> Response? {
+        guard await credentials.verify(username: username, password: password) else {
+            limiter.failed(clientAddress)
+            return Self.failure(.unauthorized, "wrong user name or password")
+        }
+        limiter.succeeded(clientAddress)
+        return nil
     }
 
     /// The session's user: the `auth_token` cookie first, then `Authorization: Bearer`.

@@ -167,9 +167,7 @@ public final class Gateway: Sendable {
         if let configured = config.jwtSecret {
             secret = configured
         } else {
-            var generator = SystemRandomNumberGenerator()
-            let fresh = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-            secret = try await store.settingOrInsert("jwt_secret", value: fresh)
+            secret = try await store.settingOrInsert("jwt_secret", value: KeyIssuer.randomHex(bytes: 32))
         }
         let sessions = await AdminSessions(secret: secret, lifetimeHours: config.sessionHours)
         let upstreams = UpstreamsView(state: state)

@@ -4,12 +4,17 @@ import Crypto
 /// source. Only the SHA-256 and a short hint are kept; the key itself is returned once.
 public enum KeyIssuer {
     public static func issue(username: String, name: String?, expiresAt: Int64?, limits: KeyLimits, now: Int64) -> (key: ManagedKey, secret: String) {
-        var generator = SystemRandomNumberGenerator()
-        let secret = "sk-" + hex((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) })
-        let id = "key_" + hex((0..<8).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let secret = "sk-" + randomHex(bytes: 32)
+        let id = "key_" + randomHex(bytes: 8)
         let key = ManagedKey(id: id, hash: sha256Hex(secret), hint: hint(secret), username: username, name: name,
                              createdAt: now, expiresAt: expiresAt, limits: limits)
         return (key, secret)
+    }
+
+    /// `bytes` bytes from the system's cryptographic random source, as lowercase hex.
+    public static func randomHex(bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return hex((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 
     public static func sha256Hex(_ text: String) -> String {
