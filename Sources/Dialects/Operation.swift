@@ -81,6 +81,52 @@ public struct Operation: Sendable, Equatable {
         return nil
     }
 
+    /// Why a request path must be refused before it is routed, or nil when it is plain.
+    /// Dot segments, empty segments and percent-encoded dots, slashes or backslashes are
+    /// refused: an upstream that normalises `/v1beta/models/a/../b:generateContent` serves
+    /// model `b` while the gateway checked and routed `a`.
+    public static func pathProblem(_ path: String) -> GatewayError? {
+        var previous: UInt8 = 0
+        var segmentLength = 0
+        var segmentDots = 0
+        let utf8 = path.utf8
+        var index = utf8.startIndex
+        func endSegment() -> Bool { segmentLength > 0 && segmentLength == segmentDots && segmentDots <= 2 }
+        while index != utf8.endIndex {
+            let byte = utf8[index]
+            switch byte {
+            case UInt8(ascii: "/"):
+                if endSegment() || (previous == UInt8(ascii: "/") && index != utf8.startIndex) { return unsafe(path) }
+                segmentLength = 0
+                segmentDots = 0
+            case UInt8(ascii: "\\"):
+                return unsafe(path)
+            case UInt8(ascii: "%"):
+                let next = utf8.index(after: index)
+                if next != utf8.endIndex, utf8.index(after: next) != utf8.endIndex {
+                    let high = utf8[next] | 0x20, low = utf8[utf8.index(after: next)] | 0x20
+                    // %2e . %2f / %5c \
+                    if (high == UInt8(ascii: "2") && (low == UInt8(ascii: "e") || low == UInt8(ascii: "f"))) || (high == UInt8(ascii: "5") && low == UInt8(ascii: "c")) {
+                        return unsafe(path)
+                    }
+                }
+                segmentLength += 1
+            case UInt8(ascii: "."):
+                segmentLength += 1
+                segmentDots += 1
+            default:
+                segmentLength += 1
+            }
+            previous = byte
+            index = utf8.index(after: index)
+        }
+        return endSegment() ? unsafe(path) : nil
+    }
+
+    private static func unsafe(_ path: String) -> GatewayError {
+        .badRequest("The request path may not contain '.' or '..' segments, empty segments, or encoded dots, slashes or backslashes")
+    }
+
     /// Whether the response will be a stream, from the path (Gemini) or the body flag.
     public func isStreaming(bodyFlag: Bool?) -> Bool {
         kind == .streamGenerateContent || bodyFlag == true

@@ -1,19 +1,34 @@
 import NIOCore
 
 /// Token counts for OpenAI-compatible streams, which report usage only when asked
-/// (`stream_options.include_usage`). The gateway asks on the client's behalf when the client
-/// did not, reads the extra usage chunk, and takes it out of the stream so the client sees
-/// exactly what it asked for.
+/// (`stream_options.include_usage`). The gateway always asks — accounting (and the budgets
+/// built on it) must not depend on what the client chose — reads the extra usage chunk, and
+/// takes it out of the stream when the client did not ask, so the client sees exactly what
+/// it asked for.
 public enum StreamUsage {
-    /// The body with `"stream_options":{"include_usage":true}` added, or nil when the client
-    /// set `stream_options` itself (then its choice stands and nothing is stripped).
+    /// The body with `stream_options.include_usage` set to true (the client's other
+    /// `stream_options` members kept), or nil when the client asked for usage itself.
+    /// `fields` must come from scanning `body` (its ranges are offsets into it).
     public static func requestingUsage(_ body: ByteBuffer, fields: TopLevelFields) -> ByteBuffer? {
-        guard !fields.hasStreamOptions, let open = body.readableBytesView.firstIndex(of: UInt8(ascii: "{")) else { return nil }
-        let offset = open - body.readerIndex
+        if fields.includeUsage == true { return nil }
+        var options = #"{"include_usage":true"#
         var result = ByteBuffer()
         result.reserveCapacity(body.readableBytes + 40)
+        if let range = fields.streamOptionsRange {
+            // Replace the client's object (or null) with one that asks for usage.
+            for member in fields.streamOptionsMembers {
+                options += "," + (body.getString(at: body.readerIndex + member.lowerBound, length: member.count) ?? "")
+            }
+            options += "}"
+            if let head = body.getSlice(at: body.readerIndex, length: range.lowerBound) { result.writeImmutableBuffer(head) }
+            result.writeString(options)
+            if let tail = body.getSlice(at: body.readerIndex + range.upperBound, length: body.readableBytes - range.upperBound) { result.writeImmutableBuffer(tail) }
+            return result
+        }
+        guard let open = body.readableBytesView.firstIndex(of: UInt8(ascii: "{")) else { return nil }
+        let offset = open - body.readerIndex
         if let head = body.getSlice(at: body.readerIndex, length: offset + 1) { result.writeImmutableBuffer(head) }
-        result.writeString(#""stream_options":{"include_usage":true}"#)
+        result.writeString(#""stream_options":"# + options + "}")
         let rest = body.getSlice(at: body.readerIndex + offset + 1, length: body.readableBytes - offset - 1) ?? ByteBuffer()
         // `{}` stays valid: no comma before a closing brace.
         let restStartsClosing = rest.readableBytesView.first { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\t") } == UInt8(ascii: "}")

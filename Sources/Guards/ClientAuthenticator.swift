@@ -4,9 +4,10 @@ import Dialects
 /// Decides whether a presented client key may use the gateway, and which providers it may
 /// reach. Keys are held only as SHA-256 digests and compared in constant time.
 ///
-/// Rules (the multi-provider seed's): a key is valid for a provider when it is a global key
-/// or one of that provider's `auth_keys`. A provider whose set is empty (no global keys and
-/// none of its own) is open.
+/// Rules (the multi-provider seed's, closed): a key is valid for a provider when it is a
+/// global key or one of that provider's `auth_keys`. Only a gateway with no client key
+/// configured anywhere is open; once any key exists, a provider without `auth_keys` of its
+/// own takes the global (and managed) keys only — never no key at all.
 public struct ClientAuthenticator: Sendable {
     let global: [KeyDigest]
     let perProvider: [String: [KeyDigest]]
@@ -28,10 +29,7 @@ public struct ClientAuthenticator: Sendable {
 
     public func check(_ presented: String?) -> Verdict {
         if isOpen { return .accepted }
-        guard let presented, !presented.isEmpty else {
-            // Providers without any key are open: routing decides.
-            return global.isEmpty ? .needsProvider : .rejected(missing: true)
-        }
+        guard let presented, !presented.isEmpty else { return .rejected(missing: true) }
         let digest = KeyDigest(presented: presented)
         if Self.contains(global, digest) { return .accepted }
         return perProvider.isEmpty && !global.isEmpty ? .rejected(missing: false) : .needsProvider
@@ -39,8 +37,8 @@ public struct ClientAuthenticator: Sendable {
 
     /// After routing: may `presented` use `provider`?
     public func allows(_ presented: String?, provider: String) -> Bool {
+        if isOpen { return true }
         let own = perProvider[provider] ?? []
-        if global.isEmpty && own.isEmpty { return true }
         guard let presented, !presented.isEmpty else { return false }
         let digest = KeyDigest(presented: presented)
         return Self.contains(global, digest) || Self.contains(own, digest)

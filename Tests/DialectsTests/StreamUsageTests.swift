@@ -10,11 +10,16 @@ struct StreamUsageTests {
         return StreamUsage.requestingUsage(buffer, fields: fields).map { String(buffer: $0) }
     }
 
-    @Test("the option is added unless the client set stream_options itself")
+    @Test("usage is always asked for: added, or forced on with the client's other options kept; nothing changes when the client asked")
     func injection() {
         #expect(inject(#"{"model":"m","stream":true}"#) == #"{"stream_options":{"include_usage":true},"model":"m","stream":true}"#)
         #expect(inject(#"  { }"#) == #"  {"stream_options":{"include_usage":true} }"#)
-        #expect(inject(#"{"model":"m","stream":true,"stream_options":{"include_usage":false}}"#) == nil)
+        #expect(inject(#"{"model":"m","stream":true,"stream_options":{"include_usage":false}}"#) == #"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#)
+        #expect(inject(#"{"model":"m","stream_options":{"x":[1,{"y":2}], "include_usage":false ,"z":null}}"#) == #"{"model":"m","stream_options":{"include_usage":true,"x":[1,{"y":2}],"z":null}}"#)
+        #expect(inject(#"{"stream_options":null,"model":"m"}"#) == #"{"stream_options":{"include_usage":true},"model":"m"}"#)
+        #expect(inject(#"{"model":"m","stream_options":{"include_usage":true}}"#) == nil)
+        // The escaped-key trick reads as the same field, so it is forced on too.
+        #expect(inject(#"{"model":"m","stream_options":{"include_us\u0061ge":false}}"#) == #"{"model":"m","stream_options":{"include_usage":true}}"#)
     }
 
     @Test("the usage-only chunk is removed; everything else passes at once, even split across buffers")

@@ -35,17 +35,20 @@ struct ClientAuthenticatorTests {
         }
     }
 
-    @Test("provider keys: global ∪ own; a provider with neither is open")
+    @Test("provider keys: global ∪ own; once any key exists no provider is keyless")
     func providerKeys() {
         let auth = ClientAuthenticator(globalKeys: ["global-key-1"], providerKeys: ["a": ["a-only-key"], "b": []])
         #expect(auth.check("a-only-key") == .needsProvider)
         #expect(auth.allows("a-only-key", provider: "a"))
         #expect(!auth.allows("a-only-key", provider: "b"))
         #expect(auth.allows("global-key-1", provider: "a"))
-        let open = ClientAuthenticator(globalKeys: [], providerKeys: ["a": ["a-only-key"]])
-        #expect(open.check(nil) == .needsProvider)
-        #expect(open.allows(nil, provider: "b"))
-        #expect(!open.allows(nil, provider: "a"))
+        // Only provider keys: a provider without its own is not open to requests without a key.
+        let providerOnly = ClientAuthenticator(globalKeys: [], providerKeys: ["a": ["a-only-key"]])
+        #expect(providerOnly.check(nil) == .rejected(missing: true))
+        #expect(!providerOnly.allows(nil, provider: "b"))
+        #expect(!providerOnly.allows("a-only-key", provider: "b"))
+        #expect(!providerOnly.allows(nil, provider: "a"))
         #expect(ClientAuthenticator(globalKeys: [], providerKeys: [:]).isOpen)
+        #expect(ClientAuthenticator(globalKeys: [], providerKeys: [:]).allows(nil, provider: "b"))
     }
 }
