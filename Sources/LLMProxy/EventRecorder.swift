@@ -6,7 +6,9 @@ import Synchronization
 /// Takes one analytics event per proxied request off the request path: `record` appends to
 /// a bounded in-memory queue (never waits, never fails the request); this service writes the
 /// queue to the store in batches every second, keeps it through a database outage (up to the
-/// bound, counting what it must drop), and writes the rest at shutdown.
+/// bound, counting what it must drop), and writes the rest at shutdown. It also deletes
+/// events older than the retention (`database.event_retention_days`) at start and hourly, in
+/// bounded batches, so the table does not grow without end.
 final class EventRecorder: Service, Sendable {
     private struct Pending {
         var events: [RequestEvent] = []
@@ -22,12 +24,17 @@ final class EventRecorder: Service, Sendable {
     private let metrics: GatewayMetrics
     /// False while the last write failed: `/health/ready` reports the store as degraded.
     private let healthy = Atomic<Bool>(true)
+    /// Days events are kept; 0 keeps them forever.
+    private let retentionDays: Double
+    /// How often old events are pruned.
+    static let pruneInterval: Duration = .seconds(3600)
 
-    init(store: Store, limit: Int, logger: Logger, metrics: GatewayMetrics) {
+    init(store: Store, limit: Int, logger: Logger, metrics: GatewayMetrics, retentionDays: Double = 90) {
         self.store = store
         self.limit = limit
         self.logger = logger
         self.metrics = metrics
+        self.retentionDays = retentionDays
     }
 
     var storeKind: String { store.kind.rawValue }
@@ -54,8 +61,44 @@ final class EventRecorder: Service, Sendable {
 
     func run() async throws {
         await withTaskExecutorPreference(Self.executor) {
-            await writeLoop()
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.writeLoop() }
+                // A long prune never delays a batch, and shutdown does not wait for the next hour.
+                group.addTask { await cancelWhenGracefulShutdown { await self.pruneLoop() } }
+                await group.waitForAll()
+            }
         }
+    }
+
+    private func pruneLoop() async {
+        guard Self.retentionCutoff(days: retentionDays, now: 0) != nil else { return }   // kept forever
+        while !Task.isCancelled {
+            await prune()
+            try? await Task.sleep(for: Self.pruneInterval)
+        }
+    }
+
+    /// Deletes the events past the retention; returns how many (0 when kept forever).
+    @discardableResult
+    func prune(now: Int64 = WallClock.nowMs()) async -> Int {
+        guard let cutoff = Self.retentionCutoff(days: retentionDays, now: now) else { return 0 }
+        do {
+            let deleted = try await store.pruneEvents(before: cutoff)
+            if deleted > 0 {
+                logger.info("old request events deleted", metadata: ["events": .stringConvertible(deleted), "retention_days": .stringConvertible(retentionDays)])
+            }
+            return deleted
+        } catch {
+            logger.warning("cannot delete old request events; retrying within the hour", metadata: ["error": .string("\(error)")])
+            return 0
+        }
+    }
+
+    /// The start time before which events go; nil when they are kept forever.
+    static func retentionCutoff(days: Double, now: Int64) -> Int64? {
+        guard days > 0, days.isFinite else { return nil }
+        let keep = min(days, 36_500) * Double(Store.dayMs)
+        return now - Int64(keep.rounded())
     }
 
     private func writeLoop() async {

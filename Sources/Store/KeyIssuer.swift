@@ -37,15 +37,24 @@ public enum KeyIssuer {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Parses a lifetime like `30d`, `12h`, `90m` or `3600s` into milliseconds.
+    /// The longest lifetime a key may be given: 100 years (36500 days), in ms.
+    public static let maxLifetimeMs: Int64 = 36_500 * 86_400_000
+
+    /// Parses a lifetime like `30d`, `12h`, `90m` or `3600s` into milliseconds; nil when it is
+    /// malformed, not above 0, or longer than ``maxLifetimeMs`` (checked without overflow,
+    /// since the text comes from a request).
     public static func duration(_ text: String) -> Int64? {
         guard let unit = text.last, let value = Int64(text.dropLast()), value > 0 else { return nil }
+        let scale: Int64
         switch unit {
-        case "d": return value * 86_400_000
-        case "h": return value * 3_600_000
-        case "m": return value * 60_000
-        case "s": return value * 1000
+        case "d": scale = 86_400_000
+        case "h": scale = 3_600_000
+        case "m": scale = 60_000
+        case "s": scale = 1000
         default: return nil
         }
+        let (ms, overflow) = value.multipliedReportingOverflow(by: scale)
+        guard !overflow, ms <= maxLifetimeMs else { return nil }
+        return ms
     }
 }

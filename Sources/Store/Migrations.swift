@@ -52,6 +52,18 @@ enum Migrations {
                 "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
             ]
         ),
+        // Exports page through events newest first on (start_ms, id). SQLite's start_ms
+        // index already ends in the rowid (= id); PostgreSQL needs the pair spelled out.
+        Step(
+            version: 2,
+            sqlite: [],
+            postgres: [
+                "CREATE INDEX request_events_start_id ON request_events (start_ms, id)",
+                "CREATE INDEX request_events_key_start_id ON request_events (key_id, start_ms, id)",
+                "DROP INDEX request_events_start",
+                "DROP INDEX request_events_key_start",
+            ]
+        ),
     ]
 
     static var latest: Int { steps.last?.version ?? 0 }

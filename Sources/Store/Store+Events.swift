@@ -43,67 +43,45 @@ extension Store {
         return try rows.map(Self.event(from:))
     }
 
-    public enum Grouping: String, Sendable, CaseIterable { case key, model, upstream, day, none }
+    /// Where an export page ended: the last row's start and id. Pages follow each other
+    /// newest first on `(start_ms, id)`, so rows written during an export neither repeat nor
+    /// shift the pages still to come.
+    public struct EventCursor: Sendable, Equatable {
+        public let startMs: Int64
+        public let id: Int64
+    }
 
-    /// Requests, failures, tokens and latency percentiles per group over `[from, to)`.
-    /// Percentiles are computed here rather than in SQL, the same way for both databases.
-    public func summary(from: Int64, to: Int64, keyID: String? = nil, groupBy grouping: Grouping) async throws -> [UsageSummary] {
-        let filter: SQLQueryString = keyID.map { "AND key_id = \(bind: $0)" } ?? ""
+    /// One page of events in `[from, to)`, newest first, after `cursor` (nil: the first
+    /// page); `next` is nil after the last page.
+    public func eventPage(keyID: String?, from: Int64, to: Int64, after cursor: EventCursor?, limit: Int = 1000)
+        async throws -> (events: [RequestEvent], next: EventCursor?) {
+        let key: SQLQueryString = keyID.map { "AND key_id = \(bind: $0)" } ?? ""
+        let after: SQLQueryString = cursor.map { "AND (start_ms < \(bind: $0.startMs) OR (start_ms = \(bind: $0.startMs) AND id < \(bind: $0.id)))" } ?? ""
         let rows = try await all("""
-            SELECT key_id, model, upstream, start_ms, end_ms, success, prompt_tokens, completion_tokens, total_tokens
-            FROM request_events WHERE start_ms >= \(bind: from) AND start_ms < \(bind: to) \(filter) LIMIT 1000000
+            SELECT * FROM request_events WHERE start_ms >= \(bind: from) AND start_ms < \(bind: to) \(key) \(after)
+            ORDER BY start_ms DESC, id DESC LIMIT \(bind: limit)
             """)
-        var groups: [String?: (summary: UsageSummary, latencies: [Double])] = [:]
-        for row in rows {
-            let start = try row.decode(column: "start_ms", as: Int64.self)
-            let group: String?
-            switch grouping {
-            case .key: group = try row.decode(column: "key_id", as: String?.self)
-            case .model: group = try row.decode(column: "model", as: String?.self)
-            case .upstream: group = try row.decode(column: "upstream", as: String?.self)
-            case .day: group = Self.day(start)
-            case .none: group = nil
-            }
-            var entry = groups[group] ?? (UsageSummary(group: group, requests: 0, failures: 0, promptTokens: 0, completionTokens: 0, totalTokens: 0, p50Ms: nil, p95Ms: nil), [])
-            entry.summary.requests += 1
-            if try row.decode(column: "success", as: Int.self) == 0 { entry.summary.failures += 1 }
-            entry.summary.promptTokens += try row.decode(column: "prompt_tokens", as: Int?.self) ?? 0
-            entry.summary.completionTokens += try row.decode(column: "completion_tokens", as: Int?.self) ?? 0
-            entry.summary.totalTokens += try row.decode(column: "total_tokens", as: Int?.self) ?? 0
-            entry.latencies.append(Double(try row.decode(column: "end_ms", as: Int64.self) - start))
-            groups[group] = entry
+        let events = try rows.map(Self.event(from:))
+        guard rows.count == limit, let last = rows.last else { return (events, nil) }
+        return (events, EventCursor(startMs: try last.decode(column: "start_ms", as: Int64.self), id: try last.decode(column: "id", as: Int64.self)))
+    }
+
+    /// Deletes events that started before `cutoff` (ms), `batch` rows per statement so no
+    /// single statement holds the database for long; returns how many went.
+    @discardableResult
+    public func pruneEvents(before cutoff: Int64, batch: Int = 5000) async throws -> Int {
+        var deleted = 0
+        while !Task.isCancelled {
+            let gone = try await all("""
+                DELETE FROM request_events WHERE id IN (
+                    SELECT id FROM request_events WHERE start_ms < \(bind: cutoff) ORDER BY start_ms LIMIT \(bind: batch))
+                RETURNING id
+                """).count
+            deleted += gone
+            if gone < batch { break }
+            await Task.yield()
         }
-        return groups.values.map { entry in
-            var summary = entry.summary
-            let sorted = entry.latencies.sorted()
-            summary.p50Ms = Self.percentile(sorted, 0.50)
-            summary.p95Ms = Self.percentile(sorted, 0.95)
-            return summary
-        }.sorted { ($0.group ?? "") < ($1.group ?? "") }
-    }
-
-    /// Nearest-rank percentile of sorted values.
-    static func percentile(_ sorted: [Double], _ p: Double) -> Double? {
-        guard !sorted.isEmpty else { return nil }
-        let rank = Int((p * Double(sorted.count)).rounded(.up))
-        return sorted[max(0, min(sorted.count - 1, rank - 1))]
-    }
-
-    /// `YYYY-MM-DD` (UTC) of a time in ms.
-    static func day(_ ms: Int64) -> String {
-        // Days since 1970 to a civil date (Howard Hinnant's algorithm).
-        let days = Int(ms / 86_400_000) - (ms < 0 && ms % 86_400_000 != 0 ? 1 : 0)
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(y)-\(two(m))-\(two(d))"
+        return deleted
     }
 
     static func event(from row: any SQLRow) throws -> RequestEvent {

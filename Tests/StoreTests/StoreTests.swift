@@ -32,13 +32,13 @@ struct StoreTests {
     @Test("migrations run once, are recorded, and a newer schema is refused", arguments: Backend.allCases)
     func migrations(backend: Backend) async throws {
         let (store, reopen) = try await Self.fresh(backend)
-        #expect(try await store.schemaVersion() == 1)
+        #expect(try await store.schemaVersion() == 2)
         await store.close()
         let again = try await reopen()
-        #expect(try await again.schemaVersion() == 1)
+        #expect(try await again.schemaVersion() == 2)
         try await again.recordSchemaVersionForTests(99)
         await again.close()
-        await #expect(throws: StoreError.schemaTooNew(found: 99, known: 1)) { _ = try await reopen() }
+        await #expect(throws: StoreError.schemaTooNew(found: 99, known: 2)) { _ = try await reopen() }
     }
 
     @Test("keys: create, list, revoke once, last use", arguments: Backend.allCases)
@@ -101,6 +101,21 @@ struct StoreTests {
         #expect(try await store.settingOrInsert("jwt_secret", value: "two") == "one")
         try await store.setSetting("jwt_secret", value: "three")
         #expect(try await store.setting("jwt_secret") == "three")
+        await store.close()
+    }
+
+    @Test("settings count up without losing increments across instances", arguments: Backend.allCases)
+    func counters(backend: Backend) async throws {
+        let (store, reopen) = try await Self.fresh(backend)
+        let other = try await reopen()
+        #expect(try await store.numericSetting("admin_session_generation") == 0)
+        #expect(try await store.incrementSetting("admin_session_generation") == 1)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<10 { group.addTask { try await (index % 2 == 0 ? store : other).incrementSetting("admin_session_generation") } }
+            try await group.waitForAll()
+        }
+        #expect(try await other.numericSetting("admin_session_generation") == 11)
+        await other.close()
         await store.close()
     }
 
