@@ -22,6 +22,10 @@ public struct ClientIdentity: Sendable, Equatable {
 
     public func isActive(at now: Int64) -> Bool { !revoked && (expiresAt.map { now < $0 } ?? true) }
 
+    var revokedCopy: ClientIdentity {
+        ClientIdentity(keyID: keyID, username: username, expiresAt: expiresAt, revoked: true, models: models)
+    }
+
     /// Whether the key may ask for `model` (its list: exact names or `*`/`?` patterns).
     public func allows(model: String?) -> Bool {
         guard let models, !models.isEmpty else { return true }
@@ -32,24 +36,37 @@ public struct ClientIdentity: Sendable, Equatable {
 
 /// The managed keys in memory, by SHA-256, so a request never waits for the database. The
 /// store's change feed keeps it current: a revocation is one `upsert` away from taking effect.
+///
+/// Revocation is sticky: once a hash is known revoked here, no later `upsert` or `replaceAll`
+/// makes it active again. A resync reads its snapshot before it applies it, and a revocation
+/// applied in memory in between must not be undone by that older snapshot; keys are never
+/// un-revoked, so "revoked" is the one state that can only be gained.
 public final class ManagedKeyIndex: Sendable {
     private let table = Mutex<[[UInt8]: ClientIdentity]>([:])
 
     public init() {}
 
     /// Replaces everything (start-up and periodic resync). `keys` pairs a 64-hex SHA-256
-    /// with its identity.
+    /// with its identity. A hash revoked in the current table stays revoked.
     public func replaceAll(_ keys: [(hash: String, identity: ClientIdentity)]) {
         var fresh: [[UInt8]: ClientIdentity] = [:]
         for (hash, identity) in keys {
             if let digest = KeyDigest.decodeHex(Substring(hash)) { fresh[digest] = identity }
         }
-        table.withLock { $0 = fresh }
+        table.withLock { table in
+            for (digest, identity) in fresh where !identity.revoked && table[digest]?.revoked == true {
+                fresh[digest] = identity.revokedCopy
+            }
+            table = fresh
+        }
     }
 
+    /// Adds or updates one key; a revoked key stays revoked.
     public func upsert(hash: String, identity: ClientIdentity) {
         guard let digest = KeyDigest.decodeHex(Substring(hash)) else { return }
-        table.withLock { $0[digest] = identity }
+        table.withLock { table in
+            table[digest] = table[digest]?.revoked == true && !identity.revoked ? identity.revokedCopy : identity
+        }
     }
 
     /// Whether any managed key exists, active or not: once one does, the gateway requires

@@ -1,0 +1,55 @@
+import Testing
+@testable import Guards
+
+@Suite("Managed key index")
+struct ManagedKeyIndexTests {
+    static let secret = "abc"
+    /// SHA-256 of "abc" (FIPS 180-2, appendix B.1).
+    static let hash = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+    static func identity(revoked: Bool) -> ClientIdentity {
+        ClientIdentity(keyID: "key_1", username: "alice", expiresAt: nil, revoked: revoked, models: nil)
+    }
+
+    @Test("a resync with a snapshot read before a revocation does not bring the key back")
+    func resyncKeepsRevocation() {
+        let index = ManagedKeyIndex()
+        index.replaceAll([(Self.hash, Self.identity(revoked: false))])
+        // The resync reads its snapshot (active) …
+        let snapshot = [(hash: Self.hash, identity: Self.identity(revoked: false))]
+        // … the admin API revokes the key in memory …
+        index.upsert(hash: Self.hash, identity: Self.identity(revoked: true))
+        // … and the stale snapshot is applied.
+        index.replaceAll(snapshot)
+        #expect(index.lookup(Self.secret)?.revoked == true)
+        #expect(index.lookup(Self.secret)?.isActive(at: 0) == false)
+        #expect(index.count == 1)
+    }
+
+    @Test("an upsert never moves a key from revoked back to active")
+    func upsertIsMonotonic() {
+        let index = ManagedKeyIndex()
+        index.upsert(hash: Self.hash, identity: Self.identity(revoked: true))
+        index.upsert(hash: Self.hash, identity: Self.identity(revoked: false))
+        #expect(index.lookup(Self.secret)?.revoked == true)
+    }
+
+    @Test("other changes still apply: new keys, new expiry, keys gone from the store")
+    func otherChangesApply() {
+        let index = ManagedKeyIndex()
+        index.upsert(hash: Self.hash, identity: Self.identity(revoked: false))
+        let later = ClientIdentity(keyID: "key_1", username: "alice", expiresAt: 5, revoked: false, models: ["gpt-*"])
+        index.upsert(hash: Self.hash, identity: later)
+        #expect(index.lookup(Self.secret) == later)
+        index.replaceAll([])
+        #expect(index.lookup(Self.secret) == nil && !index.hasKeys)
+    }
+
+    @Test("a revoked key stays revoked through a resync that also carries the revocation")
+    func revokedInBoth() {
+        let index = ManagedKeyIndex()
+        index.upsert(hash: Self.hash, identity: Self.identity(revoked: true))
+        index.replaceAll([(Self.hash, Self.identity(revoked: true))])
+        #expect(index.lookup(Self.secret)?.revoked == true)
+    }
+}
