@@ -87,23 +87,22 @@ extension AdminAPI {
 
     // MARK: analytics
 
-    /// `startDate`/`endDate` (epoch ms or ISO 8601; default the last 7 days).
+    /// `startDate`/`endDate` (epoch ms or ISO 8601, 1970…9999; default the last 7 days).
     static func range(_ request: Request, now: Int64) -> Result<(Int64, Int64), AdminProblem> {
         let query = request.uri.queryParameters
         func parse(_ name: String) -> Result<Int64?, AdminProblem> {
             guard let text = query[Substring(name)].map(String.init), !text.isEmpty else { return .success(nil) }
-            if let ms = Int64(text) { return .success(ms) }
-            if let date = ISO8601DateFormatter().date(from: text) { return .success(Int64(date.timeIntervalSince1970 * 1000)) }
-            let day = ISO8601DateFormatter()
-            day.formatOptions = [.withFullDate]
-            if let date = day.date(from: text) { return .success(Int64(date.timeIntervalSince1970 * 1000)) }
-            return .failure("\(name) must be epoch milliseconds or an ISO 8601 date (got \"\(text)\")")
+            guard let ms = AdminInput.time(text) else {
+                return .failure("\(name) must be epoch milliseconds or an ISO 8601 date, \(AdminInput.timeRange) (got \"\(text.prefix(40))\")")
+            }
+            return .success(ms)
         }
         let start: Int64?, end: Int64?
         switch parse("startDate") { case .failure(let message): return .failure(message); case .success(let value): start = value }
         switch parse("endDate") { case .failure(let message): return .failure(message); case .success(let value): end = value }
-        let to = end ?? now + 1
-        let from = start ?? to - 7 * 86_400_000
+        // Both within 0…latestMs (or `now`, far inside it): none of this can overflow.
+        let to = end ?? min(now, AdminInput.latestMs) + 1
+        let from = start ?? max(AdminInput.earliestMs, to - 7 * Store.dayMs)
         guard from < to else { return .failure("startDate must be before endDate") }
         return .success((from, to))
     }
@@ -124,7 +123,7 @@ extension AdminAPI {
         [
             "requestId": event.requestID, "keyId": event.keyID ?? NSNull(), "username": event.username ?? NSNull(),
             "startTime": event.startMs, "endTime": event.success ? event.endMs as Any : NSNull(), "finishedAt": event.endMs,
-            "durationMs": event.endMs - event.startMs, "status": event.status, "success": event.success,
+            "durationMs": event.endMs &- event.startMs, "status": event.status, "success": event.success,
             "model": event.model ?? NSNull(), "route": event.route ?? NSNull(), "upstream": event.upstream ?? NSNull(),
             "dialect": event.dialect ?? NSNull(), "stream": event.stream, "ttfbMs": event.ttfbMs ?? NSNull(),
             "promptTokens": event.promptTokens ?? NSNull(), "completionTokens": event.completionTokens ?? NSNull(),
@@ -151,27 +150,44 @@ extension AdminAPI {
                                "summary": rows.map(object), "totals": object(totals ?? empty)])
     }
 
+    /// The events as CSV, written a page at a time as the client reads them: memory stays at
+    /// one page however long the range.
     func export(_ request: Request) async throws -> Response {
         let (from, to): (Int64, Int64)
         switch Self.range(request, now: WallClock.nowMs()) { case .failure(let message): return Self.failure(.badRequest, message.message); case .success(let range): (from, to) = range }
         let keyID = request.uri.queryParameters["keyId"].map(String.init)
-        let events = try await store.events(keyID: keyID, from: from, to: to, limit: 1_000_000)
-        var csv = "request_id,key_id,username,start_ms,end_ms,status,success,model,route,upstream,dialect,stream,ttfb_ms,prompt_tokens,completion_tokens,total_tokens,bytes_in,bytes_out,error_code\n"
-        for event in events {
-            let fields: [String] = [
-                event.requestID, event.keyID ?? "", event.username ?? "", String(event.startMs), String(event.endMs), String(event.status),
-                event.success ? "true" : "false", event.model ?? "", event.route ?? "", event.upstream ?? "", event.dialect ?? "",
-                event.stream ? "true" : "false", event.ttfbMs.map { String($0) } ?? "", event.promptTokens.map(String.init) ?? "",
-                event.completionTokens.map(String.init) ?? "", event.totalTokens.map(String.init) ?? "", String(event.bytesIn),
-                String(event.bytesOut), event.errorCode ?? "",
-            ]
-            csv += fields.map(Self.csvField).joined(separator: ",") + "\n"
-        }
+        // The first page before the answer starts: a database that is down still gets a 503.
+        let first = try await store.eventPage(keyID: keyID, from: from, to: to, after: nil, limit: Self.exportPage)
         var headers = HTTPFields()
         headers[.contentType] = "text/csv; charset=utf-8"
         headers[.contentDisposition] = "attachment; filename=\"llmproxy-analytics.csv\""
         headers[.cacheControl] = "no-store"
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: csv)))
+        let store = self.store
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: Self.csvHeader))
+            var page = first
+            while true {
+                try await writer.write(ByteBuffer(string: page.events.map(Self.csvLine).joined()))
+                guard let next = page.next else { break }
+                page = try await store.eventPage(keyID: keyID, from: from, to: to, after: next, limit: Self.exportPage)
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    static let exportPage = 1000
+
+    static let csvHeader = "request_id,key_id,username,start_ms,end_ms,status,success,model,route,upstream,dialect,stream,ttfb_ms,prompt_tokens,completion_tokens,total_tokens,bytes_in,bytes_out,error_code\n"
+
+    static func csvLine(_ event: RequestEvent) -> String {
+        let fields: [String] = [
+            event.requestID, event.keyID ?? "", event.username ?? "", String(event.startMs), String(event.endMs), String(event.status),
+            event.success ? "true" : "false", event.model ?? "", event.route ?? "", event.upstream ?? "", event.dialect ?? "",
+            event.stream ? "true" : "false", event.ttfbMs.map { String($0) } ?? "", event.promptTokens.map(String.init) ?? "",
+            event.completionTokens.map(String.init) ?? "", event.totalTokens.map(String.init) ?? "", String(event.bytesIn),
+            String(event.bytesOut), event.errorCode ?? "",
+        ]
+        return fields.map(csvField).joined(separator: ",") + "\n"
     }
 
     /// RFC 4180 quoting, and a leading `'` before `= + - @` so a spreadsheet never runs a
@@ -190,64 +206,5 @@ extension AdminAPI {
         headers[.contentType] = "application/json"
         headers[.cacheControl] = "no-store"
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
-    }
-}
-
-/// A validated `POST /api/keys` body.
-struct KeyRequest {
-    var username: String
-    var name: String?
-    var expiresAt: Int64?
-    var limits: KeyLimits
-
-    static func parse(_ body: [String: Any], now: Int64) -> Result<KeyRequest, AdminProblem> {
-        let known: Set<String> = ["username", "name", "expiresAt", "expiresIn", "models", "limits"]
-        if let unknown = body.keys.first(where: { !known.contains($0) }) {
-            return .failure("unknown field \"\(unknown)\"; allowed: \(known.sorted().joined(separator: ", "))")
-        }
-        guard let username = body["username"] as? String else { return .failure("username is required: 3–50 characters of letters, digits, _ . -") }
-        guard AdminConfig.isValidUsername(username) else { return .failure("username must be 3–50 characters of letters, digits, _ . - (got \"\(username)\")") }
-        var request = KeyRequest(username: username, name: nil, expiresAt: nil, limits: KeyLimits())
-        if let name = body["name"], !(name is NSNull) {
-            guard let text = name as? String, (1...100).contains(text.count) else { return .failure("name must be a string of 1–100 characters") }
-            request.name = text
-        }
-        if let value = body["expiresAt"], !(value is NSNull) {
-            if let text = value as? String, let date = ISO8601DateFormatter().date(from: text) {
-                request.expiresAt = Int64(date.timeIntervalSince1970 * 1000)
-            } else if let number = value as? NSNumber, !(value is Bool) {
-                request.expiresAt = number.int64Value
-            } else {
-                return .failure("expiresAt must be an ISO 8601 time (2027-01-31T00:00:00Z) or epoch milliseconds")
-            }
-            if let expires = request.expiresAt, expires <= now { return .failure("expiresAt must be in the future") }
-        }
-        if let value = body["expiresIn"], !(value is NSNull) {
-            guard let text = value as? String, let duration = KeyIssuer.duration(text) else { return .failure("expiresIn must be like 30d, 12h or 90m") }
-            request.expiresAt = now + duration
-        }
-        var limits = body["limits"] as? [String: Any] ?? [:]
-        if body["limits"] != nil, !(body["limits"] is [String: Any]) { return .failure("limits must be an object") }
-        if let models = body["models"] { limits["models"] = models }
-        if let models = limits["models"], !(models is NSNull) {
-            guard let list = models as? [String], list.allSatisfy({ !$0.isEmpty && !$0.contains(",") }) else {
-                return .failure("models must be a list of model names (globs allowed), without commas")
-            }
-            request.limits.models = list.isEmpty ? nil : list
-        }
-        func positive(_ name: String) -> Result<Int64?, AdminProblem> {
-            guard let value = limits[name], !(value is NSNull) else { return .success(nil) }
-            guard let number = value as? NSNumber, !(value is Bool), number.int64Value > 0, Double(number.int64Value) == number.doubleValue else {
-                return .failure("limits.\(name) must be a whole number above 0")
-            }
-            return .success(number.int64Value)
-        }
-        switch positive("requestsPerMinute") { case .failure(let m): return .failure(m); case .success(let v): request.limits.requestsPerMinute = v.map { Int($0) } }
-        switch positive("tokensPerMinute") { case .failure(let m): return .failure(m); case .success(let v): request.limits.tokensPerMinute = v.map { Int($0) } }
-        switch positive("tokenBudget") { case .failure(let m): return .failure(m); case .success(let v): request.limits.tokenBudget = v }
-        if let unknown = limits.keys.first(where: { !["models", "requestsPerMinute", "tokensPerMinute", "tokenBudget"].contains($0) }) {
-            return .failure("unknown limit \"\(unknown)\"; allowed: models, requestsPerMinute, tokensPerMinute, tokenBudget")
-        }
-        return .success(request)
     }
 }

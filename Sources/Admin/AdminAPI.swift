@@ -10,13 +10,15 @@ import Store
 /// The admin surface: `/auth/*` (sessions), `/api/*` (keys, analytics, upstreams, reload)
 /// and the web UI at `/admin`. Every answer is JSON (`{"success":false,"error":…}` on
 /// failure) except the UI files and the CSV export. Order for each request: the CIDR list
-/// (403 before any other work), CORS preflight, then the session check.
+/// (403 before any other work), CORS preflight, the cross-site check (``CrossSiteCheck``),
+/// then the session check.
 public struct AdminAPI: Sendable {
     let store: Store
     let keys: ManagedKeyIndex
     let sessions: AdminSessions
     let credentials: AdminCredentials
     let limiter = LoginLimiter()
+    let generation: SessionGeneration
     let ui: AdminUI
     /// The admin settings of the current configuration (they follow reloads).
     let settings: @Sendable () -> AdminConfig
@@ -36,6 +38,7 @@ public struct AdminAPI: Sendable {
         self.upstreams = upstreams
         self.reload = reload
         self.ui = AdminUI()
+        self.generation = SessionGeneration(store: store)
     }
 
     /// Whether `path` belongs to the admin surface.
@@ -53,6 +56,11 @@ public struct AdminAPI: Sendable {
         if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
             return cors.preflight()
         }
+        if let refusal = crossSiteCheck(request, settings: settings).refusal() {
+            var response = Self.failure(refusal.status, refusal.message)
+            cors.apply(to: &response.headers)
+            return response
+        }
         var response = await route(request, clientAddress: clientAddress ?? "unknown")
         cors.apply(to: &response.headers)
         return response
@@ -66,7 +74,7 @@ public struct AdminAPI: Sendable {
         }
         switch (request.method, path) {
         case (.post, "/auth/login"): return await login(request, clientAddress: clientAddress)
-        case (.post, "/auth/logout"): return logout(secure: Self.isSecure(request))
+        case (.post, "/auth/logout"): return await logout(request)
         case (.post, "/auth/token"): return await token(request, clientAddress: clientAddress)
         case (_, "/auth/login"), (_, "/auth/logout"), (_, "/auth/token"): return Self.failure(.methodNotAllowed, "use POST")
         default: break
@@ -81,7 +89,6 @@ public struct AdminAPI: Sendable {
     // MARK: sessions
 
     private func login(_ request: Request, clientAddress: String) async -> Response {
-        if let refusal = limitedSignIn(clientAddress) { return refusal }
         let body: [String: Any]
         switch await Self.jsonObject(request) {
         case .failure(let message): return Self.failure(.badRequest, message.message)
@@ -90,61 +97,97 @@ public struct AdminAPI: Sendable {
         guard let username = body["username"] as? String, !username.isEmpty else { return Self.failure(.badRequest, "username is required (a string)") }
         guard let password = body["password"] as? String, !password.isEmpty else { return Self.failure(.badRequest, "password is required (a string)") }
         if let refusal = await checkSignIn(username: username, password: password, clientAddress: clientAddress) { return refusal }
-        guard let session = try? await sessions.issue(username: username) else { return Self.failure(.internalServerError, "cannot sign a session token") }
-        var response = Self.json(.ok, ["success": true, "username": username, "expiresAt": Self.iso(session.expires)])
+        guard let session = await issueSession() else { return Self.failure(.serviceUnavailable, "cannot start a session: the database did not answer") }
+        var response = Self.json(.ok, ["success": true, "username": credentials.username, "expiresAt": Self.iso(session.expires)])
         response.headers[.setCookie] = Self.cookie(session.token, maxAge: Int(sessions.lifetime), secure: Self.isSecure(request))
         return response
     }
 
-    private func logout(secure: Bool) -> Response {
-        var response = Self.json(.ok, ["success": true, "message": "signed out"])
-        response.headers[.setCookie] = Self.cookie("", maxAge: 0, secure: secure)
+    /// Clears the cookie; when the request is signed in, also ends every session of the admin
+    /// (browser cookies and script tokens alike, on every instance).
+    private func logout(_ request: Request) async -> Response {
+        var response: Response
+        if await authenticatedUser(request) == nil {
+            response = Self.json(.ok, ["success": true, "message": "signed out"])
+        } else if (try? await generation.advance()) != nil {
+            response = Self.json(.ok, ["success": true, "message": "signed out; every session of this admin has ended"])
+        } else {
+            response = Self.failure(.serviceUnavailable, "signed out here, but other sessions could not be ended: the database did not answer; try again")
+        }
+        response.headers[.setCookie] = Self.cookie("", maxAge: 0, secure: Self.isSecure(request))
         return response
     }
 
     /// A bearer token for scripts: with the credentials in the body, or for the signed-in user.
     private func token(_ request: Request, clientAddress: String) async -> Response {
-        var user = await authenticatedUser(request)
-        if user == nil {
-            if let refusal = limitedSignIn(clientAddress) { return refusal }
+        if await authenticatedUser(request) == nil {
             guard case .success(let body) = await Self.jsonObject(request),
                   let username = body["username"] as? String, let password = body["password"] as? String else {
                 return Self.failure(.unauthorized, "send {\"username\",\"password\"} or sign in first")
             }
             if let refusal = await checkSignIn(username: username, password: password, clientAddress: clientAddress) { return refusal }
-            user = username
         }
-        guard let user, let session = try? await sessions.issue(username: user) else { return Self.failure(.internalServerError, "cannot sign a session token") }
+        guard let session = await issueSession() else { return Self.failure(.serviceUnavailable, "cannot start a session: the database did not answer") }
         return Self.json(.ok, ["success": true, "token": session.token, "expiresAt": Self.iso(session.expires)])
     }
 
-    /// 429 with Retry-After while the address has used up its failed sign-ins.
-    private func limitedSignIn(_ clientAddress: String) -> Response? {
-        guard let wait = limiter.retryAfter(clientAddress) else { return nil }
-        var response = Self.failure(.tooManyRequests, "too many failed sign-ins from this address; try again in \(wait) s")
-        response.headers[.retryAfter] = String(wait)
+    /// A token for the admin in the current session generation.
+    private func issueSession() async -> (token: String, expires: Date)? {
+        guard let current = await generation.current() else { return nil }
+        return try? await sessions.issue(username: credentials.username, generation: current)
+    }
+
+    /// Checks the credentials within the sign-in limits; nil when they are right. The attempt
+    /// is counted before bcrypt runs (see ``LoginLimiter``), so concurrent guesses cannot
+    /// all pass the limit.
+    private func checkSignIn(username: String, password: String, clientAddress: String) async -> Response? {
+        switch limiter.reserve(clientAddress) {
+        case .verify:
+            break
+        case .limited(let wait):
+            return Self.retryLater("too many failed sign-ins from this address; try again in \(wait) s", after: wait)
+        case .busy(let wait):
+            return Self.retryLater("too many sign-ins are being checked at once; try again in \(wait) s", after: wait)
+        }
+        var succeeded = false
+        // Also when the task is cancelled mid-check: the slot is always given back.
+        defer { limiter.finish(clientAddress, succeeded: succeeded) }
+        succeeded = await credentials.verify(username: username, password: password)
+        return succeeded ? nil : Self.failure(.unauthorized, "wrong user name or password")
+    }
+
+    static func retryLater(_ message: String, after seconds: Int) -> Response {
+        var response = failure(.tooManyRequests, message)
+        response.headers[.retryAfter] = String(seconds)
         return response
     }
 
-    /// Checks the credentials and keeps the per-address count; nil when they are right.
-    private func checkSignIn(username: String, password: String, clientAddress: String) async -> Response? {
-        guard await credentials.verify(username: username, password: password) else {
-            limiter.failed(clientAddress)
-            return Self.failure(.unauthorized, "wrong user name or password")
-        }
-        limiter.succeeded(clientAddress)
-        return nil
+    /// The signed-in admin: by `Authorization: Bearer` when the request has one, else by the
+    /// `auth_token` cookie. The token must be valid, name the current admin, and belong to
+    /// the current session generation.
+    package func authenticatedUser(_ request: Request) async -> String? {
+        guard let token = Self.bearerToken(request) ?? Self.cookieValue(request.headers[.cookie], name: "auth_token"), !token.isEmpty,
+              let session = await sessions.verify(token), session.username == credentials.username,
+              let current = await generation.current(), session.generation == current else { return nil }
+        return session.username
     }
 
-    /// The session's user: the `auth_token` cookie first, then `Authorization: Bearer`.
-    func authenticatedUser(_ request: Request) async -> String? {
-        if let cookie = Self.cookieValue(request.headers[.cookie], name: "auth_token"), !cookie.isEmpty, let user = await sessions.verify(cookie) {
-            return user
-        }
-        if let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("bearer ") {
-            return await sessions.verify(String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces))
-        }
-        return nil
+    static func bearerToken(_ request: Request) -> String? {
+        guard let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("bearer ") else { return nil }
+        return String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+    }
+
+    /// The facts the cross-site check decides on, read off the request.
+    func crossSiteCheck(_ request: Request, settings: AdminConfig) -> CrossSiteCheck {
+        let length = request.headers[.contentLength].flatMap { Int($0) }
+        let hasBody = (length ?? 0) > 0 || (length == nil && request.headers[.transferEncoding] != nil)
+        let cookie = Self.cookieValue(request.headers[.cookie], name: "auth_token").map { !$0.isEmpty } ?? false
+        let authority = request.head.authority   // the Host header, for HTTP/1
+        return CrossSiteCheck(
+            method: request.method, path: request.uri.path, contentType: request.headers[.contentType], hasBody: hasBody,
+            cookieSession: cookie && Self.bearerToken(request) == nil, origin: request.headers[.origin],
+            fetchSite: request.headers[HTTPField.Name("sec-fetch-site")!],
+            ownOrigin: authority.map { "\(Self.isSecure(request) ? "https" : "http")://\($0)" }, allowedOrigins: settings.corsOrigins)
     }
 
     // MARK: helpers

@@ -16,8 +16,28 @@ public struct AdminCredentials: Sendable {
     static let cost: UInt8 = 11
 
     /// Resolves the account: configured, stored, or newly generated (and announced once).
+    /// When the account differs from the one the current sessions were issued for (another
+    /// user name, another password), every session is ended (see ``SessionGeneration``).
     public static func resolve(config: AdminConfig, store: Store, announce: (String, String) -> Void) async throws -> AdminCredentials {
+        let credentials = try await account(config: config, store: store, announce: announce)
+        let sessionsUser = try await store.setting("admin_session_username")
+        let sessionsHash = try await store.setting("admin_session_password_hash")
+        if sessionsUser != credentials.username || sessionsHash != credentials.passwordHash {
+            try await store.setSetting("admin_session_username", value: credentials.username)
+            try await store.setSetting("admin_session_password_hash", value: credentials.passwordHash)
+            try await store.incrementSetting(SessionGeneration.setting)
+        }
+        return credentials
+    }
+
+    private static func account(config: AdminConfig, store: Store, announce: (String, String) -> Void) async throws -> AdminCredentials {
         if let username = config.username, let password = config.password {
+            // Bcrypt salts every hash: the configured password is compared with the hash the
+            // sessions were issued under, and that hash is kept while it still matches.
+            if try await store.setting("admin_session_username") == username, let previous = try await store.setting("admin_session_password_hash"),
+               await matches(password, hash: previous) {
+                return AdminCredentials(username: username, passwordHash: previous)
+            }
             return AdminCredentials(username: username, passwordHash: await hash(password))
         }
         if let username = try await store.setting("admin_username"), let hash = try await store.setting("admin_password_hash") {
@@ -35,10 +55,12 @@ public struct AdminCredentials: Sendable {
 
     /// Checks a login off the event loops (bcrypt is deliberately slow).
     func verify(username: String, password: String) async -> Bool {
-        let expected = self.username
-        let hash = passwordHash
-        let matches = (try? await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }) ?? false
-        return matches && constantTimeEquals(username, expected)
+        let matches = await Self.matches(password, hash: passwordHash)
+        return matches && constantTimeEquals(username, self.username)
+    }
+
+    static func matches(_ password: String, hash: String) async -> Bool {
+        (try? await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }) ?? false
     }
 
     static func hash(_ password: String) async -> String {

@@ -1,17 +1,26 @@
 import Foundation
 import JWTKit
 
-/// Admin sessions as HS256 JWTs: who, when issued, when they end. Tokens are checked for
-/// signature and expiry on every admin request; nothing about a session is stored.
+/// Admin sessions as HS256 JWTs: who, which session generation, when issued, when they end.
+/// Signature and expiry are checked here; whether the subject is still the admin and the
+/// generation still current is the API's check (``SessionGeneration``), on every request.
 public final class AdminSessions: Sendable {
     struct Claims: JWTPayload {
         var sub: SubjectClaim
+        /// The session generation the token was issued in; logging out moves past it.
+        var gen: Int64
         var iat: IssuedAtClaim
         var exp: ExpirationClaim
 
         func verify(using algorithm: some JWTAlgorithm) async throws {
             try exp.verifyNotExpired()
         }
+    }
+
+    /// What a valid token says.
+    struct Session: Equatable {
+        let username: String
+        let generation: Int64
     }
 
     private let keys: JWTKeyCollection
@@ -24,16 +33,17 @@ public final class AdminSessions: Sendable {
         lifetime = lifetimeHours * 3600
     }
 
-    /// A signed token for `username`, and when it expires.
-    func issue(username: String, now: Date = Date()) async throws -> (token: String, expires: Date) {
+    /// A signed token for `username` in session generation `generation`, and when it expires.
+    func issue(username: String, generation: Int64, now: Date = Date()) async throws -> (token: String, expires: Date) {
         let expires = now.addingTimeInterval(lifetime)
-        let claims = Claims(sub: SubjectClaim(value: username), iat: IssuedAtClaim(value: now), exp: ExpirationClaim(value: expires))
+        let claims = Claims(sub: SubjectClaim(value: username), gen: generation, iat: IssuedAtClaim(value: now), exp: ExpirationClaim(value: expires))
         return (try await keys.sign(claims), expires)
     }
 
-    /// The user a token was issued to, or nil when it is malformed, tampered with or expired.
-    func verify(_ token: String) async -> String? {
+    /// The session a token carries, or nil when it is malformed, tampered with, expired, or
+    /// from before session generations (no `gen`).
+    func verify(_ token: String) async -> Session? {
         guard let claims = try? await keys.verify(token, as: Claims.self) else { return nil }
-        return claims.sub.value
+        return Session(username: claims.sub.value, generation: claims.gen)
     }
 }

@@ -1,39 +1,94 @@
 import Synchronization
 
-/// Failed admin logins per client address: after `limit` failures within `window`, that
-/// address is refused (429 with Retry-After) until the window has passed. A success clears it.
+/// Sign-in attempts per client address, and password checks overall.
+///
+/// An attempt takes its place *before* the password is checked (``State/reserve(_:now:)``)
+/// and gives it back after (``State/finish(_:succeeded:now:)``): attempts still being checked
+/// count against the address like failures, so concurrent guesses cannot all slip past the
+/// limit while bcrypt runs. After `limit` failures within `window` the address is refused
+/// until the oldest of them is `window` old; a success clears it. At most `maxVerifying`
+/// checks run at once overall; beyond that attempts are turned away at once with a short
+/// Retry-After rather than queued behind the slow hashes.
 final class LoginLimiter: Sendable {
-    private let failures = Mutex<[String: [ContinuousClock.Instant]]>([:])
-    let limit: Int
-    let window: Duration
+    struct State {
+        enum Decision: Equatable {
+            /// Check the password, then call `finish`.
+            case verify
+            /// The address has used its attempts: try again in this many seconds.
+            case limited(retryAfter: Int)
+            /// Too many checks are running: try again in this many seconds.
+            case busy(retryAfter: Int)
+        }
 
-    init(limit: Int = 5, window: Duration = .seconds(300)) {
-        self.limit = limit
-        self.window = window
-    }
+        struct Entry {
+            var failures: [ContinuousClock.Instant] = []
+            var inFlight = 0
+        }
 
-    /// Seconds to wait before trying again, or nil when the address may try now.
-    func retryAfter(_ address: String, now: ContinuousClock.Instant = .now) -> Int? {
-        failures.withLock { table in
-            let recent = (table[address] ?? []).filter { now - $0 < window }
-            table[address] = recent.isEmpty ? nil : recent
-            guard recent.count >= limit, let oldest = recent.first else { return nil }
-            let (seconds, _) = (window - (now - oldest)).components
-            return max(1, Int(seconds) + 1)
+        let limit: Int
+        let window: Duration
+        let maxVerifying: Int
+        private(set) var entries: [String: Entry] = [:]
+        private(set) var verifying = 0
+
+        init(limit: Int, window: Duration, maxVerifying: Int) {
+            self.limit = limit
+            self.window = window
+            self.maxVerifying = maxVerifying
+        }
+
+        mutating func reserve(_ address: String, now: ContinuousClock.Instant) -> Decision {
+            var entry = entries[address] ?? Entry()
+            entry.failures.removeAll { now - $0 >= window }
+            defer { entries[address] = entry.failures.isEmpty && entry.inFlight == 0 ? nil : entry }
+            if entry.failures.count + entry.inFlight >= limit {
+                // Attempts in flight end within a check's time; failures keep the address
+                // out until enough of them are `window` old.
+                guard entry.failures.count >= limit else { return .limited(retryAfter: 1) }
+                let freeing = entry.failures[entry.failures.count - limit]
+                let (seconds, _) = (window - (now - freeing)).components
+                return .limited(retryAfter: max(1, Int(seconds) + 1))
+            }
+            guard verifying < maxVerifying else { return .busy(retryAfter: 1) }
+            entry.inFlight += 1
+            verifying += 1
+            bound(now: now)
+            return .verify
+        }
+
+        /// Ends an attempt that `reserve` let through.
+        mutating func finish(_ address: String, succeeded: Bool, now: ContinuousClock.Instant) {
+            verifying = max(0, verifying - 1)
+            var entry = entries[address] ?? Entry()
+            entry.inFlight = max(0, entry.inFlight - 1)
+            if succeeded {
+                entry.failures = []
+            } else {
+                entry.failures.removeAll { now - $0 >= window }
+                entry.failures.append(now)
+            }
+            entries[address] = entry.failures.isEmpty && entry.inFlight == 0 ? nil : entry
+        }
+
+        /// Keeps the table bounded: past 10,000 addresses the stalest idle one goes.
+        private mutating func bound(now: ContinuousClock.Instant) {
+            guard entries.count > 10_000 else { return }
+            let idle = entries.filter { $0.value.inFlight == 0 }
+            if let stale = idle.min(by: { ($0.value.failures.last ?? now) < ($1.value.failures.last ?? now) })?.key { entries[stale] = nil }
         }
     }
 
-    func failed(_ address: String, now: ContinuousClock.Instant = .now) {
-        failures.withLock { table in
-            var recent = (table[address] ?? []).filter { now - $0 < window }
-            recent.append(now)
-            table[address] = recent
-            // Bound the table: forget the stalest addresses first.
-            if table.count > 10_000, let stale = table.min(by: { ($0.value.last ?? now) < ($1.value.last ?? now) })?.key { table[stale] = nil }
-        }
+    private let state: Mutex<State>
+
+    init(limit: Int = 5, window: Duration = .seconds(300), maxVerifying: Int = 4) {
+        state = Mutex(State(limit: limit, window: window, maxVerifying: maxVerifying))
     }
 
-    func succeeded(_ address: String) {
-        _ = failures.withLock { $0.removeValue(forKey: address) }
+    func reserve(_ address: String, now: ContinuousClock.Instant = .now) -> State.Decision {
+        state.withLock { $0.reserve(address, now: now) }
+    }
+
+    func finish(_ address: String, succeeded: Bool, now: ContinuousClock.Instant = .now) {
+        state.withLock { $0.finish(address, succeeded: succeeded, now: now) }
     }
 }

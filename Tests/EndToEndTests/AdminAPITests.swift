@@ -1,5 +1,8 @@
 import Foundation
+import Logging
+import Store
 import Testing
+@testable import Admin
 
 /// The admin API over HTTP against a running gateway (SQLite store), as scripts and the web
 /// UI use it.
@@ -7,12 +10,13 @@ import Testing
 struct AdminAPITests {
     static let password = "correct horse battery staple"
 
-    static func yaml(_ upstream: MockUpstream, admin: String = "") -> String {
+    static func yaml(_ upstream: MockUpstream, admin: String = "", username: String = "root", password: String = password, database: String? = nil) -> String {
         Configs.threeProviders(upstream, extra: """
             admin:
-              username: root
+              username: \(username)
               password: "\(password)"
             \(admin)
+            \(database.map { "database:\n  path: \($0)" } ?? "")
             """)
     }
 
@@ -237,5 +241,246 @@ struct AdminAPITests {
         second.signal(SIGTERM)
         _ = await second.waitForExit(timeout: .seconds(10))
         config.remove()
+    }
+
+    // MARK: issue 8
+
+    @Test("hostile numbers get 400 naming the allowed range, and the gateway keeps answering (issue 8.4)")
+    func hostileNumbers() async throws {
+        try await withGateway(yaml: { Self.yaml($0["primary"]!) }) { gateway, _ in
+            let session = [("Cookie", try await Self.signIn(gateway))]
+            let queries = [
+                "summary?endDate=-9223372036854775808", "summary?startDate=9223372036854775807", "summary?startDate=-1",
+                "summary?endDate=99999999999999999999", "all?startDate=-9223372036854775808&endDate=-9223372036854775807",
+                "all?endDate=10000-01-01", "export.csv?startDate=-9223372036854775808", "export.csv?endDate=253402300800001",
+            ]
+            for query in queries {
+                let response = try await TestHTTP.send(.GET, "\(gateway.url)/api/analytics/\(query)", headers: session)
+                #expect(response.status == 400, "\(query)")
+                #expect((response.json["error"] as? String)?.contains("9999-12-31") == true, "\(query) → \(response.body)")
+            }
+            let bodies: [(String, String)] = [
+                (#"{"username":"alice","expiresIn":"999999999999999d"}"#, "100 years"),
+                (#"{"username":"alice","expiresIn":"9223372036854775807s"}"#, "100 years"),
+                (#"{"username":"alice","expiresIn":"36501d"}"#, "100 years"),
+                (#"{"username":"alice","expiresIn":"-5d"}"#, "expiresIn"),
+                (#"{"username":"alice","expiresAt":-9223372036854775808}"#, "9999-12-31"),
+                (#"{"username":"alice","expiresAt":9223372036854775807}"#, "9999-12-31"),
+                (#"{"username":"alice","expiresAt":1e300}"#, "9999-12-31"),
+                (#"{"username":"alice","expiresAt":18446744073709551615}"#, "9999-12-31"),
+                (#"{"username":"alice","expiresAt":253402300799999}"#, "100 years"),
+                (#"{"username":"alice","expiresAt":"+275760-09-13T00:00:00Z"}"#, "expiresAt"),
+                (#"{"username":"alice","limits":{"requestsPerMinute":1e30}}"#, "1000000000"),
+                (#"{"username":"alice","limits":{"requestsPerMinute":9223372036854775807}}"#, "1000000000"),
+                (#"{"username":"alice","limits":{"tokensPerMinute":1.5}}"#, "whole number"),
+                (#"{"username":"alice","limits":{"tokenBudget":-9223372036854775808}}"#, "tokenBudget"),
+                (#"{"username":"alice","limits":{"tokenBudget":1e400}}"#, ""),
+            ]
+            for (body, mentions) in bodies {
+                let response = try await TestHTTP.send(.POST, "\(gateway.url)/api/keys", headers: session, body: body)
+                #expect(response.status == 400, "\(body)")
+                #expect(mentions.isEmpty || (response.json["error"] as? String)?.contains(mentions) == true, "\(body) → \(response.body)")
+            }
+            // Still alive, and the edges of the ranges are accepted.
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: session).status == 200)
+            let longest = try await TestHTTP.send(.POST, "\(gateway.url)/api/keys", headers: session,
+                                                  body: #"{"username":"alice","expiresIn":"36500d","limits":{"requestsPerMinute":1000000000,"tokenBudget":1000000000000000}}"#)
+            #expect(longest.status == 201, "\(longest.body)")
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/analytics/summary?startDate=0&endDate=253402300799999", headers: session).status == 200)
+        }
+    }
+
+    @Test("cookie requests from another origin or site are refused; bodies must be JSON; Bearer and same-origin pass (issue 8.5)")
+    func crossSite() async throws {
+        try await withGateway(yaml: { Self.yaml($0["primary"]!, admin: "  cors_origins: [\"https://ops.example\", \"*\"]") }) { gateway, _ in
+            let login = #"{"username":"root","password":"\#(Self.password)"}"#
+            for type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+                let refused = try await TestHTTP.send(.POST, "\(gateway.url)/auth/login", headers: [("Content-Type", type)], body: login)
+                #expect(refused.status == 415 && refused.json["success"] as? Bool == false, "\(type)")
+                #expect(refused.headers.first(name: "set-cookie") == nil)
+            }
+            let cookie = try await Self.signIn(gateway)
+            let key = #"{"username":"alice"}"#
+            func create(_ headers: [(String, String)]) async throws -> TestResponse {
+                try await TestHTTP.send(.POST, "\(gateway.url)/api/keys", headers: headers, body: key)
+            }
+            // A text/plain body (what a cross-site form or no-preflight fetch can send).
+            #expect(try await create([("Cookie", cookie), ("Content-Type", "text/plain")]).status == 415)
+            // Another origin: another site, another port of this host, an unlisted origin with "*" configured.
+            for origin in ["https://evil.example", "http://127.0.0.1:1", "null", "http://localhost:\(gateway.port)"] {
+                let refused = try await create([("Cookie", cookie), ("Origin", origin)])
+                #expect(refused.status == 403 && refused.json["success"] as? Bool == false, "\(origin)")
+                #expect((refused.json["error"] as? String)?.contains("cors_origins") == true)
+            }
+            #expect(try await TestHTTP.send(.DELETE, "\(gateway.url)/api/keys/key_nope", headers: [("Cookie", cookie), ("Origin", "https://evil.example")]).status == 403)
+            #expect(try await TestHTTP.send(.POST, "\(gateway.url)/api/config/reload", headers: [("Cookie", cookie), ("Sec-Fetch-Site", "same-site")]).status == 403)
+            #expect(try await create([("Cookie", cookie), ("Sec-Fetch-Site", "cross-site")]).status == 403)
+            // A cross-site logout neither ends the session nor clears the cookie.
+            #expect(try await TestHTTP.send(.POST, "\(gateway.url)/auth/logout", headers: [("Cookie", cookie), ("Origin", "https://evil.example")]).status == 403)
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: [("Cookie", cookie)]).status == 200)
+
+            // Allowed: the interface's own origin (as the web UI sends it), a listed origin, no
+            // browser headers at all (curl), and Bearer tokens from anywhere.
+            #expect(try await create([("Cookie", cookie), ("Origin", gateway.url), ("Sec-Fetch-Site", "same-origin")]).status == 201)
+            #expect(try await create([("Cookie", cookie), ("Origin", "https://ops.example"), ("Sec-Fetch-Site", "cross-site")]).status == 201)
+            #expect(try await create([("Cookie", cookie)]).status == 201)
+            let token = try await TestHTTP.send(.POST, "\(gateway.url)/auth/token", body: login).json["token"] as? String ?? ""
+            #expect(try await create([("Authorization", "Bearer \(token)"), ("Origin", "https://evil.example")]).status == 201)
+            // Reads are not state changes: GET with a foreign Origin still answers.
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: [("Cookie", cookie), ("Origin", "https://evil.example")]).status == 200)
+        }
+    }
+
+    @Test("20 concurrent wrong passwords from one address: at most 5 are checked, the rest get 429 with Retry-After (issue 8.6)")
+    func concurrentGuesses() async throws {
+        try await withGateway(yaml: { Self.yaml($0["primary"]!) }) { gateway, _ in
+            let responses = try await withThrowingTaskGroup(of: TestResponse.self) { group in
+                for index in 0..<20 {
+                    group.addTask { try await TestHTTP.send(.POST, "\(gateway.url)/auth/login", body: #"{"username":"root","password":"guess-\#(index)"}"#) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let checked = responses.filter { $0.status == 401 }.count
+            let refused = responses.filter { $0.status == 429 }
+            #expect(checked <= 5 && checked >= 1)
+            #expect(checked + refused.count == 20)
+            #expect(refused.allSatisfy { Int($0.headers.first(name: "retry-after") ?? "") ?? 0 > 0 })
+            // Attempts turned away while all checking slots were busy were never checked and do
+            // not count: use up the rest, then even the right password is refused.
+            for _ in checked..<5 {
+                #expect(try await TestHTTP.send(.POST, "\(gateway.url)/auth/login", body: #"{"username":"root","password":"guess"}"#).status == 401)
+            }
+            let blocked = try await TestHTTP.send(.POST, "\(gateway.url)/auth/login", body: #"{"username":"root","password":"\#(Self.password)"}"#)
+            #expect(blocked.status == 429)
+        }
+    }
+
+    @Test("logout ends every session of the admin, Bearer tokens included (issue 8.13)")
+    func logoutRevokes() async throws {
+        try await withGateway(yaml: { Self.yaml($0["primary"]!) }) { gateway, _ in
+            let cookie = try await Self.signIn(gateway)
+            let login = #"{"username":"root","password":"\#(Self.password)"}"#
+            let token = try await TestHTTP.send(.POST, "\(gateway.url)/auth/token", body: login).json["token"] as? String ?? ""
+            let bearer = [("Authorization", "Bearer \(token)")]
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: bearer).status == 200)
+            let logout = try await TestHTTP.send(.POST, "\(gateway.url)/auth/logout", headers: [("Cookie", cookie)])
+            #expect(logout.status == 200 && (logout.headers.first(name: "set-cookie") ?? "").contains("Max-Age=0"))
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: bearer).status == 401)
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: [("Cookie", cookie)]).status == 401)
+            // A token minted by an existing session after logout would be refused too; a new sign-in works.
+            #expect(try await TestHTTP.send(.POST, "\(gateway.url)/auth/token", headers: bearer).status == 401)
+            let again = try await TestHTTP.send(.POST, "\(gateway.url)/auth/token", body: login).json["token"] as? String ?? ""
+            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: [("Authorization", "Bearer \(again)")]).status == 200)
+        }
+    }
+
+    @Test("a token for another user name, or issued before the admin password changed, is refused (issue 8.13)")
+    func sessionsFollowTheAccount() async throws {
+        let secret = "jwt-secret-shared-by-both-gateways-0123456789"
+        let path = NSTemporaryDirectory() + "llmproxy-admin-\(UUID().uuidString)/llmproxy.sqlite"
+        let upstream = MockUpstream(name: "primary", requiredKey: "upstream-key-primary")
+        try await upstream.start()
+        func start(username: String = "root", password: String = Self.password, database: String = path) async throws -> GatewayHarness {
+            try await GatewayHarness.start(yaml: Self.yaml(upstream, admin: "  jwt_secret: \(secret)", username: username, password: password, database: database))
+        }
+        func token(_ gateway: GatewayHarness, username: String = "root", password: String = Self.password) async throws -> String {
+            try await TestHTTP.send(.POST, "\(gateway.url)/auth/token", body: #"{"username":"\#(username)","password":"\#(password)"}"#).json["token"] as? String ?? ""
+        }
+        func works(_ gateway: GatewayHarness, _ token: String) async throws -> Bool {
+            try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: [("Authorization", "Bearer \(token)")]).status == 200
+        }
+        let first = try await start()
+        let rootToken = try await token(first)
+        #expect(try await works(first, rootToken))
+        await first.stop()
+        // Same account after a restart: the session survives.
+        let same = try await start()
+        #expect(try await works(same, rootToken))
+        await same.stop()
+        // Another gateway signing with the same secret, another admin: the token names root.
+        let other = try await start(username: "operator", database: NSTemporaryDirectory() + "llmproxy-admin-\(UUID().uuidString)/llmproxy.sqlite")
+        #expect(try await !works(other, rootToken))
+        #expect(try await works(other, try await token(other, username: "operator")))
+        await other.stop()
+        // The password changed across a restart: every earlier session ends.
+        let changed = try await start(password: "another long password")
+        #expect(try await !works(changed, rootToken))
+        #expect(try await works(changed, try await token(changed, password: "another long password")))
+        await changed.stop()
+        await upstream.stop()
+    }
+
+    @Test("the CSV export streams every event of a range larger than one page (issue 8.7)")
+    func largeExport() async throws {
+        let path = NSTemporaryDirectory() + "llmproxy-admin-\(UUID().uuidString)/llmproxy.sqlite"
+        let store = try await Store.openSQLite(path: path, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let now = WallClock.nowMs()
+        let events = (0..<2345).map { index in
+            RequestEvent(requestID: "r\(index)", keyID: "key_1", username: "alice", startMs: now - 60_000 + Int64(index), endMs: now, status: 200, success: true,
+                         model: index == 7 ? "=cmd()" : "gpt-4o", route: "model", upstream: "oa#0", dialect: "openai", stream: false, ttfbMs: nil,
+                         promptTokens: 1, completionTokens: 2, totalTokens: 3, bytesIn: 1, bytesOut: 2, errorCode: nil)
+        }
+        try await store.insertEvents(events)
+        await store.close()
+        try await withGateway(yaml: { Self.yaml($0["primary"]!, database: path) }) { gateway, _ in
+            let session = [("Cookie", try await Self.signIn(gateway))]
+            let csv = try await TestHTTP.send(.GET, "\(gateway.url)/api/analytics/export.csv?keyId=key_1", headers: session)
+            #expect(csv.status == 200 && csv.headers.first(name: "content-length") == nil)
+            let lines = csv.body.split(separator: "\n")
+            #expect(lines.count == 2346)
+            #expect(Set(lines.dropFirst().map { $0.split(separator: ",")[0] }).count == 2345)
+            #expect(lines.contains { $0.contains("'=cmd()") })
+            let summary = try await TestHTTP.send(.GET, "\(gateway.url)/api/analytics/summary?groupBy=none&keyId=key_1", headers: session)
+            #expect((summary.json["totals"] as? [String: Any])?["requests"] as? Int == 2345)
+            #expect((summary.json["totals"] as? [String: Any])?["totalTokens"] as? Int == 3 * 2345)
+        }
+    }
+}
+
+/// The sign-in limiter's decisions, without sockets or clocks (issue 8.6).
+@Suite("Login limiter")
+struct LoginLimiterTests {
+    typealias State = LoginLimiter.State
+    static let start = ContinuousClock.now
+
+    @Test("attempts in flight count against the address: the sixth concurrent attempt is refused before any check ends")
+    func reservationsCount() {
+        var state = State(limit: 5, window: .seconds(300), maxVerifying: 100)
+        for _ in 0..<5 { #expect(state.reserve("a", now: Self.start) == .verify) }
+        #expect(state.reserve("a", now: Self.start) == .limited(retryAfter: 1))
+        // Another address is not affected.
+        #expect(state.reserve("b", now: Self.start) == .verify)
+    }
+
+    @Test("five failures keep the address out until the oldest is a window old; a success clears the count")
+    func failuresAndSuccess() {
+        var state = State(limit: 5, window: .seconds(300), maxVerifying: 4)
+        for second in 0..<5 {
+            #expect(state.reserve("a", now: Self.start + .seconds(second)) == .verify)
+            state.finish("a", succeeded: false, now: Self.start + .seconds(second))
+        }
+        #expect(state.reserve("a", now: Self.start + .seconds(10)) == .limited(retryAfter: 291))
+        #expect(state.reserve("a", now: Self.start + .seconds(300)) == .verify)
+        state.finish("a", succeeded: true, now: Self.start + .seconds(300))
+        #expect(state.entries["a"] == nil && state.verifying == 0)
+
+        var fresh = State(limit: 5, window: .seconds(300), maxVerifying: 4)
+        for _ in 0..<4 {
+            _ = fresh.reserve("a", now: Self.start)
+            fresh.finish("a", succeeded: false, now: Self.start)
+        }
+        _ = fresh.reserve("a", now: Self.start)
+        fresh.finish("a", succeeded: true, now: Self.start)
+        #expect(fresh.reserve("a", now: Self.start) == .verify)
+    }
+
+    @Test("at most maxVerifying checks run at once overall; a finished one frees its slot")
+    func globalCap() {
+        var state = State(limit: 5, window: .seconds(300), maxVerifying: 4)
+        for address in ["a", "b", "c", "d"] { #expect(state.reserve(address, now: Self.start) == .verify) }
+        #expect(state.reserve("e", now: Self.start) == .busy(retryAfter: 1))
+        state.finish("b", succeeded: false, now: Self.start)
+        #expect(state.reserve("e", now: Self.start) == .verify)
+        #expect(state.verifying == 4)
     }
 }

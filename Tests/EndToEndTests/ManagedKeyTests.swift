@@ -83,6 +83,25 @@ struct ManagedKeyTests {
         await store.close()
     }
 
+    @Test("events older than the retention (default 90 days) are deleted when the gateway starts; newer ones stay (issue 8.7)")
+    func retention() async throws {
+        let path = Self.sqlitePath()
+        let store = try await Store.openSQLite(path: path, logger: Self.quiet)
+        let now = WallClock.nowMs()
+        func event(_ id: String, daysAgo: Int64) -> RequestEvent {
+            RequestEvent(requestID: id, keyID: "key_1", username: "alice", startMs: now - daysAgo * Store.dayMs, endMs: now - daysAgo * Store.dayMs + 5,
+                         status: 200, success: true, model: "gpt-4o", route: "model", upstream: "oa#0", dialect: "openai", stream: false, ttfbMs: nil,
+                         promptTokens: nil, completionTokens: nil, totalTokens: nil, bytesIn: 0, bytesOut: 0, errorCode: nil)
+        }
+        try await store.insertEvents((0..<300).map { event("old\($0)", daysAgo: 200) } + (0..<7).map { event("new\($0)", daysAgo: 10) })
+        try await withGateway(yaml: { Configs.threeProviders($0["primary"]!, extra: "database:\n  path: \(path)") }) { _, _ in
+            let pruned = try await Self.within(.seconds(5)) { try await store.events(keyID: nil, from: 0, to: Int64.max, limit: 1000).count == 7 }
+            #expect(pruned != nil)
+        }
+        #expect(try await store.events(keyID: nil, from: 0, to: Int64.max, limit: 1000).allSatisfy { $0.requestID.hasPrefix("new") })
+        await store.close()
+    }
+
     @Test("PostgreSQL: a key created or revoked elsewhere is honoured by two running gateways within one second")
     func twoInstancesOnPostgres() async throws {
         let databaseURL = try PostgresServer.shared.get().createDatabase()
