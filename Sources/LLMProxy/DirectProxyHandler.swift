@@ -45,6 +45,8 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         let operation: Operation
         let state: GatewayState
         let start: ContinuousClock.Instant
+        /// The managed key that opened the request, if one did (checked from the head).
+        let identity: ClientIdentity?
         var body: ByteBuffer?
     }
 
@@ -107,13 +109,16 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         let part = unwrapInboundIn(data)
         switch (phase, part) {
         case (.idle, .head(let head)):
-            if let candidate = Self.candidate(head, state: store.state) {
+            if let candidate = candidate(head, state: store.state) {
                 phase = .collecting(candidate)
             } else {
                 phase = .passing
                 context.fireChannelRead(data)
             }
         case (.collecting(var candidate), .body(let buffer)):
+            // Out of `phase` first, so the body buffer has one owner and grows in place
+            // (amortised O(1) per part, not a copy of everything so far).
+            phase = .idle
             let size = (candidate.body?.readableBytes ?? 0) + buffer.readableBytes
             if size > candidate.state.config.server.maxRequestSize {
                 // The responder behind reads the rest and answers 413.
@@ -121,7 +126,14 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
                 replay(candidate, end: false, context: context)
                 context.fireChannelRead(data)
             } else {
-                if candidate.body == nil { candidate.body = buffer } else { candidate.body!.writeImmutableBuffer(buffer) }
+                if candidate.body == nil {
+                    let declared = candidate.head.headerFields[.contentLength].flatMap(Int.init) ?? 0
+                    var body = context.channel.allocator.buffer(capacity: max(buffer.readableBytes, min(declared, candidate.state.config.server.maxRequestSize)))
+                    body.writeImmutableBuffer(buffer)
+                    candidate.body = body
+                } else {
+                    candidate.body!.writeImmutableBuffer(buffer)
+                }
                 phase = .collecting(candidate)
             }
         case (.collecting(let candidate), .end):
@@ -164,8 +176,9 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         context.fireUserInboundEventTriggered(event)
     }
 
-    /// Which requests may take the direct path, judged from the head alone.
-    private static func candidate(_ head: HTTPRequest, state: GatewayState) -> Candidate? {
+    /// Which requests may take the direct path, judged from the head alone — the key
+    /// included, so that no body is read for a client that cannot use it.
+    private func candidate(_ head: HTTPRequest, state: GatewayState) -> Candidate? {
         guard head.method == .post, state.config.upstream.fastPath, let target = head.path else { return nil }
         let path: String
         let query: Substring?
@@ -176,20 +189,23 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
             path = target
             query = nil
         }
-        if state.routes.hostMatch(host: head.authority, path: path) != nil { return nil }
+        if Operation.pathProblem(path) != nil || state.routes.hostMatch(host: head.authority, path: path) != nil { return nil }
         guard case .success(let operation)? = Operation.classify(method: head.method, path: path), operation.modelInBody else { return nil }
         if let declared = head.headerFields[.contentLength].flatMap(Int.init), declared > state.config.server.maxRequestSize { return nil }
-        return Candidate(head: head, path: path, query: query, operation: operation, state: state, start: .now)
+        // Anything but a plain accept (a wrong key, provider keys) is answered behind.
+        let key = ClientKey.extract(from: head.headerFields, query: query)
+        let (verdict, identity): (ClientAuthenticator.Verdict, ClientIdentity?) = state.publicPaths.contains(path)
+            ? (.accepted, nil) : state.authenticator.check(key, managed: responder.keys, now: WallClock.nowMs())
+        guard verdict == .accepted else { return nil }
+        return Candidate(head: head, path: path, query: query, operation: operation, state: state, start: .now, identity: identity)
     }
 
     /// Decides, from memory only, whether the direct path takes the request: the key is
     /// accepted, the body names a model that routes, and an endpoint is a plain-HTTP upstream.
     private func commit(_ candidate: Candidate) -> Forward? {
         let state = candidate.state
-        let key = ClientKey.extract(from: candidate.head.headerFields, query: candidate.query)
-        let (verdict, identity): (ClientAuthenticator.Verdict, ClientIdentity?) = state.publicPaths.contains(candidate.path)
-            ? (.accepted, nil) : state.authenticator.check(key, managed: responder.keys, now: WallClock.nowMs())
-        guard verdict == .accepted, var body = candidate.body, body.readableBytes > 0,
+        let identity = candidate.identity
+        guard var body = candidate.body, body.readableBytes > 0,
               let fields = body.withUnsafeReadableBytes({ TopLevelFields.scan($0) }) else { return nil }
         let operation = candidate.operation
         let model = operation.pathModel ?? fields.model
@@ -202,6 +218,7 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
         var record = RequestRecord(id: requestID, method: "POST", path: candidate.path, start: candidate.start)
         record.dialect = operation.dialect.rawValue
         record.identity = identity
+        record.authenticated = true
         record.rule = decision.rule
         record.model = model
         record.stream = operation.isStreaming(bodyFlag: fields.stream)
@@ -333,8 +350,9 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
 
     func upstreamFailed(_ error: PoolError) {
         guard case .forwarding(let forward) = phase, let context else { return }
-        if error == .closedBeforeResponse(reused: true), !forward.freshRetryUsed, !forward.headSent {
-            // A keep-alive connection the upstream had closed: once more on a new one.
+        if error == .notSent, !forward.freshRetryUsed, !forward.headSent {
+            // The connection was found closed before a byte of the request went out: once
+            // more on a new one. (Once bytes went out the upstream may be processing it.)
             forward.freshRetryUsed = true
             forward.exchange = nil
             attempt(context: context, freshConnection: true)

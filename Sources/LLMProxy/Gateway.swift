@@ -91,10 +91,12 @@ public final class Gateway: Sendable {
             admin: admin
         )
         let logger = self.logger
+        let connections = ConnectionLimiter()
+        OpenFileLimit.raise(toServe: config.server.maxConnections, logger: logger)
         let app = Application(
             responder: responder,
             server: HTTPServerBuilder { respond in
-                GatewayHTTPChannel(responder: respond, disconnects: disconnects) {
+                GatewayHTTPChannel(responder: respond, disconnects: disconnects, store: store, connections: connections) {
                     client.pool.map { DirectProxyHandler(store: store, responder: responder, pool: $0) }
                 }
             },

@@ -4,23 +4,39 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
+import Synchronization
 
 /// The HTTP/1.1 connection pipeline: Hummingbird's, with the gateway's own handlers placed
-/// where they must sit — the disconnect watch, Hummingbird's connection-state handler (idle
-/// and graceful-shutdown bookkeeping, which must see every request), then the direct proxy
-/// path, then the async bridge to the Hummingbird responder for everything the direct path
-/// hands on.
+/// where they must sit — the raw-byte watch before the parser, the connection guard
+/// (deadlines, `Expect`, connection limit), the disconnect watch, Hummingbird's
+/// connection-state handler (idle and graceful-shutdown bookkeeping, which must see every
+/// request), then the direct proxy path, then the async bridge to the Hummingbird responder
+/// for everything the direct path hands on.
 struct GatewayHTTPChannel: HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
     let responder: HTTPChannelHandler.Responder
     let disconnects: DisconnectRegistry
+    let store: StateStore
+    let connections: ConnectionLimiter
     /// The direct path's handler for a new connection, or nil when it is off.
     let makeDirectHandler: @Sendable () -> DirectProxyHandler?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        channel.eventLoop.makeCompletedFuture {
+        let server = store.state.config.server
+        let admission = connections.admit(limit: server.maxConnections)
+        guard admission != .refused else {
+            channel.close(promise: nil)
+            return channel.eventLoop.makeFailedFuture(ChannelError.alreadyClosed)
+        }
+        channel.closeFuture.whenComplete { [connections] _ in connections.release() }
+        return channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
+            let limits = ConnectionDeadlines.Limits(
+                head: .fromSeconds(server.requestHeadTimeout), body: .fromSeconds(server.requestBodyTimeout),
+                keepAlive: .fromSeconds(server.keepAliveTimeout), maxBodyParts: ConnectionDeadlines.Limits.defaultMaxBodyParts)
+            let box = ConnectionDeadlineBox(ConnectionDeadlines(limits: limits, now: .now()))
+            try pipeline.addHandler(RawByteWatch(box: box))
             try pipeline.configureHTTPServerPipeline(
                 withPipeliningAssistance: true,
                 withErrorHandling: false,
@@ -29,14 +45,48 @@ struct GatewayHTTPChannel: HTTPChannelHandler {
                 withDecoderLimitConfiguration: NIOHTTPDecoderLimitConfiguration()
             )
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            try pipeline.addHandler(ClientConnectionGuard(box: box, maxRequestSize: server.maxRequestSize, overflow: admission == .overflow))
             try pipeline.addHandler(disconnects.makeHandler())
             try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
-            if let direct = makeDirectHandler() { try pipeline.addHandler(direct) }
+            if admission == .normal, let direct = makeDirectHandler() { try pipeline.addHandler(direct) }
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
     }
 
     func handle(value: Value, logger: Logger) async {
         await handleHTTP(asyncChannel: value, logger: logger)
+    }
+}
+
+/// Counts open client connections against `server.max_connections`. A small reserve past
+/// the limit is still accepted so health checks keep being answered (everything else there
+/// gets 503); beyond the reserve, connections are closed at accept.
+final class ConnectionLimiter: Sendable {
+    enum Admission: Equatable { case normal, overflow, refused }
+
+    /// Connections past the limit that may still ask for `/health*`.
+    static let healthReserve = 64
+
+    private let open = Atomic<Int>(0)
+
+    var count: Int { open.load(ordering: .relaxed) }
+
+    func admit(limit: Int) -> Admission {
+        let (_, now) = open.add(1, ordering: .relaxed)
+        if now <= limit { return .normal }
+        if now <= limit + Self.healthReserve { return .overflow }
+        open.subtract(1, ordering: .relaxed)
+        return .refused
+    }
+
+    func release() {
+        open.subtract(1, ordering: .relaxed)
+    }
+}
+
+extension TimeAmount {
+    /// Seconds from configuration (validated finite and bounded), as a time amount.
+    static func fromSeconds(_ value: Double) -> TimeAmount {
+        .nanoseconds(Int64((value * 1_000_000_000).rounded()))
     }
 }

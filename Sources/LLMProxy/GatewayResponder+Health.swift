@@ -6,8 +6,10 @@ import Upstreams
 
 extension GatewayResponder {
     /// `/health` (status, version, upstreams), `/health/live` and `/health/ready`, in the
-    /// shapes of the edge seed so existing probes keep working.
-    func health(path: String, state: GatewayState) -> Response {
+    /// shapes of the edge seed so existing probes keep working. Without `detailed`, `/health`
+    /// says only the status: upstream URLs, internal addresses and upstream error text are not
+    /// for anyone who can reach the port.
+    func health(path: String, state: GatewayState, detailed: Bool) -> Response {
         let providers = state.routes.providers.filter { $0.type != .mock }
         let anyAvailable = state.routes.providers.contains { $0.type == .mock } || providers.contains { $0.endpoints.contains { $0.health.isAvailable() } }
         let timestamp = JSONText.quoted(Timestamp.now())
@@ -29,6 +31,7 @@ extension GatewayResponder {
             return json(.ok, #"{"status":"ready","timestamp":\#(timestamp)}"#)
         case "/health":
             let status = anyAvailable && (recorder?.isHealthy ?? true) ? "healthy" : "degraded"
+            guard detailed else { return json(.ok, #"{"status":"\#(status)","timestamp":\#(timestamp)}"#) }
             let store = recorder.map { #","store":{"kind":"\#($0.storeKind)","healthy":\#($0.isHealthy),"queued_events":\#($0.queued)}"# } ?? ""
             let uptime = RequestRecord.milliseconds(ContinuousClock.now - startedAt) / 1000
             return json(.ok, #"{"status":"\#(status)","timestamp":\#(timestamp),"version":"\#(GatewayVersion.current)","uptime_seconds":\#(uptime.rounded(toPlaces: 1)),"upstreams":\#(Self.upstreamsJSON(state: state))\#(store)}"#)

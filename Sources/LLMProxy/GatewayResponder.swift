@@ -39,6 +39,7 @@ public struct GatewayResponder: HTTPResponder {
 
     static let xRequestID = HTTPField.Name("x-request-id")!
     static let retryAfter = HTTPField.Name("retry-after")!
+    static let xForwardedFor = HTTPField.Name("x-forwarded-for")!
 
     public func respond(to request: Request, context: GatewayContext) async throws -> Response {
         let state = store.state
@@ -46,13 +47,19 @@ public struct GatewayResponder: HTTPResponder {
         var record = RequestRecord(id: requestID, method: request.method.rawValue, path: request.uri.path, start: .now)
         let path = request.uri.path
         metrics.started()
+        if let unsafe = Operation.pathProblem(path) {
+            return finish(error: unsafe, dialect: Dialect.guess(path: path), record: &record, logIn: state)
+        }
 
         if AdminAPI.handles(path) {
             guard let admin else {
                 let reason = !state.config.database.enabled ? "the database is off (database.enabled: false)" : "admin.enabled is false"
                 return finish(AdminAPI.failure(.notFound, "the admin interface is off: \(reason)"), record: &record, logIn: state)
             }
-            let response = await admin.respond(to: request, clientAddress: context.channel.remoteAddress?.ipAddress)
+            let forwarded = request.headers[values: Self.xForwardedFor]
+            let client = ClientAddress.resolve(peer: context.channel.remoteAddress?.ipAddress,
+                                               forwardedFor: forwarded.isEmpty ? nil : forwarded.joined(separator: ","), trusted: state.trustedProxies)
+            let response = await admin.respond(to: request, clientAddress: client)
             return finish(response, record: &record, logIn: state)
         }
 
@@ -70,7 +77,8 @@ public struct GatewayResponder: HTTPResponder {
             if !state.publicPaths.contains(path), let rejection = authenticateOnly(request, state: state) {
                 return finish(error: rejection, dialect: .openai, record: &record, logIn: state)
             }
-            return finish(health(path: path, state: state), record: &record, logIn: state)
+            let detailed = path == "/health" ? await mayReadHealthDetails(request, state: state) : false
+            return finish(health(path: path, state: state, detailed: detailed), record: &record, logIn: state)
         }
 
         // A `name/prefix` host route strips its prefix before the path is read.
@@ -99,6 +107,18 @@ public struct GatewayResponder: HTTPResponder {
 
         var proxy = ProxyExchange(request: request, context: context, operation: operation, state: state, responder: self, record: record, hostMatch: hostMatch)
         return await proxy.run()
+    }
+
+    /// Whether `/health` may show upstream URLs, errors and latencies: when configured public
+    /// (`server.public_health_details`), to a client whose key is accepted, to a signed-in
+    /// admin, or on a gateway with no key of any kind (where everything is open anyway).
+    func mayReadHealthDetails(_ request: Request, state: GatewayState) async -> Bool {
+        if state.config.server.publicHealthDetails { return true }
+        if state.authenticator.isOpen && !(keys?.hasKeys ?? false) { return true }
+        if ClientKey.extract(from: request.headers, query: request.uri.query.map { Substring($0) }) != nil,
+           authenticateOnly(request, state: state) == nil { return true }
+        if let admin, await admin.authenticatedUser(request) != nil { return true }
+        return false
     }
 
     /// For paths that need a key but no routing: nil when the key is accepted.
@@ -130,7 +150,7 @@ public struct GatewayResponder: HTTPResponder {
     /// Called exactly once per request.
     func complete(_ record: RequestRecord, state: GatewayState) {
         metrics.completed(record)
-        if let recorder, record.dialect != nil { recorder.record(record.event) }
+        if let recorder, record.dialect != nil, record.authenticated { recorder.record(record.event) }
         guard state.config.logging.requests else { return }
         if let label = directJSONLabel {
             LineSink.standardOutput.append(record.jsonLine(logger: label))

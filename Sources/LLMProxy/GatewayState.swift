@@ -13,6 +13,8 @@ public final class GatewayState: Sendable {
     public let authenticator: ClientAuthenticator
     public let responseHeaders: ResponseHeaderPolicy
     let publicPaths: Set<String>
+    /// `server.trusted_proxies`, parsed once.
+    let trustedProxies: [CIDR]
     /// Engines found by local discovery that are part of this state.
     public let engines: [ProviderConfig]
 
@@ -41,6 +43,7 @@ public final class GatewayState: Sendable {
         var paths = Set(config.server.publicPaths)
         if config.server.authHealthCheck { paths.subtract(["/health", "/health/live", "/health/ready"]) }
         publicPaths = paths
+        trustedProxies = config.server.trustedProxies.compactMap(CIDR.init)
     }
 }
 

@@ -38,6 +38,7 @@ struct ProxyExchange {
         if case .rejected(let missing) = verdict {
             return fail(.invalidAPIKey(missing: missing))
         }
+        record.authenticated = verdict == .accepted
 
         // Body, bounded by the size limit; a declared length over it is refused unread.
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
@@ -61,11 +62,11 @@ struct ProxyExchange {
 
         var fields: TopLevelFields?
         if operation.modelInBody {
-            guard let bytes = body, bytes.readableBytes > 0,
-                  let scanned = bytes.withUnsafeReadableBytes({ TopLevelFields.scan($0) }) else {
-                return fail(.badRequest("The request body must be a JSON object"))
+            guard let bytes = body, bytes.readableBytes > 0 else { return fail(.badRequest("The request body must be a JSON object")) }
+            switch bytes.withUnsafeReadableBytes({ TopLevelFields.check($0) }) {
+            case .failure(let problem): return fail(.badRequest(problem.message))
+            case .success(let scanned): fields = scanned
             }
-            fields = scanned
         }
         let model = operation.pathModel ?? fields?.model
         record.model = model
@@ -88,6 +89,7 @@ struct ProxyExchange {
             providers = providers.filter { state.authenticator.allows(key, provider: $0.name) }
             if providers.isEmpty { return fail(.invalidAPIKey(missing: key == nil)) }
         }
+        record.authenticated = true
 
         if let upstreamModel = decision.upstreamModel {
             if let range = fields?.modelRange, let original = body {
@@ -222,8 +224,7 @@ struct ProxyExchange {
     mutating func mock(endpoint: Endpoint, providers: [Provider], body: ByteBuffer?, fields: TopLevelFields?, model: String?, watch: DisconnectWatch) async -> Response {
         let provider = providers.first { $0.name == endpoint.providerName }
         let mock = MockProvider(config: provider?.mock ?? MockConfig(), providerName: endpoint.providerName)
-        let text = body.map { String(buffer: $0) } ?? ""
-        let includeUsage = text.contains("\"include_usage\":true") || text.contains("\"include_usage\": true")
+        let includeUsage = fields?.includeUsage == true
         do {
             let answer = try await mock.respond(operation: operation, model: model, body: body, streaming: record.stream, includeUsage: includeUsage, query: request.uri.query)
             record.firstByte = ContinuousClock.now - record.start

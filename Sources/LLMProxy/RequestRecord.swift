@@ -24,6 +24,10 @@ struct RequestRecord: Sendable {
     var attempts = 0
     /// The managed key that opened the request, if one did.
     var identity: ClientIdentity?
+    /// The key check passed (or none was needed). Only such requests are stored as
+    /// analytics events: rejections before it are counted by the metrics alone, so
+    /// unauthenticated traffic cannot fill the store.
+    var authenticated = false
     /// Wall-clock start, for analytics (ms since 1970).
     let startMs = WallClock.nowMs()
     var promptTokens: Int?

@@ -32,8 +32,9 @@ public final class HTTP1ConnectionPool: Sendable {
         self.idleByLoop = byLoop
     }
 
-    /// Sends one request and returns when the response head arrived. A keep-alive connection
-    /// that turns out to be closed by the server before answering is replaced once.
+    /// Sends one request and returns when the response head arrived. A pooled connection found
+    /// closed before any byte of the request was written is replaced once; a request that may
+    /// have reached the upstream is never sent again.
     public func execute(host: String, port: Int, head: HTTPRequestHead, body: ByteBuffer?) async throws -> PooledResponse {
         let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
         var attempt = 0
@@ -47,7 +48,7 @@ public final class HTTP1ConnectionPool: Sendable {
                 } onCancel: {
                     channel.close(promise: nil)
                 }
-            } catch let error as PoolError where error == .closedBeforeResponse(reused: true) && attempt == 1 {
+            } catch let error as PoolError where error == .notSent && attempt == 1 {
                 continue
             }
         }
@@ -123,7 +124,11 @@ final class IdleConnections: Sendable {
 
 /// Failures of the lean client, mapped to gateway errors by ``UpstreamClient/classify(_:endpoint:)``.
 public enum PoolError: Error, Equatable, Sendable {
-    /// The connection closed before a response head arrived.
+    /// The connection was closed (or busy) before any byte of the request was written: the
+    /// request certainly did not reach the upstream and may be sent again.
+    case notSent
+    /// The connection closed after the request was written and before a response head
+    /// arrived: the upstream may have received (and be processing) the request.
     case closedBeforeResponse(reused: Bool)
     /// No response head within the first-byte timeout.
     case firstByteTimeout
@@ -172,7 +177,7 @@ public final class PooledConnection: Sendable {
         let promise = loop.makePromise(of: PooledResponse.self)
         loop.execute { [self] in
             guard let handler = try? channel.pipeline.syncOperations.handler(type: ExchangeHandler.self) else {
-                promise.fail(PoolError.closedBeforeResponse(reused: reused))
+                promise.fail(PoolError.notSent)
                 return
             }
             let sink = AsyncResponseSink(promise: promise, handler: NIOLoopBound(handler, eventLoop: loop))
@@ -187,7 +192,7 @@ public final class PooledConnection: Sendable {
         channel.eventLoop.preconditionInEventLoop()
         guard let handler = try? channel.pipeline.syncOperations.handler(type: ExchangeHandler.self),
               handler.start(head: head, body: body, reused: reused, sink: sink, release: { [self] in pool.release(self) }) else {
-            sink.upstreamFailed(.closedBeforeResponse(reused: reused))
+            sink.upstreamFailed(.notSent)
             return nil
         }
         return UpstreamExchange(handler: handler)
@@ -316,7 +321,11 @@ final class ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            guard case .awaitingHead(let sink, _) = state else { return }
+            guard case .awaitingHead(let sink, _) = state else {
+                // A response nobody asked for (on an idle connection): unusable.
+                context.close(promise: nil)
+                return
+            }
             timer?.cancel()
             timer = nil
             keepAlive = head.isKeepAlive
@@ -338,6 +347,9 @@ final class ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler {
                 let release = self.release
                 self.release = nil
                 release?()
+                // Idle in the pool: keep a read armed so that a close by the upstream is
+                // seen at once and the connection is never leased dead.
+                context.read()
             } else {
                 context.close(promise: nil)
             }

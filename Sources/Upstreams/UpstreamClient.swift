@@ -98,6 +98,7 @@ public final class UpstreamClient: Sendable {
             switch poolError {
             case .firstByteTimeout: return (noHead, false)
             case .idleTimeout: return (silent, false)
+            case .notSent: return (closed, true)
             case .closedBeforeResponse, .closedMidBody: return (closed, false)
             }
         }

@@ -18,10 +18,11 @@ public struct UpstreamRequestPlan: Sendable, Equatable {
     }
 
     /// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus the ones the
-    /// HTTP client recomputes.
+    /// HTTP client recomputes. `Expect` is answered by the gateway itself: passed on, an
+    /// upstream would wait for a go-ahead the gateway never relays.
     public static let hopByHop: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-        "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
+        "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length", "expect",
     ]
     /// Where clients put their gateway key; removed so it can never reach an upstream.
     public static let clientCredentials: Set<String> = ["authorization", "x-api-key", "x-goog-api-key", "api-key"]

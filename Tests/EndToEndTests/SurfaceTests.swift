@@ -54,8 +54,8 @@ struct SurfaceTests {
             #expect(Set(ids) == ["primary-model", "second-model", "shared-model"])
             #expect(ids.count == 3)
             #expect(data.first { $0["id"] as? String == "primary-model" }?["owned_by"] as? String == "one")
-            // The failing upstream is skipped here and reported in /health.
-            let health = try await TestHTTP.send(.GET, "\(gateway.url)/health")
+            // The failing upstream is skipped here and reported in /health (to a client with a key).
+            let health = try await TestHTTP.send(.GET, "\(gateway.url)/health", headers: Configs.auth)
             let upstreams = health.json["upstreams"] as? [[String: Any]] ?? []
             let dead = upstreams.first { $0["name"] as? String == "dead" }
             #expect(dead?["models_error"] is String)
