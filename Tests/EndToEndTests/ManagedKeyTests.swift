@@ -135,6 +135,28 @@ struct ManagedKeyTests {
         await upstream.stop()
     }
 
+    @Test("PostgreSQL: signing out on one instance ends the admin's sessions on the other within two seconds (issue 8.13)")
+    func logoutAcrossInstances() async throws {
+        let databaseURL = try PostgresServer.shared.get().createDatabase()
+        let upstream = MockUpstream(name: "primary", requiredKey: "upstream-key-primary")
+        try await upstream.start()
+        let yaml = Configs.threeProviders(upstream, extra: "database:\n  url: \"\(databaseURL)\"\nadmin:\n  username: root\n  password: \"correct horse battery staple\"")
+        let first = try await GatewayHarness.start(yaml: yaml)
+        let second = try await GatewayHarness.start(yaml: yaml)
+        let login = #"{"username":"root","password":"correct horse battery staple"}"#
+        let token = try await TestHTTP.send(.POST, "\(first.url)/auth/token", body: login).json["token"] as? String ?? ""
+        let bearer = Self.bearer(token)
+        // One account, one secret, one generation: a session from one instance works on both.
+        #expect(try await TestHTTP.send(.GET, "\(second.url)/api/keys", headers: bearer).status == 200)
+        #expect(try await TestHTTP.send(.POST, "\(second.url)/auth/logout", headers: bearer).status == 200)
+        #expect(try await TestHTTP.send(.GET, "\(second.url)/api/keys", headers: bearer).status == 401)
+        let ended = try await Self.within(.seconds(2)) { try await TestHTTP.send(.GET, "\(first.url)/api/keys", headers: bearer).status == 401 }
+        #expect(ended != nil, "the session still worked on the other instance after two seconds")
+        await first.stop()
+        await second.stop()
+        await upstream.stop()
+    }
+
     @Test("PostgreSQL: a gateway whose change feed is idle still shuts down promptly")
     func quietShutdown() async throws {
         let databaseURL = try PostgresServer.shared.get().createDatabase()
