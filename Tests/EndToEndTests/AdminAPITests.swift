@@ -281,6 +281,10 @@ struct AdminAPITests {
                 #expect(response.status == 400, "\(body)")
                 #expect(mentions.isEmpty || (response.json["error"] as? String)?.contains(mentions) == true, "\(body) → \(response.body)")
             }
+            // Nesting as deep as the body limit allows, before and after sign-in.
+            let deep = String(repeating: "[", count: 1_000_000)
+            #expect(try await TestHTTP.send(.POST, "\(gateway.url)/auth/login", body: deep).status == 400)
+            #expect(try await TestHTTP.send(.POST, "\(gateway.url)/api/keys", headers: session, body: String(repeating: #"{"a":"#, count: 200_000)).status == 400)
             // Still alive, and the edges of the ranges are accepted.
             #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: session).status == 200)
             let longest = try await TestHTTP.send(.POST, "\(gateway.url)/api/keys", headers: session,
