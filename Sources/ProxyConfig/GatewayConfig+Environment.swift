@@ -8,10 +8,28 @@ extension GatewayConfig {
             for name in names { if let v = env[name], !v.isEmpty { return (name, v) } }
             return nil
         }
-        func number<T: LosslessStringConvertible>(_ item: (name: String, value: String)?, as: T.Type) -> T? {
+        // Both parsers refuse what does not fit (99999999999999999999, 1e400, nan, inf), so
+        // validation sees only finite values; it then checks their ranges.
+        func number(_ item: (name: String, value: String)?, as: Int.Type) -> Int? {
             guard let item else { return nil }
-            guard let parsed = T(item.value.trimmingSpaces()) else {
-                problems.append(ConfigProblem(path: "$\(item.name)", message: "must be a number (got \"\(item.value)\")"))
+            guard let parsed = Int(item.value.trimmingSpaces()) else {
+                problems.append(ConfigProblem(path: "$\(item.name)", message: "must be a whole number between \(Int.min) and \(Int.max) (got \"\(item.value)\")"))
+                return nil
+            }
+            return parsed
+        }
+        func number(_ item: (name: String, value: String)?, as: Double.Type) -> Double? {
+            guard let item else { return nil }
+            guard let parsed = Double(item.value.trimmingSpaces()), parsed.isFinite else {
+                problems.append(ConfigProblem(path: "$\(item.name)", message: "must be a finite number of seconds (got \"\(item.value)\")"))
+                return nil
+            }
+            return parsed
+        }
+        func portNumber(_ item: (name: String, value: String)?) -> Int? {
+            guard let item, let parsed = number(item, as: Int.self) else { return nil }
+            guard ConfigRange.port.contains(parsed) else {
+                problems.append(ConfigProblem(path: "$\(item.name)", message: "must be a port between 1 and 65535 (got \"\(item.value)\")"))
                 return nil
             }
             return parsed
@@ -80,13 +98,13 @@ extension GatewayConfig {
         if let url = value("OLLAMA_BASE_URL") { discovery.ollamaURL = url.value }
         if value("VLLM_HOST") != nil || value("VLLM_PORT") != nil {
             let host = value("VLLM_HOST")?.value ?? "127.0.0.1"
-            let port = number(value("VLLM_PORT"), as: Int.self) ?? 8000
+            let port = portNumber(value("VLLM_PORT")) ?? 8000
             discovery.vllmURL = host.contains("://") ? host : "http://\(host):\(port)"
         }
         if let host = value("LMSTUDIO_API_HOST") {
             discovery.lmStudioURL = host.value.contains("://") ? host.value : "http://\(host.value)"
         }
-        if let port = number(value("LLAMA_CPP_PORT"), as: Int.self) { discovery.llamaCppURL = "http://127.0.0.1:\(port)" }
+        if let port = portNumber(value("LLAMA_CPP_PORT")) { discovery.llamaCppURL = "http://127.0.0.1:\(port)" }
 
         if let targets = value("TARGET_URLS") {
             targetURLs += targets.value.split(separator: ",").compactMap { TargetURL(spec: String($0)) }

@@ -59,6 +59,12 @@ extension GatewayConfig {
                 ("auth_health_check", bool(server.authHealthCheck)),
                 ("metrics", bool(server.metrics)),
                 ("response_header_filter", filter),
+                ("request_head_timeout", num(server.requestHeadTimeout)),
+                ("request_body_timeout", num(server.requestBodyTimeout)),
+                ("keep_alive_timeout", num(server.keepAliveTimeout)),
+                ("max_connections", int(server.maxConnections)),
+                ("trusted_proxies", list(server.trustedProxies.map(str))),
+                ("public_health_details", bool(server.publicHealthDetails)),
             ])),
             ("upstream", map([
                 ("connect_timeout", num(upstream.connectTimeout)),
@@ -74,6 +80,7 @@ extension GatewayConfig {
                 ("path", database.url == nil ? str(database.path) : nil),
                 ("url", database.url.map { str(Self.redactedURL($0)) }),
                 ("event_queue_limit", int(database.eventQueueLimit)),
+                ("event_retention_days", num(database.eventRetentionDays)),
             ])),
             ("admin", map([
                 ("enabled", bool(admin.enabled)),

@@ -72,6 +72,8 @@ extension ServerConfig {
         let map = reader.mapping(node, at: path, known: [
             "host", "port", "allow_unauthenticated_public_bind", "max_request_size", "drain_timeout",
             "public_paths", "auth_health_check", "response_header_filter", "metrics",
+            "request_head_timeout", "request_body_timeout", "keep_alive_timeout", "max_connections", "trusted_proxies",
+            "public_health_details",
         ])
         host = reader.string(map["host"], at: "\(path).host") ?? host
         port = reader.int(map["port"], at: "\(path).port") ?? port
@@ -81,6 +83,12 @@ extension ServerConfig {
         publicPaths = reader.strings(map["public_paths"], at: "\(path).public_paths") ?? publicPaths
         authHealthCheck = reader.bool(map["auth_health_check"], at: "\(path).auth_health_check") ?? authHealthCheck
         metrics = reader.bool(map["metrics"], at: "\(path).metrics") ?? metrics
+        requestHeadTimeout = reader.double(map["request_head_timeout"], at: "\(path).request_head_timeout") ?? requestHeadTimeout
+        requestBodyTimeout = reader.double(map["request_body_timeout"], at: "\(path).request_body_timeout") ?? requestBodyTimeout
+        keepAliveTimeout = reader.double(map["keep_alive_timeout"], at: "\(path).keep_alive_timeout") ?? keepAliveTimeout
+        maxConnections = reader.int(map["max_connections"], at: "\(path).max_connections") ?? maxConnections
+        trustedProxies = reader.strings(map["trusted_proxies"], at: "\(path).trusted_proxies") ?? trustedProxies
+        publicHealthDetails = reader.bool(map["public_health_details"], at: "\(path).public_health_details") ?? publicHealthDetails
         if let filter = map["response_header_filter"] {
             let filterPath = "\(path).response_header_filter"
             if filter.sequence != nil {
@@ -181,6 +189,7 @@ extension ProviderConfig {
         } else if let endpoint {
             let tls = reader.bool(map["tls"], at: "\(path).tls") ?? true
             let port = reader.int(map["port"], at: "\(path).port") ?? (tls ? 443 : 80)
+            if !ConfigRange.port.contains(port) { reader.problem("\(path).port", ConfigRange.port.message(got: "\(port)")) }
             let defaultPort = (tls && port == 443) || (!tls && port == 80)
             let suffix = type == .openai ? "/v1" : ""
             provider.baseURL = "\(tls ? "https" : "http")://\(endpoint)\(defaultPort ? "" : ":\(port)")\(suffix)"
@@ -266,11 +275,12 @@ extension TargetURL {
 
 extension DatabaseConfig {
     mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
-        let map = reader.mapping(node, at: path, known: ["enabled", "path", "url", "event_queue_limit"])
+        let map = reader.mapping(node, at: path, known: ["enabled", "path", "url", "event_queue_limit", "event_retention_days"])
         enabled = reader.bool(map["enabled"], at: "\(path).enabled") ?? enabled
         self.path = reader.string(map["path"], at: "\(path).path") ?? self.path
         url = reader.string(map["url"], at: "\(path).url") ?? url
         eventQueueLimit = reader.int(map["event_queue_limit"], at: "\(path).event_queue_limit") ?? eventQueueLimit
+        eventRetentionDays = reader.double(map["event_retention_days"], at: "\(path).event_retention_days") ?? eventRetentionDays
     }
 }
 

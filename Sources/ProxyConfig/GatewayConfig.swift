@@ -43,6 +43,22 @@ public struct ServerConfig: Sendable, Equatable {
     public var authHealthCheck = false
     /// Response headers removed before the response reaches the client.
     public var responseHeaderFilter = ResponseHeaderFilterConfig.off
+    /// Seconds a client has to send a complete request head, counted from the connection's
+    /// start or the end of the previous response. Default 10 (slow-header attacks).
+    public var requestHeadTimeout = 10.0
+    /// Seconds a request body may go without a byte arriving. Default 30.
+    public var requestBodyTimeout = 30.0
+    /// Seconds an idle keep-alive connection is kept open between requests. Default 75.
+    public var keepAliveTimeout = 75.0
+    /// Client connections held open at once; past it new ones are closed at accept.
+    /// Default 8192 (the open-file limit is raised to its hard limit at start).
+    public var maxConnections = 8192
+    /// Networks of reverse proxies whose `X-Forwarded-For` names the real client (CIDR).
+    /// Default none: the peer address is the client.
+    public var trustedProxies: [String] = []
+    /// Whether `/health` shows upstream details (URLs, errors, latencies) without a key.
+    /// Default false: it then shows only the status; the details need a client key.
+    public var publicHealthDetails = false
 
     public init() {}
 }
@@ -101,6 +117,9 @@ public struct DatabaseConfig: Sendable, Equatable {
     /// Request events held in memory for the background writer. Default 100,000; past it
     /// events are dropped (and counted), never the requests.
     public var eventQueueLimit = 100_000
+    /// Days request events are kept; older ones are deleted in the background. Default 90;
+    /// 0 keeps them forever.
+    public var eventRetentionDays = 90.0
 
     public init() {}
 }

@@ -7,7 +7,7 @@ struct YAMLReader {
     private(set) var problems: [ConfigProblem] = []
 
     mutating func problem(_ path: String, _ message: String) {
-        problems.append(ConfigProblem(path: path, message: message))
+        problems.append(ConfigProblem(path: path.isEmpty ? "(top level)" : path, message: message))
     }
 
     /// The mapping at `node`, as key → node pairs in file order; records a problem when the
@@ -25,7 +25,7 @@ struct YAMLReader {
             }
             if !known.contains(name) {
                 let suggestion = Self.closest(to: name, in: known).map { "; did you mean '\($0)'?" } ?? ""
-                problem(join(path, name), "is not a known key\(suggestion) (known: \(known.sorted().joined(separator: ", ")))")
+                problem(join(path, name.isEmpty ? "\"\"" : name), "is not a known key\(suggestion) (known: \(known.sorted().joined(separator: ", ")))")
                 continue
             }
             result[name] = value
@@ -45,17 +45,64 @@ struct YAMLReader {
 
     mutating func int(_ node: Node?, at path: String) -> Int? {
         guard let node else { return nil }
-        if let value = node.int { return value }
-        problem(path, "must be a whole number (got \(describe(node)))")
+        if let value = Self.wholeNumber(node) { return value }
+        if Self.integerText(node) {
+            problem(path, "must be a whole number between \(Int.min) and \(Int.max) (got \(describe(node)))")
+        } else {
+            problem(path, "must be a whole number (got \(describe(node)))")
+        }
         return nil
     }
 
     mutating func double(_ node: Node?, at path: String) -> Double? {
         guard let node else { return nil }
-        if let value = node.int { return Double(value) }
-        if let value = node.float, value.isFinite { return value }
+        if let value = Self.wholeNumber(node) { return Double(value) }
+        if let value = Self.plainNumber(node) {
+            if value.isFinite { return value }
+            problem(path, "must be a finite number (got \(describe(node)))")
+            return nil
+        }
         problem(path, "must be a number (got \(describe(node)))")
         return nil
+    }
+
+    /// A plain scalar as a whole number: decimal, or `0x`/`0o`/`0b` with an optional sign and
+    /// `_` separators; nil when it is not one or does not fit an `Int`.
+    ///
+    /// Not Yams' `node.int`: that reads YAML 1.1's base-60 form (`1:30`) with unchecked
+    /// multiplication, so a long one (`1:0:0:0:0:0:0:0:0:0:0:0`) traps; and it reads `010`
+    /// as octal, which nobody writing a port number means.
+    static func wholeNumber(_ node: Node) -> Int? {
+        guard case .scalar(let scalar) = node, scalar.style == .plain || scalar.style == .any else { return nil }
+        var text = Substring(scalar.string.replacingOccurrences(of: "_", with: ""))
+        var sign = ""
+        if let first = text.first, first == "-" || first == "+" {
+            sign = first == "-" ? "-" : ""
+            text = text.dropFirst()
+        }
+        var radix = 10
+        for (prefix, base) in [("0x", 16), ("0o", 8), ("0b", 2)] where text.lowercased().hasPrefix(prefix) {
+            radix = base
+            text = text.dropFirst(2)
+        }
+        // `Int(_:radix:)` accepts a sign of its own, which must not follow the prefix.
+        guard let first = text.first, first != "-", first != "+" else { return nil }
+        return Int(sign + text, radix: radix)
+    }
+
+    /// A plain scalar as a floating-point number, possibly infinite or NaN (`1e400`, `.inf`,
+    /// `.nan`); nil for text and for the base-60 form, which Yams would also accept.
+    static func plainNumber(_ node: Node) -> Double? {
+        guard case .scalar(let scalar) = node, !scalar.string.contains(":") else { return nil }
+        return node.float
+    }
+
+    /// Whether the scalar is written as decimal digits only (after one sign): a whole number
+    /// that `wholeNumber` refused only because it does not fit an `Int`.
+    static func integerText(_ node: Node) -> Bool {
+        guard case .scalar(let scalar) = node, scalar.style == .plain || scalar.style == .any else { return false }
+        let digits = scalar.string.first == "-" || scalar.string.first == "+" ? scalar.string.dropFirst() : Substring(scalar.string)
+        return digits.contains { $0.isASCII && $0.isNumber } && digits.allSatisfy { $0.isASCII && $0.isNumber || $0 == "_" }
     }
 
     mutating func bool(_ node: Node?, at path: String) -> Bool? {

@@ -119,7 +119,7 @@ struct ConfigLoadingTests {
             try config.applyEnvironment(["LLMPROXY_PORT": "eighty", "SERVER_ADDRESS": "nowhere", "AUTH_ENABLED": "true", "LOG_LEVEL": "loud"])
         } throws: { error in
             let text = "\(error)"
-            return text.contains("$LLMPROXY_PORT must be a number (got \"eighty\")")
+            return text.contains("$LLMPROXY_PORT must be a whole number between -9223372036854775808 and 9223372036854775807 (got \"eighty\")")
                 && text.contains("$SERVER_ADDRESS must look like HOST:PORT")
                 && text.contains("$AUTH_ENABLED is true but no client key is configured")
                 && text.contains("$LOG_LEVEL must be one of")
