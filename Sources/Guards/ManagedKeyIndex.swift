@@ -37,27 +37,46 @@ public struct ClientIdentity: Sendable, Equatable {
 /// The managed keys in memory, by SHA-256, so a request never waits for the database. The
 /// store's change feed keeps it current: a revocation is one `upsert` away from taking effect.
 ///
-/// Revocation is sticky: once a hash is known revoked here, no later `upsert` or `replaceAll`
-/// makes it active again. A resync reads its snapshot before it applies it, and a revocation
-/// applied in memory in between must not be undone by that older snapshot; keys are never
-/// un-revoked, so "revoked" is the one state that can only be gained.
+/// A resync reads its snapshot before it applies it, so the snapshot can be older than an
+/// `upsert` made in between (a key created or revoked through the admin API). Two rules keep
+/// such a snapshot from undoing it:
+/// - revocation is sticky: once a hash is known revoked here, no later `upsert` or
+///   `replaceAll` makes it active again (keys are never un-revoked, so "revoked" is the one
+///   state that can only be gained);
+/// - a resync that passes the ``mark`` taken before its read keeps whatever was upserted
+///   after it (a key created a moment ago does not vanish until the next resync).
 public final class ManagedKeyIndex: Sendable {
-    private let table = Mutex<[[UInt8]: ClientIdentity]>([:])
+    private struct Table {
+        var keys: [[UInt8]: ClientIdentity] = [:]
+        /// The change count at each key's latest `upsert`, for upserts no full load has
+        /// covered yet.
+        var upserted: [[UInt8]: UInt64] = [:]
+        var changes: UInt64 = 0
+    }
+
+    private let table = Mutex(Table())
 
     public init() {}
 
+    /// Take before reading a snapshot for ``replaceAll(_:readAfter:)``.
+    public var mark: UInt64 { table.withLock { $0.changes } }
+
     /// Replaces everything (start-up and periodic resync). `keys` pairs a 64-hex SHA-256
-    /// with its identity. A hash revoked in the current table stays revoked.
-    public func replaceAll(_ keys: [(hash: String, identity: ClientIdentity)]) {
+    /// with its identity, read from the store after `mark` was taken (nil: the snapshot is
+    /// newer than every upsert). A hash revoked in the current table stays revoked.
+    public func replaceAll(_ keys: [(hash: String, identity: ClientIdentity)], readAfter mark: UInt64? = nil) {
         var fresh: [[UInt8]: ClientIdentity] = [:]
         for (hash, identity) in keys {
             if let digest = KeyDigest.decodeHex(Substring(hash)) { fresh[digest] = identity }
         }
         table.withLock { table in
-            for (digest, identity) in fresh where !identity.revoked && table[digest]?.revoked == true {
+            let since = mark ?? table.changes
+            for (digest, change) in table.upserted where change > since { fresh[digest] = table.keys[digest] }
+            for (digest, identity) in fresh where !identity.revoked && table.keys[digest]?.revoked == true {
                 fresh[digest] = identity.revokedCopy
             }
-            table = fresh
+            table.keys = fresh
+            table.upserted = table.upserted.filter { $0.value > since }
         }
     }
 
@@ -65,19 +84,21 @@ public final class ManagedKeyIndex: Sendable {
     public func upsert(hash: String, identity: ClientIdentity) {
         guard let digest = KeyDigest.decodeHex(Substring(hash)) else { return }
         table.withLock { table in
-            table[digest] = table[digest]?.revoked == true && !identity.revoked ? identity.revokedCopy : identity
+            table.changes += 1
+            table.upserted[digest] = table.changes
+            table.keys[digest] = table.keys[digest]?.revoked == true && !identity.revoked ? identity.revokedCopy : identity
         }
     }
 
     /// Whether any managed key exists, active or not: once one does, the gateway requires
     /// keys (revoking the last one must not open it).
-    public var hasKeys: Bool { table.withLock { !$0.isEmpty } }
+    public var hasKeys: Bool { table.withLock { !$0.keys.isEmpty } }
 
-    public var count: Int { table.withLock { $0.count } }
+    public var count: Int { table.withLock { $0.keys.count } }
 
     public func lookup(_ presented: String) -> ClientIdentity? {
         let digest = Array(SHA256.hash(data: Array(presented.utf8)))
-        return table.withLock { $0[digest] }
+        return table.withLock { $0.keys[digest] }
     }
 }
 

@@ -15,10 +15,12 @@ struct KeySync: Service {
     /// change feed), longer for PostgreSQL, whose notifications carry changes at once.
     var resyncInterval: Duration { store.kind == .sqlite ? .seconds(2) : .seconds(10) }
 
-    /// Loads every key into the index.
+    /// Loads every key into the index. What the index learned while the read ran (a key
+    /// created or revoked through the admin API) is kept: the snapshot may predate it.
     static func load(store: Store, into index: ManagedKeyIndex) async throws {
+        let mark = index.mark
         let keys = try await store.keys()
-        index.replaceAll(keys.map { ($0.hash, $0.identity) })
+        index.replaceAll(keys.map { ($0.hash, $0.identity) }, readAfter: mark)
     }
 
     func run() async throws {

@@ -53,3 +53,34 @@ struct ManagedKeyIndexTests {
         #expect(index.lookup(Self.secret)?.revoked == true)
     }
 }
+
+@Suite("Managed key index: resync snapshots older than in-memory changes")
+struct ManagedKeyIndexMarkTests {
+    static let secret = ManagedKeyIndexTests.secret
+    static let hash = ManagedKeyIndexTests.hash
+
+    @Test("a key created while the resync read its snapshot does not vanish; one created before it and gone from the store does")
+    func createdDuringRead() {
+        let index = ManagedKeyIndex()
+        let identity = ManagedKeyIndexTests.identity(revoked: false)
+        let mark = index.mark
+        index.upsert(hash: Self.hash, identity: identity)   // the admin API creates a key …
+        index.replaceAll([], readAfter: mark)                  // … after the snapshot was read
+        #expect(index.lookup(Self.secret) == identity)
+        // The next resync reads after the creation: the store is the truth again.
+        index.replaceAll([], readAfter: index.mark)
+        #expect(index.lookup(Self.secret) == nil)
+    }
+
+    @Test("a revocation during the read wins over the snapshot, with or without a mark")
+    func revokedDuringRead() {
+        let index = ManagedKeyIndex()
+        index.replaceAll([(Self.hash, ManagedKeyIndexTests.identity(revoked: false))])
+        let mark = index.mark
+        index.upsert(hash: Self.hash, identity: ManagedKeyIndexTests.identity(revoked: true))
+        index.replaceAll([(Self.hash, ManagedKeyIndexTests.identity(revoked: false))], readAfter: mark)
+        #expect(index.lookup(Self.secret)?.revoked == true)
+        index.replaceAll([(Self.hash, ManagedKeyIndexTests.identity(revoked: false))])
+        #expect(index.lookup(Self.secret)?.revoked == true)
+    }
+}
