@@ -86,8 +86,11 @@ struct CLITests {
         #expect(try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer \(secret)")], body: chat).status == 200)
         let revoked = try run(["keys", "revoke", "-c", config.path, id])
         #expect(revoked.status == 0 && revoked.stdout.contains("revoked"))
+        // The resync runs every 2 s; a deadline, not a count of tries, so slow requests on a
+        // loaded machine do not shorten the wait.
         var refused = false
-        for _ in 0..<60 where !refused {
+        let deadline = ContinuousClock.now + .seconds(15)
+        while !refused, ContinuousClock.now < deadline {
             refused = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer \(secret)")], body: chat).status == 401
             if !refused { try await Task.sleep(for: .milliseconds(100)) }
         }

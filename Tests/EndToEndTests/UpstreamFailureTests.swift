@@ -30,7 +30,9 @@ struct UpstreamFailureTests {
             providers:
               - {name: soon-gone, type: anthropic, base_url: "\(upstream.baseURL)", api_key: upstream-key-gone, discover_models: false}
             """)
-        await upstream.stop()
+        // The upstream stops answering: every connection is closed unanswered. It keeps its
+        // port: once stopped, another test's server could take the port and answer instead.
+        await upstream.closeConnectionsAtAccept(true)
         let headers = [("anthropic-version", "2023-06-01")]
         let body = #"{"model":"claude-3-haiku","max_tokens":1,"messages":[]}"#
         for _ in 0..<3 {
@@ -44,13 +46,15 @@ struct UpstreamFailureTests {
         #expect(ejected.headers["retry-after"].first == "5")
         #expect((ejected.json["error"] as? [String: Any])?["type"] as? String == "overloaded_error")
         await gateway.stop()
+        await upstream.stop()
     }
 
     @Test("an upstream the active health check cannot reach is reported in /health and not used")
     func activeHealthCheck() async throws {
+        let dead = try RefusingPort()
         try await withGateway(upstreams: [], yaml: { _ in """
             providers:
-              - {name: dead, type: openai, base_url: "http://127.0.0.1:1/v1", api_key: some-upstream-key, discover_models: false}
+              - {name: dead, type: openai, base_url: "\(dead.baseURL)/v1", api_key: some-upstream-key, discover_models: false}
             """ }) { gateway, _ in
             var reported = false
             for _ in 0..<100 {
@@ -66,13 +70,15 @@ struct UpstreamFailureTests {
             #expect(response.status == 503)
             #expect((response.json["error"] as? [String: Any])?["code"] as? String == "upstream_unavailable")
         }
+        withExtendedLifetime(dead) {}
     }
 
     @Test("a request whose endpoint refuses the connection is retried on another endpoint")
     func retryOnAnotherEndpoint() async throws {
+        let dead = try RefusingPort()
         try await withGateway(yaml: { ups in """
             providers:
-              - {name: dead, type: openai, base_url: "http://127.0.0.1:1/v1", api_key: k-dead-key, models: [shared], discover_models: false}
+              - {name: dead, type: openai, base_url: "\(dead.baseURL)/v1", api_key: k-dead-key, models: [shared], discover_models: false}
               - {name: live, type: openai, base_url: "\(ups["primary"]!.baseURL)/v1", api_key: \(ups["primary"]!.requiredKey), models: [shared]}
             """ }) { gateway, _ in
             for _ in 0..<10 {
@@ -80,5 +86,6 @@ struct UpstreamFailureTests {
                 #expect(response.status == 200)
             }
         }
+        withExtendedLifetime(dead) {}
     }
 }

@@ -71,6 +71,15 @@ final class GatewayProcess: Sendable {
         var description: String { "llm-proxy did not start listening; its output:\n\(output)" }
     }
 
+    var isRunning: Bool { process.isRunning }
+
+    /// Whether a TCP connect to the gateway's port is refused now (its listener is closed).
+    var refusesConnections: Bool {
+        guard let connection = try? RawConnection(port: port) else { return true }
+        connection.closeConnection()
+        return false
+    }
+
     func signal(_ signal: Int32) {
         kill(process.processIdentifier, signal)
     }

@@ -112,6 +112,39 @@ final class MockUpstream: Sendable {
 
     /// Answers in progress, by connection.
     private let inProgress = Mutex<[ObjectIdentifier: Completion]>([:])
+    /// Every connection open now, by channel.
+    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let closingAtAccept = Atomic<Bool>(false)
+
+    /// Closes every connection that is not in the middle of an answer, as a server does when
+    /// its keep-alive timeout ends; the listener stays, so the port is never given up (a
+    /// stopped and restarted server races the kernel and the rest of the suite for it).
+    /// Call it once the answers sent so far have been read. Returns how many it closed.
+    @discardableResult
+    func closeIdleConnections() async -> Int {
+        let idle = connections.withLock { open in
+            inProgress.withLock { answering in
+                open.filter { id, _ in answering[id].map { $0.done.load(ordering: .relaxed) } ?? true }.map(\.value)
+            }
+        }
+        for channel in idle { try? await channel.close() }
+        return idle.count
+    }
+
+    /// While on, every connection is closed as soon as it is accepted (and those open are
+    /// closed when idle): the upstream answers nothing, yet keeps its port, so a test can make
+    /// it "come back" by turning this off.
+    func closeConnectionsAtAccept(_ on: Bool) async {
+        closingAtAccept.store(on, ordering: .relaxed)
+        if on { await closeIdleConnections() }
+    }
+
+    /// A new connection: tracked, or closed at once when this upstream refuses them.
+    fileprivate func accepted(_ channel: any Channel) -> Bool {
+        if closingAtAccept.load(ordering: .relaxed) { return false }
+        connections.withLock { $0[ObjectIdentifier(channel)] = channel }
+        return true
+    }
 
     fileprivate func begin(_ completion: Completion, on channel: any Channel) {
         inProgress.withLock { $0[ObjectIdentifier(channel)] = completion }
@@ -122,6 +155,7 @@ final class MockUpstream: Sendable {
         guard let completion = inProgress.withLock({ $0.removeValue(forKey: channel) }) else { return }
         if !completion.done.load(ordering: .relaxed) { closedEarlyCount.withLock { $0 += 1 } }
     }
+    fileprivate func forget(_ channel: ObjectIdentifier) { _ = connections.withLock { $0.removeValue(forKey: channel) } }
     fileprivate func streamStarted() { streamState.withLock { $0.started += 1 } }
     fileprivate func streamFinished() { streamState.withLock { $0.finished += 1 } }
     fileprivate func streamCancelled() { streamState.withLock { $0.cancelled += 1 } }
@@ -292,8 +326,13 @@ final class CloseWatcher: ChannelInboundHandler, RemovableChannelHandler, Sendab
 
     init(upstream: MockUpstream) { self.upstream = upstream }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        if !upstream.accepted(context.channel) { context.close(promise: nil) }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         upstream.connectionClosed(ObjectIdentifier(context.channel))
+        upstream.forget(ObjectIdentifier(context.channel))
         context.fireChannelInactive()
     }
 
