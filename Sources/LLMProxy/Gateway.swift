@@ -74,7 +74,8 @@ public final class Gateway: Sendable {
             }
             dataStore = opened
             keyIndex = index
-            recorder = EventRecorder(store: opened, limit: config.database.eventQueueLimit, logger: logger, metrics: metrics)
+            recorder = EventRecorder(store: opened, limit: config.database.eventQueueLimit, logger: logger, metrics: metrics,
+                                     retentionDays: config.database.eventRetentionDays)
             logger.info("store", metadata: ["kind": .string(opened.kind.rawValue), "managed_keys": .stringConvertible(index.count),
                                             "location": .string(config.database.url.map(Store.redacted) ?? config.database.path)])
         }

@@ -51,7 +51,7 @@ struct KeysCommand: AsyncParsableCommand {
 
         func validate() throws {
             guard AdminConfig.isValidUsername(user) else { throw ValidationError("--user must be 3–50 characters of letters, digits, _ . - (got \"\(user)\")") }
-            if let expires, KeyIssuer.duration(expires) == nil { throw ValidationError("--expires must be a number and a unit: 30d, 12h, 90m or 3600s (got \"\(expires)\")") }
+            if let expires, KeyIssuer.duration(expires) == nil { throw ValidationError("--expires must be a number and a unit, at most 36500d (100 years): 30d, 12h, 90m or 3600s (got \"\(expires)\")") }
         }
 
         func run() async throws {

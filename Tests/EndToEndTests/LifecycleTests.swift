@@ -47,26 +47,30 @@ struct LifecycleTests {
                 }
             }
         }
-        try await Task.sleep(for: .milliseconds(500))
+        // Traffic reaches alpha before the reload, however loaded the machine is.
+        let servedBefore = await eventually(timeout: .seconds(20)) { results.state.withLock { $0.ok >= 8 } }
         try file.replace(with: Self.config(beta, models: ["m"]))
         gateway.signal(SIGHUP)
-        let switched = await eventually(timeout: .seconds(10)) { results.state.withLock { $0.servedBy.last == "beta" } }
-        try await Task.sleep(for: .milliseconds(500))
+        let switched = await eventually(timeout: .seconds(20)) { results.state.withLock { $0.servedBy.last == "beta" } }
+        let servedAfter = results.state.withLock { $0.ok }
+        _ = await eventually(timeout: .seconds(20)) { results.state.withLock { $0.ok >= servedAfter + 8 } }
 
         // An invalid file: rejected with its reason; requests keep going to beta.
         try file.replace(with: Self.config(beta, models: ["m"], extra: "routing:\n  default_provider: nowhere"))
         gateway.signal(SIGHUP)
-        let rejected = await eventually(timeout: .seconds(10)) { gateway.log.contains("configuration reload rejected") }
-        try await Task.sleep(for: .milliseconds(500))
+        let rejected = await eventually(timeout: .seconds(20)) { gateway.log.contains("configuration reload rejected") }
+        let servedRejected = results.state.withLock { $0.ok }
+        _ = await eventually(timeout: .seconds(20)) { results.state.withLock { $0.ok >= servedRejected + 8 } }
         stop.set()
         await traffic.value
 
         let final = results.state.withLock { $0 }
+        #expect(servedBefore)
         #expect(switched)
         #expect(rejected)
         #expect(gateway.log.contains("routing.default_provider"))
         #expect(final.failed.isEmpty, "failed requests: \(final.failed.prefix(3))")
-        #expect(final.ok > 20)
+        #expect(final.ok >= 24)
         #expect(final.servedBy.first == "alpha")
         #expect(final.servedBy.suffix(5).allSatisfy { $0 == "beta" })
 
