@@ -265,7 +265,8 @@ extension TargetURL {
     init?(spec: String) {
         let trimmed = spec.trimmingSpaces()
         guard !trimmed.isEmpty else { return nil }
-        let parts = trimmed.split(separator: "|", maxSplits: 1).map { $0.trimmingSpaces() }
+        // Empty parts kept: "|" and "|key" have an empty URL (reported by validation), not none.
+        let parts = trimmed.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingSpaces() }
         var url = parts[0]
         while url.hasSuffix("/") { url.removeLast() }
         if let schemeEnd = url.range(of: "://"), !url[schemeEnd.upperBound...].contains("/") { url += "/v1" }

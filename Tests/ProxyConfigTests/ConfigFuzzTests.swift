@@ -67,6 +67,20 @@ struct ConfigFuzzTests {
         check("\u{FEFF}server: {port: 1}\u{0000}", environment: [:], case: "BOM and NUL")
     }
 
+    @Test("cases the fuzzer found stay fixed", arguments: [
+        // TargetURL(spec:) indexed the first part of "|" split by "|": there is none.
+        ("target_urls: [\"|\"]", [String: String]()),
+        ("target_urls: [\" | \", \"|key\"]", [:]),
+        ("", ["TARGET_URLS": "|"]),
+        ("", ["TARGET_URLS": "http://127.0.0.1:9,|,|k"]),
+        // An empty key at the top level was reported with an empty path.
+        ("\"\": 1", [:]),
+        ("? [a]\n: 1", [:]),
+    ])
+    func foundByFuzzing(yaml: String, environment: [String: String]) {
+        #expect(!check(yaml, environment: environment, case: "regression"))
+    }
+
     /// Loads `text` the way `llm-proxy` does (parse, environment, names, validation) and, when
     /// it is valid, converts its numbers the way the gateway does. Returns whether it loaded.
     @discardableResult
