@@ -167,12 +167,16 @@ struct HostileClientTests {
         try await withGateway(yaml: { Configs.threeProviders($0["primary"]!, extra: "server:\n  max_connections: 16") }) { gateway, _ in
             var held: [HostileSocket] = []
             defer { held.forEach { $0.close() } }
-            for _ in 0..<16 {
-                let socket = try HostileSocket(port: gateway.port, timeout: 5)
-                socket.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
-                #expect(socket.readUntil("}").hasPrefix("HTTP/1.1 200"))
-                held.append(socket)
+            /// Opens `count` keep-alive connections that each had a health check answered.
+            func hold(_ count: Int) throws {
+                for _ in 0..<count {
+                    let socket = try HostileSocket(port: gateway.port, timeout: 5)
+                    socket.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+                    #expect(socket.readUntil("}").hasPrefix("HTTP/1.1 200"))
+                    held.append(socket)
+                }
             }
+            try hold(16)
             let over = try HostileSocket(port: gateway.port, timeout: 5)
             defer { over.close() }
             over.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Configs.clientKey)\r\nContent-Length: 2\r\n\r\n{}")
@@ -181,12 +185,7 @@ struct HostileClientTests {
             #expect(refused.lowercased().contains("retry-after: 1"))
             #expect(await Self.liveQuickly(gateway))
             // Fill the reserve; the next connection is closed without an answer.
-            for _ in 0..<64 {
-                let socket = try HostileSocket(port: gateway.port, timeout: 5)
-                socket.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
-                #expect(socket.readUntil("}").hasPrefix("HTTP/1.1 200"))
-                held.append(socket)
-            }
+            try hold(64)
             let beyond = try HostileSocket(port: gateway.port, timeout: 5)
             defer { beyond.close() }
             beyond.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
