@@ -13,6 +13,7 @@ extension GatewayConfig {
     /// Parses what it can and returns it with the problems found, so a loader can report
     /// these together with the validation of the rest.
     static func parseCollecting(yaml text: String) -> (GatewayConfig, [ConfigProblem]) {
+        if let problem = complexKeyProblem(in: text) { return (GatewayConfig(), [problem]) }
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -24,6 +25,49 @@ extension GatewayConfig {
         var reader = YAMLReader()
         config.read(root, with: &reader)
         return (config, reader.problems)
+    }
+
+    /// Refuses a document that uses a list, a mapping or an alias as a mapping key while it has
+    /// aliases, before Yams composes it. Yams checks each mapping's keys for duplicates by
+    /// hashing them whole, aliases expanded: a key of nested aliases (a few hundred bytes, ten
+    /// aliases per level) would take hours. No configuration key is anything but a plain name.
+    /// Textual, so an alias or a `]:` inside a quoted string may refuse a harmless document
+    /// too; the message says what to change.
+    static func complexKeyProblem(in text: String) -> ConfigProblem? {
+        // One pass over the bytes (a Regex took about a millisecond per short document).
+        let bytes = Array(text.utf8)
+        let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t"), newline = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
+        func isBlank(_ byte: UInt8) -> Bool { byte == space || byte == tab || byte == newline || byte == cr }
+        func startsToken(_ index: Int) -> Bool {
+            index == 0 || isBlank(bytes[index - 1]) || [UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ",")].contains(bytes[index - 1])
+        }
+        func isNameByte(_ byte: UInt8) -> Bool {
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
+        }
+        /// Whether `: ` (a key's end) follows `index`, after spaces on the same line.
+        func keyEndFollows(_ index: Int) -> Bool {
+            var cursor = index
+            while cursor < bytes.count, bytes[cursor] == space || bytes[cursor] == tab { cursor += 1 }
+            return cursor < bytes.count && bytes[cursor] == UInt8(ascii: ":") && (cursor + 1 == bytes.count || isBlank(bytes[cursor + 1]))
+        }
+        var hasAlias = false, hasComplexKey = false
+        for index in bytes.indices {
+            switch bytes[index] {
+            case UInt8(ascii: "*") where startsToken(index) && index + 1 < bytes.count && isNameByte(bytes[index + 1]):
+                hasAlias = true
+                var end = index + 1
+                while end < bytes.count, isNameByte(bytes[end]) { end += 1 }
+                if keyEndFollows(end) { hasComplexKey = true }
+            case UInt8(ascii: "?") where startsToken(index) && (index + 1 == bytes.count || isBlank(bytes[index + 1])):
+                hasComplexKey = true
+            case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                if keyEndFollows(index + 1) { hasComplexKey = true }
+            default:
+                break
+            }
+        }
+        guard hasAlias, hasComplexKey else { return nil }
+        return ConfigProblem(path: "(file)", message: "uses a list, a mapping or an alias (*name) as a mapping key: write every key as a plain name (aliases are fine as values)")
     }
 
     private static let topLevelKeys: Set<String> = [

@@ -63,6 +63,19 @@ struct ConfigFuzzTests {
         check(laughs, environment: [:], case: "aliases")
         #expect(ContinuousClock.now - start < .seconds(5), "aliases were expanded")
         check("server: {host: \"" + String(repeating: "🦙\u{0301}\u{202E}", count: 100_000) + "\"}", environment: [:], case: "long scalar")
+        // The same aliases as a key: Yams would hash the whole expansion (hours); refused first.
+        let keyed = laughs.replacingOccurrences(of: "providers: *a11\n", with: "? *a11\n: 1\n")
+        let keyedStart = ContinuousClock.now
+        #expect(!check(keyed, environment: [:], case: "aliases as a key"))
+        #expect(!check(laughs + "{[*a11, *a11]: 1}: 2\n", environment: [:], case: "aliases in a flow key"))
+        #expect(!check(laughs + "*a11 : 1\n", environment: [:], case: "alias as an implicit key"))
+        #expect(ContinuousClock.now - keyedStart < .seconds(5), "a key of aliases was expanded")
+        for text in [keyed, laughs + "{[*a11, *a11]: 1}: 2\n", laughs + "*a11 : 1\n", "a: &x 1\n? [*x]\n: 2\n"] {
+            #expect(GatewayConfig.complexKeyProblem(in: text)?.message.contains("as a mapping key") == true)
+        }
+        for text in [laughs, "a: &x {b: 1}\nc: *x\nd: [*x, *x]\n", "providers: [{type: mock, models: [gpt-*]}]\n"] {
+            #expect(GatewayConfig.complexKeyProblem(in: text) == nil, "refused: \(text.prefix(80))")
+        }
         check(String(repeating: "server: {}\n", count: 2), environment: [:], case: "duplicate key")
         check("\u{FEFF}server: {port: 1}\u{0000}", environment: [:], case: "BOM and NUL")
     }
