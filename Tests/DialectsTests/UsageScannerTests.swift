@@ -34,4 +34,13 @@ struct UsageScannerTests {
         let quoted = scanned([#"{"content":"the \"prompt_tokens\" field","usage":{"prompt_tokens":5}}"#])
         #expect(quoted.promptTokens == 5)
     }
+
+    @Test("counts of any length, sign or form never overflow: at most 12 digits are read")
+    func hostileNumbers() {
+        let huge = scanned([#"{"usage":{"prompt_tokens":99999999999999999999999999,"completion_tokens":99999999999999999999,"total_tokens":-5}}"#])
+        #expect(huge.promptTokens == 999_999_999_999 && huge.completionTokens == 999_999_999_999)
+        #expect(huge.totalTokens == nil || huge.totalTokens! >= 0)
+        let odd = scanned([#"{"usage":{"input_tokens":1e9,"output_tokens":"7","totalTokenCount":null}}"#])
+        #expect(odd.promptTokens == 1 && odd.completionTokens == nil)
+    }
 }
