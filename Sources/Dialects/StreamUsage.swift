@@ -43,6 +43,16 @@ public enum StreamUsage {
 /// buffers waits for its end.
 public struct UsageChunkFilter: Sendable {
     private var pending: [UInt8] = []
+    /// Where the search for the next event boundary resumes in `pending`: bytes before it
+    /// were looked at already, so an event arriving in many small reads costs linear time.
+    private var searched = 0
+    /// Passing on an event too long to be a usage-only chunk: its rest goes through unchecked.
+    private var passingLongEvent = false
+
+    /// Bytes of one unfinished event held back at most. A usage-only chunk is a few hundred
+    /// bytes; anything longer is passed on as it comes, so an upstream that never ends an
+    /// event cannot grow this buffer.
+    public static let maxHeldEvent = 64 * 1024
 
     public init() {}
 
@@ -51,14 +61,15 @@ public struct UsageChunkFilter: Sendable {
         pending.append(contentsOf: buffer.readableBytesView)
         var output: [UInt8] = []
         var start = 0
-        var index = 0
+        var index = searched
         while index + 1 < pending.count {
             var end: Int?
             if pending[index] == 0x0A, pending[index + 1] == 0x0A { end = index + 2 }
             else if index + 3 < pending.count, pending[index] == 0x0D, pending[index + 1] == 0x0A, pending[index + 2] == 0x0D, pending[index + 3] == 0x0A { end = index + 4 }
             if let end {
                 let event = pending[start..<end]
-                if !Self.isUsageOnly(event) { output.append(contentsOf: event) }
+                if passingLongEvent || !Self.isUsageOnly(event) { output.append(contentsOf: event) }
+                passingLongEvent = false
                 start = end
                 index = end
             } else {
@@ -66,12 +77,23 @@ public struct UsageChunkFilter: Sendable {
             }
         }
         pending.removeFirst(start)
+        // A boundary is at most four bytes: the last three may start one.
+        searched = max(0, pending.count - 3)
+        if pending.count > Self.maxHeldEvent {
+            output.append(contentsOf: pending)
+            pending.removeAll()
+            searched = 0
+            passingLongEvent = true
+        }
         return output.isEmpty ? nil : ByteBuffer(bytes: output)
     }
 
     /// Whatever is left when the stream ends (an unterminated last event).
     public mutating func finish() -> ByteBuffer? {
-        defer { pending.removeAll() }
+        defer {
+            pending.removeAll()
+            searched = 0
+        }
         return pending.isEmpty ? nil : ByteBuffer(bytes: pending)
     }
 

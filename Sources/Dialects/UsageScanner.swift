@@ -36,7 +36,9 @@ public struct UsageScanner: Sendable {
                 seam.withUnsafeBytes { scan($0) }
             }
             scan(bytes)
-            carry = Array(bytes.suffix(Self.window))
+            // The window keeps the last bytes seen, across buffers smaller than it too.
+            carry.append(contentsOf: bytes.suffix(Self.window))
+            if carry.count > Self.window { carry.removeFirst(carry.count - Self.window) }
         }
     }
 

@@ -39,4 +39,18 @@ struct StreamUsageTests {
         let kept = #"data: {"choices":[{"delta":{}}],"usage":{"total_tokens":1}}"# + "\r\n\r\n"
         #expect(crlf.filter(ByteBuffer(string: kept + #"data: {"choices": [], "usage": {"total_tokens":1}}"# + "\r\n\r\n")).map { String(buffer: $0) } == kept)
     }
+
+    @Test("an event that never ends is passed on as it comes instead of held: the filter's memory is bounded")
+    func endlessEvent() {
+        var filter = UsageChunkFilter()
+        var passed = 0
+        let piece = ByteBuffer(string: String(repeating: "x", count: 1000))
+        for _ in 0..<200 { passed += filter.filter(piece)?.readableBytes ?? 0 }
+        #expect(passed >= 200_000 - UsageChunkFilter.maxHeldEvent)
+        // Its end passes too, and the usage-only chunk after it is still taken out.
+        let usage = #"data: {"choices":[],"usage":{"total_tokens":1}}"# + "\n\n"
+        let out = filter.filter(ByteBuffer(string: "\n\n" + usage + "data: [DONE]\n\n")).map { String(buffer: $0) } ?? ""
+        #expect(out.hasSuffix("\n\ndata: [DONE]\n\n") && !out.contains("usage"))
+        #expect(passed + out.utf8.count + (filter.finish()?.readableBytes ?? 0) == 200_000 + 2 + "data: [DONE]\n\n".utf8.count)
+    }
 }
