@@ -98,21 +98,27 @@ private struct StrictJSONScanner {
         guard current == UInt8(ascii: "{") else {
             throw Problem(message: "The request body must be a JSON object")
         }
-        var seen = Set<[UInt8]>()
+        // Keys are compared by a hash of their decoded, folded bytes: no allocation per key
+        // for the usual plain key. Two different keys with equal hashes would be refused as
+        // duplicates, a harmless false positive at odds of 2^-64 per pair.
+        var seen = KeyHashes()
         try scanObject(depth: 1) { scanner, key, keyHasEscapes, memberStart throws(Problem) in
-            let name = keyHasEscapes ? try scanner.decodedKey(key) : Array(key)
-            let folded = Self.folded(name)
-            guard seen.insert(folded).inserted else {
-                throw Problem(message: "The request body names the field \"\(String(decoding: name, as: UTF8.self))\" twice (keys are compared after decoding escapes and ignoring case); send each field once")
+            let decoded: [UInt8]? = keyHasEscapes ? try scanner.decodedKey(key) : nil
+            let hash = decoded.map { name in name.withUnsafeBytes { Self.foldedHash($0) } } ?? Self.foldedHash(key)
+            func name() -> String { decoded.map { String(decoding: $0, as: UTF8.self) } ?? String(decoding: key, as: UTF8.self) }
+            guard seen.insert(hash) else {
+                throw Problem(message: "The request body names the field \"\(name())\" twice (keys are compared after decoding escapes and ignoring case); send each field once")
             }
-            guard let decided = TopLevelFields.decidedFields.first(where: { $0 == folded }) else {
+            guard let decided = Self.decidedHashes.firstIndex(of: hash) else {
                 try scanner.skipValue(depth: 1)
                 return
             }
-            if name != decided {
-                throw Problem(message: "The field \"\(String(decoding: name, as: UTF8.self))\" must be written \"\(String(decoding: decided, as: UTF8.self))\" (lowercase): upstreams disagree on other spellings")
+            let exact = TopLevelFields.decidedFields[decided]
+            let isExact = decoded.map { $0 == exact } ?? key.elementsEqual(exact)
+            if !isExact {
+                throw Problem(message: "The field \"\(name())\" must be written \"\(String(decoding: exact, as: UTF8.self))\" (lowercase): upstreams disagree on other spellings")
             }
-            try scanner.readDecided(name, into: &fields)
+            try scanner.readDecided(exact, into: &fields)
         }
         skipSpace()
         guard index == bytes.count else { throw problem("data after the JSON object") }
@@ -397,6 +403,31 @@ private struct StrictJSONScanner {
         return utf8
     }
 
+    static let decidedHashes: [UInt64] = TopLevelFields.decidedFields.map { name in name.withUnsafeBytes { foldedHash($0) } }
+
+    /// FNV-1a of the key folded as ``folded(_:)`` folds it, without building the folded copy.
+    static func foldedHash(_ name: UnsafeRawBufferPointer) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        func add(_ byte: UInt8) { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        var index = 0
+        while index < name.count {
+            let byte = name[index]
+            if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") {
+                add(byte | 0x20)
+            } else if byte == 0xC5, index + 1 < name.count, name[index + 1] == 0xBF {
+                add(UInt8(ascii: "s"))   // U+017F
+                index += 1
+            } else if byte == 0xE2, index + 2 < name.count, name[index + 1] == 0x84, name[index + 2] == 0xAA {
+                add(UInt8(ascii: "k"))   // U+212A
+                index += 2
+            } else {
+                add(byte)
+            }
+            index += 1
+        }
+        return hash
+    }
+
     /// Key folding as Go's `encoding/json` matches keys: ASCII case, plus the two non-ASCII
     /// letters whose simple case folding reaches ASCII (U+017F ſ → s, U+212A Kelvin → k).
     static func folded(_ name: [UInt8]) -> [UInt8] {
@@ -419,5 +450,24 @@ private struct StrictJSONScanner {
             index += 1
         }
         return out
+    }
+}
+
+/// The hashes of the keys seen in one object: a short array for the usual handful, a set once
+/// there are many (so ten thousand keys cost linear time, not quadratic).
+private struct KeyHashes {
+    private var few: [UInt64] = []
+    private var many: Set<UInt64>?
+
+    /// False when `hash` was seen already.
+    mutating func insert(_ hash: UInt64) -> Bool {
+        if many != nil { return many!.insert(hash).inserted }
+        if few.contains(hash) { return false }
+        few.append(hash)
+        if few.count > 16 {
+            many = Set(few)
+            few = []
+        }
+        return true
     }
 }

@@ -127,10 +127,16 @@ final class DirectProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, U
                 context.fireChannelRead(data)
             } else {
                 if candidate.body == nil {
+                    // A body in one part (the usual case) is kept as it came, without a copy;
+                    // one announced as longer gets its whole capacity at once.
                     let declared = candidate.head.headerFields[.contentLength].flatMap(Int.init) ?? 0
-                    var body = context.channel.allocator.buffer(capacity: max(buffer.readableBytes, min(declared, candidate.state.config.server.maxRequestSize)))
-                    body.writeImmutableBuffer(buffer)
-                    candidate.body = body
+                    if declared > buffer.readableBytes {
+                        var body = context.channel.allocator.buffer(capacity: min(declared, candidate.state.config.server.maxRequestSize))
+                        body.writeImmutableBuffer(buffer)
+                        candidate.body = body
+                    } else {
+                        candidate.body = buffer
+                    }
                 } else {
                     candidate.body!.writeImmutableBuffer(buffer)
                 }
