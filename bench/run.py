@@ -177,9 +177,17 @@ def streams(url, count, key=""):
 
 
 def proxied_and_dropped(port):
-    """From the gateway's /metrics: proxied requests answered (every dialect) and events dropped."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        text = response.read().decode()
+    """From the gateway's /metrics: proxied requests answered (every dialect) and events dropped,
+    read once nothing but this scrape is in flight: when wrk stops, the gateway accounts for
+    the requests its closed connections cut off a moment later."""
+    deadline = time.time() + 10
+    while True:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        in_flight = sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines() if line.startswith("llmproxy_requests_in_flight"))
+        if in_flight <= 1 or time.time() > deadline:
+            break
+        time.sleep(0.05)
     served = dropped = 0
     for line in text.splitlines():
         if line.startswith("llmproxy_requests_total{") and 'dialect="none"' not in line:

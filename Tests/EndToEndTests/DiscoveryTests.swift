@@ -7,13 +7,14 @@ struct DiscoveryTests {
     func ollamaAtStart() async throws {
         let ollama = MockUpstream(name: "ollama", requiredKey: "")
         try await ollama.start()
+        let dead = try RefusingPort()
         let gateway = try await GatewayHarness.start(yaml: """
             discovery:
               local_engines: true
               ollama_url: "\(ollama.baseURL)"
-              vllm_url: "http://127.0.0.1:1"
-              lmstudio_url: "http://127.0.0.1:1"
-              llamacpp_url: "http://127.0.0.1:1"
+              vllm_url: "\(dead.baseURL)"
+              lmstudio_url: "\(dead.baseURL)"
+              llamacpp_url: "\(dead.baseURL)"
             """)
         let byName = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"ollama-tag:latest","messages":[]}"#)
         #expect(byName.status == 200)
@@ -29,25 +30,29 @@ struct DiscoveryTests {
         #expect(models.body.contains("ollama-model"))
         await gateway.stop()
         await ollama.stop()
+        withExtendedLifetime(dead) {}
     }
 
     @Test("an engine that starts after the gateway is found by the periodic discovery")
     func engineAppearsLater() async throws {
-        // Take a free port, then leave it empty until the gateway is running.
-        let port = MockUpstream.restartablePort()
+        // The engine's port is held from the start, closing every connection until the
+        // engine "starts": no other server can take the port meanwhile.
+        let vllm = MockUpstream(name: "vllm", requiredKey: "")
+        try await vllm.start()
+        await vllm.closeConnectionsAtAccept(true)
+        let dead = try RefusingPort()
         let gateway = try await GatewayHarness.start(yaml: """
             discovery:
               local_engines: true
               interval: 0.2
-              ollama_url: "http://127.0.0.1:1"
-              vllm_url: "http://127.0.0.1:\(port)"
-              lmstudio_url: "http://127.0.0.1:1"
-              llamacpp_url: "http://127.0.0.1:1"
+              ollama_url: "\(dead.baseURL)"
+              vllm_url: "\(vllm.baseURL)"
+              lmstudio_url: "\(dead.baseURL)"
+              llamacpp_url: "\(dead.baseURL)"
             """)
         let before = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"vllm-model","messages":[]}"#)
         #expect(before.status == 404)
-        let vllm = MockUpstream(name: "vllm", requiredKey: "")
-        try await vllm.start(port: port)
+        await vllm.closeConnectionsAtAccept(false)
         var status = 0
         for _ in 0..<100 {
             status = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"vllm-model","messages":[]}"#).status
@@ -57,5 +62,6 @@ struct DiscoveryTests {
         #expect(status == 200)
         await gateway.stop()
         await vllm.stop()
+        withExtendedLifetime(dead) {}
     }
 }

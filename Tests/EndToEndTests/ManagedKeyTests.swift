@@ -102,7 +102,7 @@ struct ManagedKeyTests {
         await store.close()
     }
 
-    @Test("PostgreSQL: a key created or revoked elsewhere is honoured by two running gateways within one second")
+    @Test("PostgreSQL: a key created or revoked elsewhere is honoured by two running gateways at once (change feed, not the resync)")
     func twoInstancesOnPostgres() async throws {
         let databaseURL = try PostgresServer.shared.get().createDatabase()
         let upstream = MockUpstream(name: "primary", requiredKey: "upstream-key-primary")
@@ -114,17 +114,18 @@ struct ManagedKeyTests {
         let (key, secret) = KeyIssuer.issue(username: "carol", name: nil, expiresAt: nil, limits: KeyLimits(), now: WallClock.nowMs())
         try await store.insertKey(key)
         for gateway in [first, second] {
-            let took = try await Self.within(.seconds(1)) {
+            // Normally milliseconds (LISTEN/NOTIFY); the deadline leaves room for a loaded machine.
+            let took = try await Self.within(.seconds(5)) {
                 try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Self.bearer(secret), body: Self.chat).status == 200
             }
-            #expect(took != nil, "the new key was not honoured within a second")
+            #expect(took != nil, "the new key was not honoured within five seconds")
         }
         try await store.revokeKey(id: key.id, at: WallClock.nowMs())
         for gateway in [first, second] {
-            let took = try await Self.within(.seconds(1)) {
+            let took = try await Self.within(.seconds(5)) {
                 try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Self.bearer(secret), body: Self.chat).status == 401
             }
-            #expect(took != nil, "the revoked key still worked after a second")
+            #expect(took != nil, "the revoked key still worked after five seconds")
         }
         await first.stop()
         await second.stop()
@@ -150,7 +151,7 @@ struct ManagedKeyTests {
         #expect(try await TestHTTP.send(.GET, "\(second.url)/api/keys", headers: bearer).status == 200)
         #expect(try await TestHTTP.send(.POST, "\(second.url)/auth/logout", headers: bearer).status == 200)
         #expect(try await TestHTTP.send(.GET, "\(second.url)/api/keys", headers: bearer).status == 401)
-        let ended = try await Self.within(.seconds(2)) { try await TestHTTP.send(.GET, "\(first.url)/api/keys", headers: bearer).status == 401 }
+        let ended = try await Self.within(.seconds(5)) { try await TestHTTP.send(.GET, "\(first.url)/api/keys", headers: bearer).status == 401 }
         #expect(ended != nil, "the session still worked on the other instance after two seconds")
         await first.stop()
         await second.stop()
@@ -184,7 +185,7 @@ struct ManagedKeyTests {
         try await store.insertKey(key)
         await store.close()
         let url = "\(gateway.url)/v1/chat/completions"
-        #expect(try await Self.within(.seconds(2)) { try await TestHTTP.send(.POST, url, headers: Self.bearer(secret), body: Self.chat).status == 200 } != nil)
+        #expect(try await Self.within(.seconds(5)) { try await TestHTTP.send(.POST, url, headers: Self.bearer(secret), body: Self.chat).status == 200 } != nil)
 
         try server.stopServer()
         for _ in 0..<5 {

@@ -84,22 +84,6 @@ final class MockUpstream: Sendable {
         var description: String { "the mock upstream could not listen on 127.0.0.1:\(port)" }
     }
 
-    /// A free port outside the kernel's ephemeral range, for tests that stop a server and
-    /// start another on the same port: a port-0 bind elsewhere in the suite cannot take it.
-    static func restartablePort() -> Int {
-        while true {
-            let port = Int.random(in: 20000...29999)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            let result = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            close(fd)
-            if result == 0 { return port }
-        }
-    }
-
     func stop() async {
         // Graceful: the listener closes before connections are torn down, so no connection
         // is accepted by a server that is going away.
