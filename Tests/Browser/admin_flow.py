@@ -162,9 +162,10 @@ try:
     assert status == 200, f"the new key got {status} from the gateway"
 
     browser.evaluate("document.getElementById('tab-analytics').click(); true")
-    # Events are written in batches: ask again until the request shows up.
-    browser.wait_for("document.querySelectorAll('#records-body tr').length > 0", "the request in analytics", timeout=20,
-                     poke="document.getElementById('analytics-load').click()")
+    # Events are written in batches: ask again until the request shows up, in the list and in
+    # the summary (two requests per load, which may each read before or after the write).
+    browser.wait_for("document.querySelectorAll('#records-body tr').length > 0 && !['–', '0'].includes(document.getElementById('stat-requests').textContent)",
+                     "the request in analytics", timeout=20, poke="document.getElementById('analytics-load').click()")
     requests = browser.evaluate("document.getElementById('stat-requests').textContent")
     assert requests not in ("–", "0"), f"summary shows {requests!r} requests"
     tokens = browser.evaluate("document.getElementById('stat-tokens').textContent")
