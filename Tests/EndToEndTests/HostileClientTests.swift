@@ -26,8 +26,8 @@ struct HostileClientTests {
 
     static func liveOnce(_ gateway: GatewayHarness) async -> Bool {
         let start = ContinuousClock.now
-        guard let socket = try? HostileSocket(port: gateway.port, timeout: 2) else { return false }
-        defer { socket.close() }
+        guard let socket = try? RawConnection(port: gateway.port, timeout: 2) else { return false }
+        defer { socket.closeConnection() }
         socket.send("GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         let answer = socket.readUntilClosed()
         return answer.hasPrefix("HTTP/1.1 200") && ContinuousClock.now - start < .seconds(1)
@@ -72,8 +72,8 @@ struct HostileClientTests {
             let before = upstreams["primary"]!.received.count
             for target in ["/v1beta/models/a/../b:generateContent", "/v1/models/x/../../chat/completions", "/v1/./chat/completions",
                            "/v1beta/models/a%2F..%2Fb:generateContent", "/v1//chat/completions", "/v1/chat/completions/.."] {
-                let socket = try HostileSocket(port: gateway.port, timeout: 5)
-                defer { socket.close() }
+                let socket = try RawConnection(port: gateway.port, timeout: 5)
+                defer { socket.closeConnection() }
                 let body = #"{"model":"gpt-4o-mini","contents":[]}"#
                 socket.send("POST \(target) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Configs.clientKey)\r\nx-goog-api-key: \(Configs.clientKey)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
                 let answer = socket.readUntilClosed()
@@ -87,8 +87,8 @@ struct HostileClientTests {
     @Test("2: a body of 400,000 one-byte chunks without a key is refused at once and holds no event loop")
     func chunkFlood() async throws {
         try await withGateway(yaml: { Configs.threeProviders($0["primary"]!) }) { gateway, _ in
-            let socket = try HostileSocket(port: gateway.port, timeout: 20)
-            defer { socket.close() }
+            let socket = try RawConnection(port: gateway.port, timeout: 20)
+            defer { socket.closeConnection() }
             let start = ContinuousClock.now
             socket.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
             // At 546ccc1 the whole body was read (each part copying all before it) before the
@@ -104,8 +104,8 @@ struct HostileClientTests {
         }
         // With a key, a body in more parts than any real client sends is cut off.
         try await withGateway(yaml: { Configs.threeProviders($0["primary"]!) }) { gateway, upstreams in
-            let socket = try HostileSocket(port: gateway.port, timeout: 20)
-            defer { socket.close() }
+            let socket = try RawConnection(port: gateway.port, timeout: 20)
+            defer { socket.closeConnection() }
             socket.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Configs.clientKey)\r\nTransfer-Encoding: chunked\r\n\r\n")
             let sender = Thread { for _ in 0..<10 { socket.send(String(repeating: "1\r\n \r\n", count: 10_000)) } }
             sender.start()
@@ -120,12 +120,12 @@ struct HostileClientTests {
     func slowloris() async throws {
         try await withGateway(yaml: { Configs.threeProviders($0["primary"]!, extra: "server:\n  request_head_timeout: 1\n  keep_alive_timeout: 1\n  request_body_timeout: 1") }) { gateway, _ in
             let baseMiB = Self.residentMiB()
-            var sockets: [HostileSocket] = []
-            defer { sockets.forEach { $0.close() } }
+            var sockets: [RawConnection] = []
+            defer { sockets.forEach { $0.closeConnection() } }
             // A loaded machine may be slow to accept (the backlog fills): retry a refused connect.
             for _ in 0..<1_100 {
-                var connected: HostileSocket?
-                for _ in 0..<5 where connected == nil { connected = try? HostileSocket(port: gateway.port, timeout: 10) }
+                var connected: RawConnection?
+                for _ in 0..<5 where connected == nil { connected = try? RawConnection(port: gateway.port, timeout: 10) }
                 guard let socket = connected else { break }
                 socket.send("GET /health/live HTTP/1.1\r\nHost: x\r\nX-Slow: ")
                 sockets.append(socket)
@@ -141,8 +141,8 @@ struct HostileClientTests {
             #expect(ContinuousClock.now - start < .seconds(8))
 
             // An idle keep-alive connection is closed after keep_alive_timeout.
-            let idle = try HostileSocket(port: gateway.port, timeout: 10)
-            defer { idle.close() }
+            let idle = try RawConnection(port: gateway.port, timeout: 10)
+            defer { idle.closeConnection() }
             idle.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
             let idleStart = ContinuousClock.now
             let answer = idle.readUntilClosed()
@@ -150,8 +150,8 @@ struct HostileClientTests {
             #expect(ContinuousClock.now - idleStart < .seconds(8))
 
             // A body that stops arriving is cut at the body timeout.
-            let stalled = try HostileSocket(port: gateway.port, timeout: 10)
-            defer { stalled.close() }
+            let stalled = try RawConnection(port: gateway.port, timeout: 10)
+            defer { stalled.closeConnection() }
             stalled.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Configs.clientKey)\r\nContent-Length: 100\r\n\r\n{\"model\":")
             let stalledStart = ContinuousClock.now
             _ = stalled.readUntilClosed()
@@ -165,20 +165,20 @@ struct HostileClientTests {
     @Test("3: past max_connections new connections get 503 with Retry-After, health is still answered, and beyond the reserve they are closed")
     func connectionLimit() async throws {
         try await withGateway(yaml: { Configs.threeProviders($0["primary"]!, extra: "server:\n  max_connections: 16") }) { gateway, _ in
-            var held: [HostileSocket] = []
-            defer { held.forEach { $0.close() } }
+            var held: [RawConnection] = []
+            defer { held.forEach { $0.closeConnection() } }
             /// Opens `count` keep-alive connections that each had a health check answered.
             func hold(_ count: Int) throws {
                 for _ in 0..<count {
-                    let socket = try HostileSocket(port: gateway.port, timeout: 5)
+                    let socket = try RawConnection(port: gateway.port, timeout: 5)
                     socket.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
                     #expect(socket.readUntil("}").hasPrefix("HTTP/1.1 200"))
                     held.append(socket)
                 }
             }
             try hold(16)
-            let over = try HostileSocket(port: gateway.port, timeout: 5)
-            defer { over.close() }
+            let over = try RawConnection(port: gateway.port, timeout: 5)
+            defer { over.closeConnection() }
             over.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Configs.clientKey)\r\nContent-Length: 2\r\n\r\n{}")
             let refused = over.readUntilClosed()
             #expect(refused.hasPrefix("HTTP/1.1 503"), "\(refused.prefix(80))")
@@ -186,12 +186,12 @@ struct HostileClientTests {
             #expect(await Self.liveQuickly(gateway))
             // Fill the reserve; the next connection is closed without an answer.
             try hold(64)
-            let beyond = try HostileSocket(port: gateway.port, timeout: 5)
-            defer { beyond.close() }
+            let beyond = try RawConnection(port: gateway.port, timeout: 5)
+            defer { beyond.closeConnection() }
             beyond.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(beyond.readUntilClosed().isEmpty)
             // Connections that go free are counted back.
-            held.forEach { $0.close() }
+            held.forEach { $0.closeConnection() }
             held.removeAll()
             var recovered = false
             for _ in 0..<50 where !recovered {
@@ -207,14 +207,14 @@ struct HostileClientTests {
         let startMiB = Self.residentMiB()
         try await withGateway(yaml: { Configs.threeProviders($0["primary"]!) }) { gateway, upstreams in
             // Headers past the parser's limit are cut off, not buffered for ever.
-            let endless = try HostileSocket(port: gateway.port, timeout: 10)
-            defer { endless.close() }
+            let endless = try RawConnection(port: gateway.port, timeout: 10)
+            defer { endless.closeConnection() }
             endless.send("GET /health/live HTTP/1.1\r\nHost: x\r\n")
             for _ in 0..<200 { endless.send("X-Fill: " + String(repeating: "a", count: 1000) + "\r\n") }
             let cut = endless.readUntilClosed()
             #expect(!cut.hasPrefix("HTTP/1.1 200"))
-            let nul = try HostileSocket(port: gateway.port, timeout: 10)
-            defer { nul.close() }
+            let nul = try RawConnection(port: gateway.port, timeout: 10)
+            defer { nul.closeConnection() }
             nul.send("GET /health/live HTTP/1.1\r\nHost: x\r\nX-Bad: a\u{0}b\r\n\r\n")
             #expect(!nul.readUntilClosed().hasPrefix("HTTP/1.1 200"))
 
@@ -225,8 +225,8 @@ struct HostileClientTests {
                 #expect(response.status == 400)
             }
             // Invalid UTF-8 straight on the socket.
-            let raw = try HostileSocket(port: gateway.port, timeout: 10)
-            defer { raw.close() }
+            let raw = try RawConnection(port: gateway.port, timeout: 10)
+            defer { raw.closeConnection() }
             let bytes: [UInt8] = Array(#"{"model":"gpt-4o-mini","x":""#.utf8) + [0xC0, 0xAF] + Array(#""}"#.utf8)
             raw.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Configs.clientKey)\r\nContent-Length: \(bytes.count)\r\nConnection: close\r\n\r\n")
             raw.send(bytes)
@@ -234,8 +234,8 @@ struct HostileClientTests {
             #expect(upstreams["primary"]!.received.count == before)
 
             // Pipelined: good, bad, good — each answered in order on the one connection.
-            let piped = try HostileSocket(port: gateway.port, timeout: 10)
-            defer { piped.close() }
+            let piped = try RawConnection(port: gateway.port, timeout: 10)
+            defer { piped.closeConnection() }
             let good = #"{"model":"gpt-4o-mini","messages":[]}"#
             let bad = #"{"model":"gpt-4o-mini","model":"x"}"#
             func request(_ body: String, close: Bool = false) -> String {
@@ -253,8 +253,8 @@ struct HostileClientTests {
     @Test("11: Expect: 100-continue is answered and never forwarded")
     func expectContinue() async throws {
         try await withGateway(yaml: { Configs.threeProviders($0["primary"]!) }) { gateway, upstreams in
-            let socket = try HostileSocket(port: gateway.port, timeout: 10)
-            defer { socket.close() }
+            let socket = try RawConnection(port: gateway.port, timeout: 10)
+            defer { socket.closeConnection() }
             let body = #"{"model":"gpt-4o-mini","messages":[]}"#
             socket.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Configs.clientKey)\r\nExpect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n")
             let interim = socket.readUntil("\r\n\r\n")
@@ -349,57 +349,6 @@ struct HostileClientTests {
         #expect(events.count == 1)
         #expect(events.first?.status == 200)
     }
-}
-
-/// A plain TCP client for bytes no HTTP client sends on purpose. Blocking, with a receive
-/// timeout so that a hung gateway fails the test instead of hanging it.
-struct HostileSocket: Sendable {
-    let fd: Int32
-
-    init(port: Int, timeout: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EMFILE) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var time = timeval(tv_sec: timeout, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard result == 0 else { Glibc.close(fd); throw POSIXError(.ECONNREFUSED) }
-    }
-
-    func send(_ text: String) { send(Array(text.utf8)) }
-
-    func send(_ bytes: [UInt8]) {
-        var offset = 0
-        while offset < bytes.count {
-            let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if sent <= 0 { return }
-            offset += sent
-        }
-    }
-
-    /// Everything until the peer closes (or the receive timeout passes).
-    func readUntilClosed() -> String { readUntil(nil) }
-
-    /// Everything until `marker` has been read, the peer closes, or the timeout passes.
-    func readUntil(_ marker: String?) -> String {
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
-            if count <= 0 { break }
-            data.append(contentsOf: buffer[0..<count])
-            if let marker, String(decoding: data, as: UTF8.self).contains(marker) { break }
-        }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    func close() { Glibc.close(fd) }
 }
 
 /// An upstream that answers the first request on each connection and, on the second, reads

@@ -123,50 +123,60 @@ final class SharedText: Sendable {
 }
 
 /// A plain TCP connection for what HTTP clients cannot do on purpose: pipelining, exact
-/// bytes. Blocking calls with a receive timeout, so a hung server fails the test.
-struct RawConnection {
+/// bytes, hostile input. Blocking calls with send and receive timeouts, so a hung server
+/// fails the test instead of hanging it.
+struct RawConnection: Sendable {
     let fd: Int32
 
-    init(port: Int) throws {
+    init(port: Int, timeout: Int = 10) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var time = timeval(tv_sec: timeout, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard result == 0 else { close(fd); throw POSIXError(.ECONNREFUSED) }
     }
 
-    func send(_ text: String) {
-        var bytes = Array(text.utf8)
+    func send(_ text: String) { send(Array(text.utf8)) }
+
+    /// Sends all of `bytes` unless the peer goes away (no SIGPIPE).
+    func send(_ bytes: [UInt8]) {
         var offset = 0
         while offset < bytes.count {
-            let sent = bytes.withUnsafeMutableBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, 0) }
+            let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
             if sent <= 0 { return }
             offset += sent
         }
     }
 
-    /// Everything the server sends until it closes the connection (or 10 s of silence),
+    /// Everything the server sends until it closes the connection (or the receive timeout),
     /// read on a thread of its own: a blocking read must not hold one of the few threads
     /// the in-process gateway and mock upstreams run their tasks on.
     func readToEnd() async -> String {
         await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: readToEndBlocking()) }.start()
+            Thread { continuation.resume(returning: readUntil(nil)) }.start()
         }
     }
 
-    private func readToEndBlocking() -> String {
+    /// Everything until the peer closes (or the receive timeout passes), on this thread.
+    func readUntilClosed() -> String { readUntil(nil) }
+
+    /// Everything until `marker` has been read, the peer closes, or the timeout passes.
+    func readUntil(_ marker: String?) -> String {
         var data: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
             if count <= 0 { break }
             data.append(contentsOf: buffer[0..<count])
+            if let marker, String(decoding: data, as: UTF8.self).contains(marker) { break }
         }
         return String(decoding: data, as: UTF8.self)
     }
