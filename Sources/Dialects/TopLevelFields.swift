@@ -146,15 +146,15 @@ private struct StrictJSONScanner {
             guard current == UInt8(ascii: "{") else { throw Problem(message: "The field \"stream_options\" must be an object") }
             var members: [Range<Int>] = []
             var includeUsage: Bool?
-            var seen = Set<[UInt8]>()
+            var seen = KeyHashes()
             try scanObject(depth: 2) { scanner, key, keyHasEscapes, memberStart throws(Problem) in
                 let name = keyHasEscapes ? try scanner.decodedKey(key) : Array(key)
-                let folded = Self.folded(name)
-                guard seen.insert(folded).inserted else {
+                let hash = name.withUnsafeBytes { Self.foldedHash($0) }
+                guard seen.insert(hash) else {
                     throw Problem(message: "\"stream_options\" names the field \"\(String(decoding: name, as: UTF8.self))\" twice; send each field once")
                 }
-                if folded == Array("include_usage".utf8) {
-                    guard name == folded else { throw Problem(message: "The field \"stream_options.include_usage\" must be written in lowercase") }
+                if hash == Self.includeUsageHash {
+                    guard name == Array("include_usage".utf8) else { throw Problem(message: "The field \"stream_options.include_usage\" must be written in lowercase") }
                     includeUsage = try scanner.readOptionalBool()
                 } else {
                     try scanner.skipValue(depth: 2)
@@ -405,7 +405,11 @@ private struct StrictJSONScanner {
 
     static let decidedHashes: [UInt64] = TopLevelFields.decidedFields.map { name in name.withUnsafeBytes { foldedHash($0) } }
 
-    /// FNV-1a of the key folded as ``folded(_:)`` folds it, without building the folded copy.
+    static let includeUsageHash: UInt64 = Array("include_usage".utf8).withUnsafeBytes { foldedHash($0) }
+
+    /// FNV-1a of a key folded as Go's `encoding/json` matches keys — ASCII case, plus the two
+    /// non-ASCII letters whose simple case folding reaches ASCII (U+017F ſ → s, U+212A Kelvin
+    /// → k) — without building the folded copy.
     static func foldedHash(_ name: UnsafeRawBufferPointer) -> UInt64 {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         func add(_ byte: UInt8) { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
@@ -426,30 +430,6 @@ private struct StrictJSONScanner {
             index += 1
         }
         return hash
-    }
-
-    /// Key folding as Go's `encoding/json` matches keys: ASCII case, plus the two non-ASCII
-    /// letters whose simple case folding reaches ASCII (U+017F ſ → s, U+212A Kelvin → k).
-    static func folded(_ name: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(name.count)
-        var index = 0
-        while index < name.count {
-            let byte = name[index]
-            if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") {
-                out.append(byte | 0x20)
-            } else if byte == 0xC5, index + 1 < name.count, name[index + 1] == 0xBF {
-                out.append(UInt8(ascii: "s"))   // U+017F
-                index += 1
-            } else if byte == 0xE2, index + 2 < name.count, name[index + 1] == 0x84, name[index + 2] == 0xAA {
-                out.append(UInt8(ascii: "k"))   // U+212A
-                index += 2
-            } else {
-                out.append(byte)
-            }
-            index += 1
-        }
-        return out
     }
 }
 
