@@ -37,7 +37,7 @@ let package = Package(
         .executableTarget(
             name: "llm-proxy",
             dependencies: [
-                "LLMProxy", "ProxyConfig", "Store",
+                "LLMProxy", "ProxyConfig", "Store", "Telemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -48,7 +48,7 @@ let package = Package(
         .target(
             name: "LLMProxy",
             dependencies: [
-                "ProxyConfig", "Dialects", "Upstreams", "Guards", "Store", "Admin",
+                "ProxyConfig", "ProxyCore", "Dialects", "Upstreams", "Guards", "Store", "Admin", "Telemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -63,6 +63,38 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        /// The proxy engine: planner, guard chain, attempt plan, response stages, recorder.
+        /// No HTTP server and no channel: drivers (the HTTP/1.1 handler, later HTTP/2 and the
+        /// tunnel) feed it requests and move the bytes.
+        .target(
+            name: "ProxyCore",
+            dependencies: [
+                "ProxyConfig", "Dialects", "Guards", "Upstreams", "Store",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ProxyCoreTests",
+            dependencies: [
+                "ProxyCore", "ProxyConfig", "Dialects", "Guards", "Upstreams", "Store",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        /// Where the gateway's own output goes: the log handler and its batched line sink.
+        .target(
+            name: "Telemetry",
+            dependencies: [
+                "ProxyConfig", "Dialects",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -91,6 +123,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strictSettings
@@ -119,6 +152,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // The event batcher runs as a service of the gateway's group.
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -165,7 +200,11 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "LLMProxy", "ProxyConfig", "Store", "PostgresHarness",
+                "LLMProxy", "ProxyCore", "ProxyConfig", "Store", "PostgresHarness",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

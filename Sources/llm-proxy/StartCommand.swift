@@ -3,6 +3,7 @@ import Foundation
 import LLMProxy
 import Logging
 import ProxyConfig
+import Telemetry
 
 /// `llm-proxy start`: runs the gateway until SIGTERM or SIGINT.
 struct StartCommand: AsyncParsableCommand {
@@ -43,7 +44,7 @@ struct StartCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let format = configuration.logging.format
-        let level = Logger.Level(rawValue: configuration.logging.level.rawValue) ?? .info
+        let level = Logger.Level(configuration.logging.level)
         LoggingSystem.bootstrap { label in LogLineHandler(label: label, level: label == "llmproxy.request" ? .info : level, format: format) }
         let logger = Logger(label: "llmproxy")
         for warning in configuration.warnings { logger.warning("\(warning)") }

@@ -1,39 +1,34 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Dialects
 import Logging
 import ProxyConfig
 
 /// swift-log handler writing one line per event to stdout: a JSON object (default) or text.
 /// Metadata values are written as given; callers never put keys, tokens or bodies in them.
-public struct LogLineHandler: LogHandler {
+package struct LogLineHandler: LogHandler {
     /// Writes out every line logged so far; call before the process exits.
-    public static func flush() {
+    package static func flush() {
         LineSink.standardOutput.flush()
     }
 
-    public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level
-    let label: String
-    let format: LoggingConfig.Format
+    package var metadata: Logger.Metadata = [:]
+    package var logLevel: Logger.Level
+    /// Read by the request path, which writes request lines straight to the sink when they
+    /// would come out of this handler as JSON anyway (it skips building `Logger.Metadata`).
+    package let label: String
+    package let format: LoggingConfig.Format
 
-    public init(label: String, level: Logger.Level, format: LoggingConfig.Format) {
+    package init(label: String, level: Logger.Level, format: LoggingConfig.Format) {
         self.label = label
         self.logLevel = level
         self.format = format
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         let line: String
@@ -66,31 +61,9 @@ public struct LogLineHandler: LogHandler {
     }
 }
 
-/// RFC 3339 UTC timestamps with milliseconds, without Foundation's formatter cost.
-enum Timestamp {
-    static func now() -> String {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        var time = spec.tv_sec
-        var parts = tm()
-        gmtime_r(&time, &parts)
-        func pad(_ value: Int32, _ width: Int = 2) -> String {
-            let s = String(value)
-            return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
-        }
-        let millis = Int32(spec.tv_nsec / 1_000_000)
-        return "\(parts.tm_year + 1900)-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(millis, 3))Z"
-    }
-
-    static func epochSeconds() -> Int {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Int(spec.tv_sec)
-    }
-}
-
 extension Logger.Level {
-    init(_ level: LoggingConfig.Level) {
+    /// The swift-log level for a configured one (their names are the same).
+    package init(_ level: LoggingConfig.Level) {
         self = Logger.Level(rawValue: level.rawValue) ?? .info
     }
 }

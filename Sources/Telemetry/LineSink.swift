@@ -9,8 +9,8 @@ import Foundation
 /// line to memory and moves on, instead of paying a write(2) each. The buffer is bounded;
 /// past the bound lines are counted and dropped (and the count reported), never blocking a
 /// request. Lines appear within `interval`; ``flush()`` writes everything at shutdown.
-final class LineSink: @unchecked Sendable {
-    static let standardOutput = LineSink(fileDescriptor: 1)
+package final class LineSink: @unchecked Sendable {
+    package static let standardOutput = LineSink(fileDescriptor: 1)
 
     private let condition = NSCondition()
     // Guarded by `condition`.
@@ -28,7 +28,7 @@ final class LineSink: @unchecked Sendable {
         thread.start()
     }
 
-    func append(_ line: String) {
+    package func append(_ line: String) {
         condition.lock()
         if pending.count + line.utf8.count > limit {
             dropped += 1
@@ -39,7 +39,7 @@ final class LineSink: @unchecked Sendable {
     }
 
     /// Writes every pending line now, from the calling thread.
-    func flush() {
+    package func flush() {
         write(take())
     }
 
