@@ -1,6 +1,5 @@
 import Logging
 import ServiceLifecycle
-import Store
 import Synchronization
 
 /// Takes one analytics event per proxied request off the request path: `record` appends to
@@ -9,7 +8,10 @@ import Synchronization
 /// bound, counting what it must drop), and writes the rest at shutdown. It also deletes
 /// events older than the retention (`database.event_retention_days`) at start and hourly, in
 /// bounded batches, so the table does not grow without end.
-final class EventRecorder: Service, Sendable {
+///
+/// Lost events are reported through `onDrop` rather than to a metrics type, so the store
+/// knows nothing of how the gateway counts them.
+package final class EventRecorder: Service, Sendable {
     private struct Pending {
         var events: [RequestEvent] = []
         /// Latest use per managed key id, written with the batch.
@@ -21,7 +23,8 @@ final class EventRecorder: Service, Sendable {
     private let store: Store
     private let limit: Int
     private let logger: Logger
-    private let metrics: GatewayMetrics
+    /// Told how many events were lost each time some are; called with no lock held.
+    private let onDrop: @Sendable (Int) -> Void
     /// False while the last write failed: `/health/ready` reports the store as degraded.
     private let healthy = Atomic<Bool>(true)
     /// Days events are kept; 0 keeps them forever.
@@ -29,21 +32,23 @@ final class EventRecorder: Service, Sendable {
     /// How often old events are pruned.
     static let pruneInterval: Duration = .seconds(3600)
 
-    init(store: Store, limit: Int, logger: Logger, metrics: GatewayMetrics, retentionDays: Double = 90) {
+    /// `onDrop` runs on the recording request's thread or the writer's: it must be cheap and
+    /// must not call back into the recorder.
+    package init(store: Store, limit: Int, logger: Logger, retentionDays: Double = 90, onDrop: @escaping @Sendable (Int) -> Void) {
         self.store = store
         self.limit = limit
         self.logger = logger
-        self.metrics = metrics
         self.retentionDays = retentionDays
+        self.onDrop = onDrop
     }
 
-    var storeKind: String { store.kind.rawValue }
+    package var storeKind: String { store.kind.rawValue }
 
-    var isHealthy: Bool { healthy.load(ordering: .relaxed) }
+    package var isHealthy: Bool { healthy.load(ordering: .relaxed) }
 
-    var queued: Int { pending.withLock { $0.events.count } }
+    package var queued: Int { pending.withLock { $0.events.count } }
 
-    func record(_ event: RequestEvent) {
+    package func record(_ event: RequestEvent) {
         let accepted = pending.withLock { pending -> Bool in
             if let key = event.keyID { pending.lastUsed[key] = max(pending.lastUsed[key] ?? 0, event.endMs) }
             guard pending.events.count < limit else {
@@ -53,13 +58,13 @@ final class EventRecorder: Service, Sendable {
             pending.events.append(event)
             return true
         }
-        if !accepted { metrics.eventsDropped() }
+        if !accepted { onDrop(1) }
     }
 
     /// Where batches are built and written: off the event loops, at low priority.
     private static let executor = BackgroundExecutor(name: "llmproxy-events")
 
-    func run() async throws {
+    package func run() async throws {
         await withTaskExecutorPreference(Self.executor) {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.writeLoop() }
@@ -148,7 +153,7 @@ final class EventRecorder: Service, Sendable {
                 return events.count - kept.count
             }
             // Dropped here or in `record`: every lost event is counted.
-            if lost > 0 { metrics.eventsDropped(lost) }
+            if lost > 0 { onDrop(lost) }
         }
     }
 
