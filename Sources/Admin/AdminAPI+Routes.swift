@@ -1,5 +1,4 @@
 import Foundation
-import Guards
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -71,7 +70,7 @@ extension AdminAPI {
         }
         let (key, secret) = KeyIssuer.issue(username: input.username, name: input.name, expiresAt: input.expiresAt, limits: input.limits, now: now)
         try await store.insertKey(key)
-        keys.upsert(hash: key.hash, identity: ClientIdentity(keyID: key.id, username: key.username, expiresAt: key.expiresAt, revoked: false, models: key.limits.models))
+        onKeyChanged(key)
         var object = Self.keyObject(key, now: now)
         object["key"] = secret
         return Self.json(.created, ["success": true, "key": object])
@@ -81,7 +80,9 @@ extension AdminAPI {
         guard let key = try await store.key(id: id) else { return Self.failure(.notFound, "no key has the id \(id)") }
         let now = WallClock.nowMs()
         try await store.revokeKey(id: id, at: now)
-        keys.upsert(hash: key.hash, identity: ClientIdentity(keyID: key.id, username: key.username, expiresAt: key.expiresAt, revoked: true, models: key.limits.models))
+        var revoked = key
+        revoked.revokedAt = key.revokedAt ?? now   // the store keeps the first revocation's time
+        onKeyChanged(revoked)
         return Self.json(.ok, ["success": true, "message": key.revokedAt == nil ? "key \(id) revoked" : "key \(id) was already revoked"])
     }
 

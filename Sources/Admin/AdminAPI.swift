@@ -14,7 +14,6 @@ import Store
 /// then the session check.
 public struct AdminAPI: Sendable {
     let store: Store
-    let keys: ManagedKeyIndex
     let sessions: AdminSessions
     let credentials: AdminCredentials
     let limiter = LoginLimiter()
@@ -26,17 +25,22 @@ public struct AdminAPI: Sendable {
     let upstreams: @Sendable () -> String
     /// Re-reads the configuration; the problems when it was refused.
     let reload: @Sendable () -> [String]
+    /// Told of each key created or revoked here, as the store now has it, once the store has
+    /// it: the gateway updates its in-memory key index so the change holds from the next
+    /// request, without waiting for a resync. A callback, so the admin surface does not
+    /// depend on how the request path keeps its keys.
+    let onKeyChanged: @Sendable (ManagedKey) -> Void
 
-    public init(store: Store, keys: ManagedKeyIndex, sessions: AdminSessions, credentials: AdminCredentials,
+    public init(store: Store, sessions: AdminSessions, credentials: AdminCredentials,
                 settings: @escaping @Sendable () -> AdminConfig, upstreams: @escaping @Sendable () -> String,
-                reload: @escaping @Sendable () -> [String]) {
+                reload: @escaping @Sendable () -> [String], onKeyChanged: @escaping @Sendable (ManagedKey) -> Void) {
         self.store = store
-        self.keys = keys
         self.sessions = sessions
         self.credentials = credentials
         self.settings = settings
         self.upstreams = upstreams
         self.reload = reload
+        self.onKeyChanged = onKeyChanged
         self.ui = AdminUI()
         self.generation = SessionGeneration(store: store)
     }
@@ -48,13 +52,13 @@ public struct AdminAPI: Sendable {
 
     public func respond(to request: Request, clientAddress: String?) async -> Response {
         let settings = self.settings()
-        if !settings.allowCIDRs.isEmpty {
-            let allowed = clientAddress.map { address in settings.allowCIDRs.contains { CIDR($0)?.contains(address) ?? false } } ?? false
-            if !allowed { return Self.failure(.forbidden, "the admin interface is not available from this address") }
+        guard AddressAllowList(settings.allowCIDRs).permits(clientAddress) else {
+            return Self.failure(.forbidden, "the admin interface is not available from this address")
         }
         let cors = CORSPolicy(origins: settings.corsOrigins, origin: request.headers[.origin])
         if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
-            return cors.preflight()
+            let preflight = cors.preflight()
+            return Response(status: preflight.status, headers: preflight.headers)
         }
         if let refusal = crossSiteCheck(request, settings: settings).refusal() {
             var response = Self.failure(refusal.status, refusal.message)
@@ -239,44 +243,6 @@ public struct AdminAPI: Sendable {
     }
 
     static func iso(ms: Int64) -> String { iso(Date(timeIntervalSince1970: Double(ms) / 1000)) }
-}
-
-/// Which browser origins may call the admin API. Credentials (the session cookie) are
-/// allowed only for origins listed by name, never for `*`.
-struct CORSPolicy {
-    let allowed: String?
-    let credentials: Bool
-
-    init(origins: [String], origin: String?) {
-        if let origin, origins.contains(origin) {
-            allowed = origin
-            credentials = true
-        } else if origins.contains("*") {
-            allowed = "*"
-            credentials = false
-        } else {
-            allowed = nil
-            credentials = false
-        }
-    }
-
-    func apply(to headers: inout HTTPFields) {
-        guard let allowed else { return }
-        headers[.accessControlAllowOrigin] = allowed
-        if credentials { headers[.accessControlAllowCredentials] = "true" }
-        headers[.vary] = "Origin"
-    }
-
-    func preflight() -> Response {
-        var headers = HTTPFields()
-        apply(to: &headers)
-        if allowed != nil {
-            headers[.accessControlAllowMethods] = "GET, POST, DELETE, OPTIONS"
-            headers[.accessControlAllowHeaders] = "Authorization, Content-Type"
-            headers[.accessControlMaxAge] = "600"
-        }
-        return Response(status: allowed == nil ? .forbidden : .noContent, headers: headers)
-    }
 }
 
 /// What is wrong with an admin request's input, in words for the caller.

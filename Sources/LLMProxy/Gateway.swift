@@ -7,6 +7,7 @@ import NIOCore
 import NIOPosix
 import Guards
 import ProxyConfig
+import ProxyCore
 import ServiceLifecycle
 import Store
 import Synchronization
@@ -32,7 +33,15 @@ public final class Gateway: Sendable {
     private let store = Mutex<StateStore?>(nil)
     private let storage = Mutex<Store?>(nil)
 
-    public init(config: GatewayConfig, loader: ConfigLoader, logger: Logger, requestLogger: Logger, handleSignals: Bool = true) {
+    /// Guards added after the standard ones (for embedders and tests).
+    let extraGuards: [any AdmissionGuard]
+
+    public convenience init(config: GatewayConfig, loader: ConfigLoader, logger: Logger, requestLogger: Logger, handleSignals: Bool = true) {
+        self.init(config: config, loader: loader, logger: logger, requestLogger: requestLogger, handleSignals: handleSignals, extraGuards: [])
+    }
+
+    package init(config: GatewayConfig, loader: ConfigLoader, logger: Logger, requestLogger: Logger, handleSignals: Bool, extraGuards: [any AdmissionGuard]) {
+        self.extraGuards = extraGuards
         self.initialConfig = config
         self.loader = loader
         self.logger = logger
@@ -46,10 +55,12 @@ public final class Gateway: Sendable {
         let client = try UpstreamClient(config: config.upstream)
         let catalog = ModelCatalog()
         let health = HealthRegistry()
-        let store = StateStore(GatewayState(config: config, engines: [], catalog: catalog, health: health))
+        // Managed keys live in memory for the whole run (loaded below when the database is on).
+        let keyIndex = config.database.enabled ? ManagedKeyIndex() : nil
+        let environment = EngineEnvironment(keys: keyIndex, extraGuards: extraGuards, isLocalSurface: GatewayResponder.handles)
+        let store = StateStore(GatewayState(config: config, engines: [], catalog: catalog, health: health, environment: environment))
         self.store.withLock { $0 = store }
         let readiness = Readiness()
-        let disconnects = DisconnectRegistry()
         let monitor = UpstreamMonitor(store: store, catalog: catalog, client: client, health: health, logger: logger, ownPort: config.server.port)
 
         // First discovery and model lists before listening, so the start-up report is
@@ -61,11 +72,9 @@ public final class Gateway: Sendable {
         // The store, when on: keys into memory before the first request, events off the path.
         let metrics = GatewayMetrics()
         var dataStore: Store?
-        var keyIndex: ManagedKeyIndex?
         var recorder: EventRecorder?
-        if config.database.enabled {
+        if let index = keyIndex {
             let opened = try await Self.openStore(config.database, logger: logger)
-            let index = ManagedKeyIndex()
             do {
                 try await KeySync.load(store: opened, into: index)
             } catch {
@@ -73,9 +82,8 @@ public final class Gateway: Sendable {
                 throw StoreError.unavailable("cannot read the keys from the database: \(error)")
             }
             dataStore = opened
-            keyIndex = index
-            recorder = EventRecorder(store: opened, limit: config.database.eventQueueLimit, logger: logger, metrics: metrics,
-                                     retentionDays: config.database.eventRetentionDays)
+            recorder = EventRecorder(store: opened, limit: config.database.eventQueueLimit, logger: logger,
+                                     retentionDays: config.database.eventRetentionDays) { metrics.eventsDropped($0) }
             logger.info("store", metadata: ["kind": .string(opened.kind.rawValue), "managed_keys": .stringConvertible(index.count),
                                             "location": .string(config.database.url.map(Store.redacted) ?? config.database.path)])
         }
@@ -85,20 +93,21 @@ public final class Gateway: Sendable {
             admin = try await makeAdmin(config: config.admin, store: dataStore, keys: keyIndex, state: store)
         }
 
-        let responder = GatewayResponder(
-            store: store, client: client, catalog: catalog, disconnects: disconnects,
-            requestLogger: requestLogger, startedAt: .now, readiness: readiness, metrics: metrics,
-            directJSONLabel: GatewayResponder.directJSONLabel(of: requestLogger), keys: keyIndex, recorder: recorder,
-            admin: admin
-        )
+        // Whoever answers a request accounts for it here: metrics, the request log, analytics.
+        var observers: [any RequestObserver] = [metrics, RequestLogObserver(store: store, logger: requestLogger)]
+        if let recorder { observers.append(AnalyticsObserver(events: recorder)) }
+        let requests = RequestRecorder(observers)
+        let responder = GatewayResponder(store: store, readiness: readiness, metrics: metrics, recorder: requests, keys: keyIndex, admin: admin,
+                                         events: recorder, startedAt: .now)
+        let pool = client.pool
         let logger = self.logger
         let connections = ConnectionLimiter()
         OpenFileLimit.raise(toServe: config.server.maxConnections, logger: logger)
         let app = Application(
             responder: responder,
             server: HTTPServerBuilder { respond in
-                GatewayHTTPChannel(responder: respond, disconnects: disconnects, store: store, connections: connections) {
-                    client.pool.map { DirectProxyHandler(store: store, responder: responder, pool: $0) }
+                GatewayHTTPChannel(responder: respond, store: store, connections: connections) {
+                    HTTP1ProxyDriver(store: store, pool: pool, recorder: requests)
                 }
             },
             configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: nil, backlog: 1024),
@@ -174,9 +183,10 @@ public final class Gateway: Sendable {
         }
         let sessions = await AdminSessions(secret: secret, lifetimeHours: config.sessionHours)
         let upstreams = UpstreamsView(state: state)
-        return AdminAPI(store: store, keys: keys, sessions: sessions, credentials: credentials,
+        return AdminAPI(store: store, sessions: sessions, credentials: credentials,
                         settings: { state.state.config.admin }, upstreams: { upstreams.render() },
-                        reload: { [weak self] in self?.reload() ?? ["the gateway is not running"] })
+                        reload: { [weak self] in self?.reload() ?? ["the gateway is not running"] },
+                        onKeyChanged: { keys.upsert(hash: $0.hash, identity: $0.identity) })
     }
 
     /// Opens the configured store: PostgreSQL when `url` is set, else the SQLite file.

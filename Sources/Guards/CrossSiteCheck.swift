@@ -15,10 +15,10 @@ import HTTPTypes
 ///   with neither header (curl, old clients) is no browser's cross-site request and passes.
 ///
 /// Pure: the caller reads the headers and answers the refusal.
-struct CrossSiteCheck {
-    struct Refusal: Equatable {
-        let status: HTTPResponse.Status
-        let message: String
+package struct CrossSiteCheck {
+    package struct Refusal: Equatable {
+        package let status: HTTPResponse.Status
+        package let message: String
     }
 
     var method: HTTPRequest.Method
@@ -33,9 +33,22 @@ struct CrossSiteCheck {
     var ownOrigin: String?
     var allowedOrigins: [String]
 
+    package init(method: HTTPRequest.Method, path: String, contentType: String?, hasBody: Bool, cookieSession: Bool,
+                 origin: String?, fetchSite: String?, ownOrigin: String?, allowedOrigins: [String]) {
+        self.method = method
+        self.path = path
+        self.contentType = contentType
+        self.hasBody = hasBody
+        self.cookieSession = cookieSession
+        self.origin = origin
+        self.fetchSite = fetchSite
+        self.ownOrigin = ownOrigin
+        self.allowedOrigins = allowedOrigins
+    }
+
     static let stateChanging: Set<HTTPRequest.Method> = [.post, .put, .patch, .delete]
 
-    func refusal() -> Refusal? {
+    package func refusal() -> Refusal? {
         guard Self.stateChanging.contains(method) else { return nil }
         if hasBody || path == "/auth/login" || contentType != nil {
             let media = contentType?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
@@ -58,7 +71,7 @@ struct CrossSiteCheck {
     }
 
     /// Lowercased, without the default port of its scheme, without a trailing slash.
-    static func normalized(_ origin: String) -> String {
+    package static func normalized(_ origin: String) -> String {
         var text = origin.lowercased()
         if text.hasSuffix("/") { text.removeLast() }
         if text.hasPrefix("http://"), text.hasSuffix(":80") { text.removeLast(3) }

@@ -9,9 +9,10 @@ import Synchronization
 /// until the oldest of them is `window` old; a success clears it. At most `maxVerifying`
 /// checks run at once overall; beyond that attempts are turned away at once with a short
 /// Retry-After rather than queued behind the slow hashes.
-final class LoginLimiter: Sendable {
-    struct State {
-        enum Decision: Equatable {
+package final class LoginLimiter: Sendable {
+    /// The limiter's decisions without a lock or a clock, so they can be tested directly.
+    package struct State {
+        package enum Decision: Equatable {
             /// Check the password, then call `finish`.
             case verify
             /// The address has used its attempts: try again in this many seconds.
@@ -20,7 +21,7 @@ final class LoginLimiter: Sendable {
             case busy(retryAfter: Int)
         }
 
-        struct Entry {
+        package struct Entry {
             var failures: [ContinuousClock.Instant] = []
             var inFlight = 0
         }
@@ -28,16 +29,16 @@ final class LoginLimiter: Sendable {
         let limit: Int
         let window: Duration
         let maxVerifying: Int
-        private(set) var entries: [String: Entry] = [:]
-        private(set) var verifying = 0
+        package private(set) var entries: [String: Entry] = [:]
+        package private(set) var verifying = 0
 
-        init(limit: Int, window: Duration, maxVerifying: Int) {
+        package init(limit: Int, window: Duration, maxVerifying: Int) {
             self.limit = limit
             self.window = window
             self.maxVerifying = maxVerifying
         }
 
-        mutating func reserve(_ address: String, now: ContinuousClock.Instant) -> Decision {
+        package mutating func reserve(_ address: String, now: ContinuousClock.Instant) -> Decision {
             var entry = entries[address] ?? Entry()
             entry.failures.removeAll { now - $0 >= window }
             defer { entries[address] = entry.failures.isEmpty && entry.inFlight == 0 ? nil : entry }
@@ -57,7 +58,7 @@ final class LoginLimiter: Sendable {
         }
 
         /// Ends an attempt that `reserve` let through.
-        mutating func finish(_ address: String, succeeded: Bool, now: ContinuousClock.Instant) {
+        package mutating func finish(_ address: String, succeeded: Bool, now: ContinuousClock.Instant) {
             verifying = max(0, verifying - 1)
             var entry = entries[address] ?? Entry()
             entry.inFlight = max(0, entry.inFlight - 1)
@@ -80,15 +81,15 @@ final class LoginLimiter: Sendable {
 
     private let state: Mutex<State>
 
-    init(limit: Int = 5, window: Duration = .seconds(300), maxVerifying: Int = 4) {
+    package init(limit: Int = 5, window: Duration = .seconds(300), maxVerifying: Int = 4) {
         state = Mutex(State(limit: limit, window: window, maxVerifying: maxVerifying))
     }
 
-    func reserve(_ address: String, now: ContinuousClock.Instant = .now) -> State.Decision {
+    package func reserve(_ address: String, now: ContinuousClock.Instant = .now) -> State.Decision {
         state.withLock { $0.reserve(address, now: now) }
     }
 
-    func finish(_ address: String, succeeded: Bool, now: ContinuousClock.Instant = .now) {
+    package func finish(_ address: String, succeeded: Bool, now: ContinuousClock.Instant = .now) {
         state.withLock { $0.finish(address, succeeded: succeeded, now: now) }
     }
 }
