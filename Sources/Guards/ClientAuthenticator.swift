@@ -8,26 +8,26 @@ import Dialects
 /// global key or one of that provider's `auth_keys`. Only a gateway with no client key
 /// configured anywhere is open; once any key exists, a provider without `auth_keys` of its
 /// own takes the global (and managed) keys only — never no key at all.
-public struct ClientAuthenticator: Sendable {
+package struct ClientAuthenticator: Sendable {
     let global: [KeyDigest]
     let perProvider: [String: [KeyDigest]]
 
     /// - Parameters:
     ///   - globalKeys: keys as configured (plain, `sha256:<hex>` or 64-hex digests).
     ///   - providerKeys: provider name → its `auth_keys`.
-    public init(globalKeys: [String], providerKeys: [String: [String]]) {
+    package init(globalKeys: [String], providerKeys: [String: [String]]) {
         global = globalKeys.map(KeyDigest.init(configured:))
         perProvider = providerKeys.filter { !$0.value.isEmpty }.mapValues { $0.map(KeyDigest.init(configured:)) }
     }
 
     /// No key is configured anywhere: every request is accepted.
-    public var isOpen: Bool { global.isEmpty && perProvider.isEmpty }
+    package var isOpen: Bool { global.isEmpty && perProvider.isEmpty }
 
     /// The verdict before routing: `.accepted` for a global key (or when nothing is
     /// configured), `.needsProvider` when only provider keys could still accept it.
-    public enum Verdict: Equatable { case accepted, needsProvider, rejected(missing: Bool) }
+    package enum Verdict: Equatable { case accepted, needsProvider, rejected(missing: Bool) }
 
-    public func check(_ presented: String?) -> Verdict {
+    package func check(_ presented: String?) -> Verdict {
         if isOpen { return .accepted }
         guard let presented, !presented.isEmpty else { return .rejected(missing: true) }
         let digest = KeyDigest(presented: presented)
@@ -36,12 +36,23 @@ public struct ClientAuthenticator: Sendable {
     }
 
     /// After routing: may `presented` use `provider`?
-    public func allows(_ presented: String?, provider: String) -> Bool {
+    package func allows(_ presented: String?, provider: String) -> Bool {
         if isOpen { return true }
         let own = perProvider[provider] ?? []
         guard let presented, !presented.isEmpty else { return false }
         let digest = KeyDigest(presented: presented)
         return Self.contains(global, digest) || Self.contains(own, digest)
+    }
+
+    /// Whether `presented` is one of any provider's `auth_keys` (or a global key): what opens
+    /// the surfaces that span providers, such as the model listings.
+    package func allowsAnyProvider(_ presented: String?) -> Bool {
+        if isOpen { return true }
+        guard let presented, !presented.isEmpty else { return false }
+        let digest = KeyDigest(presented: presented)
+        var found = Self.contains(global, digest)
+        for keys in perProvider.values { found = Self.contains(keys, digest) || found }
+        return found
     }
 
     /// Compares against every configured digest without stopping early, so the time taken

@@ -1,3 +1,4 @@
+import ProxyCore
 import Dialects
 import HTTPTypes
 import NIOCore

@@ -1,3 +1,4 @@
+import ProxyCore
 import NIOCore
 
 /// The deadlines of one client connection, decided without sockets: how long it may sit idle

@@ -21,8 +21,8 @@ import Upstreams
 /// let gateway = Gateway(config: config, loader: loader, logger: logger)
 /// try await gateway.run()   // until SIGTERM/SIGINT, or `shutdown()`
 /// ```
-public final class Gateway: Sendable {
-    public let loader: ConfigLoader
+package final class Gateway: Sendable {
+    package let loader: ConfigLoader
     let initialConfig: GatewayConfig
     let logger: Logger
     let requestLogger: Logger
@@ -36,7 +36,7 @@ public final class Gateway: Sendable {
     /// Guards added after the standard ones (for embedders and tests).
     let extraGuards: [any AdmissionGuard]
 
-    public convenience init(config: GatewayConfig, loader: ConfigLoader, logger: Logger, requestLogger: Logger, handleSignals: Bool = true) {
+    package convenience init(config: GatewayConfig, loader: ConfigLoader, logger: Logger, requestLogger: Logger, handleSignals: Bool = true) {
         self.init(config: config, loader: loader, logger: logger, requestLogger: requestLogger, handleSignals: handleSignals, extraGuards: [])
     }
 
@@ -50,7 +50,7 @@ public final class Gateway: Sendable {
     }
 
     /// Runs until shut down. `onListening` receives the bound port (useful with port 0).
-    public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    package func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let config = initialConfig
         let client = try UpstreamClient(config: config.upstream)
         let catalog = ModelCatalog()
@@ -151,7 +151,7 @@ public final class Gateway: Sendable {
 
     /// Stops accepting connections, lets requests in flight finish (up to the drain time),
     /// then returns from ``run(onListening:)``.
-    public func shutdown() async {
+    package func shutdown() async {
         let group = self.group.withLock { $0 }
         await group?.triggerGracefulShutdown()
     }
@@ -159,7 +159,7 @@ public final class Gateway: Sendable {
     /// Re-reads the configuration and swaps it in if valid. Returns the problems when not
     /// (the old configuration stays).
     @discardableResult
-    public func reload() -> [String] {
+    package func reload() -> [String] {
         guard let store = store.withLock({ $0 }) else { return ["the gateway is not running"] }
         return ReloadService.reload(loader: loader, store: store, logger: logger)
     }
@@ -190,7 +190,7 @@ public final class Gateway: Sendable {
     }
 
     /// Opens the configured store: PostgreSQL when `url` is set, else the SQLite file.
-    public static func openStore(_ config: DatabaseConfig, logger: Logger) async throws -> Store {
+    package static func openStore(_ config: DatabaseConfig, logger: Logger) async throws -> Store {
         if let url = config.url { return try await Store.openPostgres(url: url, logger: logger) }
         return try await Store.openSQLite(path: config.path, logger: logger)
     }

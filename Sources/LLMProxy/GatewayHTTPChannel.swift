@@ -1,3 +1,4 @@
+import ProxyCore
 import HummingbirdCore
 import Logging
 import NIOCore
@@ -10,17 +11,17 @@ import Synchronization
 /// where they must sit — the raw-byte watch before the parser, the connection guard
 /// (deadlines, `Expect`, connection limit), the disconnect watch, Hummingbird's
 /// connection-state handler (idle and graceful-shutdown bookkeeping, which must see every
-/// request), then the direct proxy path, then the async bridge to the Hummingbird responder
-/// for everything the direct path hands on.
+/// request), then the proxy engine's driver, then the async bridge to the Hummingbird
+/// responder for the gateway's own surfaces (admin, health, metrics, UI), which the driver
+/// hands on untouched.
 struct GatewayHTTPChannel: HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
     let responder: HTTPChannelHandler.Responder
-    let disconnects: DisconnectRegistry
     let store: StateStore
     let connections: ConnectionLimiter
-    /// The direct path's handler for a new connection, or nil when it is off.
-    let makeDirectHandler: @Sendable () -> DirectProxyHandler?
+    /// The engine's driver for a new connection.
+    let makeDriver: @Sendable () -> HTTP1ProxyDriver
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let server = store.state.config.server
@@ -46,9 +47,8 @@ struct GatewayHTTPChannel: HTTPChannelHandler {
             )
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try pipeline.addHandler(ClientConnectionGuard(box: box, maxRequestSize: server.maxRequestSize, overflow: admission == .overflow))
-            try pipeline.addHandler(disconnects.makeHandler())
             try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
-            if admission == .normal, let direct = makeDirectHandler() { try pipeline.addHandler(direct) }
+            try pipeline.addHandler(makeDriver())
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
     }

@@ -1,7 +1,9 @@
+import ProxyCore
 import Dialects
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Telemetry
 import Upstreams
 
 extension GatewayResponder {
@@ -24,19 +26,20 @@ extension GatewayResponder {
                 let reason = state.routes.providers.isEmpty ? "no upstream is configured" : "no upstream endpoint is healthy"
                 return json(.serviceUnavailable, #"{"status":"not_ready","reason":"\#(reason)","timestamp":\#(timestamp)}"#)
             }
-            if let recorder, !recorder.isHealthy {
+            if let events, !events.isHealthy {
                 // Still serving from memory: ready, but say what is wrong.
-                return json(.ok, #"{"status":"degraded","reason":"the database is unreachable; keys are served from memory and \#(recorder.queued) request events are queued","timestamp":\#(timestamp)}"#)
+                return json(.ok, #"{"status":"degraded","reason":"the database is unreachable; keys are served from memory and \#(events.queued) request events are queued","timestamp":\#(timestamp)}"#)
             }
             return json(.ok, #"{"status":"ready","timestamp":\#(timestamp)}"#)
         case "/health":
-            let status = anyAvailable && (recorder?.isHealthy ?? true) ? "healthy" : "degraded"
+            let status = anyAvailable && (events?.isHealthy ?? true) ? "healthy" : "degraded"
             guard detailed else { return json(.ok, #"{"status":"\#(status)","timestamp":\#(timestamp)}"#) }
-            let store = recorder.map { #","store":{"kind":"\#($0.storeKind)","healthy":\#($0.isHealthy),"queued_events":\#($0.queued)}"# } ?? ""
+            let store = events.map { #","store":{"kind":"\#($0.storeKind)","healthy":\#($0.isHealthy),"queued_events":\#($0.queued)}"# } ?? ""
             let uptime = RequestRecord.milliseconds(ContinuousClock.now - startedAt) / 1000
             return json(.ok, #"{"status":"\#(status)","timestamp":\#(timestamp),"version":"\#(GatewayVersion.current)","uptime_seconds":\#(uptime.rounded(toPlaces: 1)),"upstreams":\#(Self.upstreamsJSON(state: state))\#(store)}"#)
         default:
-            return errorResponse(.notFound(path: path), dialect: .openai)
+            let local = LocalResponse.error(.notFound(path: path), dialect: .openai)
+            return Response(status: local.status, headers: local.headers, body: ResponseBody(byteBuffer: local.body))
         }
     }
 

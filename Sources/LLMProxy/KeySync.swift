@@ -1,3 +1,4 @@
+import ProxyCore
 import Guards
 import Logging
 import ServiceLifecycle

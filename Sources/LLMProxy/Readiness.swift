@@ -1,3 +1,4 @@
+import ProxyCore
 import Synchronization
 
 /// Whether the gateway should receive traffic: false while it drains for shutdown.

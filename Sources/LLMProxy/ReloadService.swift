@@ -1,3 +1,4 @@
+import ProxyCore
 import Logging
 import ProxyConfig
 import ServiceLifecycle

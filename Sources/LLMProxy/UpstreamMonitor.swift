@@ -1,3 +1,4 @@
+import ProxyCore
 import AsyncHTTPClient
 import Dialects
 import Foundation
@@ -60,7 +61,7 @@ final class UpstreamMonitor: Service, Sendable {
         if state.config.discovery.localEngines {
             let engines = await discoverEngines(state.config.discovery)
             if engines.map(\.name) != state.engines.map(\.name) || engines.map(\.baseURL) != state.engines.map(\.baseURL) {
-                let (current, _) = store.update { GatewayState(config: $0.config, engines: engines, catalog: catalog, health: health) }
+                let (current, _) = store.update { $0.rebuilt(engines: engines) }
                 let added = Set(engines.map(\.name)).subtracting(current.engines.map(\.name))
                 let lost = Set(current.engines.map(\.name)).subtracting(engines.map(\.name))
                 if !announce {

@@ -1,25 +1,33 @@
 import Foundation
 /// A base URL split into the parts the forwarder needs. Parsed once at configuration time so
 /// the request path only concatenates strings.
+///
+/// Public, not package, only because Upstreams' public API names it; package once that is.
 public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
-    public var scheme: String
-    public var host: String
-    public var port: Int
+    package var scheme: String
+    package var host: String
+    package var port: Int
     /// Path prefix without a trailing slash ("" for the host root, "/v1" for OpenAI).
-    public var path: String
+    package var path: String
 
-    public var isTLS: Bool { scheme == "https" }
+    package var isTLS: Bool { scheme == "https" }
     /// `scheme://host[:port]`, the part AsyncHTTPClient pools connections by.
-    public var origin: String {
+    package var origin: String {
         let defaultPort = (scheme == "https" && port == 443) || (scheme == "http" && port == 80)
         let hostPart = host.contains(":") ? "[\(host)]" : host
         return defaultPort ? "\(scheme)://\(hostPart)" : "\(scheme)://\(hostPart):\(port)"
     }
     public var description: String { origin + path }
+    /// The `Host` header for requests to this origin (the port only when not the scheme's default).
+    package var hostHeader: String {
+        let defaultPort = (scheme == "https" && port == 443) || (scheme == "http" && port == 80)
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        return defaultPort ? hostPart : "\(hostPart):\(port)"
+    }
 
     /// Parses `http(s)://host[:port][/path]` (or `mock://…`); nil with anything else, including
     /// user info, queries and fragments, which have no meaning for a base URL.
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         guard let schemeEnd = text.range(of: "://") else { return nil }
         let scheme = text[..<schemeEnd.lowerBound].lowercased()
         guard ["http", "https", "mock"].contains(scheme) else { return nil }

@@ -2,26 +2,38 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
+import NIOTLS
+import ProxyConfig
 
-/// A lean HTTP/1.1 client for plain-HTTP upstreams (local engines, sidecars, loopback): a
-/// stack of idle keep-alive connections per host, one exchange per connection at a time, the
-/// response body handed over as a back-pressured async sequence. It skips AsyncHTTPClient's
-/// general machinery (transaction state machines, request validation, redirect handling),
-/// which the benchmark showed costs the gateway more than the proxying itself.
-/// TLS upstreams keep using AsyncHTTPClient.
-public final class HTTP1ConnectionPool: Sendable {
+/// The gateway's HTTP/1.1 client for every forwarded request, plain or TLS: a stack of idle
+/// keep-alive connections per origin and event loop, one exchange per connection at a time,
+/// the response handed to a synchronous sink on the connection's loop. It skips
+/// AsyncHTTPClient's general machinery (transaction state machines, request validation,
+/// redirect handling), which the benchmark showed costs the gateway more than the proxying
+/// itself. AsyncHTTPClient stays for background work (health checks, model lists).
+///
+/// TLS upstreams are verified in full (system trust store plus `upstream.ca_file`, hostname
+/// or IP checked against the certificate, SNI for names); a connection is handed out only
+/// once its handshake completed, so a handshake failure is a connect failure — the request
+/// never left and another endpoint may be tried.
+package final class HTTP1ConnectionPool: Sendable {
     let group: any EventLoopGroup
     let connectTimeout: TimeAmount
     let firstByteTimeout: TimeAmount
     let idleTimeout: TimeAmount
     let maxIdlePerHost: Int
+    /// Client TLS settings for `https` upstreams (nil when they could not be built; then
+    /// every TLS connect fails with the reason).
+    let tls: Result<NIOSSLContext, any Error>
     /// Idle connections per event loop, so a request running on a loop gets a connection on
     /// that same loop (no thread hop) and loops never contend for one lock.
     private let idleByLoop: [ObjectIdentifier: IdleConnections]
     /// For loops outside `group` (none in the gateway; kept so nothing is ever lost).
     private let idleElsewhere = IdleConnections()
 
-    public init(group: any EventLoopGroup, connectTimeout: TimeAmount, firstByteTimeout: TimeAmount, idleTimeout: TimeAmount, maxIdlePerHost: Int) {
+    package init(group: any EventLoopGroup, connectTimeout: TimeAmount, firstByteTimeout: TimeAmount, idleTimeout: TimeAmount,
+                 maxIdlePerHost: Int, caFile: String? = nil) {
         self.group = group
         self.connectTimeout = connectTimeout
         self.firstByteTimeout = firstByteTimeout
@@ -30,63 +42,71 @@ public final class HTTP1ConnectionPool: Sendable {
         var byLoop: [ObjectIdentifier: IdleConnections] = [:]
         for loop in group.makeIterator() { byLoop[ObjectIdentifier(loop)] = IdleConnections() }
         self.idleByLoop = byLoop
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.applicationProtocols = ["http/1.1"]
+        if let caFile { configuration.additionalTrustRoots = [.file(caFile)] }
+        self.tls = Result { try NIOSSLContext(configuration: configuration) }
     }
 
-    /// Sends one request and returns when the response head arrived. A pooled connection found
-    /// closed before any byte of the request was written is replaced once; a request that may
-    /// have reached the upstream is never sent again.
-    public func execute(host: String, port: Int, head: HTTPRequestHead, body: ByteBuffer?) async throws -> PooledResponse {
-        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
-        var attempt = 0
-        while true {
-            attempt += 1
-            let (connection, reused) = try await lease(host: host, port: port, on: loop).get()
-            do {
-                let channel = connection.channel
-                return try await withTaskCancellationHandler {
-                    try await connection.start(head: head, body: body, reused: reused).get()
-                } onCancel: {
-                    channel.close(promise: nil)
-                }
-            } catch let error as PoolError where error == .notSent && attempt == 1 {
-                continue
-            }
-        }
-    }
-
-    public func shutdown() {
+    package func shutdown() {
         for box in [idleElsewhere] + Array(idleByLoop.values) {
             for connection in box.removeAll() { connection.channel.close(promise: nil) }
         }
     }
 
-    /// A connection to `host:port` on `loop`: an idle one (`reused` true) or a new one.
-    public func lease(host: String, port: Int, on loop: any EventLoop) -> EventLoopFuture<(PooledConnection, Bool)> {
-        let key = "\(host):\(port)"
+    /// A connection to `base`'s origin on `loop`: an idle one (`reused` true) or a new one.
+    package func lease(_ base: UpstreamURL, on loop: any EventLoop) -> EventLoopFuture<(PooledConnection, Bool)> {
         let box = idleByLoop[ObjectIdentifier(loop)] ?? idleElsewhere
-        while let connection = box.pop(key) {
+        while let connection = box.pop(base.origin) {
             if connection.channel.isActive { return loop.makeSucceededFuture((connection, true)) }
         }
-        return connect(host: host, port: port, on: loop)
+        return connect(base, on: loop)
     }
 
-    /// A new connection to `host:port` on `loop` (`reused` false).
-    public func connect(host: String, port: Int, on loop: any EventLoop) -> EventLoopFuture<(PooledConnection, Bool)> {
-        let key = "\(host):\(port)"
+    /// A new connection to `base`'s origin on `loop` (`reused` false), handed over once it is
+    /// usable: connected and, for `https`, with its handshake done.
+    package func connect(_ base: UpstreamURL, on loop: any EventLoop) -> EventLoopFuture<(PooledConnection, Bool)> {
+        let key = base.origin
+        let context: NIOSSLContext?
+        switch (base.isTLS, tls) {
+        case (false, _): context = nil
+        case (true, .success(let built)): context = built
+        case (true, .failure(let error)): return loop.makeFailedFuture(error)
+        }
+        let handshake = loop.makePromise(of: Void.self)
+        let serverName = base.host.isIPAddress ? nil : base.host
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(connectTimeout)
             .channelOption(ChannelOptions.autoRead, value: false)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { [idleTimeout, firstByteTimeout] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(ExchangeHandler(firstByteTimeout: firstByteTimeout, idleTimeout: idleTimeout))
+                    let pipeline = channel.pipeline.syncOperations
+                    if let context {
+                        try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName))
+                        try pipeline.addHandler(HandshakeWatch(promise: handshake))
+                    }
+                    try pipeline.addHTTPClientHandlers()
+                    try pipeline.addHandler(ExchangeHandler(firstByteTimeout: firstByteTimeout, idleTimeout: idleTimeout))
                 }
             }
-        // Handed over one loop turn later: the connect future completes while the channel is
-        // still becoming active, before which a read request would be lost.
-        return bootstrap.connect(host: host, port: port).flatMap { channel in
-            channel.eventLoop.submit { (PooledConnection(channel: channel, pool: self, key: key), false) }
+        let timeout = connectTimeout
+        return bootstrap.connect(host: base.host, port: base.port).flatMap { channel in
+            guard context != nil else {
+                handshake.succeed()
+                // Handed over one loop turn later: the connect future completes while the
+                // channel is still becoming active, before which a read request would be lost.
+                return channel.eventLoop.submit { (PooledConnection(channel: channel, pool: self, key: key), false) }
+            }
+            // The handshake needs reads while the connection is not yet leased.
+            channel.read()
+            let expiry = channel.eventLoop.scheduleTask(in: timeout) {
+                handshake.fail(PoolError.handshakeTimeout)
+                channel.close(promise: nil)
+            }
+            return handshake.futureResult.always { _ in expiry.cancel() }
+                .flatMapError { error in channel.close().flatMapThrowing { throw error } }
+                .map { (PooledConnection(channel: channel, pool: self, key: key), false) }
         }
     }
 
@@ -94,6 +114,40 @@ public final class HTTP1ConnectionPool: Sendable {
     fileprivate func release(_ connection: PooledConnection) {
         let box = idleByLoop[ObjectIdentifier(connection.channel.eventLoop)] ?? idleElsewhere
         if !box.push(connection, key: connection.key, limit: maxIdlePerHost) { connection.channel.close(promise: nil) }
+    }
+}
+
+/// Completes a promise when the TLS handshake is done, or fails it with the handshake's
+/// error; removes itself afterwards.
+final class HandshakeWatch: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    private let promise: EventLoopPromise<Void>
+
+    init(promise: EventLoopPromise<Void>) { self.promise = promise }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event {
+            promise.succeed()
+            context.pipeline.syncOperations.removeHandler(self, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        promise.fail(error)
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        promise.fail(PoolError.notSent)
+        context.fireChannelInactive()
+    }
+}
+
+extension String {
+    /// An IPv4 or IPv6 literal (no SNI for those; the certificate is checked against the IP).
+    var isIPAddress: Bool {
+        contains(":") || (!isEmpty && allSatisfy { $0 == "." || $0.isNumber } && split(separator: ".").count == 4)
     }
 }
 
@@ -123,7 +177,7 @@ final class IdleConnections: Sendable {
 }
 
 /// Failures of the lean client, mapped to gateway errors by ``UpstreamClient/classify(_:endpoint:)``.
-public enum PoolError: Error, Equatable, Sendable {
+package enum PoolError: Error, Equatable, Sendable {
     /// The connection was closed (or busy) before any byte of the request was written: the
     /// request certainly did not reach the upstream and may be sent again.
     case notSent
@@ -136,32 +190,13 @@ public enum PoolError: Error, Equatable, Sendable {
     case idleTimeout
     /// The connection closed in the middle of the body.
     case closedMidBody
-}
-
-/// The head of an upstream response and its body, which must be consumed or dropped.
-public struct PooledResponse: Sendable {
-    public let head: HTTPResponseHead
-    public let body: PooledResponseBody
-}
-
-/// The response body as it arrives; reading slowly slows the upstream connection down
-/// (reads stop above the high watermark). Dropping it closes the connection.
-public struct PooledResponseBody: AsyncSequence, Sendable {
-    public typealias Element = ByteBuffer
-    typealias Producer = NIOThrowingAsyncSequenceProducer<ByteBuffer, any Error, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, BodyDemand>
-    let producer: Producer
-
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        var inner: Producer.AsyncIterator
-        public mutating func next() async throws -> ByteBuffer? { try await inner.next() }
-    }
-
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: producer.makeAsyncIterator()) }
+    /// The TLS handshake did not finish within the connect timeout.
+    case handshakeTimeout
 }
 
 /// One pooled connection: its channel and (on the channel's loop) its exchange handler.
-public final class PooledConnection: Sendable {
-    public let channel: any Channel
+package final class PooledConnection: Sendable {
+    package let channel: any Channel
     let key: String
     private let pool: HTTP1ConnectionPool
 
@@ -171,36 +206,21 @@ public final class PooledConnection: Sendable {
         self.key = key
     }
 
-    /// For async callers: the head as a future, the body as an async sequence.
-    func start(head: HTTPRequestHead, body: ByteBuffer?, reused: Bool) -> EventLoopFuture<PooledResponse> {
-        let loop = channel.eventLoop
-        let promise = loop.makePromise(of: PooledResponse.self)
-        loop.execute { [self] in
-            guard let handler = try? channel.pipeline.syncOperations.handler(type: ExchangeHandler.self) else {
-                promise.fail(PoolError.notSent)
-                return
-            }
-            let sink = AsyncResponseSink(promise: promise, handler: NIOLoopBound(handler, eventLoop: loop))
-            _ = startExchange(head: head, body: body, reused: reused, sink: sink)
-        }
-        return promise.futureResult
-    }
-
     /// On the connection's event loop: sends the request; the response goes to `sink` as it
     /// arrives. Returns nil (after telling the sink) when the connection cannot be used.
-    public func startExchange(head: HTTPRequestHead, body: ByteBuffer?, reused: Bool, sink: any UpstreamResponseSink) -> UpstreamExchange? {
+    package func startExchange(head: HTTPRequestHead, body: ByteBuffer?, reused: Bool, sink: any UpstreamResponseSink) -> (any UpstreamExchange)? {
         channel.eventLoop.preconditionInEventLoop()
         guard let handler = try? channel.pipeline.syncOperations.handler(type: ExchangeHandler.self),
               handler.start(head: head, body: body, reused: reused, sink: sink, release: { [self] in pool.release(self) }) else {
             sink.upstreamFailed(.notSent)
             return nil
         }
-        return UpstreamExchange(handler: handler)
+        return handler
     }
 }
 
 /// Receives one upstream response on the connection's event loop, part by part.
-public protocol UpstreamResponseSink: AnyObject {
+package protocol UpstreamResponseSink: AnyObject {
     func upstreamHead(_ head: HTTPResponseHead)
     /// Returns whether to keep reading; after false, reading resumes with
     /// ``UpstreamExchange/resumeReading()``.
@@ -212,70 +232,19 @@ public protocol UpstreamResponseSink: AnyObject {
     func upstreamFailed(_ error: PoolError)
 }
 
-/// A running exchange, for its sink's owner on the connection's loop.
-public struct UpstreamExchange {
-    let handler: ExchangeHandler
-
-    public func resumeReading() { handler.resumeReading() }
-    /// Stops the exchange and closes the connection (the upstream sees the request end).
-    public func cancel() { handler.cancel() }
-}
-
-/// Bridges an exchange to async callers: the head completes a promise, body parts go into a
-/// back-pressured async sequence.
-final class AsyncResponseSink: UpstreamResponseSink {
-    private let promise: EventLoopPromise<PooledResponse>
-    private let handler: NIOLoopBound<ExchangeHandler>
-    private var source: PooledResponseBody.Producer.Source?
-
-    init(promise: EventLoopPromise<PooledResponse>, handler: NIOLoopBound<ExchangeHandler>) {
-        self.promise = promise
-        self.handler = handler
-    }
-
-    func upstreamHead(_ head: HTTPResponseHead) {
-        let producer = PooledResponseBody.Producer.makeSequence(
-            backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16),
-            finishOnDeinit: false,
-            delegate: BodyDemand(handler: handler)
-        )
-        source = producer.source
-        promise.succeed(PooledResponse(head: head, body: PooledResponseBody(producer: producer.sequence)))
-    }
-
-    func upstreamBody(_ buffer: ByteBuffer) -> Bool {
-        guard let source else { return false }
-        if case .stopProducing = source.yield(buffer) { return false }
-        return true
-    }
-
-    func upstreamReadComplete() {}
-
-    func upstreamEnd() { source?.finish() }
-
-    func upstreamFailed(_ error: PoolError) {
-        if let source { source.finish(error) } else { promise.fail(error) }
-    }
-}
-
-/// Tells the exchange handler, on its loop, that the body's reader wants more or left.
-struct BodyDemand: NIOAsyncSequenceProducerDelegate {
-    let handler: NIOLoopBound<ExchangeHandler>
-
-    func produceMore() {
-        let handler = self.handler
-        handler.eventLoop.execute { handler.value.resumeReading() }
-    }
-
-    func didTerminate() {
-        let handler = self.handler
-        handler.eventLoop.execute { handler.value.readerGone() }
-    }
+/// A running exchange, for its sink's owner on the exchange's loop: a pooled connection's
+/// or the in-process mock's.
+package protocol UpstreamExchange: AnyObject {
+    /// The sink returned false from ``UpstreamResponseSink/upstreamBody(_:)`` and may take more.
+    func resumeReading()
+    /// Stops the exchange without telling the sink (its owner asked); a connection is closed,
+    /// so the upstream sees the request end.
+    func cancel()
 }
 
 /// Runs one request/response exchange at a time on its connection. Reads are explicit
 /// (autoRead off): one while waiting for the head, then as the sink asks.
-final class ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler, UpstreamExchange {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
@@ -393,12 +362,6 @@ final class ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler {
             wantsRead = true
             context.read()
         }
-    }
-
-    /// The body's reader stopped (done, cancelled or dropped). An unfinished body means the
-    /// connection cannot be reused: close it, which also stops the upstream.
-    func readerGone() {
-        if case .streaming = state { cancel() }
     }
 
     /// Drops the exchange without telling the sink (its owner asked) and closes the connection.

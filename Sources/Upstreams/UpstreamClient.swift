@@ -6,13 +6,13 @@ import NIOPosix
 import NIOSSL
 import ProxyConfig
 
-/// The one HTTP client every upstream request goes through: keep-alive pools sized for a
-/// gateway's concurrency, the configured timeouts, and the system trust store (plus an
-/// optional CA file).
+/// The gateway's two HTTP clients, configured alike (timeouts, system trust store plus an
+/// optional CA file): the lean pool that carries every forwarded request, and
+/// AsyncHTTPClient for background work (health checks, model lists, discovery).
 public final class UpstreamClient: Sendable {
     public let http: HTTPClient
-    /// The lean pool for plain-HTTP upstreams, when `upstream.fast_path` is on.
-    public let pool: HTTP1ConnectionPool?
+    /// The pool every forwarded request goes through, plain HTTP or TLS.
+    package let pool: HTTP1ConnectionPool
     let firstByteTimeout: TimeAmount
 
     public init(config: UpstreamClientConfig, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
@@ -33,35 +33,16 @@ public final class UpstreamClient: Sendable {
         }
         http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
         firstByteTimeout = .milliseconds(Int64(config.firstByteTimeout * 1000))
-        self.pool = config.fastPath
-            ? HTTP1ConnectionPool(group: eventLoopGroup, connectTimeout: .milliseconds(Int64(config.connectTimeout * 1000)),
-                                  firstByteTimeout: firstByteTimeout, idleTimeout: .milliseconds(Int64(config.idleTimeout * 1000)),
-                                  maxIdlePerHost: config.maxConnectionsPerHost)
-            : nil
-    }
-
-    /// Sends a request and returns once the response head has arrived (or the first-byte
-    /// timeout passed). The body then streams from the returned response.
-    public func send(_ plan: UpstreamRequestPlan, to base: UpstreamURL, method: HTTPMethod, body: ByteBuffer?) async throws -> UpstreamResponse {
-        if let pool, base.scheme == "http" {
-            let head = Self.http1Head(plan, base: base, method: method, bodyLength: body?.readableBytes)
-            let response = try await pool.execute(host: base.host, port: base.port, head: head, body: body)
-            return UpstreamResponse(status: response.head.status, headers: response.head.headers, body: UpstreamBody(.pooled(response.body)))
-        }
-        var request = HTTPClientRequest(url: plan.url)
-        request.method = method
-        request.headers.reserveCapacity(plan.headers.count)
-        for header in plan.headers { request.headers.add(name: header.name, value: header.value) }
-        if let body { request.body = .bytes(body) }
-        let response = try await http.execute(request, deadline: .now() + firstByteTimeout)
-        return UpstreamResponse(status: response.status, headers: response.headers, body: UpstreamBody(.client(response.body)))
+        self.pool = HTTP1ConnectionPool(group: eventLoopGroup, connectTimeout: .milliseconds(Int64(config.connectTimeout * 1000)),
+                                        firstByteTimeout: firstByteTimeout, idleTimeout: .milliseconds(Int64(config.idleTimeout * 1000)),
+                                        maxIdlePerHost: config.maxConnectionsPerHost, caFile: config.caFile)
     }
 
     /// The HTTP/1.1 request head the lean pool sends for `plan`.
     public static func http1Head(_ plan: UpstreamRequestPlan, base: UpstreamURL, method: HTTPMethod, bodyLength: Int?) -> HTTPRequestHead {
         var headers = HTTPHeaders()
         headers.reserveCapacity(plan.headers.count + 2)
-        headers.add(name: "host", value: base.port == 80 ? base.host : "\(base.host):\(base.port)")
+        headers.add(name: "host", value: base.hostHeader)
         for header in plan.headers { headers.add(name: header.name, value: header.value) }
         if let bodyLength {
             headers.add(name: "content-length", value: String(bodyLength))
@@ -72,7 +53,7 @@ public final class UpstreamClient: Sendable {
     }
 
     public func shutdown() async throws {
-        pool?.shutdown()
+        pool.shutdown()
         try await http.shutdown()
     }
 
@@ -100,12 +81,13 @@ public final class UpstreamClient: Sendable {
             case .idleTimeout: return (silent, false)
             case .notSent: return (closed, true)
             case .closedBeforeResponse, .closedMidBody: return (closed, false)
+            case .handshakeTimeout: return (.gatewayTimeout("The TLS handshake with the upstream \(endpoint) timed out"), true)
             }
         }
         if error is NIOConnectionError || error is IOError || error is ChannelError {
             return (.badGateway("Cannot connect to the upstream \(endpoint)"), true)
         }
-        if error is NIOSSLError {
+        if error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError {
             return (.badGateway("TLS with the upstream \(endpoint) failed: \(error)"), true)
         }
         return (.badGateway("The request to the upstream \(endpoint) failed: \(error)"), false)

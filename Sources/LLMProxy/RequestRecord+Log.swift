@@ -1,64 +1,10 @@
 import Dialects
-import Guards
 import Logging
-import Store
+import ProxyCore
+import Telemetry
 
-/// What the request log says about one request. Filled in as the request moves along the
-/// data path and written once, when the last byte of the response has gone out (or failed).
-/// Holds no key, token or body.
-struct RequestRecord: Sendable {
-    let id: String
-    let method: String
-    let path: String
-    let start: ContinuousClock.Instant
-    var dialect: String?
-    var rule: String?
-    var model: String?
-    var endpoint: String?
-    var status: Int = 0
-    var stream = false
-    var bytesIn = 0
-    var bytesOut = 0
-    var firstByte: Duration?
-    var errorCode: String?
-    var attempts = 0
-    /// The managed key that opened the request, if one did.
-    var identity: ClientIdentity?
-    /// The key check passed (or none was needed). Only such requests are stored as
-    /// analytics events: rejections before it are counted by the metrics alone, so
-    /// unauthenticated traffic cannot fill the store.
-    var authenticated = false
-    /// Wall-clock start, for analytics (ms since 1970).
-    let startMs = WallClock.nowMs()
-    var promptTokens: Int?
-    var completionTokens: Int?
-    var totalTokens: Int?
-
-    /// Takes the token counts a response carried.
-    mutating func take(_ usage: UsageScanner) {
-        promptTokens = usage.promptTokens
-        completionTokens = usage.completionTokens
-        totalTokens = usage.totalTokens
-    }
-
-    /// The analytics event for this request.
-    var event: RequestEvent {
-        let elapsed = ContinuousClock.now - start
-        let (seconds, atto) = elapsed.components
-        let endMs = startMs + seconds * 1000 + atto / 1_000_000_000_000_000
-        return RequestEvent(requestID: id, keyID: identity?.keyID, username: identity?.username, startMs: startMs, endMs: endMs,
-                            status: status, success: status < 400 && errorCode == nil, model: model, route: rule, upstream: endpoint,
-                            dialect: dialect, stream: stream, ttfbMs: firstByte.map(Self.milliseconds), promptTokens: promptTokens,
-                            completionTokens: completionTokens, totalTokens: totalTokens, bytesIn: bytesIn, bytesOut: bytesOut, errorCode: errorCode)
-    }
-
-    init(id: String, method: String, path: String, start: ContinuousClock.Instant) {
-        self.id = id
-        self.method = method
-        self.path = path
-        self.start = start
-    }
-
+/// The request log's line for a record: through swift-log, or built directly as JSON.
+extension RequestRecord {
     func write(to logger: Logger) {
         let total = ContinuousClock.now - start
         var metadata: Logger.Metadata = [
@@ -109,16 +55,4 @@ struct RequestRecord: Sendable {
         return out + "}\n"
     }
 
-    static func milliseconds(_ duration: Duration) -> Double {
-        let (seconds, atto) = duration.components
-        return (Double(seconds) * 1000 + Double(atto) / 1e15).rounded(toPlaces: 3)
-    }
-}
-
-extension Double {
-    func rounded(toPlaces places: Int) -> Double {
-        var factor = 1.0
-        for _ in 0..<places { factor *= 10 }
-        return (self * factor).rounded() / factor
-    }
 }

@@ -1,16 +1,35 @@
 import Dialects
-import HTTPTypes
-import Hummingbird
+import Foundation
 import NIOCore
+import NIOHTTP1
 import ProxyConfig
+
+/// What the mock answers: a response head and its body in pieces, with the pause rules of
+/// ``MockConfig`` (the first `leading` pieces are protocol preamble, sent without a pause).
+package struct MockAnswer: Sendable {
+    package var status: HTTPResponseStatus
+    package var headers: HTTPHeaders
+    package var pieces: [String]
+    package var leading: Int
+    /// Whether the pieces are a stream (paced) rather than one body.
+    package var streaming: Bool
+    /// Closing pieces at the end, sent without a pause.
+    package var tailCount = 0
+}
 
 /// The `mock` provider: answers every operation in the client's dialect from inside the
 /// gateway, without any network. For demos and load tests; users choose it explicitly.
 /// Answers are well-formed for each SDK (ids, usage, stream events) and state plainly that
-/// they come from a mock.
-struct MockProvider {
+/// they come from a mock. The answer is produced here; ``MockExchange`` delivers it the way a
+/// connection would, so the mock is one more transport behind the same sink.
+package struct MockProvider {
     let config: MockConfig
     let providerName: String
+
+    package init(config: MockConfig, providerName: String) {
+        self.config = config
+        self.providerName = providerName
+    }
 
     static let sentence = "This is a mock response from LLMProxy: no model was called. Configure a real provider to get real answers."
 
@@ -20,13 +39,13 @@ struct MockProvider {
         (max(1, (body?.readableBytes ?? 0) / 4), sentence.split(separator: " ").count)
     }
 
-    func respond(operation: Operation, model: String?, body: ByteBuffer?, streaming: Bool, includeUsage: Bool, query: String?) async throws -> (status: HTTPResponse.Status, headers: HTTPFields, body: ResponseBody, stream: Bool) {
-        if config.latencyMilliseconds > 0 { try await Task.sleep(for: .milliseconds(config.latencyMilliseconds)) }
+    /// The answer to one request. `includeUsage` is the body's `stream_options.include_usage`.
+    package func answer(operation: Dialects.Operation, model: String?, body: ByteBuffer?, streaming: Bool, includeUsage: Bool, query: String?) -> MockAnswer {
         let model = model ?? "mock-model"
         let (promptTokens, completionTokens) = Self.usage(body: body)
         let words = Self.sentence.split(separator: " ").map(String.init)
-        let id = "mock-" + RequestIdentifier.generate().suffix(24)
-        let created = Timestamp.epochSeconds()
+        let id = "mock-" + String((0..<24).map { _ in "0123456789abcdef".randomElement()! })
+        let created = Int(Date().timeIntervalSince1970)
 
         switch operation.kind {
         case .chatCompletions where streaming, .completions where streaming:
@@ -100,9 +119,7 @@ struct MockProvider {
 
         default:
             let error = GatewayError(status: .notFound, code: "not_found", message: "The mock provider '\(providerName)' does not implement this operation")
-            var headers = HTTPFields()
-            headers[.contentType] = "application/json"
-            return (error.status, headers, ResponseBody(byteBuffer: ByteBuffer(string: error.body(in: operation.dialect))), false)
+            return MockAnswer(status: .notFound, headers: ["content-type": "application/json"], pieces: [error.body(in: operation.dialect)], leading: 1, streaming: false)
         }
     }
 
@@ -132,32 +149,19 @@ struct MockProvider {
         return "[" + values.joined(separator: ",") + "]"
     }
 
-    func json(_ text: String) -> (status: HTTPResponse.Status, headers: HTTPFields, body: ResponseBody, stream: Bool) {
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        return (.ok, headers, ResponseBody(byteBuffer: ByteBuffer(string: text)), false)
+    func json(_ text: String) -> MockAnswer {
+        MockAnswer(status: .ok, headers: ["content-type": "application/json"], pieces: [text], leading: 1, streaming: false)
     }
 
-    func sse(_ events: [String], tail: [String], leading: Int = 0) -> (status: HTTPResponse.Status, headers: HTTPFields, body: ResponseBody, stream: Bool) {
+    func sse(_ events: [String], tail: [String], leading: Int = 0) -> MockAnswer {
         stream(events, tail: tail, contentType: "text/event-stream", leading: leading)
     }
 
     /// Streams `pieces` with the configured pause before each content piece; the first
     /// `leading` pieces (protocol preamble) and the `tail` go out without a pause.
-    func stream(_ pieces: [String], tail: [String], contentType: String, leading: Int) -> (status: HTTPResponse.Status, headers: HTTPFields, body: ResponseBody, stream: Bool) {
-        var headers = HTTPFields()
-        headers[.contentType] = contentType
-        headers[.cacheControl] = "no-cache"
-        let delay = config.chunkDelayMilliseconds
-        let body = ResponseBody { writer in
-            for (index, piece) in pieces.enumerated() {
-                if index >= leading, delay > 0 { try await Task.sleep(for: .milliseconds(delay)) }
-                try await writer.write(ByteBuffer(string: piece))
-            }
-            for piece in tail { try await writer.write(ByteBuffer(string: piece)) }
-            try await writer.finish(nil)
-        }
-        return (.ok, headers, body, true)
+    func stream(_ pieces: [String], tail: [String], contentType: String, leading: Int) -> MockAnswer {
+        MockAnswer(status: .ok, headers: ["content-type": contentType, "cache-control": "no-cache"],
+                   pieces: pieces + tail, leading: leading, streaming: true, tailCount: tail.count)
     }
 }
 

@@ -2,9 +2,9 @@ import Synchronization
 
 /// Request ids: the client's own when it sent a sane one (so its logs and ours correlate),
 /// otherwise a fresh random one.
-enum RequestIdentifier {
+package enum RequestIdentifier {
     /// Accepts 1–128 characters of `[A-Za-z0-9._:-]`; anything else could inject into logs.
-    static func sanitized(_ value: String?) -> String? {
+    package static func sanitized(_ value: String?) -> String? {
         guard let value, !value.isEmpty, value.utf8.count <= 128 else { return nil }
         for byte in value.utf8 {
             switch byte {
@@ -20,7 +20,7 @@ enum RequestIdentifier {
 
     /// 32 lowercase hex characters: a random per-process prefix and a counter. Unique
     /// without a random-number syscall per request; ids need not be unpredictable.
-    static func generate() -> String {
+    package static func generate() -> String {
         hex(processPrefix) + hex(counter.add(1, ordering: .relaxed).newValue)
     }
 

@@ -1,15 +1,17 @@
 import Dialects
+import Foundation
 import HTTPTypes
-import Hummingbird
 import ProxyConfig
 import Upstreams
 
-extension GatewayResponder {
+/// The model listings the gateway answers itself (`/v1/models`, `/v1beta/models`, …).
+package enum ModelListing {
     /// Answers model listings from what the gateway knows: the union of every upstream's
     /// list (refreshed in the background), configured names and mock models, de-duplicated,
     /// each tagged with the provider that serves it. nil when the request should be
     /// forwarded instead (a host-routed request goes to its provider as is).
-    func modelListing(operation: Operation, state: GatewayState) -> Response? {
+    package static func answer(_ operation: Dialects.Operation, state: GatewayState) -> LocalResponse? {
+        let catalog = state.catalog
         var seen = Set<String>()
         var entries: [(id: String, owner: String, raw: String?)] = []
         for provider in state.routes.providers where provider.speaks(operation.dialect) {
@@ -21,30 +23,30 @@ extension GatewayResponder {
                 entries.append((entry.id, provider.name, provider.type == .gemini ? entry.raw : nil))
             }
         }
-        let created = Timestamp.epochSeconds()
+        let created = Int(Date().timeIntervalSince1970)
         switch operation.kind {
         case .listModels:
             let data = entries.map { #"{"id":\#(JSONText.quoted($0.id)),"object":"model","created":\#(created),"owned_by":\#(JSONText.quoted($0.owner))}"# }
-            return json(.ok, #"{"object":"list","data":[\#(data.joined(separator: ","))]}"#)
+            return .json(.ok, #"{"object":"list","data":[\#(data.joined(separator: ","))]}"#)
         case .retrieveModel:
             guard let id = operation.pathModel, let entry = entries.first(where: { $0.id == id }) else {
-                return errorResponse(.modelNotFound(operation.pathModel), dialect: .openai)
+                return .error(.modelNotFound(operation.pathModel), dialect: .openai)
             }
-            return json(.ok, #"{"id":\#(JSONText.quoted(entry.id)),"object":"model","created":\#(created),"owned_by":\#(JSONText.quoted(entry.owner))}"#)
+            return .json(.ok, #"{"id":\#(JSONText.quoted(entry.id)),"object":"model","created":\#(created),"owned_by":\#(JSONText.quoted(entry.owner))}"#)
         case .geminiListModels:
             let models = entries.map { entry -> String in
                 if let raw = entry.raw { return raw }
                 let name = entry.id.hasPrefix("models/") ? entry.id : "models/\(entry.id)"
                 return #"{"name":\#(JSONText.quoted(name)),"displayName":\#(JSONText.quoted(entry.id)),"supportedGenerationMethods":["generateContent","streamGenerateContent","countTokens"]}"#
             }
-            return json(.ok, #"{"models":[\#(models.joined(separator: ","))]}"#)
+            return .json(.ok, #"{"models":[\#(models.joined(separator: ","))]}"#)
         case .geminiGetModel:
             guard let id = operation.pathModel,
                   let entry = entries.first(where: { $0.id == id || $0.id == "models/\(id)" }) else {
-                return errorResponse(.modelNotFound(operation.pathModel), dialect: .gemini)
+                return .error(.modelNotFound(operation.pathModel), dialect: .gemini)
             }
-            if let raw = entry.raw { return json(.ok, raw) }
-            return json(.ok, #"{"name":\#(JSONText.quoted("models/\(id)")),"displayName":\#(JSONText.quoted(id))}"#)
+            if let raw = entry.raw { return .json(.ok, raw) }
+            return .json(.ok, #"{"name":\#(JSONText.quoted("models/\(id)")),"displayName":\#(JSONText.quoted(id))}"#)
         default:
             return nil
         }

@@ -1,0 +1,344 @@
+import Dialects
+import Guards
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import ProxyConfig
+import ProxyCore
+import Upstreams
+
+/// Drives the proxy engine for one HTTP/1.1 client connection: hands each request head to
+/// the ``RequestPlanner``, reads the body it admitted, runs the ``AttemptPlan`` over pooled
+/// upstream connections (plain or TLS) or the in-process mock on this same event loop, and
+/// streams the response back through the attempt's ``ResponseStages`` — no task, async
+/// sequence or thread hop per request or chunk. Backpressure is the client channel's
+/// writability.
+///
+/// Every request the planner does not call `notProxied` is answered here, rejections
+/// included, and accounted for here exactly once through the ``RequestRecorder``; the
+/// Hummingbird application behind sees only admin, health, metrics and UI requests.
+///
+/// Sits after `HTTPConnectionStateHandler`, so idle and graceful-shutdown handling see every
+/// request, and after NIO's pipelining handler, so there is one request at a time.
+final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, UpstreamResponseSink {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// Where the current request is.
+    private enum Phase {
+        case idle
+        /// Not the engine's: parts pass through to the application.
+        case passing
+        /// Reading an admitted request's body.
+        case reading(RequestPlanner.PendingRequest, body: ByteBuffer?)
+        /// Answered already; the rest of the request is read and dropped.
+        case discarding
+        /// Waiting for a connection, the response head, or streaming the response.
+        case forwarding(Exchange)
+    }
+
+    /// One forwarded request in flight.
+    private final class Exchange {
+        let plan: ForwardPlan
+        var stages = ResponseStages([])
+        var upstream: (any UpstreamExchange)?
+        var headSent = false
+
+        init(plan: ForwardPlan) { self.plan = plan }
+    }
+
+    private let store: StateStore
+    private let pool: HTTP1ConnectionPool
+    private let recorder: RequestRecorder
+    private var phase = Phase.idle
+    private var context: ChannelHandlerContext?
+    /// The client asked to close after this response (`Connection: close`).
+    private var closeAfterResponse = false
+
+    init(store: StateStore, pool: HTTP1ConnectionPool, recorder: RequestRecorder) {
+        self.store = store
+        self.pool = pool
+        self.recorder = recorder
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    // MARK: client → gateway
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        switch (phase, part) {
+        case (.idle, .head(let head)):
+            begin(head, context: context)
+            if case .passing = phase { context.fireChannelRead(data) }
+        case (.reading(let pending, var body), .body(let buffer)):
+            // Out of `phase` first, so the body buffer has one owner and grows in place
+            // (amortised O(1) per part, not a copy of everything so far).
+            phase = .idle
+            let size = (body?.readableBytes ?? 0) + buffer.readableBytes
+            if size > pending.bodyLimit {
+                answer(rejection: pending.tooLarge(), requestEnded: false)
+                return
+            }
+            if body == nil {
+                // A body in one part (the usual case) is kept as it came, without a copy;
+                // one announced as longer gets its whole capacity at once.
+                if let declared = pending.declaredLength, declared > buffer.readableBytes {
+                    var whole = context.channel.allocator.buffer(capacity: declared)
+                    whole.writeImmutableBuffer(buffer)
+                    body = whole
+                } else {
+                    body = buffer
+                }
+            } else {
+                body!.writeImmutableBuffer(buffer)
+            }
+            phase = .reading(pending, body: body)
+        case (.reading(let pending, let body), .end):
+            phase = .idle
+            switch RequestPlanner.body(pending, body: body) {
+            case .reject(let rejection):
+                answer(rejection: rejection, requestEnded: true)
+            case .forward(let plan):
+                let exchange = Exchange(plan: plan)
+                phase = .forwarding(exchange)
+                next(plan.attempts.next(), exchange)
+            }
+        case (.discarding, .end):
+            phase = .idle
+        case (.discarding, _):
+            break
+        case (.passing, .end):
+            phase = .idle
+            context.fireChannelRead(data)
+        case (.passing, _):
+            context.fireChannelRead(data)
+        default:
+            // Parts of a request already answered or being forwarded cannot arrive (the
+            // pipelining handler holds the next request back); drop anything unexpected.
+            break
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, case .forwarding(let exchange) = phase { exchange.upstream?.resumeReading() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        clientGone()
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // An input EOF while a request is in flight is the client giving up (HTTP clients do
+        // not half-close and then wait), as nginx treats it.
+        if case ChannelEvent.inputClosed = event {
+            switch phase {
+            case .forwarding, .reading:
+                clientGone()
+                context.close(promise: nil)
+            default:
+                break
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Takes a request head to the planner.
+    private func begin(_ head: HTTPRequest, context: ChannelHandlerContext) {
+        let state = store.state
+        let forwarded = head.headerFields[values: .xForwardedFor]
+        let client = ClientAddress.resolve(peer: context.channel.remoteAddress?.ipAddress,
+                                           forwardedFor: forwarded.isEmpty ? nil : forwarded.joined(separator: ","), trusted: state.trustedProxies)
+        let outcome = RequestPlanner.head(head, clientAddress: client, state: state)
+        if case .notProxied = outcome {
+            phase = .passing
+            return
+        }
+        recorder.started()
+        closeAfterResponse = head.headerFields[.connection]?.lowercased() == "close"
+        switch outcome {
+        case .notProxied:
+            break
+        case .reject(let rejection):
+            answer(rejection: rejection, requestEnded: false)
+        case .answer(let response, var record):
+            phase = .discarding
+            write(response, record: &record)
+        case .readBody(let pending):
+            phase = .reading(pending, body: nil)
+        }
+    }
+
+    // MARK: gateway → upstream
+
+    /// Carries out the attempt plan's next step.
+    private func next(_ step: AttemptPlan.Step, _ exchange: Exchange) {
+        switch step {
+        case .fail(let error):
+            fail(error, exchange)
+        case .send(let endpoint, let fresh):
+            send(to: endpoint, fresh: fresh, exchange)
+        }
+    }
+
+    /// Sends the request to `endpoint` on a connection of this loop (or to the mock).
+    private func send(to endpoint: Endpoint, fresh: Bool, _ exchange: Exchange) {
+        guard let context else { return }
+        let attempt = exchange.plan.attempt(to: endpoint)
+        exchange.stages = attempt.stages
+        let loop = context.eventLoop
+        if let answer = attempt.mock, let config = attempt.mockConfig {
+            exchange.upstream = MockExchange.start(answer, latencyMs: config.latencyMilliseconds, pauseMs: config.chunkDelayMilliseconds,
+                                                   on: loop, sink: self)
+            return
+        }
+        let lease = fresh ? pool.connect(endpoint.baseURL, on: loop) : pool.lease(endpoint.baseURL, on: loop)
+        lease.hop(to: loop).assumeIsolated().whenComplete { [self] result in
+            // The client may have left while the connection was being made.
+            guard case .forwarding(let current) = phase, current === exchange, exchange.upstream == nil else {
+                if case .success(let (connection, _)) = result { connection.channel.close(promise: nil) }
+                return
+            }
+            switch result {
+            case .success(let (connection, reused)):
+                exchange.upstream = connection.startExchange(head: attempt.head, body: attempt.body, reused: reused, sink: self)
+            case .failure(let error):
+                let (gatewayError, retryable) = UpstreamClient.classify(error, endpoint: endpoint.id)
+                next(exchange.plan.attempts.failed(.init(error: gatewayError, retryable: retryable)), exchange)
+            }
+        }
+    }
+
+    // MARK: upstream → client (UpstreamResponseSink, on this loop)
+
+    func upstreamHead(_ head: HTTPResponseHead) {
+        guard case .forwarding(let exchange) = phase, let context else { return }
+        let plan = exchange.plan
+        let status = Int(head.status.code)
+        let firstByte = ContinuousClock.now - plan.record.start
+        plan.record.firstByte = firstByte
+        plan.record.status = status
+        plan.attempts.responded(status: status, firstByte: firstByte)
+        exchange.stages.head(status: status, headers: head.headers)
+        var fields = plan.state.responseHeaders.clientFields(head.headers, requestID: plan.record.id)
+        if closeAfterResponse { fields[.connection] = "close" }
+        exchange.headSent = true
+        let response = HTTPResponse(status: HTTPResponse.Status(code: status, reasonPhrase: head.status.reasonPhrase), headerFields: fields)
+        context.write(wrapOutboundOut(.head(response)), promise: nil)
+    }
+
+    func upstreamBody(_ buffer: ByteBuffer) -> Bool {
+        guard case .forwarding(let exchange) = phase, let context else { return false }
+        guard let out = exchange.stages.body(buffer) else { return true }
+        exchange.plan.record.bytesOut += out.readableBytes
+        context.write(wrapOutboundOut(.body(out)), promise: nil)
+        return context.channel.isWritable
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamEnd() {
+        guard case .forwarding(let exchange) = phase, let context else { return }
+        // Idle before the write: the pipelining handler may deliver the next request from
+        // inside it.
+        phase = .idle
+        let plan = exchange.plan
+        for rest in exchange.stages.end() {
+            plan.record.bytesOut += rest.readableBytes
+            context.write(wrapOutboundOut(.body(rest)), promise: nil)
+        }
+        exchange.stages.finish(into: &plan.record)
+        // Read before the end goes out: writing it may start the next pipelined request,
+        // which sets its own flag.
+        let close = closeAfterResponse
+        recorder.finished(plan.record)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if close { context.close(promise: nil) }
+    }
+
+    func upstreamFailed(_ error: PoolError) {
+        guard case .forwarding(let exchange) = phase, let context else { return }
+        exchange.upstream = nil
+        let plan = exchange.plan
+        let (gatewayError, retryable) = UpstreamClient.classify(error, endpoint: plan.record.endpoint ?? "?")
+        if exchange.headSent {
+            // Mid-body: nothing can be retried; the client sees the stream cut.
+            phase = .idle
+            plan.attempts.failedMidResponse(gatewayError)
+            plan.record.errorCode = "upstream_stream_error"
+            exchange.stages.finish(into: &plan.record)
+            recorder.finished(plan.record)
+            context.close(promise: nil)
+        } else {
+            next(plan.attempts.failed(.init(error: gatewayError, retryable: retryable, notSent: error == .notSent)), exchange)
+        }
+    }
+
+    // MARK: endings
+
+    /// Answers a request refused by the planner. When the request's body is still to come,
+    /// it is read and dropped (or the connection closed, when the planner says so).
+    private func answer(rejection: RequestPlanner.Rejection, requestEnded: Bool) {
+        var record = rejection.record
+        phase = requestEnded ? .idle : .discarding
+        if rejection.closeConnection { closeAfterResponse = true }
+        write(rejection.response, record: &record)
+    }
+
+    /// Answers the forwarded request with a gateway error in its dialect.
+    private func fail(_ error: GatewayError, _ exchange: Exchange) {
+        phase = .idle
+        let plan = exchange.plan
+        plan.record.errorCode = error.code
+        write(.error(error, dialect: plan.dialect), record: &plan.record)
+    }
+
+    /// Writes a complete local response and accounts for the request.
+    private func write(_ response: LocalResponse, record: inout RequestRecord) {
+        guard let context else { return }
+        var fields = response.headers
+        fields[.contentLength] = String(response.body.readableBytes)
+        fields[.xRequestID] = record.id
+        if closeAfterResponse { fields[.connection] = "close" }
+        record.status = response.status.code
+        record.bytesOut = response.body.readableBytes
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: response.status, headerFields: fields))), promise: nil)
+        context.write(wrapOutboundOut(.body(response.body)), promise: nil)
+        // As in `upstreamEnd`: the flag and the record before the end goes out.
+        let close = closeAfterResponse
+        recorder.finished(record)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if close { context.close(promise: nil) }
+    }
+
+    /// The client closed or half-closed while its request was in flight: stop the upstream
+    /// at once and account for the request as the client's cancellation.
+    private func clientGone() {
+        switch phase {
+        case .forwarding(let exchange):
+            phase = .idle
+            let plan = exchange.plan
+            exchange.upstream?.cancel()
+            plan.record.errorCode = "client_closed"
+            if !exchange.headSent { plan.record.status = GatewayError.clientClosed.status.code }
+            exchange.stages.finish(into: &plan.record)
+            recorder.finished(plan.record)
+        case .reading(let pending, _):
+            phase = .idle
+            var record = pending.record
+            record.errorCode = "client_closed"
+            record.status = GatewayError.clientClosed.status.code
+            recorder.finished(record)
+        default:
+            phase = .idle
+        }
+    }
+}

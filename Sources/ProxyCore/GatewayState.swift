@@ -1,0 +1,129 @@
+import Dialects
+import Guards
+import ProxyConfig
+import Synchronization
+import Upstreams
+
+/// Everything a request needs, built from one configuration (plus discovered engines) and
+/// never changed afterwards. A request reads the current state once and keeps it to the end,
+/// so a reload never changes the rules under a request in flight.
+package final class GatewayState: Sendable {
+    package let config: GatewayConfig
+    package let routes: RouteTable
+    package let authenticator: ClientAuthenticator
+    package let responseHeaders: ResponseHeaderPolicy
+    package let publicPaths: Set<String>
+    /// `server.trusted_proxies`, parsed once.
+    package let trustedProxies: [CIDR]
+    /// Engines found by local discovery that are part of this state.
+    package let engines: [ProviderConfig]
+    /// What outlives configurations: managed keys, guards installed by the embedder.
+    package let environment: EngineEnvironment
+    /// The admission guards for this configuration, cheapest first, built once.
+    package let guards: GuardChain
+
+    package let catalog: ModelCatalog
+    package let health: HealthRegistry
+
+    package init(config: GatewayConfig, engines: [ProviderConfig], catalog: ModelCatalog, health: HealthRegistry,
+                 environment: EngineEnvironment = EngineEnvironment()) {
+        self.config = config
+        self.catalog = catalog
+        self.health = health
+        self.engines = engines
+        self.environment = environment
+        var providers = config.providers.map { Provider(config: $0, healthFor: health.health(for:)) }
+        providers += engines.map { Provider(config: $0, isDiscoveredEngine: true, healthFor: health.health(for:)) }
+        providers += config.targetURLs.enumerated().map { index, target in
+            var provider = ProviderConfig(name: "target-\(index)", type: .openai, baseURL: target.url)
+            provider.apiKeys = target.apiKey.map { [WeightedKey(key: $0)] } ?? []
+            provider.discoverModels = true
+            return Provider(config: provider, isDiscoveredEngine: true, healthFor: health.health(for:))
+        }
+        routes = RouteTable(providers: providers, routing: config.routing, catalog: catalog)
+        authenticator = ClientAuthenticator(
+            globalKeys: config.auth.keys,
+            providerKeys: Dictionary(config.providers.map { ($0.name, $0.authKeys) }, uniquingKeysWith: { $0 + $1 })
+        )
+        responseHeaders = ResponseHeaderPolicy(config.server.responseHeaderFilter)
+        var paths = Set(config.server.publicPaths)
+        if config.server.authHealthCheck { paths.subtract(["/health", "/health/live", "/health/ready"]) }
+        publicPaths = paths
+        trustedProxies = config.server.trustedProxies.compactMap(CIDR.init)
+        guards = GuardChain.standard(authenticator: authenticator, keys: environment.keys, publicPaths: paths,
+                                     extra: environment.extraGuards)
+    }
+}
+
+extension GatewayState {
+    /// The same engines, catalog, health and environment under a new configuration.
+    package func rebuilt(with config: GatewayConfig) -> GatewayState {
+        GatewayState(config: config, engines: engines, catalog: catalog, health: health, environment: environment)
+    }
+
+    /// The same configuration with another set of discovered engines.
+    package func rebuilt(engines: [ProviderConfig]) -> GatewayState {
+        GatewayState(config: config, engines: engines, catalog: catalog, health: health, environment: environment)
+    }
+}
+
+/// The parts of the engine's world that are not configuration and survive reloads.
+package struct EngineEnvironment: Sendable {
+    /// Managed keys (nil when the database is off).
+    package var keys: ManagedKeyIndex?
+    /// Guards an embedder (or a test) adds after the standard ones.
+    package var extraGuards: [any AdmissionGuard]
+    /// Paths the engine does not answer (admin, health, metrics, UI): the driver hands them
+    /// to the HTTP application as they came.
+    package var isLocalSurface: @Sendable (String) -> Bool
+
+    package init(keys: ManagedKeyIndex? = nil, extraGuards: [any AdmissionGuard] = [],
+                 isLocalSurface: @escaping @Sendable (String) -> Bool = { _ in false }) {
+        self.keys = keys
+        self.extraGuards = extraGuards
+        self.isLocalSurface = isLocalSurface
+    }
+}
+
+/// Endpoint health outlives configuration reloads: an endpoint keeps its state as long as
+/// its id (`provider#index`) exists.
+package final class HealthRegistry: Sendable {
+    private let entries = Mutex<[String: EndpointHealth]>([:])
+
+    package init() {}
+
+    package func health(for id: String) -> EndpointHealth {
+        entries.withLock { entries in
+            if let existing = entries[id] { return existing }
+            let created = EndpointHealth()
+            entries[id] = created
+            return created
+        }
+    }
+}
+
+/// Holds the current ``GatewayState`` and swaps it atomically.
+package final class StateStore: Sendable {
+    private let current: Mutex<GatewayState>
+
+    package init(_ state: GatewayState) {
+        current = Mutex(state)
+    }
+
+    package var state: GatewayState { current.withLock { $0 } }
+
+    package func replace(with state: GatewayState) {
+        current.withLock { $0 = state }
+    }
+
+    /// Derives the next state from the current one under the lock, so a reload and an
+    /// engine-discovery update that race cannot undo each other.
+    @discardableResult
+    package func update(_ next: (GatewayState) -> GatewayState) -> (old: GatewayState, new: GatewayState) {
+        current.withLock { state in
+            let old = state
+            state = next(old)
+            return (old, state)
+        }
+    }
+}

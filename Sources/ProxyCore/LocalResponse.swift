@@ -1,0 +1,37 @@
+import Dialects
+import HTTPTypes
+import NIOCore
+
+/// A complete answer the gateway gives itself, without an upstream: a model listing, an
+/// error in the client's dialect.
+package struct LocalResponse: Sendable {
+    package var status: HTTPResponse.Status
+    package var headers: HTTPFields
+    package var body: ByteBuffer
+
+    package init(status: HTTPResponse.Status, headers: HTTPFields = HTTPFields(), body: ByteBuffer) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A JSON body.
+    package static func json(_ status: HTTPResponse.Status, _ text: String) -> LocalResponse {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return LocalResponse(status: status, headers: headers, body: ByteBuffer(string: text))
+    }
+
+    /// A gateway error in `dialect`'s error shape, with `Retry-After` when it has one.
+    package static func error(_ error: GatewayError, dialect: Dialect) -> LocalResponse {
+        var response = json(error.status, error.body(in: dialect))
+        if let retry = error.retryAfter { response.headers[.retryAfterSeconds] = String(retry) }
+        return response
+    }
+}
+
+extension HTTPField.Name {
+    package static let xRequestID = HTTPField.Name("x-request-id")!
+    package static let retryAfterSeconds = HTTPField.Name("retry-after")!
+    package static let xForwardedFor = HTTPField.Name("x-forwarded-for")!
+}

@@ -1,0 +1,226 @@
+import Dialects
+import Guards
+import HTTPTypes
+import NIOCore
+import ProxyConfig
+import Upstreams
+
+/// Turns a request into one outcome, in two steps: from its head (``head(_:clientAddress:state:)``,
+/// before any body byte is read) and then from its body (``body(_:body:)``). Every admission
+/// decision is made here, once per request — path safety, operation, the guard chain, size
+/// limits, routing and model rewrite — so the drivers (the HTTP/1.1 channel handler today;
+/// HTTP/2 streams and the tunnel later) only move bytes.
+///
+/// The rule: whoever answers a request accounts for it. An outcome that is not
+/// ``HeadOutcome/notProxied`` belongs to the engine's driver from then on; the HTTP
+/// application never sees that request.
+package enum RequestPlanner {
+    package enum HeadOutcome: Sendable {
+        /// Not an API request (admin, health, metrics, UI): the HTTP application answers it.
+        case notProxied
+        /// Refused from the head alone.
+        case reject(Rejection)
+        /// Answered by the gateway itself (a model listing).
+        case answer(LocalResponse, RequestRecord)
+        /// Admitted so far: read the body (at most `pending.bodyLimit` bytes), then call ``body(_:body:)``.
+        case readBody(PendingRequest)
+    }
+
+    package enum BodyOutcome: Sendable {
+        case reject(Rejection)
+        case forward(ForwardPlan)
+    }
+
+    /// A refusal in the client's dialect, with the record to account for it.
+    package struct Rejection: Sendable {
+        package var error: GatewayError
+        package var dialect: Dialect
+        package var record: RequestRecord
+        /// The connection must close after the answer (the rest of the body is not worth reading).
+        package var closeConnection = false
+
+        package var response: LocalResponse { .error(error, dialect: dialect) }
+    }
+
+    /// A request admitted from its head, waiting for its body.
+    package struct PendingRequest: Sendable {
+        package let state: GatewayState
+        package var record: RequestRecord
+        package var admission: Admission
+        let hostMatch: (providers: [Provider], path: String)?
+        /// The path routing sees (a host route's prefix stripped).
+        let routePath: String
+        package var bodyLimit: Int { state.config.server.maxRequestSize }
+        /// The `Content-Length` the client announced, if any (already checked against the limit).
+        package let declaredLength: Int?
+        /// Whether a body can follow at all.
+        package var expectsBody: Bool { admission.method != .get && admission.method != .head }
+
+        /// The refusal for a body that grew past the limit while it was read.
+        package func tooLarge() -> Rejection {
+            var record = record
+            record.errorCode = "request_too_large"
+            return Rejection(error: .requestTooLarge(limit: bodyLimit), dialect: admission.operation.dialect, record: record, closeConnection: true)
+        }
+
+        /// The refusal for a body that could not be read.
+        package func unreadable() -> Rejection {
+            var record = record
+            record.errorCode = "invalid_request"
+            return Rejection(error: .badRequest("The request body could not be read: the client closed or sent a malformed body"),
+                      dialect: admission.operation.dialect, record: record)
+        }
+    }
+
+    /// Judges a request from its head.
+    package static func head(_ request: HTTPRequest, clientAddress: String?, state: GatewayState) -> HeadOutcome {
+        let target = request.path ?? ""
+        let path: String
+        let query: Substring?
+        if let mark = target.firstIndex(of: "?") {
+            path = String(target[..<mark])
+            query = target[target.index(after: mark)...]
+        } else {
+            path = target
+            query = nil
+        }
+        let requestID = RequestIdentifier.sanitized(request.headerFields[.xRequestID]) ?? RequestIdentifier.generate()
+        var record = RequestRecord(id: requestID, method: request.method.rawValue, path: path, start: .now)
+        func refuse(_ error: GatewayError, _ dialect: Dialect, close: Bool = false) -> HeadOutcome {
+            record.errorCode = error.code
+            return .reject(Rejection(error: error, dialect: dialect, record: record, closeConnection: close))
+        }
+        if let unsafe = Operation.pathProblem(path) { return refuse(unsafe, Dialect.guess(path: path)) }
+        if state.environment.isLocalSurface(path) { return .notProxied }
+
+        // A `name/prefix` host route strips its prefix before the path is read.
+        let hostMatch = state.routes.hostMatch(host: request.authority, path: path)
+        let routePath = hostMatch?.path ?? path
+        let operation: Operation
+        switch Operation.classify(method: request.method, path: routePath) {
+        case .none: return refuse(.notFound(path: path), Dialect.guess(path: path))
+        case .failure(let error)?: return refuse(error, Dialect.guess(path: path))
+        case .success(let found)?: operation = found
+        }
+        record.dialect = operation.dialect.rawValue
+
+        let listing = hostMatch == nil && operation.isModelListing
+        var admission = Admission(method: request.method, path: path, query: query, headers: request.headerFields, operation: operation,
+                                  clientAddress: clientAddress, presentedKey: ClientKey.extract(from: request.headerFields, query: query),
+                                  answeredLocally: listing)
+        if case .reject(let error) = state.guards.admitHead(&admission) {
+            record.identity = admission.identity
+            return refuse(error, operation.dialect)
+        }
+        record.identity = admission.identity
+        if listing, let answer = ModelListing.answer(operation, state: state) { return .answer(answer, record) }
+
+        // A declared length over the limit is refused unread (and the connection closed, so
+        // the body is not read either).
+        let limit = state.config.server.maxRequestSize
+        let declared = request.headerFields[.contentLength].flatMap(Int.init)
+        if let declared, declared > limit { return refuse(.requestTooLarge(limit: limit), operation.dialect, close: true) }
+        record.authenticated = !admission.needsProviderKey
+        return .readBody(PendingRequest(state: state, record: record, admission: admission, hostMatch: hostMatch, routePath: routePath,
+                                        declaredLength: declared))
+    }
+
+    /// Judges a request once its body is read (nil when it has none) and plans where it goes.
+    package static func body(_ pending: PendingRequest, body: ByteBuffer?) -> BodyOutcome {
+        var pending = pending
+        var record = pending.record
+        let state = pending.state
+        let operation = pending.admission.operation
+        func refuse(_ error: GatewayError) -> BodyOutcome {
+            record.errorCode = error.code
+            return .reject(Rejection(error: error, dialect: operation.dialect, record: record))
+        }
+        var body = body
+        record.bytesIn = body?.readableBytes ?? 0
+
+        var fields: TopLevelFields?
+        if operation.modelInBody {
+            guard let bytes = body, bytes.readableBytes > 0 else { return refuse(.badRequest("The request body must be a JSON object")) }
+            switch bytes.withUnsafeReadableBytes({ TopLevelFields.check($0) }) {
+            case .failure(let problem): return refuse(.badRequest(problem.message))
+            case .success(let scanned): fields = scanned
+            }
+        }
+        let model = operation.pathModel ?? fields?.model
+        record.model = model
+        record.stream = operation.isStreaming(bodyFlag: fields?.stream)
+
+        let route = state.routes.resolve(dialect: operation.dialect, hostMatch: pending.hostMatch, path: pending.routePath, model: model)
+        pending.admission.model = model
+        pending.admission.stream = record.stream
+        pending.admission.bodySize = record.bytesIn
+        if case .success(let decision) = route { pending.admission.providers = decision.providers }
+        if case .reject(let error) = state.guards.admitRouted(&pending.admission) { return refuse(error) }
+        let decision: RouteDecision
+        switch route {
+        case .failure(let error): return refuse(error)
+        case .success(let found): decision = found
+        }
+        record.rule = decision.rule
+        record.authenticated = true
+        var path = decision.path
+
+        if let upstreamModel = decision.upstreamModel {
+            if let range = fields?.modelRange, let original = body {
+                body = original.replacing(range, with: JSONText.quoted(upstreamModel))
+            } else if let pathModel = operation.pathModel {
+                path = path.replacingFirst("/models/\(pathModel)", with: "/models/\(upstreamModel)")
+            }
+            record.model = upstreamModel
+        }
+        // OpenAI-compatible streams report usage only when asked: ask for the client.
+        var bodyWithUsage: ByteBuffer?
+        if record.stream, operation.asksStreamUsage, let original = body, let fields {
+            bodyWithUsage = StreamUsage.requestingUsage(original, fields: fields)
+        }
+        return .forward(ForwardPlan(record: record, state: state, admission: pending.admission, providers: pending.admission.providers ?? decision.providers,
+                                    path: path, body: body, bodyWithUsage: bodyWithUsage))
+    }
+}
+
+extension Operation {
+    /// The listings the gateway answers from what it knows.
+    var isModelListing: Bool {
+        kind == .listModels || kind == .geminiListModels || kind == .retrieveModel || kind == .geminiGetModel
+    }
+}
+
+extension Dialect {
+    /// The dialect a path belongs to, for errors on paths no operation matched.
+    package static func guess(path: String) -> Dialect {
+        if path.hasPrefix("/v1beta/") || path.contains(":generateContent") || path.contains(":streamGenerateContent") { return .gemini }
+        if path.hasPrefix("/v1/messages") { return .anthropic }
+        return .openai
+    }
+}
+
+extension ByteBuffer {
+    /// This buffer with the bytes in `range` (relative to the reader index) replaced by `text`.
+    package func replacing(_ range: Range<Int>, with text: String) -> ByteBuffer {
+        var result = ByteBuffer()
+        result.reserveCapacity(readableBytes + text.utf8.count)
+        if let head = getSlice(at: readerIndex, length: range.lowerBound) { result.writeImmutableBuffer(head) }
+        result.writeString(text)
+        if let tail = getSlice(at: readerIndex + range.upperBound, length: readableBytes - range.upperBound) { result.writeImmutableBuffer(tail) }
+        return result
+    }
+}
+
+extension String {
+    func replacingFirst(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var index = startIndex
+        while index < endIndex {
+            if self[index...].hasPrefix(target) {
+                return String(self[..<index]) + replacement + String(self[self.index(index, offsetBy: target.count)...])
+            }
+            index = self.index(after: index)
+        }
+        return self
+    }
+}

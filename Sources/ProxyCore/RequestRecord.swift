@@ -1,0 +1,76 @@
+import Dialects
+import Guards
+import Store
+
+/// What the request log says about one request. Filled in as the request moves along the
+/// data path and written once, when the last byte of the response has gone out (or failed).
+/// Holds no key, token or body.
+package struct RequestRecord: Sendable {
+    package let id: String
+    package let method: String
+    package let path: String
+    package let start: ContinuousClock.Instant
+    package var dialect: String?
+    package var rule: String?
+    package var model: String?
+    package var endpoint: String?
+    package var status: Int = 0
+    package var stream = false
+    package var bytesIn = 0
+    package var bytesOut = 0
+    package var firstByte: Duration?
+    package var errorCode: String?
+    package var attempts = 0
+    /// The managed key that opened the request, if one did.
+    package var identity: ClientIdentity?
+    /// The key check passed (or none was needed). Only such requests are stored as
+    /// analytics events: rejections before it are counted by the metrics alone, so
+    /// unauthenticated traffic cannot fill the store.
+    package var authenticated = false
+    /// Wall-clock start, for analytics (ms since 1970).
+    package let startMs = WallClock.nowMs()
+    package var promptTokens: Int?
+    package var completionTokens: Int?
+    package var totalTokens: Int?
+
+    /// The request was refused by a guard: which one (for metrics and the log).
+    package var rejectedBy: String?
+
+    /// Takes the token counts a response carried.
+    package mutating func take(_ usage: UsageScanner) {
+        promptTokens = usage.promptTokens
+        completionTokens = usage.completionTokens
+        totalTokens = usage.totalTokens
+    }
+
+    /// The analytics event for this request.
+    package var event: RequestEvent {
+        let elapsed = ContinuousClock.now - start
+        let (seconds, atto) = elapsed.components
+        let endMs = startMs + seconds * 1000 + atto / 1_000_000_000_000_000
+        return RequestEvent(requestID: id, keyID: identity?.keyID, username: identity?.username, startMs: startMs, endMs: endMs,
+                            status: status, success: status < 400 && errorCode == nil, model: model, route: rule, upstream: endpoint,
+                            dialect: dialect, stream: stream, ttfbMs: firstByte.map(Self.milliseconds), promptTokens: promptTokens,
+                            completionTokens: completionTokens, totalTokens: totalTokens, bytesIn: bytesIn, bytesOut: bytesOut, errorCode: errorCode)
+    }
+
+    package init(id: String, method: String, path: String, start: ContinuousClock.Instant) {
+        self.id = id
+        self.method = method
+        self.path = path
+        self.start = start
+    }
+
+    package static func milliseconds(_ duration: Duration) -> Double {
+        let (seconds, atto) = duration.components
+        return (Double(seconds) * 1000 + Double(atto) / 1e15).rounded(toPlaces: 3)
+    }
+}
+
+extension Double {
+    package func rounded(toPlaces places: Int) -> Double {
+        var factor = 1.0
+        for _ in 0..<places { factor *= 10 }
+        return (self * factor).rounded() / factor
+    }
+}
