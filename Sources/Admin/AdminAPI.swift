@@ -12,7 +12,7 @@ import Store
 /// failure) except the UI files and the CSV export. Order for each request: the CIDR list
 /// (403 before any other work), CORS preflight, the cross-site check (``CrossSiteCheck``),
 /// then the session check.
-public struct AdminAPI: Sendable {
+package struct AdminAPI: Sendable {
     let store: Store
     let sessions: AdminSessions
     let credentials: AdminCredentials
@@ -31,7 +31,7 @@ public struct AdminAPI: Sendable {
     /// depend on how the request path keeps its keys.
     let onKeyChanged: @Sendable (ManagedKey) -> Void
 
-    public init(store: Store, sessions: AdminSessions, credentials: AdminCredentials,
+    package init(store: Store, sessions: AdminSessions, credentials: AdminCredentials,
                 settings: @escaping @Sendable () -> AdminConfig, upstreams: @escaping @Sendable () -> String,
                 reload: @escaping @Sendable () -> [String], onKeyChanged: @escaping @Sendable (ManagedKey) -> Void) {
         self.store = store
@@ -46,11 +46,11 @@ public struct AdminAPI: Sendable {
     }
 
     /// Whether `path` belongs to the admin surface.
-    public static func handles(_ path: String) -> Bool {
+    package static func handles(_ path: String) -> Bool {
         path.hasPrefix("/auth/") || path.hasPrefix("/api/") || path == "/admin" || path.hasPrefix("/admin/")
     }
 
-    public func respond(to request: Request, clientAddress: String?) async -> Response {
+    package func respond(to request: Request, clientAddress: String?) async -> Response {
         let settings = self.settings()
         guard AddressAllowList(settings.allowCIDRs).permits(clientAddress) else {
             return Self.failure(.forbidden, "the admin interface is not available from this address")
@@ -232,7 +232,7 @@ public struct AdminAPI: Sendable {
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    public static func failure(_ status: HTTPResponse.Status, _ message: String) -> Response {
+    package static func failure(_ status: HTTPResponse.Status, _ message: String) -> Response {
         json(status, ["success": false, "error": message])
     }
 

@@ -9,8 +9,8 @@ import Store
 /// (`LLMPROXY_ADMIN_USER`/`LLMPROXY_ADMIN_PASSWORD`) when given; otherwise the first start
 /// generates a password, prints it once, and keeps only its hash in the store. There is no
 /// default password.
-public struct AdminCredentials: Sendable {
-    public let username: String
+package struct AdminCredentials: Sendable {
+    package let username: String
     let passwordHash: String
 
     static let cost: UInt8 = 11
@@ -18,7 +18,7 @@ public struct AdminCredentials: Sendable {
     /// Resolves the account: configured, stored, or newly generated (and announced once).
     /// When the account differs from the one the current sessions were issued for (another
     /// user name, another password), every session is ended (see ``SessionGeneration``).
-    public static func resolve(config: AdminConfig, store: Store, announce: (String, String) -> Void) async throws -> AdminCredentials {
+    package static func resolve(config: AdminConfig, store: Store, announce: (String, String) -> Void) async throws -> AdminCredentials {
         let credentials = try await account(config: config, store: store, announce: announce)
         let sessionsUser = try await store.setting("admin_session_username")
         let sessionsHash = try await store.setting("admin_session_password_hash")

@@ -4,7 +4,7 @@ import JWTKit
 /// Admin sessions as HS256 JWTs: who, which session generation, when issued, when they end.
 /// Signature and expiry are checked here; whether the subject is still the admin and the
 /// generation still current is the API's check (``SessionGeneration``), on every request.
-public final class AdminSessions: Sendable {
+package final class AdminSessions: Sendable {
     struct Claims: JWTPayload {
         var sub: SubjectClaim
         /// The session generation the token was issued in; logging out moves past it.
@@ -27,7 +27,7 @@ public final class AdminSessions: Sendable {
     /// Seconds a session lasts.
     let lifetime: Double
 
-    public init(secret: String, lifetimeHours: Double) async {
+    package init(secret: String, lifetimeHours: Double) async {
         keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         lifetime = lifetimeHours * 3600

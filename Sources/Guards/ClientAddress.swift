@@ -4,10 +4,10 @@ import ProxyConfig
 /// `X-Forwarded-For` names the client, but only a proxy the operator trusts
 /// (`server.trusted_proxies`) may say so — anyone else could name any address and escape a
 /// per-address limit.
-public enum ClientAddress {
+package enum ClientAddress {
     /// Walks `X-Forwarded-For` from the right (the hop nearest to us) past trusted proxies;
     /// the first untrusted address is the client. An untrusted peer is the client itself.
-    public static func resolve(peer: String?, forwardedFor: String?, trusted: [CIDR]) -> String? {
+    package static func resolve(peer: String?, forwardedFor: String?, trusted: [CIDR]) -> String? {
         guard let peer else { return nil }
         guard !trusted.isEmpty, let forwardedFor, trusted.contains(where: { $0.contains(peer) }) else { return peer }
         var client = peer

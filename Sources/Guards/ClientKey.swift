@@ -3,11 +3,11 @@ import HTTPTypes
 /// Finds the key a client presented. Every surface accepts all four places, so any SDK works
 /// on any route: `Authorization: Bearer` (scheme case-insensitive), `x-api-key`,
 /// `x-goog-api-key`, and the `key` query parameter.
-public enum ClientKey {
+package enum ClientKey {
     static let xAPIKey = HTTPField.Name("x-api-key")!
     static let xGoogAPIKey = HTTPField.Name("x-goog-api-key")!
 
-    public static func extract(from headers: HTTPFields, query: Substring?) -> String? {
+    package static func extract(from headers: HTTPFields, query: Substring?) -> String? {
         if let value = headers[xAPIKey], !value.isEmpty { return value }
         if let value = headers[.authorization] {
             let trimmed = value.drop(while: { $0 == " " })

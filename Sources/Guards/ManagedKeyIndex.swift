@@ -3,16 +3,16 @@ import Dialects
 import Synchronization
 
 /// Who a managed key belongs to, as the request path needs it.
-public struct ClientIdentity: Sendable, Equatable {
-    public let keyID: String
-    public let username: String
+package struct ClientIdentity: Sendable, Equatable {
+    package let keyID: String
+    package let username: String
     /// Milliseconds since 1970; nil when the key does not expire.
-    public let expiresAt: Int64?
-    public let revoked: Bool
+    package let expiresAt: Int64?
+    package let revoked: Bool
     /// Model names or globs the key may use; nil means any.
-    public let models: [String]?
+    package let models: [String]?
 
-    public init(keyID: String, username: String, expiresAt: Int64?, revoked: Bool, models: [String]?) {
+    package init(keyID: String, username: String, expiresAt: Int64?, revoked: Bool, models: [String]?) {
         self.keyID = keyID
         self.username = username
         self.expiresAt = expiresAt
@@ -20,14 +20,14 @@ public struct ClientIdentity: Sendable, Equatable {
         self.models = models
     }
 
-    public func isActive(at now: Int64) -> Bool { !revoked && (expiresAt.map { now < $0 } ?? true) }
+    package func isActive(at now: Int64) -> Bool { !revoked && (expiresAt.map { now < $0 } ?? true) }
 
     var revokedCopy: ClientIdentity {
         ClientIdentity(keyID: keyID, username: username, expiresAt: expiresAt, revoked: true, models: models)
     }
 
     /// Whether the key may ask for `model` (its list: exact names or `*`/`?` patterns).
-    public func allows(model: String?) -> Bool {
+    package func allows(model: String?) -> Bool {
         guard let models, !models.isEmpty else { return true }
         guard let model else { return false }
         return models.contains { Glob($0).matches(model) }
@@ -45,7 +45,7 @@ public struct ClientIdentity: Sendable, Equatable {
 ///   state that can only be gained);
 /// - a resync that passes the ``mark`` taken before its read keeps whatever was upserted
 ///   after it (a key created a moment ago does not vanish until the next resync).
-public final class ManagedKeyIndex: Sendable {
+package final class ManagedKeyIndex: Sendable {
     private struct Table {
         var keys: [[UInt8]: ClientIdentity] = [:]
         /// The change count at each key's latest `upsert`, for upserts no full load has
@@ -56,15 +56,15 @@ public final class ManagedKeyIndex: Sendable {
 
     private let table = Mutex(Table())
 
-    public init() {}
+    package init() {}
 
     /// Take before reading a snapshot for ``replaceAll(_:readAfter:)``.
-    public var mark: UInt64 { table.withLock { $0.changes } }
+    package var mark: UInt64 { table.withLock { $0.changes } }
 
     /// Replaces everything (start-up and periodic resync). `keys` pairs a 64-hex SHA-256
     /// with its identity, read from the store after `mark` was taken (nil: the snapshot is
     /// newer than every upsert). A hash revoked in the current table stays revoked.
-    public func replaceAll(_ keys: [(hash: String, identity: ClientIdentity)], readAfter mark: UInt64? = nil) {
+    package func replaceAll(_ keys: [(hash: String, identity: ClientIdentity)], readAfter mark: UInt64? = nil) {
         var fresh: [[UInt8]: ClientIdentity] = [:]
         for (hash, identity) in keys {
             if let digest = KeyDigest.decodeHex(Substring(hash)) { fresh[digest] = identity }
@@ -81,7 +81,7 @@ public final class ManagedKeyIndex: Sendable {
     }
 
     /// Adds or updates one key; a revoked key stays revoked.
-    public func upsert(hash: String, identity: ClientIdentity) {
+    package func upsert(hash: String, identity: ClientIdentity) {
         guard let digest = KeyDigest.decodeHex(Substring(hash)) else { return }
         table.withLock { table in
             table.changes += 1
@@ -92,11 +92,11 @@ public final class ManagedKeyIndex: Sendable {
 
     /// Whether any managed key exists, active or not: once one does, the gateway requires
     /// keys (revoking the last one must not open it).
-    public var hasKeys: Bool { table.withLock { !$0.keys.isEmpty } }
+    package var hasKeys: Bool { table.withLock { !$0.keys.isEmpty } }
 
-    public var count: Int { table.withLock { $0.keys.count } }
+    package var count: Int { table.withLock { $0.keys.count } }
 
-    public func lookup(_ presented: String) -> ClientIdentity? {
+    package func lookup(_ presented: String) -> ClientIdentity? {
         let digest = Array(SHA256.hash(data: Array(presented.utf8)))
         return table.withLock { $0.keys[digest] }
     }
@@ -106,7 +106,7 @@ extension ClientAuthenticator {
     /// The verdict with managed keys taken into account, and whose key it was. Configured
     /// keys keep working beside managed ones; a revoked or expired managed key is refused;
     /// with managed keys present, a request without a key is refused even if the file has none.
-    public func check(_ presented: String?, managed: ManagedKeyIndex?, now: Int64) -> (verdict: Verdict, identity: ClientIdentity?) {
+    package func check(_ presented: String?, managed: ManagedKeyIndex?, now: Int64) -> (verdict: Verdict, identity: ClientIdentity?) {
         guard let managed, managed.hasKeys else { return (check(presented), nil) }
         if let presented, !presented.isEmpty, let identity = managed.lookup(presented) {
             return identity.isActive(at: now) ? (.accepted, identity) : (.rejected(missing: false), nil)

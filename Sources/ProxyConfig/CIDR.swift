@@ -6,14 +6,14 @@ import Darwin
 
 /// An IPv4 or IPv6 network (`10.0.0.0/8`, `::1/128`; a bare address is a /32 or /128).
 /// IPv4-mapped IPv6 client addresses (`::ffff:10.1.2.3`) match IPv4 networks.
-public struct CIDR: Sendable, Equatable, CustomStringConvertible {
+package struct CIDR: Sendable, Equatable, CustomStringConvertible {
     /// 16 bytes; IPv4 networks are stored IPv4-mapped.
     let network: [UInt8]
     /// Prefix length over the 16 bytes.
     let bits: Int
-    public let description: String
+    package let description: String
 
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
         guard let first = parts.first, let address = Self.bytes(first) else { return nil }
         let isV4 = !first.contains(":")
@@ -29,7 +29,7 @@ public struct CIDR: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Whether `address` (textual, v4 or v6) lies in this network.
-    public func contains(_ address: String) -> Bool {
+    package func contains(_ address: String) -> Bool {
         guard let bytes = Self.bytes(address) else { return false }
         return Self.masked(bytes, bits: bits) == network
     }

@@ -2,21 +2,21 @@ import Foundation
 
 /// Builds the effective configuration: file, then environment, then command-line overrides,
 /// then names and validation. The same path serves start-up, `config check` and SIGHUP.
-public struct ConfigLoader: Sendable {
-    public var path: String?
-    public var environment: [String: String]
-    public var overrides: @Sendable (inout GatewayConfig) -> Void
+package struct ConfigLoader: Sendable {
+    package var path: String?
+    package var environment: [String: String]
+    package var overrides: @Sendable (inout GatewayConfig) -> Void
 
-    public init(path: String?, environment: [String: String], overrides: @escaping @Sendable (inout GatewayConfig) -> Void = { _ in }) {
+    package init(path: String?, environment: [String: String], overrides: @escaping @Sendable (inout GatewayConfig) -> Void = { _ in }) {
         self.path = path
         self.environment = environment
         self.overrides = overrides
     }
 
     /// The file in use: `-c FILE`, else `$LLMPROXY_CONFIG`.
-    public var effectivePath: String? { path ?? environment["LLMPROXY_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } }
+    package var effectivePath: String? { path ?? environment["LLMPROXY_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } }
 
-    public func load() throws -> GatewayConfig {
+    package func load() throws -> GatewayConfig {
         var config = GatewayConfig()
         var problems: [ConfigProblem] = []
         if let file = effectivePath {
@@ -44,7 +44,7 @@ public struct ConfigLoader: Sendable {
 
 extension GatewayConfig {
     /// Gives every unnamed provider a name: its type, with its position when needed.
-    public mutating func assignProviderNames() {
+    package mutating func assignProviderNames() {
         var used = Set(providers.map(\.name).filter { !$0.isEmpty })
         for index in providers.indices where providers[index].name.isEmpty {
             var name = providers[index].type.rawValue

@@ -1,26 +1,26 @@
 /// One thing wrong with a configuration: where (`providers[2].weight`), what was found, and
 /// what to do about it.
-public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
-    public var path: String
-    public var message: String
+package struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
+    package var path: String
+    package var message: String
 
-    public init(path: String, message: String) {
+    package init(path: String, message: String) {
         self.path = path
         self.message = message
     }
 
-    public var description: String { "config: \(path) \(message)" }
+    package var description: String { "config: \(path) \(message)" }
 }
 
 /// Thrown when a configuration cannot be used; lists every problem, not only the first.
-public struct ConfigError: Error, Sendable, CustomStringConvertible {
-    public var problems: [ConfigProblem]
+package struct ConfigError: Error, Sendable, CustomStringConvertible {
+    package var problems: [ConfigProblem]
 
-    public init(_ problems: [ConfigProblem]) {
+    package init(_ problems: [ConfigProblem]) {
         self.problems = problems
     }
 
-    public var description: String {
+    package var description: String {
         problems.map(\.description).joined(separator: "\n")
     }
 }

@@ -2,7 +2,7 @@ extension GatewayConfig {
     /// Applies environment variables over the file's values: our own `LLMPROXY_*` names, the
     /// names of the edge and aggregator seeds, and the providers' usual key variables.
     /// Problems (a port that is not a number, …) name the variable.
-    public mutating func applyEnvironment(_ env: [String: String]) throws {
+    package mutating func applyEnvironment(_ env: [String: String]) throws {
         var problems: [ConfigProblem] = []
         func value(_ names: String...) -> (name: String, value: String)? {
             for name in names { if let v = env[name], !v.isEmpty { return (name, v) } }

@@ -3,7 +3,7 @@ import Yams
 extension GatewayConfig {
     /// The effective configuration as YAML in the file's own schema, with every secret
     /// (upstream keys, client keys, secret-looking header values) replaced by `<redacted>`.
-    public func redactedYAML() -> String {
+    package func redactedYAML() -> String {
         func map(_ pairs: [(String, Node?)]) -> Node {
             Node(pairs.compactMap { key, value in value.map { (Node(key), $0) } })
         }
@@ -116,7 +116,7 @@ extension GatewayConfig {
     }
 
     /// Header names whose values are credentials and must never be printed.
-    public static func isSecretHeader(_ name: String) -> Bool {
+    package static func isSecretHeader(_ name: String) -> Bool {
         let lower = name.lowercased()
         return ["auth", "key", "token", "secret", "cookie", "password"].contains { lower.contains($0) }
     }

@@ -2,7 +2,7 @@ extension GatewayConfig {
     /// Every problem that makes this configuration unusable, each naming its key, the value
     /// found and what to do. An empty list means the configuration can be served, and every
     /// number in it lies in its ``ConfigRange``, so no later conversion of it can trap.
-    public func validate(fileExists: (String) -> Bool = { _ in true }) -> [ConfigProblem] {
+    package func validate(fileExists: (String) -> Bool = { _ in true }) -> [ConfigProblem] {
         var problems: [ConfigProblem] = []
         func fail(_ path: String, _ message: String) { problems.append(ConfigProblem(path: path, message: message)) }
         func check(_ path: String, _ value: Double, _ range: ConfigRange) {
@@ -117,7 +117,7 @@ extension GatewayConfig {
     }
 
     /// Names of the engines discovery may add, valid as `routing.default_provider`.
-    public static let engineNames = ["ollama-default", "vllm-default", "lmstudio-default", "llamacpp-default"]
+    package static let engineNames = ["ollama-default", "vllm-default", "lmstudio-default", "llamacpp-default"]
 
     func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
@@ -126,7 +126,7 @@ extension GatewayConfig {
 
 /// A client key as written in the configuration: plain, `sha256:<hex>`, or a bare 64-hex
 /// SHA-256 digest (the edge seed's form).
-public enum ClientKeySpec {
+package enum ClientKeySpec {
     static func problem(with key: String) -> String? {
         if key.isEmpty { return "must not be empty" }
         if key.lowercased().hasPrefix("sha256:") {

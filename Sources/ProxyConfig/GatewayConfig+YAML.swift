@@ -4,7 +4,7 @@ import Yams
 extension GatewayConfig {
     /// Parses a YAML document. Every problem found (syntax, unknown keys, wrong types) is
     /// collected and thrown together as a ``ConfigError``.
-    public static func parse(yaml text: String) throws -> GatewayConfig {
+    package static func parse(yaml text: String) throws -> GatewayConfig {
         let (config, problems) = parseCollecting(yaml: text)
         if !problems.isEmpty { throw ConfigError(problems) }
         return config
@@ -294,7 +294,7 @@ extension ProviderConfig {
 
 extension ProviderType {
     /// The official API's base URL, in the form its SDK uses.
-    public var defaultBaseURL: String? {
+    package var defaultBaseURL: String? {
         switch self {
         case .openai: return "https://api.openai.com/v1"
         case .anthropic: return "https://api.anthropic.com"

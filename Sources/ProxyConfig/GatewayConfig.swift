@@ -3,67 +3,69 @@
 ///
 /// Field names follow the YAML keys (snake_case there, camelCase here). Every default is
 /// documented beside its field so `config check` and the docs agree.
-public struct GatewayConfig: Sendable, Equatable {
-    public var server = ServerConfig()
-    public var upstream = UpstreamClientConfig()
-    public var auth = AuthConfig()
-    public var providers: [ProviderConfig] = []
-    public var routing = RoutingConfig()
-    public var discovery = DiscoveryConfig()
-    public var logging = LoggingConfig()
-    public var database = DatabaseConfig()
-    public var admin = AdminConfig()
+package struct GatewayConfig: Sendable, Equatable {
+    package var server = ServerConfig()
+    package var upstream = UpstreamClientConfig()
+    package var auth = AuthConfig()
+    package var providers: [ProviderConfig] = []
+    package var routing = RoutingConfig()
+    package var discovery = DiscoveryConfig()
+    package var logging = LoggingConfig()
+    package var database = DatabaseConfig()
+    package var admin = AdminConfig()
     /// OpenAI-compatible upstreams given as `TARGET_URLS` (`url1,url2|key`): their models are
     /// learnt from each upstream's `/models` list.
-    public var targetURLs: [TargetURL] = []
+    package var targetURLs: [TargetURL] = []
     /// Non-fatal remarks found while loading (for example keys accepted for compatibility
     /// that have no effect yet). `config check` prints them.
-    public var warnings: [String] = []
+    package var warnings: [String] = []
 
-    public init() {}
+    package init() {}
 }
 
-public struct ServerConfig: Sendable, Equatable {
+package struct ServerConfig: Sendable, Equatable {
     /// Address to bind. Default 127.0.0.1: the gateway is reachable from this machine only.
-    public var host = "127.0.0.1"
+    package var host = "127.0.0.1"
     /// Port to bind. Default 8080.
-    public var port = 8080
+    package var port = 8080
     /// Bind to a non-loopback address even though no client key is configured. Default false:
     /// an open gateway on a public address would let anyone spend the upstream keys.
-    public var allowUnauthenticatedPublicBind = false
+    package var allowUnauthenticatedPublicBind = false
     /// Largest request body accepted, in bytes. Default 10 MiB (`MAX_REQUEST_SIZE`).
-    public var maxRequestSize = 10_485_760
+    package var maxRequestSize = 10_485_760
     /// Seconds in-flight requests and streams get to finish after SIGTERM/SIGINT. Default 30.
-    public var drainTimeout = 30.0
+    package var drainTimeout = 30.0
     /// Paths served without a client key. Default: the health endpoints and `/metrics`.
-    public var publicPaths: [String] = ["/health", "/health/live", "/health/ready", "/metrics"]
+    package var publicPaths: [String] = ["/health", "/health/live", "/health/ready", "/metrics"]
     /// Serve Prometheus metrics at `/metrics` (`ENABLE_METRICS`). Default true.
-    public var metrics = true
+    package var metrics = true
     /// Whether `/health*` needs a client key too (`AUTH_HEALTH_CHECK`). Default false.
-    public var authHealthCheck = false
+    package var authHealthCheck = false
     /// Response headers removed before the response reaches the client.
-    public var responseHeaderFilter = ResponseHeaderFilterConfig.off
+    package var responseHeaderFilter = ResponseHeaderFilterConfig.off
     /// Seconds a client has to send a complete request head, counted from the connection's
     /// start or the end of the previous response. Default 10 (slow-header attacks).
-    public var requestHeadTimeout = 10.0
+    package var requestHeadTimeout = 10.0
     /// Seconds a request body may go without a byte arriving. Default 30.
-    public var requestBodyTimeout = 30.0
+    package var requestBodyTimeout = 30.0
     /// Seconds an idle keep-alive connection is kept open between requests. Default 75.
-    public var keepAliveTimeout = 75.0
+    package var keepAliveTimeout = 75.0
     /// Client connections held open at once; past it new ones are closed at accept.
     /// Default 8192 (the open-file limit is raised to its hard limit at start).
-    public var maxConnections = 8192
+    package var maxConnections = 8192
     /// Networks of reverse proxies whose `X-Forwarded-For` names the real client (CIDR).
     /// Default none: the peer address is the client.
-    public var trustedProxies: [String] = []
+    package var trustedProxies: [String] = []
     /// Whether `/health` shows upstream details (URLs, errors, latencies) without a key.
     /// Default false: it then shows only the status; the details need a client key.
-    public var publicHealthDetails = false
+    package var publicHealthDetails = false
 
-    public init() {}
+    package init() {}
 }
 
 /// Which upstream response headers the gateway strips.
+///
+/// Public, not package, only because Upstreams' public API names it; package once that is.
 public enum ResponseHeaderFilterConfig: Sendable, Equatable {
     /// Pass every end-to-end header through (default).
     case off
@@ -76,129 +78,134 @@ public enum ResponseHeaderFilterConfig: Sendable, Equatable {
 }
 
 /// How the gateway talks to upstreams: one shared HTTP client for all of them.
+///
+/// Public, not package, only because Upstreams' public API names it; package once that is.
 public struct UpstreamClientConfig: Sendable, Equatable {
     /// Seconds to establish a connection (TCP + TLS). Default 10.
-    public var connectTimeout = 10.0
+    package var connectTimeout = 10.0
     /// Seconds from sending the request until the response head arrives. Default 120: a large
     /// completion can take that long before the first byte (`SERVER_TIMEOUT_SECONDS`).
-    public var firstByteTimeout = 120.0
+    package var firstByteTimeout = 120.0
     /// Seconds without any byte from the upstream while a response streams. Default 60.
-    public var idleTimeout = 60.0
+    package var idleTimeout = 60.0
     /// Keep-alive connections per upstream host. Default 256 (AsyncHTTPClient's default is 8,
     /// which throttles a gateway under load).
-    public var maxConnectionsPerHost = 256
+    package var maxConnectionsPerHost = 256
     /// Extra PEM file of CA certificates trusted for upstream TLS, beside the system store.
-    public var caFile: String?
+    package var caFile: String?
     /// Send to plain-HTTP upstreams through the gateway's lean HTTP/1.1 connection pool
     /// instead of AsyncHTTPClient (TLS upstreams always use AsyncHTTPClient). Default true.
-    public var fastPath = true
+    package var fastPath = true
 
-    public init() {}
+    package init() {}
 }
 
-public struct AuthConfig: Sendable, Equatable {
+package struct AuthConfig: Sendable, Equatable {
     /// Client keys accepted on every route: plain keys, `sha256:<hex>` or a 64-hex SHA-256.
-    public var keys: [String] = []
+    package var keys: [String] = []
 
-    public init() {}
+    package init() {}
 }
 
 /// Where managed keys, request events and settings are kept.
-public struct DatabaseConfig: Sendable, Equatable {
+package struct DatabaseConfig: Sendable, Equatable {
     /// Keep managed keys and analytics. Default true; false runs the gateway on its
     /// configuration file alone (no admin API, no analytics).
-    public var enabled = true
+    package var enabled = true
     /// SQLite file used when no `url` is set; created with its folder on first start.
     /// Default `./data/llmproxy.sqlite`.
-    public var path = "./data/llmproxy.sqlite"
+    package var path = "./data/llmproxy.sqlite"
     /// PostgreSQL URL (`postgres://user:password@host:5432/db`, `DATABASE_URL`): several
     /// gateway instances then share keys and analytics.
-    public var url: String?
+    package var url: String?
     /// Request events held in memory for the background writer. Default 100,000; past it
     /// events are dropped (and counted), never the requests.
-    public var eventQueueLimit = 100_000
+    package var eventQueueLimit = 100_000
     /// Days request events are kept; older ones are deleted in the background. Default 90;
     /// 0 keeps them forever.
-    public var eventRetentionDays = 90.0
+    package var eventRetentionDays = 90.0
 
-    public init() {}
+    package init() {}
 }
 
 /// The admin API (`/auth/*`, `/api/*`) and web UI (`/admin`).
-public struct AdminConfig: Sendable, Equatable {
+package struct AdminConfig: Sendable, Equatable {
     /// Serve the admin API and UI. Default true (needs the database).
-    public var enabled = true
+    package var enabled = true
     /// Client networks allowed to reach the admin routes (CIDR, e.g. `10.0.0.0/8`,
     /// `::1/128`). Default empty: any address that can reach the listener.
-    public var allowCIDRs: [String] = []
+    package var allowCIDRs: [String] = []
     /// Origins allowed to call the admin API from a browser (CORS). Default none.
-    public var corsOrigins: [String] = []
+    package var corsOrigins: [String] = []
     /// HS256 secret for admin session tokens (`LLMPROXY_JWT_SECRET`, `JWT_SECRET`). Default:
     /// generated once and kept in the database.
-    public var jwtSecret: String?
+    package var jwtSecret: String?
     /// Admin user name and password (`LLMPROXY_ADMIN_USER`/`LLMPROXY_ADMIN_PASSWORD`, or
     /// `AUTH_USERNAME`/`AUTH_PASSWORD`). Default: user `admin` with a password generated on
     /// first start, printed once, and kept only as a hash.
-    public var username: String?
-    public var password: String?
+    package var username: String?
+    package var password: String?
     /// Hours an admin session lasts. Default 24.
-    public var sessionHours = 24.0
+    package var sessionHours = 24.0
 
-    public init() {}
+    package init() {}
 
     /// User names (admins and key owners): 3–50 of `[A-Za-z0-9_.-]`.
-    public static func isValidUsername(_ name: String) -> Bool {
+    package static func isValidUsername(_ name: String) -> Bool {
         (3...50).contains(name.utf8.count) && name.utf8.allSatisfy { byte in
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || byte == 0x5f || byte == 0x2e || byte == 0x2d
         }
     }
 }
 
+/// Model aliases, and the model and provider used when a request does not decide them.
+///
+/// Public, not package, only because Upstreams' public API names it; package once that is.
 public struct RoutingConfig: Sendable, Equatable {
     /// Model aliases: the client's name → the model name sent upstream.
-    public var aliases: [String: String] = [:]
+    package var aliases: [String: String] = [:]
     /// Model used when a request names none, or names one that no rule matches.
-    public var defaultModel: String?
+    package var defaultModel: String?
     /// Provider used when no rule matches (by `name`).
-    public var defaultProvider: String?
+    package var defaultProvider: String?
 
-    public init() {}
+    package init() {}
 }
 
-public struct DiscoveryConfig: Sendable, Equatable {
+package struct DiscoveryConfig: Sendable, Equatable {
     /// Probe the usual local engines (Ollama, vLLM, LM Studio, llama.cpp). Default true.
-    public var localEngines = true
+    package var localEngines = true
     /// Seconds between discovery rounds and model-list refreshes. Default 30.
-    public var interval = 30.0
-    public var ollamaURL = "http://127.0.0.1:11434"
-    public var vllmURL = "http://127.0.0.1:8000"
-    public var lmStudioURL = "http://127.0.0.1:1234"
-    public var llamaCppURL = "http://127.0.0.1:8080"
+    package var interval = 30.0
+    package var ollamaURL = "http://127.0.0.1:11434"
+    package var vllmURL = "http://127.0.0.1:8000"
+    package var lmStudioURL = "http://127.0.0.1:1234"
+    package var llamaCppURL = "http://127.0.0.1:8080"
 
-    public init() {}
+    package init() {}
 }
 
-public struct LoggingConfig: Sendable, Equatable {
-    public enum Format: String, Sendable, Equatable, CaseIterable { case json, text }
-    public enum Level: String, Sendable, Equatable, CaseIterable {
+package struct LoggingConfig: Sendable, Equatable {
+    package enum Format: String, Sendable, Equatable, CaseIterable { case json, text }
+    package enum Level: String, Sendable, Equatable, CaseIterable {
         case trace, debug, info, notice, warning, error, critical
     }
     /// `json` (default): one JSON object per line. `text`: human-readable lines.
-    public var format = Format.json
+    package var format = Format.json
     /// Minimum level of application logs. Default `info`.
-    public var level = Level.info
+    package var level = Level.info
     /// One line per request (id, route, upstream, status, durations, bytes). Default true.
-    public var requests = true
+    package var requests = true
 
-    public init() {}
+    package init() {}
 }
 
 /// One `TARGET_URLS` entry: an OpenAI-compatible base URL and an optional key.
-public struct TargetURL: Sendable, Equatable {
-    public var url: String
-    public var apiKey: String?
+package struct TargetURL: Sendable, Equatable {
+    package var url: String
+    package var apiKey: String?
 
-    public init(url: String, apiKey: String?) {
+    package init(url: String, apiKey: String?) {
         self.url = url
         self.apiKey = apiKey
     }

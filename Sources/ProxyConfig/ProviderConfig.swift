@@ -1,4 +1,6 @@
 /// The wire format and auth scheme a provider speaks.
+///
+/// Public, not package, only because Upstreams' public API names it; package once that is.
 public enum ProviderType: String, Sendable, Equatable, CaseIterable {
     /// OpenAI or any OpenAI-compatible server (vLLM, LM Studio, llama.cpp, Ollama's `/v1`).
     case openai
@@ -11,48 +13,50 @@ public enum ProviderType: String, Sendable, Equatable, CaseIterable {
 
 /// One provider entry. The seed multi-provider format (`type`, `host`, `endpoint`, `port`,
 /// `tls`, `weight`, `api_key`, `api_keys`, `auth_keys`, `health_check`) loads as is.
+///
+/// Public, not package, only because Upstreams' public API names it; package once that is.
 public struct ProviderConfig: Sendable, Equatable {
     /// A unique name used in logs, `/health` and `routing.default_provider`. Defaults to the
     /// type, suffixed with its position when several providers share a type.
-    public var name: String
-    public var type: ProviderType
+    package var name: String
+    package var type: ProviderType
     /// Host-header routing: requests whose `Host` equals this go to this provider. The form
     /// `name/prefix` also requires the path to start with `/prefix`, which is stripped.
-    public var host: String?
+    package var host: String?
     /// Where the provider lives. OpenAI's base URL includes the API version (`…/v1`);
     /// Anthropic's and Gemini's are the host root, as in their official SDKs.
-    public var baseURL: String
+    package var baseURL: String
     /// Relative weight among the providers that can serve a request. Must be > 0. Default 1.
-    public var weight: Double = 1
+    package var weight: Double = 1
     /// Upstream keys with their weights: each becomes its own weighted endpoint.
-    public var apiKeys: [WeightedKey] = []
+    package var apiKeys: [WeightedKey] = []
     /// Client keys accepted for this provider in addition to the global ones.
-    public var authKeys: [String] = []
+    package var authKeys: [String] = []
     /// Model names or globs (`gpt-4*`) this provider serves, beside those it lists itself.
-    public var models: [String] = []
+    package var models: [String] = []
     /// Fetch the provider's model list (for `/v1/models` and to learn which names it
     /// serves). Default true (false for `mock`).
-    public var discoverModels = true
-    public var healthCheck: HealthCheckConfig?
+    package var discoverModels = true
+    package var healthCheck: HealthCheckConfig?
     /// Seconds between active health checks. Default 60.
-    public var healthCheckInterval: Double = 60
+    package var healthCheckInterval: Double = 60
     /// Extra headers sent upstream with every request (e.g. `OpenAI-Organization`).
-    public var headers: [String: String] = [:]
+    package var headers: [String: String] = [:]
     /// How a `mock` provider streams: number of content chunks and the pause between them.
-    public var mock = MockConfig()
+    package var mock = MockConfig()
 
-    public init(name: String, type: ProviderType, baseURL: String) {
+    package init(name: String, type: ProviderType, baseURL: String) {
         self.name = name
         self.type = type
         self.baseURL = baseURL
     }
 }
 
-public struct WeightedKey: Sendable, Equatable {
-    public var key: String
-    public var weight: Double
+package struct WeightedKey: Sendable, Equatable {
+    package var key: String
+    package var weight: Double
 
-    public init(key: String, weight: Double = 1) {
+    package init(key: String, weight: Double = 1) {
         self.key = key
         self.weight = weight
     }
@@ -60,25 +64,29 @@ public struct WeightedKey: Sendable, Equatable {
 
 /// An active health check: the request sent to each endpoint every interval. Connection
 /// failure, a non-2xx answer or a 30 s timeout marks the endpoint unhealthy.
+///
+/// Public, not package, only because Upstreams' public API names it; package once that is.
 public struct HealthCheckConfig: Sendable, Equatable {
-    public var method = "GET"
-    public var path: String
-    public var body: String?
-    public var headers: [String: String] = [:]
+    package var method = "GET"
+    package var path: String
+    package var body: String?
+    package var headers: [String: String] = [:]
 
-    public init(path: String) {
+    package init(path: String) {
         self.path = path
     }
 }
 
 /// Behaviour of a `mock` provider's answers.
+///
+/// Public, not package, only because Upstreams' public API names it; package once that is.
 public struct MockConfig: Sendable, Equatable {
     /// Content chunks per streamed answer. Default 8.
-    public var chunks = 8
+    package var chunks = 8
     /// Milliseconds between streamed chunks. Default 20.
-    public var chunkDelayMilliseconds = 20
+    package var chunkDelayMilliseconds = 20
     /// Milliseconds before the response head, to imitate a model's latency. Default 0.
-    public var latencyMilliseconds = 0
+    package var latencyMilliseconds = 0
 
-    public init() {}
+    package init() {}
 }

@@ -2,8 +2,8 @@ import Crypto
 
 /// Makes new client keys: `sk-` + 64 hex characters from the system's cryptographic random
 /// source. Only the SHA-256 and a short hint are kept; the key itself is returned once.
-public enum KeyIssuer {
-    public static func issue(username: String, name: String?, expiresAt: Int64?, limits: KeyLimits, now: Int64) -> (key: ManagedKey, secret: String) {
+package enum KeyIssuer {
+    package static func issue(username: String, name: String?, expiresAt: Int64?, limits: KeyLimits, now: Int64) -> (key: ManagedKey, secret: String) {
         let secret = "sk-" + randomHex(bytes: 32)
         let id = "key_" + randomHex(bytes: 8)
         let key = ManagedKey(id: id, hash: sha256Hex(secret), hint: hint(secret), username: username, name: name,
@@ -12,12 +12,12 @@ public enum KeyIssuer {
     }
 
     /// `bytes` bytes from the system's cryptographic random source, as lowercase hex.
-    public static func randomHex(bytes: Int) -> String {
+    package static func randomHex(bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()
         return hex((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 
-    public static func sha256Hex(_ text: String) -> String {
+    package static func sha256Hex(_ text: String) -> String {
         hex(Array(SHA256.hash(data: Array(text.utf8))))
     }
 
@@ -38,12 +38,12 @@ public enum KeyIssuer {
     }
 
     /// The longest lifetime a key may be given: 100 years (36500 days), in ms.
-    public static let maxLifetimeMs: Int64 = 36_500 * 86_400_000
+    package static let maxLifetimeMs: Int64 = 36_500 * 86_400_000
 
     /// Parses a lifetime like `30d`, `12h`, `90m` or `3600s` into milliseconds; nil when it is
     /// malformed, not above 0, or longer than ``maxLifetimeMs`` (checked without overflow,
     /// since the text comes from a request).
-    public static func duration(_ text: String) -> Int64? {
+    package static func duration(_ text: String) -> Int64? {
         guard let unit = text.last, let value = Int64(text.dropLast()), value > 0 else { return nil }
         let scale: Int64
         switch unit {

@@ -1,21 +1,21 @@
 /// A client key the gateway issued and manages: who owns it, when it lapses, what it may do.
 /// Only the SHA-256 of the key is kept; the key itself exists once, in the creation answer.
-public struct ManagedKey: Sendable, Equatable {
-    public var id: String
+package struct ManagedKey: Sendable, Equatable {
+    package var id: String
     /// Lowercase hex SHA-256 of the full key.
-    public var hash: String
+    package var hash: String
     /// The key's first characters and last four, so people can tell their keys apart.
-    public var hint: String
-    public var username: String
-    public var name: String?
+    package var hint: String
+    package var username: String
+    package var name: String?
     /// Milliseconds since 1970.
-    public var createdAt: Int64
-    public var lastUsedAt: Int64?
-    public var expiresAt: Int64?
-    public var revokedAt: Int64?
-    public var limits: KeyLimits
+    package var createdAt: Int64
+    package var lastUsedAt: Int64?
+    package var expiresAt: Int64?
+    package var revokedAt: Int64?
+    package var limits: KeyLimits
 
-    public init(id: String, hash: String, hint: String, username: String, name: String?, createdAt: Int64,
+    package init(id: String, hash: String, hint: String, username: String, name: String?, createdAt: Int64,
                 lastUsedAt: Int64? = nil, expiresAt: Int64? = nil, revokedAt: Int64? = nil, limits: KeyLimits = KeyLimits()) {
         self.id = id
         self.hash = hash
@@ -30,21 +30,21 @@ public struct ManagedKey: Sendable, Equatable {
     }
 
     /// Whether the key opens the gateway at `now` (ms).
-    public func isActive(at now: Int64) -> Bool {
+    package func isActive(at now: Int64) -> Bool {
         revokedAt == nil && (expiresAt.map { now < $0 } ?? true)
     }
 }
 
 /// Limits a key carries for the guards: which models it may use and how much.
-public struct KeyLimits: Sendable, Equatable {
+package struct KeyLimits: Sendable, Equatable {
     /// Model names or globs; nil or empty means every model.
-    public var models: [String]?
-    public var requestsPerMinute: Int?
-    public var tokensPerMinute: Int?
+    package var models: [String]?
+    package var requestsPerMinute: Int?
+    package var tokensPerMinute: Int?
     /// Total tokens the key may consume.
-    public var tokenBudget: Int64?
+    package var tokenBudget: Int64?
 
-    public init(models: [String]? = nil, requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil, tokenBudget: Int64? = nil) {
+    package init(models: [String]? = nil, requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil, tokenBudget: Int64? = nil) {
         self.models = models
         self.requestsPerMinute = requestsPerMinute
         self.tokensPerMinute = tokensPerMinute

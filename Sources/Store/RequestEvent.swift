@@ -1,26 +1,26 @@
 /// One proxied request, as analytics keep it. Times are milliseconds since 1970.
-public struct RequestEvent: Sendable, Equatable {
-    public var requestID: String
-    public var keyID: String?
-    public var username: String?
-    public var startMs: Int64
-    public var endMs: Int64
-    public var status: Int
-    public var success: Bool
-    public var model: String?
-    public var route: String?
-    public var upstream: String?
-    public var dialect: String?
-    public var stream: Bool
-    public var ttfbMs: Double?
-    public var promptTokens: Int?
-    public var completionTokens: Int?
-    public var totalTokens: Int?
-    public var bytesIn: Int
-    public var bytesOut: Int
-    public var errorCode: String?
+package struct RequestEvent: Sendable, Equatable {
+    package var requestID: String
+    package var keyID: String?
+    package var username: String?
+    package var startMs: Int64
+    package var endMs: Int64
+    package var status: Int
+    package var success: Bool
+    package var model: String?
+    package var route: String?
+    package var upstream: String?
+    package var dialect: String?
+    package var stream: Bool
+    package var ttfbMs: Double?
+    package var promptTokens: Int?
+    package var completionTokens: Int?
+    package var totalTokens: Int?
+    package var bytesIn: Int
+    package var bytesOut: Int
+    package var errorCode: String?
 
-    public init(requestID: String, keyID: String?, username: String?, startMs: Int64, endMs: Int64, status: Int, success: Bool,
+    package init(requestID: String, keyID: String?, username: String?, startMs: Int64, endMs: Int64, status: Int, success: Bool,
                 model: String?, route: String?, upstream: String?, dialect: String?, stream: Bool, ttfbMs: Double?,
                 promptTokens: Int?, completionTokens: Int?, totalTokens: Int?, bytesIn: Int, bytesOut: Int, errorCode: String?) {
         self.requestID = requestID
@@ -46,18 +46,18 @@ public struct RequestEvent: Sendable, Equatable {
 }
 
 /// Aggregates over a set of events: one row of a summary.
-public struct UsageSummary: Sendable, Equatable {
+package struct UsageSummary: Sendable, Equatable {
     /// The group's value (key id, model, upstream or day `YYYY-MM-DD`); nil for "all".
-    public var group: String?
-    public var requests: Int
-    public var failures: Int
-    public var promptTokens: Int
-    public var completionTokens: Int
-    public var totalTokens: Int
-    public var p50Ms: Double?
-    public var p95Ms: Double?
+    package var group: String?
+    package var requests: Int
+    package var failures: Int
+    package var promptTokens: Int
+    package var completionTokens: Int
+    package var totalTokens: Int
+    package var p50Ms: Double?
+    package var p95Ms: Double?
 
-    public init(group: String?, requests: Int, failures: Int, promptTokens: Int, completionTokens: Int, totalTokens: Int, p50Ms: Double?, p95Ms: Double?) {
+    package init(group: String?, requests: Int, failures: Int, promptTokens: Int, completionTokens: Int, totalTokens: Int, p50Ms: Double?, p95Ms: Double?) {
         self.group = group
         self.requests = requests
         self.failures = failures

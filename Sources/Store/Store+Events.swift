@@ -6,7 +6,7 @@ extension Store {
                                "dialect", "stream", "ttfb_ms", "prompt_tokens", "completion_tokens", "total_tokens", "bytes_in", "bytes_out", "error_code"]
 
     /// Writes `events` in one statement per few hundred rows.
-    public func insertEvents(_ events: [RequestEvent]) async throws {
+    package func insertEvents(_ events: [RequestEvent]) async throws {
         var start = 0
         while start < events.count {
             let batch = events[start..<min(start + 500, events.count)]
@@ -27,7 +27,7 @@ extension Store {
     }
 
     /// Events in `[from, to)` (ms), newest first, for one key or all keys.
-    public func events(keyID: String?, from: Int64, to: Int64, limit: Int = 1000) async throws -> [RequestEvent] {
+    package func events(keyID: String?, from: Int64, to: Int64, limit: Int = 1000) async throws -> [RequestEvent] {
         let rows: [any SQLRow]
         if let keyID {
             rows = try await all("""
@@ -46,14 +46,14 @@ extension Store {
     /// Where an export page ended: the last row's start and id. Pages follow each other
     /// newest first on `(start_ms, id)`, so rows written during an export neither repeat nor
     /// shift the pages still to come.
-    public struct EventCursor: Sendable, Equatable {
-        public let startMs: Int64
-        public let id: Int64
+    package struct EventCursor: Sendable, Equatable {
+        package let startMs: Int64
+        package let id: Int64
     }
 
     /// One page of events in `[from, to)`, newest first, after `cursor` (nil: the first
     /// page); `next` is nil after the last page.
-    public func eventPage(keyID: String?, from: Int64, to: Int64, after cursor: EventCursor?, limit: Int = 1000)
+    package func eventPage(keyID: String?, from: Int64, to: Int64, after cursor: EventCursor?, limit: Int = 1000)
         async throws -> (events: [RequestEvent], next: EventCursor?) {
         let key: SQLQueryString = keyID.map { "AND key_id = \(bind: $0)" } ?? ""
         let after: SQLQueryString = cursor.map { "AND (start_ms < \(bind: $0.startMs) OR (start_ms = \(bind: $0.startMs) AND id < \(bind: $0.id)))" } ?? ""
@@ -69,7 +69,7 @@ extension Store {
     /// Deletes events that started before `cutoff` (ms), `batch` rows per statement so no
     /// single statement holds the database for long; returns how many went.
     @discardableResult
-    public func pruneEvents(before cutoff: Int64, batch: Int = 5000) async throws -> Int {
+    package func pruneEvents(before cutoff: Int64, batch: Int = 5000) async throws -> Int {
         var deleted = 0
         while !Task.isCancelled {
             let gone = try await all("""

@@ -2,7 +2,7 @@ import SQLKit
 
 /// Managed keys: create, list, revoke, and the usage stamp.
 extension Store {
-    public func insertKey(_ key: ManagedKey) async throws {
+    package func insertKey(_ key: ManagedKey) async throws {
         let models = key.limits.models.map { $0.joined(separator: ",") }
         try await run("""
             INSERT INTO api_keys (id, key_hash, key_hint, username, name, created_at, last_used_at, expires_at, revoked_at, models, rpm, tpm, token_budget)
@@ -14,18 +14,18 @@ extension Store {
     }
 
     /// Every key, newest first.
-    public func keys() async throws -> [ManagedKey] {
+    package func keys() async throws -> [ManagedKey] {
         try await all("SELECT * FROM api_keys ORDER BY created_at DESC, id").map(Self.key(from:))
     }
 
-    public func key(id: String) async throws -> ManagedKey? {
+    package func key(id: String) async throws -> ManagedKey? {
         try await all("SELECT * FROM api_keys WHERE id = \(bind: id)").first.map(Self.key(from:))
     }
 
     /// Marks the key revoked. Returns false when no key has that id; revoking twice keeps
     /// the first time.
     @discardableResult
-    public func revokeKey(id: String, at time: Int64) async throws -> Bool {
+    package func revokeKey(id: String, at time: Int64) async throws -> Bool {
         guard try await key(id: id) != nil else { return false }
         try await run("UPDATE api_keys SET revoked_at = \(bind: time) WHERE id = \(bind: id) AND revoked_at IS NULL")
         try await announceKeyChange(id)
@@ -33,7 +33,7 @@ extension Store {
     }
 
     /// Records when keys were last used (the latest time per key id), in one statement each.
-    public func touchKeys(_ lastUsed: [String: Int64]) async throws {
+    package func touchKeys(_ lastUsed: [String: Int64]) async throws {
         for (id, time) in lastUsed {
             try await run("UPDATE api_keys SET last_used_at = \(bind: time) WHERE id = \(bind: id) AND (last_used_at IS NULL OR last_used_at < \(bind: time))")
         }
@@ -70,7 +70,7 @@ extension Store {
     /// cancelled or the connection fails (then it throws; callers listen again).
     /// `onListening` runs once the subscription is in place: loading the keys there misses
     /// nothing, since every later change is notified. PostgreSQL only (`LISTEN`).
-    public func listenForKeyChanges(onListening: @escaping @Sendable () async -> Void,
+    package func listenForKeyChanges(onListening: @escaping @Sendable () async -> Void,
                                     onChange: @escaping @Sendable (String) async -> Void) async throws {
         guard case .postgres(let client) = backend else { return }
         try await client.withConnection { connection in

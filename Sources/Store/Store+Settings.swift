@@ -3,13 +3,13 @@ import SQLKit
 /// Small named values the gateway generates once and must keep: the JWT secret, the
 /// generated admin password's hash, the admin session generation.
 extension Store {
-    public func setting(_ name: String) async throws -> String? {
+    package func setting(_ name: String) async throws -> String? {
         try await all("SELECT value FROM settings WHERE name = \(bind: name)").first?.decode(column: "value", as: String.self)
     }
 
     /// Stores `value` unless the setting exists; returns the stored value either way, so two
     /// instances starting together agree on one.
-    public func settingOrInsert(_ name: String, value: String) async throws -> String {
+    package func settingOrInsert(_ name: String, value: String) async throws -> String {
         switch kind {
         case .sqlite:
             try await run("INSERT OR IGNORE INTO settings (name, value) VALUES (\(bind: name), \(bind: value))")
@@ -19,7 +19,7 @@ extension Store {
         return try await setting(name) ?? value
     }
 
-    public func setSetting(_ name: String, value: String) async throws {
+    package func setSetting(_ name: String, value: String) async throws {
         switch kind {
         case .sqlite:
             try await run("INSERT OR REPLACE INTO settings (name, value) VALUES (\(bind: name), \(bind: value))")
@@ -33,7 +33,7 @@ extension Store {
     /// Adds one to a numeric setting (missing counts as 0) in one statement, so instances
     /// sharing a database never lose an increment; returns the value read afterwards.
     @discardableResult
-    public func incrementSetting(_ name: String) async throws -> Int64 {
+    package func incrementSetting(_ name: String) async throws -> Int64 {
         switch kind {
         case .sqlite:
             try await run("""
@@ -50,7 +50,7 @@ extension Store {
     }
 
     /// A setting read as a whole number; 0 when missing or not a number.
-    public func numericSetting(_ name: String) async throws -> Int64 {
+    package func numericSetting(_ name: String) async throws -> Int64 {
         try await setting(name).flatMap { Int64($0) } ?? 0
     }
 }

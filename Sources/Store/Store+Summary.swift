@@ -3,15 +3,15 @@ import SQLKit
 /// Usage summaries, computed by the database: the gateway never holds more than one row per
 /// group, however many events the range covers.
 extension Store {
-    public enum Grouping: String, Sendable, CaseIterable { case key, model, upstream, day, none }
+    package enum Grouping: String, Sendable, CaseIterable { case key, model, upstream, day, none }
 
     /// Milliseconds in a day (UTC days: no leap seconds in epoch time).
-    public static let dayMs: Int64 = 86_400_000
+    package static let dayMs: Int64 = 86_400_000
 
     /// Requests, failures, tokens and nearest-rank p50/p95 latency per group over `[from, to)`.
     /// Two aggregate queries (sums, then the two ranked latencies per group via window
     /// functions, which SQLite ≥ 3.25 and PostgreSQL both have), merged here by group.
-    public func summary(from: Int64, to: Int64, keyID: String? = nil, groupBy grouping: Grouping) async throws -> [UsageSummary] {
+    package func summary(from: Int64, to: Int64, keyID: String? = nil, groupBy grouping: Grouping) async throws -> [UsageSummary] {
         // The group expression comes from this fixed table, never from the request.
         let group: String
         switch grouping {

@@ -13,10 +13,10 @@ import SQLKit
 /// repository layer over sql-kit: an embedded SQLite file by default, PostgreSQL when several
 /// instances share state. Nothing on the request path calls it: callers keep caches and
 /// queue writes (see the key index and the event recorder).
-public final class Store: Sendable {
-    public enum Kind: String, Sendable { case sqlite, postgres }
+package final class Store: Sendable {
+    package enum Kind: String, Sendable { case sqlite, postgres }
 
-    public let kind: Kind
+    package let kind: Kind
     let backend: Backend
     /// What to close at shutdown.
     private let closer: @Sendable () async -> Void
@@ -29,7 +29,7 @@ public final class Store: Sendable {
     }
 
     /// The PostgreSQL channel key changes are announced on.
-    public static let keyChannel = "llmproxy_keys"
+    package static let keyChannel = "llmproxy_keys"
 
     private init(backend: Backend, closer: @escaping @Sendable () async -> Void) {
         switch backend {
@@ -57,7 +57,7 @@ public final class Store: Sendable {
     }
 
     /// Opens the SQLite file at `path`, creating it and its folder when missing.
-    public static func openSQLite(path: String, logger: Logger) async throws -> Store {
+    package static func openSQLite(path: String, logger: Logger) async throws -> Store {
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty {
             do {
@@ -105,7 +105,7 @@ public final class Store: Sendable {
     }
 
     /// Connects to PostgreSQL at `url` (`postgres://user:password@host:port/database`).
-    public static func openPostgres(url: String, logger: Logger) async throws -> Store {
+    package static func openPostgres(url: String, logger: Logger) async throws -> Store {
         let configuration: SQLPostgresConfiguration
         do {
             configuration = try SQLPostgresConfiguration(url: url)
@@ -147,7 +147,7 @@ public final class Store: Sendable {
         return store
     }
 
-    public func close() async { await closer() }
+    package func close() async { await closer() }
 
     /// Applies the migrations this binary knows and the database lacks. A database written
     /// by a newer binary is refused rather than misread.
@@ -174,18 +174,18 @@ public final class Store: Sendable {
     }
 
     /// The schema version recorded in the database.
-    public func schemaVersion() async throws -> Int {
+    package func schemaVersion() async throws -> Int {
         let rows = try await all("SELECT MAX(version) AS version FROM llmproxy_schema")
         return try rows.first.flatMap { try $0.decodeNil(column: "version") ? nil : $0.decode(column: "version", as: Int.self) } ?? 0
     }
 
     /// Whether the database answers now.
-    public func ping() async -> Bool {
+    package func ping() async -> Bool {
         (try? await all("SELECT 1 AS one")) != nil
     }
 
     /// `url` without its password, for messages.
-    public static func redacted(_ url: String) -> String {
+    package static func redacted(_ url: String) -> String {
         guard let at = url.firstIndex(of: "@"), let scheme = url.range(of: "://") else { return url }
         let credentials = url[scheme.upperBound..<at]
         guard let colon = credentials.firstIndex(of: ":") else { return url }
@@ -194,11 +194,11 @@ public final class Store: Sendable {
 }
 
 /// Why the store cannot be used, in words an operator can act on.
-public enum StoreError: Error, CustomStringConvertible, Equatable {
+package enum StoreError: Error, CustomStringConvertible, Equatable {
     case unavailable(String)
     case schemaTooNew(found: Int, known: Int)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .unavailable(let message): return message
         case .schemaTooNew(let found, let known):
@@ -208,13 +208,13 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
 }
 
 /// Wall-clock milliseconds, the unit every stored time uses.
-public enum WallClock {
-    public static func nowMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+package enum WallClock {
+    package static func nowMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 }
 
 extension Store {
     /// Pretends a newer binary migrated this database (tests of the refusal).
-    public func recordSchemaVersionForTests(_ version: Int) async throws {
+    package func recordSchemaVersionForTests(_ version: Int) async throws {
         try await run("INSERT INTO llmproxy_schema (version, applied_at) VALUES (\(bind: version), \(bind: WallClock.nowMs()))")
     }
 }
