@@ -99,7 +99,7 @@ package final class Gateway: Sendable {
         let requests = RequestRecorder(observers)
         let responder = GatewayResponder(store: store, readiness: readiness, metrics: metrics, recorder: requests, keys: keyIndex, admin: admin,
                                          events: recorder, startedAt: .now)
-        let pool = client.pool
+        let transport = PooledTransport(pool: client.pool)
         let logger = self.logger
         let connections = ConnectionLimiter()
         OpenFileLimit.raise(toServe: config.server.maxConnections, logger: logger)
@@ -107,7 +107,7 @@ package final class Gateway: Sendable {
             responder: responder,
             server: HTTPServerBuilder { respond in
                 GatewayHTTPChannel(responder: respond, store: store, connections: connections) {
-                    HTTP1ProxyDriver(store: store, pool: pool, recorder: requests)
+                    HTTP1ProxyDriver(store: store, transport: transport, recorder: requests)
                 }
             },
             configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: nil, backlog: 1024),

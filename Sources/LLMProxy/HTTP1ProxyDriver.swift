@@ -51,16 +51,16 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
     }
 
     private let store: StateStore
-    private let pool: HTTP1ConnectionPool
+    private let transport: any UpstreamTransport
     private let recorder: RequestRecorder
     private var phase = Phase.idle
     private var context: ChannelHandlerContext?
     /// The client asked to close after this response (`Connection: close`).
     private var closeAfterResponse = false
 
-    init(store: StateStore, pool: HTTP1ConnectionPool, recorder: RequestRecorder) {
+    init(store: StateStore, transport: any UpstreamTransport, recorder: RequestRecorder) {
         self.store = store
-        self.pool = pool
+        self.transport = transport
         self.recorder = recorder
     }
 
@@ -192,26 +192,17 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
         guard let context else { return }
         let attempt = exchange.plan.attempt(to: endpoint)
         exchange.stages = attempt.stages
-        let loop = context.eventLoop
-        if let answer = attempt.mock, let config = attempt.mockConfig {
-            exchange.upstream = MockExchange.start(answer, latencyMs: config.latencyMilliseconds, pauseMs: config.chunkDelayMilliseconds,
-                                                   on: loop, sink: self)
-            return
-        }
-        let lease = fresh ? pool.connect(endpoint.baseURL, on: loop) : pool.lease(endpoint.baseURL, on: loop)
-        lease.hop(to: loop).assumeIsolated().whenComplete { [self] result in
+        transport.send(attempt, to: endpoint, freshConnection: fresh, on: context.eventLoop, sink: self) { [self] upstream in
             // The client may have left while the connection was being made.
             guard case .forwarding(let current) = phase, current === exchange, exchange.upstream == nil else {
-                if case .success(let (connection, _)) = result { connection.channel.close(promise: nil) }
+                upstream.cancel()
                 return
             }
-            switch result {
-            case .success(let (connection, reused)):
-                exchange.upstream = connection.startExchange(head: attempt.head, body: attempt.body, reused: reused, sink: self)
-            case .failure(let error):
-                let (gatewayError, retryable) = UpstreamClient.classify(error, endpoint: endpoint.id)
-                next(exchange.plan.attempts.failed(.init(error: gatewayError, retryable: retryable)), exchange)
-            }
+            exchange.upstream = upstream
+        } failed: { [self] error in
+            guard case .forwarding(let current) = phase, current === exchange, exchange.upstream == nil else { return }
+            let (gatewayError, retryable) = UpstreamClient.classify(error, endpoint: endpoint.id)
+            next(exchange.plan.attempts.failed(.init(error: gatewayError, retryable: retryable)), exchange)
         }
     }
 

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ProxyConfig
+import ProxyCore
 import Synchronization
 
 /// A gateway running inside the test process on a free port, in front of mock upstreams.
@@ -15,7 +16,8 @@ final class GatewayHarness: Sendable {
 
     /// Starts a gateway from YAML (with `discovery.local_engines` off unless the YAML says
     /// otherwise), on 127.0.0.1 and a free port.
-    static func start(yaml: String, environment: [String: String] = [:], logRequests: Bool = false, configPath: String? = nil) async throws -> GatewayHarness {
+    static func start(yaml: String, environment: [String: String] = [:], logRequests: Bool = false, configPath: String? = nil,
+                      extraGuards: [any AdmissionGuard] = []) async throws -> GatewayHarness {
         var config = try GatewayConfig.parse(yaml: yaml)
         if !yaml.contains("local_engines") { config.discovery.localEngines = false }
         try config.applyEnvironment(environment)
@@ -30,7 +32,8 @@ final class GatewayHarness: Sendable {
         let problems = config.validate()
         if !problems.isEmpty { throw ConfigError(problems) }
         let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        let gateway = Gateway(config: config, loader: ConfigLoader(path: configPath, environment: [:]), logger: quiet, requestLogger: quiet, handleSignals: false)
+        let gateway = Gateway(config: config, loader: ConfigLoader(path: configPath, environment: [:]), logger: quiet, requestLogger: quiet,
+                              handleSignals: false, extraGuards: extraGuards)
         let ready = AsyncStream<Int>.makeStream()
         let task = Task {
             defer { ready.continuation.finish() }
