@@ -6,12 +6,12 @@ import NIOCore
 public struct GatewayError: Error, Sendable, Equatable {
     public var status: HTTPResponse.Status
     /// Machine-readable reason, stable across releases: `invalid_api_key`, `model_not_found`…
-    public var code: String
+    public var code: ErrorCode
     public var message: String
     /// Seconds a client should wait before retrying (sent as `Retry-After`).
     public var retryAfter: Int?
 
-    public init(status: HTTPResponse.Status, code: String, message: String, retryAfter: Int? = nil) {
+    public init(status: HTTPResponse.Status, code: ErrorCode, message: String, retryAfter: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
@@ -20,7 +20,7 @@ public struct GatewayError: Error, Sendable, Equatable {
 
     public static func invalidAPIKey(missing: Bool) -> GatewayError {
         GatewayError(
-            status: .unauthorized, code: "invalid_api_key",
+            status: .unauthorized, code: .invalidAPIKey,
             message: missing
                 ? "No API key was sent: pass it as Authorization: Bearer <key>, x-api-key, x-goog-api-key or ?key="
                 : "The API key is unknown or revoked"
@@ -29,46 +29,46 @@ public struct GatewayError: Error, Sendable, Equatable {
 
     public static func modelNotFound(_ model: String?, detail: String? = nil) -> GatewayError {
         let what = model.map { "The model '\($0)' is not served by this gateway" } ?? "The request names no model and no default model is configured"
-        return GatewayError(status: .notFound, code: "model_not_found", message: detail.map { "\(what): \($0)" } ?? what)
+        return GatewayError(status: .notFound, code: .modelNotFound, message: detail.map { "\(what): \($0)" } ?? what)
     }
 
     /// The key is limited to some models and this is not one of them.
     public static func modelNotAllowed(_ model: String?, allowed: [String]) -> GatewayError {
-        GatewayError(status: .forbidden, code: "model_not_allowed",
+        GatewayError(status: .forbidden, code: .modelNotAllowed,
                      message: "This API key may not use the model '\(model ?? "")'; it is limited to: \(allowed.joined(separator: ", "))")
     }
 
     public static func requestTooLarge(limit: Int) -> GatewayError {
-        GatewayError(status: .contentTooLarge, code: "request_too_large",
+        GatewayError(status: .contentTooLarge, code: .requestTooLarge,
                      message: "The request body is larger than the gateway's limit of \(limit) bytes")
     }
 
     public static func notFound(path: String) -> GatewayError {
-        GatewayError(status: .notFound, code: "not_found", message: "No route for \(path)")
+        GatewayError(status: .notFound, code: .notFound, message: "No route for \(path)")
     }
 
     public static func methodNotAllowed(_ method: HTTPRequest.Method, path: String, allowed: String) -> GatewayError {
-        GatewayError(status: .methodNotAllowed, code: "method_not_allowed", message: "\(method.rawValue) is not allowed on \(path); use \(allowed)")
+        GatewayError(status: .methodNotAllowed, code: .methodNotAllowed, message: "\(method.rawValue) is not allowed on \(path); use \(allowed)")
     }
 
     public static func badRequest(_ message: String) -> GatewayError {
-        GatewayError(status: .badRequest, code: "invalid_request", message: message)
+        GatewayError(status: .badRequest, code: .invalidRequest, message: message)
     }
 
     /// The client went away before its answer was ready (nginx's 499). Only logged: there is
     /// nobody left to send it to.
-    public static let clientClosed = GatewayError(status: .init(code: 499, reasonPhrase: "Client Closed Request"), code: "client_closed", message: "The client closed the connection")
+    public static let clientClosed = GatewayError(status: .init(code: 499, reasonPhrase: "Client Closed Request"), code: .clientClosed, message: "The client closed the connection")
 
     public static func upstreamUnavailable(_ message: String) -> GatewayError {
-        GatewayError(status: .serviceUnavailable, code: "upstream_unavailable", message: message, retryAfter: 5)
+        GatewayError(status: .serviceUnavailable, code: .upstreamUnavailable, message: message, retryAfter: 5)
     }
 
     public static func badGateway(_ message: String) -> GatewayError {
-        GatewayError(status: .badGateway, code: "upstream_error", message: message)
+        GatewayError(status: .badGateway, code: .upstreamError, message: message)
     }
 
     public static func gatewayTimeout(_ message: String) -> GatewayError {
-        GatewayError(status: .gatewayTimeout, code: "upstream_timeout", message: message)
+        GatewayError(status: .gatewayTimeout, code: .upstreamTimeout, message: message)
     }
 
     /// The JSON body in `dialect`'s error shape.
@@ -88,7 +88,7 @@ public struct GatewayError: Error, Sendable, Equatable {
         switch status.code {
         case 401: return "authentication_error"
         case 403: return "permission_error"
-        case 404 where code == "model_not_found": return "invalid_request_error"
+        case 404 where code == .modelNotFound: return "invalid_request_error"
         case 404: return "not_found_error"
         case 429: return "rate_limit_error"
         case 400, 405, 413, 422: return "invalid_request_error"

@@ -121,7 +121,7 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
     /// 503 in the OpenAI error shape, then close: the gateway is at its connection limit.
     private func refuseOverflow(context: ChannelHandlerContext) {
         discarding = true
-        let error = GatewayError(status: .serviceUnavailable, code: "too_many_connections",
+        let error = GatewayError(status: .serviceUnavailable, code: .tooManyConnections,
                                  message: "The gateway is at its connection limit (server.max_connections); try again shortly", retryAfter: 1)
         let body = ByteBuffer(string: error.body(in: .openai))
         var fields = HTTPFields()

@@ -1,3 +1,4 @@
+import Dialects
 import ProxyCore
 import Prometheus
 import Upstreams
@@ -13,12 +14,14 @@ final class GatewayMetrics: Sendable {
     private let bytesIn: Counter
     private let bytesOut: Counter
     private let inFlight: Gauge
-    private let upstreamErrors: [String: Counter]
+    private let upstreamErrors: [ErrorCode: Counter]
     private let droppedEvents: Counter
 
     static let dialects = ["openai", "anthropic", "gemini", "none"]
     static let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"]
-    static let errorCodes = ["upstream_error", "upstream_timeout", "upstream_unavailable", "client_closed", "upstream_stream_error"]
+    /// The failures counted by `llmproxy_upstream_errors_total`, labelled by their code's name:
+    /// every upstream-side code plus the client leaving.
+    static let errorCodes = ErrorCode.all.filter { $0.isUpstreamFailure || $0 == .clientClosed }
 
     init() {
         let registry = self.registry
@@ -38,7 +41,7 @@ final class GatewayMetrics: Sendable {
         inFlight = registry.makeGauge(descriptor: Self.name("requests_in_flight", "", "Requests being served"))
         droppedEvents = registry.makeCounter(descriptor: Self.name("events_dropped", "total", "Analytics events dropped because the event queue was full"))
         upstreamErrors = Dictionary(uniqueKeysWithValues: Self.errorCodes.map { code in
-            (code, registry.makeCounter(descriptor: Self.name("upstream_errors", "total", "Upstream failures by kind"), labels: [("error", code)]))
+            (code, registry.makeCounter(descriptor: Self.name("upstream_errors", "total", "Upstream failures by kind"), labels: [("error", code.description)]))
         })
     }
 

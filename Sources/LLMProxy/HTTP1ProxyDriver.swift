@@ -264,7 +264,7 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
             // Mid-body: nothing can be retried; the client sees the stream cut.
             phase = .idle
             plan.attempts.failedMidResponse(gatewayError)
-            plan.record.errorCode = "upstream_stream_error"
+            plan.record.errorCode = .upstreamStreamError
             exchange.stages.finish(into: &plan.record)
             recorder.finished(plan.record)
             context.close(promise: nil)
@@ -318,14 +318,14 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
             phase = .idle
             let plan = exchange.plan
             exchange.upstream?.cancel()
-            plan.record.errorCode = "client_closed"
+            plan.record.errorCode = .clientClosed
             if !exchange.headSent { plan.record.status = GatewayError.clientClosed.status.code }
             exchange.stages.finish(into: &plan.record)
             recorder.finished(plan.record)
         case .reading(let pending, _):
             phase = .idle
             var record = pending.record
-            record.errorCode = "client_closed"
+            record.errorCode = .clientClosed
             record.status = GatewayError.clientClosed.status.code
             recorder.finished(record)
         default:

@@ -22,7 +22,7 @@ extension RequestRecord {
         if let endpoint { metadata["upstream"] = .string(endpoint) }
         if stream { metadata["stream"] = .stringConvertible(true) }
         if let firstByte { metadata["ttfb_ms"] = .stringConvertible(Self.milliseconds(firstByte)) }
-        if let errorCode { metadata["error"] = .string(errorCode) }
+        if let errorCode { metadata["error"] = .string(errorCode.description) }
         if attempts > 1 { metadata["attempts"] = .stringConvertible(attempts) }
         if let identity { metadata["key_id"] = .string(identity.keyID) }
         if let totalTokens { metadata["tokens"] = .stringConvertible(totalTokens) }
@@ -41,7 +41,7 @@ extension RequestRecord {
         out += #","bytes_in":\#(bytesIn),"bytes_out":\#(bytesOut)"#
         if let dialect { out += #","dialect":\#(JSONText.quoted(dialect))"# }
         out += #","duration_ms":\#(Self.milliseconds(total))"#
-        if let errorCode { out += #","error":\#(JSONText.quoted(errorCode))"# }
+        if let errorCode { out += #","error":\#(JSONText.quoted(errorCode.description))"# }
         if let identity { out += #","key_id":\#(JSONText.quoted(identity.keyID))"# }
         out += #","method":\#(JSONText.quoted(method))"#
         if let model { out += #","model":\#(JSONText.quoted(model))"# }

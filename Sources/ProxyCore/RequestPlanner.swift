@@ -59,14 +59,14 @@ package enum RequestPlanner {
         /// The refusal for a body that grew past the limit while it was read.
         package func tooLarge() -> Rejection {
             var record = record
-            record.errorCode = "request_too_large"
+            record.errorCode = .requestTooLarge
             return Rejection(error: .requestTooLarge(limit: bodyLimit), dialect: admission.operation.dialect, record: record, closeConnection: true)
         }
 
         /// The refusal for a body that could not be read.
         package func unreadable() -> Rejection {
             var record = record
-            record.errorCode = "invalid_request"
+            record.errorCode = .invalidRequest
             return Rejection(error: .badRequest("The request body could not be read: the client closed or sent a malformed body"),
                       dialect: admission.operation.dialect, record: record)
         }

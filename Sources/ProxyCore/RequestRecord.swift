@@ -19,7 +19,7 @@ package struct RequestRecord: Sendable {
     package var bytesIn = 0
     package var bytesOut = 0
     package var firstByte: Duration?
-    package var errorCode: String?
+    package var errorCode: ErrorCode?
     package var attempts = 0
     /// The managed key that opened the request, if one did.
     package var identity: ClientIdentity?
@@ -51,7 +51,7 @@ package struct RequestRecord: Sendable {
         return RequestEvent(requestID: id, keyID: identity?.keyID, username: identity?.username, startMs: startMs, endMs: endMs,
                             status: status, success: status < 400 && errorCode == nil, model: model, route: rule, upstream: endpoint,
                             dialect: dialect, stream: stream, ttfbMs: firstByte.map(Self.milliseconds), promptTokens: promptTokens,
-                            completionTokens: completionTokens, totalTokens: totalTokens, bytesIn: bytesIn, bytesOut: bytesOut, errorCode: errorCode)
+                            completionTokens: completionTokens, totalTokens: totalTokens, bytesIn: bytesIn, bytesOut: bytesOut, errorCode: errorCode?.description)
     }
 
     package init(id: String, method: String, path: String, start: ContinuousClock.Instant) {

@@ -118,7 +118,7 @@ package struct MockProvider {
             return json(#"{"embedding":{"values":\#(vector(seed: promptTokens))}}"#)
 
         default:
-            let error = GatewayError(status: .notFound, code: "not_found", message: "The mock provider '\(providerName)' does not implement this operation")
+            let error = GatewayError(status: .notFound, code: .notFound, message: "The mock provider '\(providerName)' does not implement this operation")
             return MockAnswer(status: .notFound, headers: ["content-type": "application/json"], pieces: [error.body(in: operation.dialect)], leading: 1, streaming: false)
         }
     }

@@ -50,7 +50,7 @@ struct GatewayErrorTests {
         (400, "invalid_request_error", "invalid_request_error", "INVALID_ARGUMENT"),
     ])
     func vocabulary(status: Int, openAI: String, anthropic: String, google: String) {
-        let error = GatewayError(status: .init(code: status), code: "x", message: "m")
+        let error = GatewayError(status: .init(code: status), code: .invalidRequest, message: "m")
         #expect(error.openAIType == openAI)
         #expect(error.anthropicType == anthropic)
         #expect(error.googleStatus == google)

@@ -22,7 +22,7 @@ struct GuardOnceTests {
         func admitRouted(_ admission: inout Admission) -> GuardVerdict {
             routed.add(1, ordering: .relaxed)
             return admission.model == "refused-by-guard"
-                ? .reject(GatewayError(status: .tooManyRequests, code: "rate_limited", message: "slow down", retryAfter: 3)) : .admit
+                ? .reject(GatewayError(status: .tooManyRequests, code: .rateLimited, message: "slow down", retryAfter: 3)) : .admit
         }
 
         var counts: (Int, Int) { (heads.load(ordering: .relaxed), routed.load(ordering: .relaxed)) }

@@ -155,7 +155,7 @@ struct ProxyDriverTests {
         _ = try? h.channel.close().wait()
         #expect(h.transport.exchanges[0].cancelled)
         #expect(h.records.finished.count == 1)
-        #expect(h.records.finished.first?.errorCode == "client_closed")
+        #expect(h.records.finished.first?.errorCode == .clientClosed)
         #expect(h.records.finished.first?.status == 200)
     }
 
@@ -168,7 +168,7 @@ struct ProxyDriverTests {
         h.transport.sinks[0].upstreamFailed(.closedMidBody)
         #expect(!h.channel.isActive)
         #expect(h.records.finished.count == 1)
-        #expect(h.records.finished.first?.errorCode == "upstream_stream_error")
+        #expect(h.records.finished.first?.errorCode == .upstreamStreamError)
         // Only one endpoint was asked: nothing is retried once the head went out.
         #expect(h.transport.heads.count == 1)
     }

@@ -97,6 +97,6 @@ final class CountingGuard: AdmissionGuard {
 
     func admitRouted(_ admission: inout Admission) -> GuardVerdict {
         routed.add(1, ordering: .relaxed)
-        return refuseRouted ? .reject(GatewayError(status: .tooManyRequests, code: "rate_limited", message: "slow down", retryAfter: 2)) : .admit
+        return refuseRouted ? .reject(GatewayError(status: .tooManyRequests, code: .rateLimited, message: "slow down", retryAfter: 2)) : .admit
     }
 }

@@ -25,7 +25,7 @@ struct GuardChainTests {
         let counter = CountingGuard()
         let state = try EngineFixtures.state(extra: [counter])
         let refused = EngineFixtures.plan(EngineFixtures.request("/v1/chat/completions", key: "wrong"), body: chat, state: state)
-        #expect(refused.rejection?.error.code == "invalid_api_key")
+        #expect(refused.rejection?.error.code == .invalidAPIKey)
         #expect(counter.heads.load(ordering: .relaxed) == 0)
         #expect(counter.routed.load(ordering: .relaxed) == 0)
     }
@@ -48,9 +48,9 @@ struct GuardChainTests {
         keys.upsert(hash: hash, identity: ClientIdentity(keyID: "k1", username: "ann", expiresAt: nil, revoked: false, models: ["gpt-4o-mini"]))
         let state = try EngineFixtures.state(keys: keys)
         let other = EngineFixtures.plan(EngineFixtures.request("/v1/chat/completions", key: "sk-limited"), body: #"{"model":"gpt-4.1"}"#, state: state)
-        #expect(other.rejection?.error.code == "model_not_allowed")
+        #expect(other.rejection?.error.code == .modelNotAllowed)
         let unknown = EngineFixtures.plan(EngineFixtures.request("/v1/chat/completions", key: "sk-limited"), body: #"{"model":"nope"}"#, state: state)
-        #expect(unknown.rejection?.error.code == "model_not_allowed")
+        #expect(unknown.rejection?.error.code == .modelNotAllowed)
         let allowed = EngineFixtures.plan(EngineFixtures.request("/v1/chat/completions", key: "sk-limited"), body: chat, state: state)
         #expect(allowed.forward?.record.identity?.keyID == "k1")
     }

@@ -29,7 +29,7 @@ struct RequestPlannerTests {
         let wrongKey = EngineFixtures.plan(EngineFixtures.request("/v1/messages", key: "nope"), body: chat, state: state)
         guard case .rejected(let rejection, let atHead)? = Optional(wrongKey) else { Issue.record("not rejected"); return }
         #expect(atHead)
-        #expect(rejection.error.code == "invalid_api_key")
+        #expect(rejection.error.code == .invalidAPIKey)
         #expect(rejection.dialect == .anthropic)
         #expect(!rejection.record.authenticated)
 
@@ -57,7 +57,7 @@ struct RequestPlannerTests {
             #expect(outcome.rejection?.error.status == .badRequest, "\(body)")
         }
         let unknown = EngineFixtures.plan(EngineFixtures.request("/v1/chat/completions"), body: #"{"model":"no-such"}"#, state: state)
-        #expect(unknown.rejection?.error.code == "model_not_found")
+        #expect(unknown.rejection?.error.code == .modelNotFound)
     }
 
     @Test("a forward plan: route, alias rewritten in the body, usage asked for on the client's behalf")

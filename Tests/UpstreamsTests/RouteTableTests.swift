@@ -85,7 +85,7 @@ struct RouteTableTests {
             Issue.record("expected a failure")
             return
         }
-        #expect(error.code == "model_not_found")
+        #expect(error.code == .modelNotFound)
         #expect(error.message.contains("does not speak the Anthropic Messages API"))
         // OpenAI clients reach Anthropic and Gemini through their OpenAI-compatible APIs.
         #expect(route(.openai, model: "claude-3-opus")?.providers == ["anthropic"])

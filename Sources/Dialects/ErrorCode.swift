@@ -1,0 +1,71 @@
+/// Why the gateway answered a request itself or a request failed: a closed set, so every
+/// place that sets one is checked by the compiler, and metric labels, log fields and the
+/// `code` of OpenAI-shaped error bodies all come from the same names. A struct over a
+/// private enum (as swift-certificates' `CertificateError` does), so new codes can be added
+/// without breaking exhaustive switches in other modules.
+public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
+    private enum Backing: String, CaseIterable, Sendable {
+        case invalidAPIKey = "invalid_api_key"
+        case modelNotFound = "model_not_found"
+        case modelNotAllowed = "model_not_allowed"
+        case requestTooLarge = "request_too_large"
+        case notFound = "not_found"
+        case methodNotAllowed = "method_not_allowed"
+        case invalidRequest = "invalid_request"
+        case rateLimited = "rate_limited"
+        case tooManyConnections = "too_many_connections"
+        case clientClosed = "client_closed"
+        case upstreamUnavailable = "upstream_unavailable"
+        case upstreamError = "upstream_error"
+        case upstreamTimeout = "upstream_timeout"
+        case upstreamStreamError = "upstream_stream_error"
+    }
+
+    private let backing: Backing
+
+    private init(_ backing: Backing) { self.backing = backing }
+
+    /// No key, or one the gateway does not accept (401).
+    public static let invalidAPIKey = ErrorCode(.invalidAPIKey)
+    /// No route serves the model (404).
+    public static let modelNotFound = ErrorCode(.modelNotFound)
+    /// The key is limited to other models (403).
+    public static let modelNotAllowed = ErrorCode(.modelNotAllowed)
+    /// The body is over `server.max_request_size` (413).
+    public static let requestTooLarge = ErrorCode(.requestTooLarge)
+    /// No surface at this path (404).
+    public static let notFound = ErrorCode(.notFound)
+    /// A known path with the wrong method (405).
+    public static let methodNotAllowed = ErrorCode(.methodNotAllowed)
+    /// The request cannot be read or is unsafe (400).
+    public static let invalidRequest = ErrorCode(.invalidRequest)
+    /// A rate limit refused the request (429).
+    public static let rateLimited = ErrorCode(.rateLimited)
+    /// The gateway is at `server.max_connections` (503).
+    public static let tooManyConnections = ErrorCode(.tooManyConnections)
+    /// The client left before its answer was complete (logged as 499).
+    public static let clientClosed = ErrorCode(.clientClosed)
+    /// No endpoint of the route is available (503).
+    public static let upstreamUnavailable = ErrorCode(.upstreamUnavailable)
+    /// The upstream could not be reached or failed before answering (502).
+    public static let upstreamError = ErrorCode(.upstreamError)
+    /// The upstream sent no head, or stopped sending, within its timeout (504).
+    public static let upstreamTimeout = ErrorCode(.upstreamTimeout)
+    /// The upstream's response broke off after its head went to the client.
+    public static let upstreamStreamError = ErrorCode(.upstreamStreamError)
+
+    /// Every code, for metrics that pre-create one series per label.
+    public static let all: [ErrorCode] = Backing.allCases.map(ErrorCode.init)
+
+    /// The code's name: the metric label, the log field, the `code` of error bodies.
+    public var description: String { backing.rawValue }
+
+    /// A failure on the upstream's side (or of the way to it), as opposed to a refusal of
+    /// the request or the client leaving.
+    public var isUpstreamFailure: Bool {
+        switch backing {
+        case .upstreamUnavailable, .upstreamError, .upstreamTimeout, .upstreamStreamError: return true
+        default: return false
+        }
+    }
+}
