@@ -61,7 +61,7 @@ package final class Gateway: Sendable {
         let store = StateStore(GatewayState(config: config, engines: [], catalog: catalog, health: health, environment: environment))
         self.store.withLock { $0 = store }
         let readiness = Readiness()
-        let monitor = UpstreamMonitor(store: store, catalog: catalog, client: client, health: health, logger: logger, ownPort: config.server.port)
+        let monitor = UpstreamMonitor(directory: store, catalog: catalog, client: client, health: health, logger: logger, ownPort: config.server.port)
 
         // First discovery and model lists before listening, so the start-up report is
         // complete; bounded, so an unreachable provider delays start-up by seconds at most.

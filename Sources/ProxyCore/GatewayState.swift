@@ -85,23 +85,6 @@ package struct EngineEnvironment: Sendable {
     }
 }
 
-/// Endpoint health outlives configuration reloads: an endpoint keeps its state as long as
-/// its id (`provider#index`) exists.
-package final class HealthRegistry: Sendable {
-    private let entries = Mutex<[String: EndpointHealth]>([:])
-
-    package init() {}
-
-    package func health(for id: String) -> EndpointHealth {
-        entries.withLock { entries in
-            if let existing = entries[id] { return existing }
-            let created = EndpointHealth()
-            entries[id] = created
-            return created
-        }
-    }
-}
-
 /// Holds the current ``GatewayState`` and swaps it atomically.
 package final class StateStore: Sendable {
     private let current: Mutex<GatewayState>

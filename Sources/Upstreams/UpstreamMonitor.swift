@@ -1,4 +1,3 @@
-import ProxyCore
 import AsyncHTTPClient
 import Dialects
 import Foundation
@@ -9,13 +8,15 @@ import NIOHTTP1
 import NIOPosix
 import ProxyConfig
 import ServiceLifecycle
-import Upstreams
 
 /// Background work that keeps the routing picture true: finds local engines, refreshes every
 /// provider's model list, and runs active health checks. Nothing here is on a request's
 /// path; requests only read what it last wrote.
-final class UpstreamMonitor: Service, Sendable {
-    let store: StateStore
+///
+/// It reads and updates the gateway's state through an ``UpstreamDirectory`` (the engine's
+/// `StateStore`), so Upstreams does not depend on the engine.
+package final class UpstreamMonitor: Service, Sendable {
+    let directory: any UpstreamDirectory
     let catalog: ModelCatalog
     let client: UpstreamClient
     let health: HealthRegistry
@@ -23,8 +24,9 @@ final class UpstreamMonitor: Service, Sendable {
     /// The gateway's own port: llama.cpp's default port is skipped when it is ours.
     let ownPort: Int
 
-    init(store: StateStore, catalog: ModelCatalog, client: UpstreamClient, health: HealthRegistry, logger: Logger, ownPort: Int) {
-        self.store = store
+    package init(directory: any UpstreamDirectory, catalog: ModelCatalog, client: UpstreamClient, health: HealthRegistry, logger: Logger,
+                 ownPort: Int) {
+        self.directory = directory
         self.catalog = catalog
         self.client = client
         self.health = health
@@ -32,7 +34,7 @@ final class UpstreamMonitor: Service, Sendable {
         self.ownPort = ownPort
     }
 
-    func run() async throws {
+    package func run() async throws {
         // Background loops stop at once on shutdown: nothing here needs draining.
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
@@ -47,7 +49,7 @@ final class UpstreamMonitor: Service, Sendable {
 
     private func discoveryLoop() async {
         while !Task.isCancelled {
-            let interval = store.state.config.discovery.interval
+            let interval = directory.upstreams.discovery.interval
             try? await Task.sleep(for: .milliseconds(Int(interval * 1000)))
             if Task.isCancelled { return }
             await refresh(announce: false)
@@ -56,14 +58,14 @@ final class UpstreamMonitor: Service, Sendable {
 
     /// One round: discover engines (rebuilding the state when the set changed), then refresh
     /// every model list concurrently.
-    func refresh(announce: Bool) async {
-        let state = store.state
-        if state.config.discovery.localEngines {
-            let engines = await discoverEngines(state.config.discovery)
+    package func refresh(announce: Bool) async {
+        let state = directory.upstreams
+        if state.discovery.localEngines {
+            let engines = await discoverEngines(state.discovery)
             if engines.map(\.name) != state.engines.map(\.name) || engines.map(\.baseURL) != state.engines.map(\.baseURL) {
-                let (current, _) = store.update { $0.rebuilt(engines: engines) }
-                let added = Set(engines.map(\.name)).subtracting(current.engines.map(\.name))
-                let lost = Set(current.engines.map(\.name)).subtracting(engines.map(\.name))
+                let (previous, _) = directory.replaceEngines(with: engines)
+                let added = Set(engines.map(\.name)).subtracting(previous.engines.map(\.name))
+                let lost = Set(previous.engines.map(\.name)).subtracting(engines.map(\.name))
                 if !announce {
                     for name in added.sorted() { logger.info("local engine found", metadata: ["engine": .string(name)]) }
                 }
@@ -74,8 +76,8 @@ final class UpstreamMonitor: Service, Sendable {
     }
 
     func refreshModelLists() async {
-        let providers = store.state.routes.providers.filter { $0.discoverModels && $0.type != .mock }
-        catalog.retain(providers: Set(store.state.routes.providers.map(\.name)))
+        let providers = directory.upstreams.providers.filter { $0.discoverModels && $0.type != .mock }
+        catalog.retain(providers: Set(directory.upstreams.providers.map(\.name)))
         await withTaskGroup(of: Void.self) { group in
             for provider in providers {
                 group.addTask {
@@ -187,8 +189,8 @@ final class UpstreamMonitor: Service, Sendable {
     /// The first round of checks, before the gateway listens, bounded by `limit` so a
     /// black-holed upstream cannot hold up start-up (an unfinished check leaves the endpoint
     /// as healthy until the next round).
-    func initialHealthChecks(limit: Duration) async {
-        let due = store.state.routes.providers.filter { $0.type != .mock }.flatMap { p in p.endpoints.map { (p, $0) } }
+    package func initialHealthChecks(limit: Duration) async {
+        let due = directory.upstreams.providers.filter { $0.type != .mock }.flatMap { p in p.endpoints.map { (p, $0) } }
         guard !due.isEmpty else { return }
         await Self.withTimeLimit(limit) {
             await withTaskGroup(of: Void.self) { checks in
@@ -199,7 +201,7 @@ final class UpstreamMonitor: Service, Sendable {
 
     /// Runs `work` for at most `limit`, then cancels it. Start-up uses it so an upstream that
     /// never answers cannot hold the gateway back from listening.
-    static func withTimeLimit(_ limit: Duration, _ work: @escaping @Sendable () async -> Void) async {
+    package static func withTimeLimit(_ limit: Duration, _ work: @escaping @Sendable () async -> Void) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await Task.sleep(for: limit) }
             group.addTask { await work() }
@@ -211,14 +213,14 @@ final class UpstreamMonitor: Service, Sendable {
     private func healthLoop() async {
         let start = ContinuousClock.now
         var nextCheck: [String: ContinuousClock.Instant] = [:]
-        for provider in store.state.routes.providers {
+        for provider in directory.upstreams.providers {
             for endpoint in provider.endpoints {
                 nextCheck[endpoint.id] = start.advanced(by: .milliseconds(Int(provider.healthCheckInterval * 1000)))
             }
         }
         while !Task.isCancelled {
             let now = ContinuousClock.now
-            let due = store.state.routes.providers.filter { $0.type != .mock }.flatMap { provider in
+            let due = directory.upstreams.providers.filter { $0.type != .mock }.flatMap { provider in
                 provider.endpoints.compactMap { endpoint -> (Provider, Endpoint)? in
                     if let next = nextCheck[endpoint.id], next > now { return nil }
                     return (provider, endpoint)
