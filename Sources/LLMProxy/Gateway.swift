@@ -211,6 +211,9 @@ package final class Gateway: Sendable {
             if let host = provider.hostName { metadata["host"] = .string(host + (provider.hostPathPrefix ?? "")) }
             logger.info("upstream", metadata: metadata)
         }
+        if !state.config.upstream.fastPath {
+            logger.warning("upstream.fast_path has no effect any more: every proxied request goes through the one proxy engine (plain and TLS upstreams alike); remove the key")
+        }
         if state.authenticator.isOpen {
             logger.warning("no client key is configured: every request is accepted; \(state.config.server.allowUnauthenticatedPublicBind ? "public bind allowed by configuration" : "listening on loopback only")")
         }

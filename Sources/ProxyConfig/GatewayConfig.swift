@@ -93,8 +93,9 @@ public struct UpstreamClientConfig: Sendable, Equatable {
     package var maxConnectionsPerHost = 256
     /// Extra PEM file of CA certificates trusted for upstream TLS, beside the system store.
     package var caFile: String?
-    /// Send to plain-HTTP upstreams through the gateway's lean HTTP/1.1 connection pool
-    /// instead of AsyncHTTPClient (TLS upstreams always use AsyncHTTPClient). Default true.
+    /// Deprecated, without effect: every proxied request now goes through the one proxy
+    /// engine and its connection pool, plain and TLS alike. Still accepted so existing files
+    /// load; the gateway warns at start when it is set to false.
     package var fastPath = true
 
     package init() {}

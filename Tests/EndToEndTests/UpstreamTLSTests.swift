@@ -15,6 +15,9 @@ struct UpstreamTLSTests {
         openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr -subj '/CN=127.0.0.1' 2>/dev/null
         printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nkeyUsage=digitalSignature\\nextendedKeyUsage=serverAuth\\n' > ext.cnf
         openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf 2>/dev/null
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout other.key -out other.csr -subj '/CN=other.example' 2>/dev/null
+        printf 'subjectAltName=DNS:other.example\\nbasicConstraints=CA:FALSE\\nkeyUsage=digitalSignature\\nextendedKeyUsage=serverAuth\\n' > other.cnf
+        openssl x509 -req -in other.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out other.pem -days 2 -extfile other.cnf 2>/dev/null
         """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -51,5 +54,44 @@ struct UpstreamTLSTests {
         #expect((refused.json["error"] as? [String: Any])?["code"] as? String == "upstream_error")
         await untrusting.stop()
         await upstream.stop()
+    }
+
+    @Test("TLS upstreams take the engine's pool: streams arrive whole, keep-alive connections are reused, and a certificate for another name is refused")
+    func pooledTLS() async throws {
+        let certs = try Self.makeCertificates()
+        defer { try? FileManager.default.removeItem(atPath: certs.directory) }
+        let tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certs.cert).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: certs.key, format: .pem))
+        )
+        let upstream = MockUpstream(name: "secure", requiredKey: "upstream-key-secure", tls: tls)
+        try await upstream.start()
+        // Signed by the trusted CA, but for another name than the address the gateway dials.
+        let otherName = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile("\(certs.directory)/other.pem").map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: "\(certs.directory)/other.key", format: .pem))
+        )
+        let impostor = MockUpstream(name: "impostor", requiredKey: "upstream-key-secure", tls: otherName)
+        try await impostor.start()
+        let gateway = try await GatewayHarness.start(yaml: """
+            upstream: {ca_file: "\(certs.ca)"}
+            providers:
+              - {name: s, type: openai, base_url: "\(upstream.baseURL)/v1", api_key: upstream-key-secure, models: [stream-4-3, m], discover_models: false}
+              - {name: named, type: openai, base_url: "\(impostor.baseURL)/v1", api_key: upstream-key-secure, models: [by-name], discover_models: false}
+            """)
+        for _ in 0..<3 {
+            let stream = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"stream-4-3","stream":true,"messages":[]}"#)
+            #expect(stream.status == 200)
+            #expect(stream.body.contains("data: [DONE]"))
+        }
+        // Three requests one after another over one kept-alive TLS connection.
+        #expect(await upstream.closeIdleConnections() == 1)
+        // A certificate from the trusted CA for another name is still refused.
+        let mismatch = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"by-name","messages":[]}"#)
+        #expect(mismatch.status == 502)
+        #expect(impostor.received.isEmpty)
+        await gateway.stop()
+        await upstream.stop()
+        await impostor.stop()
     }
 }
