@@ -24,8 +24,7 @@ package final class UpstreamMonitor: Service, Sendable {
     /// The gateway's own port: llama.cpp's default port is skipped when it is ours.
     let ownPort: Int
 
-    package init(directory: any UpstreamDirectory, catalog: ModelCatalog, client: UpstreamClient, health: HealthRegistry, logger: Logger,
-                 ownPort: Int) {
+    package init(directory: any UpstreamDirectory, catalog: ModelCatalog, client: UpstreamClient, health: HealthRegistry, logger: Logger, ownPort: Int) {
         self.directory = directory
         self.catalog = catalog
         self.client = client
