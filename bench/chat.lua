@@ -1,7 +1,9 @@
 -- wrk script: a realistic non-streaming chat request. Counts every answer that is not a 200
 -- carrying a chat completion, so a fast error can never pass for speed.
 wrk.method = "POST"
-wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello to the benchmark."}],"temperature":0.2}'
+local model = os.getenv("BENCH_MODEL")
+if not model or model == "" then model = "gpt-4o-mini" end
+wrk.body = '{"model":"' .. model .. '","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello to the benchmark."}],"temperature":0.2}'
 wrk.headers["Content-Type"] = "application/json"
 local key = os.getenv("BENCH_CLIENT_KEY")
 if key and key ~= "" then wrk.headers["Authorization"] = "Bearer " .. key end

@@ -2,12 +2,13 @@
 """LLMProxy benchmark: the gateway against nginx as a plain reverse proxy, in one run, on
 this machine, over loopback. See docs/PERFORMANCE.md. Timings live here, never in tests."""
 import argparse, json, os, platform, re, shutil, signal, socket, subprocess, sys, tempfile, threading, time
-import urllib.request
+import ssl, urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CLIENT_KEY = "bench-client-key-0123456789"
 UPSTREAM_KEY = "bench-upstream-key-0123456789"
+TLS_MODEL = "tls-model"  # routed to the HTTPS mock upstream
 
 # A realistic ~1 KB non-streaming chat completion with usage, as OpenAI sends it.
 COMPLETION = json.dumps({
@@ -123,36 +124,51 @@ http {{
     return path
 
 
-def gateway_yaml(workdir, name, port, mock_port, stream_port, features):
+def self_signed_cert(workdir):
+    """A throwaway P-256 certificate for 127.0.0.1, made for this run; the gateway trusts it
+    through upstream.ca_file and verifies it like any other."""
+    cert, key = os.path.join(workdir, "tls.crt"), os.path.join(workdir, "tls.key")
+    done = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                           "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                           "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bench: openssl could not make the TLS mock's certificate:\n{done.stderr}")
+    return cert, key
+
+
+def gateway_yaml(workdir, name, port, mock_port, stream_port, features, tls_port=None, ca_file=None):
     path = os.path.join(workdir, f"{name}.yaml")
+    tls_provider = (f'\n  - {{name: tls-upstream, type: openai, base_url: "https://127.0.0.1:{tls_port}/v1", api_key: {UPSTREAM_KEY}, '
+                    f'models: [{TLS_MODEL}], discover_models: false}}') if tls_port else ""
     with open(path, "w") as f:
         f.write(f"""
 server: {{host: 127.0.0.1, port: {port}, drain_timeout: 5}}
-upstream: {{max_connections_per_host: 2048}}
+upstream: {{max_connections_per_host: 2048{f', ca_file: "{ca_file}"' if ca_file else ""}}}
 discovery: {{local_engines: false}}
 logging: {{requests: {"true" if features else "false"}, level: warning}}
 database: {{enabled: {"true" if features else "false"}, path: "{workdir}/{name}.sqlite"}}
 {f"auth: {{keys: [{CLIENT_KEY}]}}" if features else ""}
 providers:
   - {{name: mock-upstream, type: openai, base_url: "http://127.0.0.1:{mock_port}/v1", api_key: {UPSTREAM_KEY}, models: [gpt-4o-mini], discover_models: false}}
-  - {{name: stream-upstream, type: openai, base_url: "http://127.0.0.1:{stream_port}/v1", api_key: {UPSTREAM_KEY}, models: [stream-model], discover_models: false}}
+  - {{name: stream-upstream, type: openai, base_url: "http://127.0.0.1:{stream_port}/v1", api_key: {UPSTREAM_KEY}, models: [stream-model], discover_models: false}}{tls_provider}
 """)
     return path
 
 
-def check_answer(url, key):
+def check_answer(url, key, model="gpt-4o-mini", ca_file=None):
     """The benchmark refuses to measure anything that does not answer a real completion."""
-    request = urllib.request.Request(url, data=json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}).encode(),
+    request = urllib.request.Request(url, data=json.dumps({"model": model, "messages": [{"role": "user", "content": "x"}]}).encode(),
                                      headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})})
-    with urllib.request.urlopen(request, timeout=10) as response:
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+    with urllib.request.urlopen(request, timeout=10, context=context) as response:
         body = response.read().decode()
         if response.status != 200 or '"chat.completion"' not in body:
             raise SystemExit(f"bench: {url} answered {response.status} without a completion: {body[:200]}")
 
 
-def wrk(url, connections, duration, key=""):
+def wrk(url, connections, duration, key="", model=""):
     threads = 1 if connections == 1 else 2
-    env = dict(os.environ, BENCH_CLIENT_KEY=key)
+    env = dict(os.environ, BENCH_CLIENT_KEY=key, BENCH_MODEL=model)
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", os.path.join(HERE, "chat.lua"), url],
                          capture_output=True, text=True, env=env).stdout
     match = re.search(r"RESULT (\{.*\})", out)
@@ -215,6 +231,11 @@ def main():
     if args.smoke:
         args.duration, args.soak, args.streams = 1, 2, 20
     duration = max(1, int(args.duration))
+    # The TLS-upstream scenario needs openssl for its throwaway certificate; only a smoke run
+    # may go without it.
+    tls = shutil.which("openssl") is not None
+    if not tls and not args.smoke:
+        raise SystemExit("bench: the TLS-upstream scenario needs the openssl command (Debian: apt-get install openssl)")
 
     workdir = tempfile.mkdtemp(prefix="llmproxy-bench-")
     os.makedirs(os.path.join(workdir, "logs"))
@@ -222,10 +243,18 @@ def main():
     results = {"machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
                "date": time.strftime("%Y-%m-%d %H:%M:%S"), "duration_s": duration, "soak_s": args.soak, "streams": args.streams}
     try:
-        mock_port, nginx_port, nginx_stream_port, stream_port, gw_port = (free_port() for _ in range(5))
-        # The non-streaming mock upstream: nginx answering the completion above.
+        mock_port, nginx_port, nginx_stream_port, stream_port, gw_port, tls_port = (free_port() for _ in range(6))
+        # The non-streaming mock upstream: nginx answering the completion above, over plain
+        # HTTP and (same worker) over HTTPS with a throwaway self-signed certificate.
         escaped = COMPLETION.replace("\\", "\\\\").replace("'", "\\'")
-        mock_conf = nginx_conf(workdir, "mock", f"server {{ listen 127.0.0.1:{mock_port} backlog=4096; location / {{ default_type application/json; return 200 '{escaped}'; }} }}")
+        answer = f"location / {{ default_type application/json; return 200 '{escaped}'; }}"
+        ca_file = None
+        mock_servers = f"server {{ listen 127.0.0.1:{mock_port} backlog=4096; {answer} }}"
+        if tls:
+            ca_file, tls_key = self_signed_cert(workdir)
+            mock_servers += (f"\n    server {{ listen 127.0.0.1:{tls_port} ssl backlog=4096; ssl_certificate {ca_file}; ssl_certificate_key {tls_key}; "
+                             f"ssl_protocols TLSv1.2 TLSv1.3; {answer} }}")
+        mock_conf = nginx_conf(workdir, "mock", mock_servers)
         mock = procs.start(["nginx", "-c", mock_conf, "-p", workdir, "-g", "daemon off;"], os.path.join(workdir, "mock.log"))
         # The streaming mock upstream: the gateway's own mock provider (N SSE chunks, with a pause).
         chunks, delay = (5, 20) if args.smoke else (40, 100)
@@ -243,11 +272,12 @@ def main():
     server {{ listen 127.0.0.1:{nginx_stream_port} backlog=4096;
         location / {{ proxy_pass http://streamer; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }} }}""")
         nginx = procs.start(["nginx", "-c", proxy_conf, "-p", workdir, "-g", "daemon off;"], os.path.join(workdir, "proxy.log"))
-        for port in (mock_port, stream_port, nginx_port, nginx_stream_port):
+        for port in (mock_port, stream_port, nginx_port, nginx_stream_port) + ((tls_port,) if tls else ()):
             wait_port(port)
 
         def start_gateway(features):
-            config = gateway_yaml(workdir, "gateway-on" if features else "gateway-off", gw_port, mock_port, stream_port, features)
+            config = gateway_yaml(workdir, "gateway-on" if features else "gateway-off", gw_port, mock_port, stream_port, features,
+                                  tls_port if tls else None, ca_file)
             proc = procs.start([args.binary, "start", "-c", config], os.path.join(workdir, "gateway.log"), stdin=subprocess.DEVNULL)
             wait_port(gw_port)
             return proc
@@ -274,6 +304,20 @@ def main():
                     peak = sampler.stop()
                     if who == name:
                         results.setdefault("rss_load_kib", {})[who] = peak
+
+        # TLS upstream: the gateway (plain HTTP to the client, HTTPS to the mock, verifying its
+        # certificate) against wrk on nginx's HTTPS port directly, so nginx's own TLS is the reference.
+        if tls:
+            direct_tls = f"https://127.0.0.1:{tls_port}/v1/chat/completions"
+            check_answer(direct_tls, "", ca_file=ca_file)
+            check_answer(via_gateway, CLIENT_KEY, model=TLS_MODEL)
+            for connections in (1, 64):
+                for name, url, client_key, model in (("tls_direct", direct_tls, "", ""), ("tls_gateway", via_gateway, CLIENT_KEY, TLS_MODEL)):
+                    wrk(url, connections, 1, client_key, model)  # warm-up
+                    sampler = Sampler(gateway.pid) if connections == 64 and name == "tls_gateway" else None
+                    results[f"c{connections}_{name}"] = wrk(url, connections, duration, client_key, model)
+                    if sampler:
+                        results.setdefault("rss_load_kib", {})["gateway_tls"] = sampler.stop()
 
         for count in sorted({32, args.streams}):
             for name, url in (("direct", f"http://127.0.0.1:{stream_port}/v1/chat/completions"),
@@ -335,6 +379,19 @@ def render(r, smoke):
             lines.append(f"| {c} conn: {p} ms | {ms(d[p + '_us'])} | {ms(n[p + '_us'])} | {ms(g[p + '_us'])} | {ms(o[p + '_us'])} | {ratio(g[p + '_us'], n[p + '_us'])} |")
         for p in ("p50", "p99"):
             lines.append(f"| {c} conn: added {p} ms (over direct) | | {ms(n[p + '_us'] - d[p + '_us'])} | {ms(g[p + '_us'] - d[p + '_us'])} | {ms(o[p + '_us'] - d[p + '_us'])} | |")
+    if "c64_tls_gateway" in r:
+        lines += ["", "## Non-streaming chat completions, TLS upstream", "",
+                  "nginx, HTTPS direct: wrk on the mock's HTTPS port (nginx's own TLS is the reference). Gateway: plain HTTP from wrk, HTTPS to the mock, certificate verified.", "",
+                  "| scenario | nginx, HTTPS direct | gateway, TLS upstream | gateway, plain upstream | gateway TLS / nginx HTTPS |", "|---|---|---|---|---|"]
+        for c in (1, 64):
+            d, g, p_ = r[f"c{c}_tls_direct"], r[f"c{c}_tls_gateway"], r[f"c{c}_gateway"]
+            lines.append(f"| {c} conn: req/s | {d['rps']:.0f} | {g['rps']:.0f} | {p_['rps']:.0f} | {ratio(g['rps'], d['rps'])} |")
+            for p in ("p50", "p99", "p999"):
+                lines.append(f"| {c} conn: {p} ms | {ms(d[p + '_us'])} | {ms(g[p + '_us'])} | {ms(p_[p + '_us'])} | {ratio(g[p + '_us'], d[p + '_us'])} |")
+            for p in ("p50", "p99"):
+                lines.append(f"| {c} conn: added {p} ms (over nginx HTTPS direct) | | {ms(g[p + '_us'] - d[p + '_us'])} | | |")
+    else:
+        lines += ["", "TLS-upstream scenario skipped: no openssl command to make its certificate (smoke runs only)."]
     lines += ["", "## Streaming (SSE)", "", "| streams | direct TTFB p50 / p99 ms | nginx | gateway | added TTFB p50 gateway vs nginx ms | failed |", "|---|---|---|---|---|---|"]
     for count in sorted({32, r["streams"]}):
         d, n, g = r[f"streams{count}_direct"], r[f"streams{count}_nginx"], r[f"streams{count}_gateway"]
@@ -344,6 +401,7 @@ def render(r, smoke):
     lines += ["", "## Memory (RSS, MB)", "", "| state | nginx (master + workers) | gateway |", "|---|---|---|",
               f"| idle | {idle['nginx'] / 1024:.1f} | {idle['gateway'] / 1024:.1f} |",
               f"| 64 connections | {load.get('nginx', 0) / 1024:.1f} | {load.get('gateway', 0) / 1024:.1f} |",
+              *([f"| 64 connections, TLS upstream | | {load['gateway_tls'] / 1024:.1f} |"] if "gateway_tls" in load else []),
               f"| {r['streams']} open streams | {st.get('nginx', 0) / 1024:.1f} | {st.get('gateway', 0) / 1024:.1f} |",
               f"| soak: first third / last third / after | | {soak['first_third_max'] / 1024:.1f} / {soak['last_third_max'] / 1024:.1f} / {soak['after'] / 1024:.1f} |",
               "", f"Soak: {r['soak']['requests']} requests at {r['soak']['rps']:.0f} req/s, every one a 200 completion.", "",
