@@ -9,7 +9,7 @@ import Synchronization
 
 /// The HTTP/1.1 connection pipeline: Hummingbird's, with the gateway's own handlers placed
 /// where they must sit — the raw-byte watch before the parser, the connection guard
-/// (deadlines, `Expect`, connection limit), the disconnect watch, Hummingbird's
+/// (deadlines, `Expect`, connection limit), Hummingbird's
 /// connection-state handler (idle and graceful-shutdown bookkeeping, which must see every
 /// request), then the proxy engine's driver, then the async bridge to the Hummingbird
 /// responder for the gateway's own surfaces (admin, health, metrics, UI), which the driver

@@ -23,6 +23,7 @@ extension RequestRecord {
         if stream { metadata["stream"] = .stringConvertible(true) }
         if let firstByte { metadata["ttfb_ms"] = .stringConvertible(Self.milliseconds(firstByte)) }
         if let errorCode { metadata["error"] = .string(errorCode.description) }
+        if let rejectedBy { metadata["rejected_by"] = .string(rejectedBy) }
         if attempts > 1 { metadata["attempts"] = .stringConvertible(attempts) }
         if let identity { metadata["key_id"] = .string(identity.keyID) }
         if let totalTokens { metadata["tokens"] = .stringConvertible(totalTokens) }
@@ -45,7 +46,9 @@ extension RequestRecord {
         if let identity { out += #","key_id":\#(JSONText.quoted(identity.keyID))"# }
         out += #","method":\#(JSONText.quoted(method))"#
         if let model { out += #","model":\#(JSONText.quoted(model))"# }
-        out += #","path":\#(JSONText.quoted(path)),"request_id":\#(JSONText.quoted(id))"#
+        out += #","path":\#(JSONText.quoted(path))"#
+        if let rejectedBy { out += #","rejected_by":\#(JSONText.quoted(rejectedBy))"# }
+        out += #","request_id":\#(JSONText.quoted(id))"#
         if let rule { out += #","route":\#(JSONText.quoted(rule))"# }
         out += #","status":\#(status)"#
         if stream { out += #","stream":true"# }

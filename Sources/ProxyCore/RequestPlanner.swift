@@ -108,9 +108,10 @@ package enum RequestPlanner {
         var admission = Admission(method: request.method, path: path, query: query, headers: request.headerFields, operation: operation,
                                   clientAddress: clientAddress, presentedKey: ClientKey.extract(from: request.headerFields, query: query),
                                   answeredLocally: listing)
-        if case .reject(let error) = state.guards.admitHead(&admission) {
+        if let refusal = state.guards.admitHead(&admission) {
             record.identity = admission.identity
-            return refuse(error, operation.dialect)
+            record.rejectedBy = refusal.guardName
+            return refuse(refusal.error, operation.dialect)
         }
         record.identity = admission.identity
         if listing, let answer = ModelListing.answer(operation, state: state) { return .answer(answer, record) }
@@ -155,7 +156,10 @@ package enum RequestPlanner {
         pending.admission.stream = record.stream
         pending.admission.bodySize = record.bytesIn
         if case .success(let decision) = route { pending.admission.providers = decision.providers }
-        if case .reject(let error) = state.guards.admitRouted(&pending.admission) { return refuse(error) }
+        if let refusal = state.guards.admitRouted(&pending.admission) {
+            record.rejectedBy = refusal.guardName
+            return refuse(refusal.error)
+        }
         let decision: RouteDecision
         switch route {
         case .failure(let error): return refuse(error)

@@ -151,8 +151,9 @@ extension String {
     }
 }
 
-/// The idle keep-alive connections of one event loop, by `host:port`. Locked only because
-/// the async path may run off-loop; on the direct path the lock is never contended.
+/// The idle keep-alive connections of one event loop, by origin. Only that loop's drivers
+/// use it, so the lock is never contended; it stays so that a caller on another thread
+/// (shutdown) is safe.
 final class IdleConnections: Sendable {
     private let stacks = NIOLockedValueBox<[String: [PooledConnection]]>([:])
 

@@ -71,7 +71,7 @@ public final class RouteTable: Sendable {
     }
 
     /// As ``resolve(dialect:host:path:model:)``, with the host match already computed (the
-    /// responder needs it first, to classify the path after a host prefix is stripped).
+    /// planner needs it first, to classify the path after a host prefix is stripped).
     public func resolve(dialect: Dialect, hostMatch: (providers: [Provider], path: String)?, path: String, model: String?) -> Result<RouteDecision, GatewayError> {
         if let match = hostMatch {
             let usable = match.providers.filter { $0.speaks(dialect) }

@@ -3,9 +3,9 @@ import Foundation
 import NIOCore
 import Testing
 
-/// Plain-HTTP upstreams go through the lean connection pool by default; with
-/// `upstream.fast_path: false` they go through AsyncHTTPClient. Both paths stay tested.
-@Suite("Both upstream clients")
+/// Every upstream request goes through the engine's connection pool. `upstream.fast_path`
+/// once chose between two clients; it is still accepted and must change nothing.
+@Suite("The upstream pool, with the retired fast_path key either way")
 struct ClientPathTests {
     static func yaml(_ upstream: MockUpstream, fastPath: Bool) -> String {
         Configs.threeProviders(upstream).replacingOccurrences(of: "upstream:\n", with: "upstream:\n  fast_path: \(fastPath)\n")
@@ -63,17 +63,17 @@ struct ClientPathTests {
     }
 }
 
-/// The direct path takes ordinary proxied requests off the connection and hands everything
-/// else to the responder behind it; on one keep-alive connection the two must interleave in
-/// order, even when the client pipelines.
-@Suite("Direct path and responder on one connection")
+/// The engine's driver answers API requests and hands the gateway's own surfaces (health,
+/// admin) to the application behind it; on one keep-alive connection the two must interleave
+/// in order, even when the client pipelines.
+@Suite("Engine and application on one connection")
 struct DirectPathTests {
     static func post(_ body: String, key: String = Configs.clientKey, close: Bool = false) -> String {
         "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer \(key)\r\nContent-Type: application/json\r\n"
             + (close ? "Connection: close\r\n" : "") + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
     }
 
-    @Test("pipelined requests alternate between the paths and come back in order; Connection: close is honoured")
+    @Test("pipelined requests alternate between the engine and the application and come back in order; Connection: close is honoured")
     func pipelined() async throws {
         try await withGateway(yaml: { Configs.threeProviders($0["primary"]!) }) { gateway, _ in
             let connection = try RawConnection(port: gateway.port)
