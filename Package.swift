@@ -4,14 +4,14 @@ import PackageDescription
 /// Settings every LLMProxy target shares: Swift 6 language mode comes from the tools version;
 /// these upcoming features keep imports and existentials explicit.
 let strictSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(
     name: "llm-proxy",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "llm-proxy", targets: ["llm-proxy"]),
+        .executable(name: "llm-proxy", targets: ["llm-proxy"])
     ],
     dependencies: [
         // Traits off: the gateway needs neither swift-configuration nor Hummingbird's full-Foundation extras.
@@ -101,7 +101,7 @@ let package = Package(
         .target(
             name: "ProxyConfig",
             dependencies: [
-                .product(name: "Yams", package: "Yams"),
+                .product(name: "Yams", package: "Yams")
             ],
             swiftSettings: strictSettings
         ),

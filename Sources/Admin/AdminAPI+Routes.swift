@@ -8,7 +8,7 @@ import Store
 /// `/api/*`: keys, analytics, upstreams, reload.
 extension AdminAPI {
     func api(_ request: Request, path: String, user: String) async -> Response {
-        let parts = path.split(separator: "/").map(String.init)   // ["api", …]
+        let parts = path.split(separator: "/").map(String.init) // ["api", …]
         do {
             switch (request.method, parts.dropFirst().first ?? "", parts.count) {
             case (.get, "keys", 2): return try await listKeys()
@@ -81,7 +81,7 @@ extension AdminAPI {
         let now = WallClock.nowMs()
         try await store.revokeKey(id: id, at: now)
         var revoked = key
-        revoked.revokedAt = key.revokedAt ?? now   // the store keeps the first revocation's time
+        revoked.revokedAt = key.revokedAt ?? now // the store keeps the first revocation's time
         onKeyChanged(revoked)
         return Self.json(.ok, ["success": true, "message": key.revokedAt == nil ? "key \(id) revoked" : "key \(id) was already revoked"])
     }
@@ -99,8 +99,14 @@ extension AdminAPI {
             return .success(ms)
         }
         let start: Int64?, end: Int64?
-        switch parse("startDate") { case .failure(let message): return .failure(message); case .success(let value): start = value }
-        switch parse("endDate") { case .failure(let message): return .failure(message); case .success(let value): end = value }
+        switch parse("startDate") {
+        case .failure(let message): return .failure(message)
+        case .success(let value): start = value
+        }
+        switch parse("endDate") {
+        case .failure(let message): return .failure(message)
+        case .success(let value): end = value
+        }
         // Both within 0…latestMs (or `now`, far inside it): none of this can overflow.
         let to = end ?? min(now, AdminInput.latestMs) + 1
         let from = start ?? max(AdminInput.earliestMs, to - 7 * Store.dayMs)
@@ -110,7 +116,10 @@ extension AdminAPI {
 
     func records(_ request: Request, keyID: String) async throws -> Response {
         let (from, to): (Int64, Int64)
-        switch Self.range(request, now: WallClock.nowMs()) { case .failure(let message): return Self.failure(.badRequest, message.message); case .success(let range): (from, to) = range }
+        switch Self.range(request, now: WallClock.nowMs()) {
+        case .failure(let message): return Self.failure(.badRequest, message.message)
+        case .success(let range): (from, to) = range
+        }
         var limit = 1000
         if let text = request.uri.queryParameters["limit"] {
             guard let value = Int(text), (1...10_000).contains(value) else { return Self.failure(.badRequest, "limit must be a number from 1 to 10000") }
@@ -134,7 +143,10 @@ extension AdminAPI {
 
     func summary(_ request: Request) async throws -> Response {
         let (from, to): (Int64, Int64)
-        switch Self.range(request, now: WallClock.nowMs()) { case .failure(let message): return Self.failure(.badRequest, message.message); case .success(let range): (from, to) = range }
+        switch Self.range(request, now: WallClock.nowMs()) {
+        case .failure(let message): return Self.failure(.badRequest, message.message)
+        case .success(let range): (from, to) = range
+        }
         let groupText = request.uri.queryParameters["groupBy"].map(String.init) ?? "day"
         guard let grouping = Store.Grouping(rawValue: groupText) else {
             return Self.failure(.badRequest, "groupBy must be one of \(Store.Grouping.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(groupText)\")")
@@ -143,19 +155,28 @@ extension AdminAPI {
         let rows = try await store.summary(from: from, to: to, keyID: keyID, groupBy: grouping)
         let totals = try await store.summary(from: from, to: to, keyID: keyID, groupBy: .none).first
         func object(_ row: UsageSummary) -> [String: Any] {
-            ["group": row.group ?? NSNull(), "requests": row.requests, "failures": row.failures, "promptTokens": row.promptTokens,
-             "completionTokens": row.completionTokens, "totalTokens": row.totalTokens, "p50Ms": row.p50Ms ?? NSNull(), "p95Ms": row.p95Ms ?? NSNull()]
+            [
+                "group": row.group ?? NSNull(), "requests": row.requests, "failures": row.failures, "promptTokens": row.promptTokens,
+                "completionTokens": row.completionTokens, "totalTokens": row.totalTokens, "p50Ms": row.p50Ms ?? NSNull(), "p95Ms": row.p95Ms ?? NSNull(),
+            ]
         }
         let empty = UsageSummary(group: nil, requests: 0, failures: 0, promptTokens: 0, completionTokens: 0, totalTokens: 0, p50Ms: nil, p95Ms: nil)
-        return Self.json(.ok, ["success": true, "startDate": from, "endDate": to, "groupBy": grouping.rawValue,
-                               "summary": rows.map(object), "totals": object(totals ?? empty)])
+        return Self.json(
+            .ok,
+            [
+                "success": true, "startDate": from, "endDate": to, "groupBy": grouping.rawValue,
+                "summary": rows.map(object), "totals": object(totals ?? empty),
+            ])
     }
 
     /// The events as CSV, written a page at a time as the client reads them: memory stays at
     /// one page however long the range.
     func export(_ request: Request) async throws -> Response {
         let (from, to): (Int64, Int64)
-        switch Self.range(request, now: WallClock.nowMs()) { case .failure(let message): return Self.failure(.badRequest, message.message); case .success(let range): (from, to) = range }
+        switch Self.range(request, now: WallClock.nowMs()) {
+        case .failure(let message): return Self.failure(.badRequest, message.message)
+        case .success(let range): (from, to) = range
+        }
         let keyID = request.uri.queryParameters["keyId"].map(String.init)
         // The first page before the answer starts: a database that is down still gets a 503.
         let first = try await store.eventPage(keyID: keyID, from: from, to: to, after: nil, limit: Self.exportPage)
@@ -164,21 +185,24 @@ extension AdminAPI {
         headers[.contentDisposition] = "attachment; filename=\"llmproxy-analytics.csv\""
         headers[.cacheControl] = "no-store"
         let store = self.store
-        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            try await writer.write(ByteBuffer(string: Self.csvHeader))
-            var page = first
-            while true {
-                try await writer.write(ByteBuffer(string: page.events.map(Self.csvLine).joined()))
-                guard let next = page.next else { break }
-                page = try await store.eventPage(keyID: keyID, from: from, to: to, after: next, limit: Self.exportPage)
-            }
-            try await writer.finish(nil)
-        })
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: Self.csvHeader))
+                var page = first
+                while true {
+                    try await writer.write(ByteBuffer(string: page.events.map(Self.csvLine).joined()))
+                    guard let next = page.next else { break }
+                    page = try await store.eventPage(keyID: keyID, from: from, to: to, after: next, limit: Self.exportPage)
+                }
+                try await writer.finish(nil)
+            })
     }
 
     static let exportPage = 1000
 
-    static let csvHeader = "request_id,key_id,username,start_ms,end_ms,status,success,model,route,upstream,dialect,stream,ttfb_ms,prompt_tokens,completion_tokens,total_tokens,bytes_in,bytes_out,error_code\n"
+    static let csvHeader =
+        "request_id,key_id,username,start_ms,end_ms,status,success,model,route,upstream,dialect,stream,ttfb_ms,prompt_tokens,completion_tokens,total_tokens,bytes_in,bytes_out,error_code\n"
 
     static func csvLine(_ event: RequestEvent) -> String {
         let fields: [String] = [

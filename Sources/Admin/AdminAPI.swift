@@ -31,9 +31,11 @@ package struct AdminAPI: Sendable {
     /// depend on how the request path keeps its keys.
     let onKeyChanged: @Sendable (ManagedKey) -> Void
 
-    package init(store: Store, sessions: AdminSessions, credentials: AdminCredentials,
-                settings: @escaping @Sendable () -> AdminConfig, upstreams: @escaping @Sendable () -> String,
-                reload: @escaping @Sendable () -> [String], onKeyChanged: @escaping @Sendable (ManagedKey) -> Void) {
+    package init(
+        store: Store, sessions: AdminSessions, credentials: AdminCredentials,
+        settings: @escaping @Sendable () -> AdminConfig, upstreams: @escaping @Sendable () -> String,
+        reload: @escaping @Sendable () -> [String], onKeyChanged: @escaping @Sendable (ManagedKey) -> Void
+    ) {
         self.store = store
         self.sessions = sessions
         self.credentials = credentials
@@ -126,7 +128,8 @@ package struct AdminAPI: Sendable {
     private func token(_ request: Request, clientAddress: String) async -> Response {
         if await authenticatedUser(request) == nil {
             guard case .success(let body) = await Self.jsonObject(request),
-                  let username = body["username"] as? String, let password = body["password"] as? String else {
+                let username = body["username"] as? String, let password = body["password"] as? String
+            else {
                 return Self.failure(.unauthorized, "send {\"username\",\"password\"} or sign in first")
             }
             if let refusal = await checkSignIn(username: username, password: password, clientAddress: clientAddress) { return refusal }
@@ -171,8 +174,9 @@ package struct AdminAPI: Sendable {
     /// the current session generation.
     package func authenticatedUser(_ request: Request) async -> String? {
         guard let token = Self.bearerToken(request) ?? Self.cookieValue(request.headers[.cookie], name: "auth_token"), !token.isEmpty,
-              let session = await sessions.verify(token), session.username == credentials.username,
-              let current = await generation.current(), session.generation == current else { return nil }
+            let session = await sessions.verify(token), session.username == credentials.username,
+            let current = await generation.current(), session.generation == current
+        else { return nil }
         return session.username
     }
 
@@ -186,7 +190,7 @@ package struct AdminAPI: Sendable {
         let length = request.headers[.contentLength].flatMap { Int($0) }
         let hasBody = (length ?? 0) > 0 || (length == nil && request.headers[.transferEncoding] != nil)
         let cookie = Self.cookieValue(request.headers[.cookie], name: "auth_token").map { !$0.isEmpty } ?? false
-        let authority = request.head.authority   // the Host header, for HTTP/1
+        let authority = request.head.authority // the Host header, for HTTP/1
         return CrossSiteCheck(
             method: request.method, path: request.uri.path, contentType: request.headers[.contentType], hasBody: hasBody,
             cookieSession: cookie && Self.bearerToken(request) == nil, origin: request.headers[.origin],

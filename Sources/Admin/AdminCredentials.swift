@@ -35,7 +35,8 @@ package struct AdminCredentials: Sendable {
             // Bcrypt salts every hash: the configured password is compared with the hash the
             // sessions were issued under, and that hash is kept while it still matches.
             if try await store.setting("admin_session_username") == username, let previous = try await store.setting("admin_session_password_hash"),
-               await matches(password, hash: previous) {
+                await matches(password, hash: previous)
+            {
                 return AdminCredentials(username: username, passwordHash: previous)
             }
             return AdminCredentials(username: username, passwordHash: await hash(password))

@@ -11,7 +11,8 @@ struct AdminUI: Sendable {
         var files: [String: (String, ByteBuffer)] = [:]
         let types = ["html": "text/html; charset=utf-8", "js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8", "svg": "image/svg+xml"]
         if let folder = Bundle.module.url(forResource: "UI", withExtension: nil),
-           let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) {
+            let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path)
+        {
             for name in names {
                 let ext = (name as NSString).pathExtension
                 guard let type = types[ext], let data = FileManager.default.contents(atPath: folder.appendingPathComponent(name).path) else { continue }
@@ -30,7 +31,8 @@ struct AdminUI: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = file.type
         headers[.cacheControl] = "no-cache"
-        headers[.contentSecurityPolicy] = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        headers[.contentSecurityPolicy] =
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
         headers[HTTPField.Name("x-content-type-options")!] = "nosniff"
         headers[HTTPField.Name("x-frame-options")!] = "DENY"
         headers[HTTPField.Name("referrer-policy")!] = "no-referrer"

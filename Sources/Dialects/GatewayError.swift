@@ -34,13 +34,15 @@ public struct GatewayError: Error, Sendable, Equatable {
 
     /// The key is limited to some models and this is not one of them.
     public static func modelNotAllowed(_ model: String?, allowed: [String]) -> GatewayError {
-        GatewayError(status: .forbidden, code: .modelNotAllowed,
-                     message: "This API key may not use the model '\(model ?? "")'; it is limited to: \(allowed.joined(separator: ", "))")
+        GatewayError(
+            status: .forbidden, code: .modelNotAllowed,
+            message: "This API key may not use the model '\(model ?? "")'; it is limited to: \(allowed.joined(separator: ", "))")
     }
 
     public static func requestTooLarge(limit: Int) -> GatewayError {
-        GatewayError(status: .contentTooLarge, code: .requestTooLarge,
-                     message: "The request body is larger than the gateway's limit of \(limit) bytes")
+        GatewayError(
+            status: .contentTooLarge, code: .requestTooLarge,
+            message: "The request body is larger than the gateway's limit of \(limit) bytes")
     }
 
     public static func notFound(path: String) -> GatewayError {

@@ -17,11 +17,16 @@ public struct Glob: Sendable, Equatable {
         var p = 0, t = 0, star = -1, mark = 0
         while t < text.count {
             if p < parts.count, parts[p] == "?" || parts[p] == text[t] {
-                p += 1; t += 1
+                p += 1
+                t += 1
             } else if p < parts.count, parts[p] == "*" {
-                star = p; mark = t; p += 1
+                star = p
+                mark = t
+                p += 1
             } else if star >= 0 {
-                p = star + 1; mark += 1; t = mark
+                p = star + 1
+                mark += 1
+                t = mark
             } else {
                 return false
             }

@@ -41,11 +41,13 @@ public struct Operation: Sendable, Equatable {
     /// A wrong method on a known path is reported as a ``GatewayError`` 405.
     public static func classify(method: HTTPRequest.Method, path: String) -> Result<Operation, GatewayError>? {
         func post(_ kind: Kind, _ dialect: Dialect, model: String? = nil) -> Result<Operation, GatewayError> {
-            method == .post ? .success(Operation(kind: kind, dialect: dialect, pathModel: model))
+            method == .post
+                ? .success(Operation(kind: kind, dialect: dialect, pathModel: model))
                 : .failure(.methodNotAllowed(method, path: path, allowed: "POST"))
         }
         func get(_ kind: Kind, _ dialect: Dialect, model: String? = nil) -> Result<Operation, GatewayError> {
-            method == .get || method == .head ? .success(Operation(kind: kind, dialect: dialect, pathModel: model))
+            method == .get || method == .head
+                ? .success(Operation(kind: kind, dialect: dialect, pathModel: model))
                 : .failure(.methodNotAllowed(method, path: path, allowed: "GET"))
         }
         switch path {

@@ -31,7 +31,8 @@ public enum StreamUsage {
         result.writeString(#""stream_options":"# + options + "}")
         let rest = body.getSlice(at: body.readerIndex + offset + 1, length: body.readableBytes - offset - 1) ?? ByteBuffer()
         // `{}` stays valid: no comma before a closing brace.
-        let restStartsClosing = rest.readableBytesView.first { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\t") } == UInt8(ascii: "}")
+        let restStartsClosing =
+            rest.readableBytesView.first { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\t") } == UInt8(ascii: "}")
         if !restStartsClosing { result.writeString(",") }
         result.writeImmutableBuffer(rest)
         return result
@@ -64,8 +65,11 @@ public struct UsageChunkFilter: Sendable {
         var index = searched
         while index + 1 < pending.count {
             var end: Int?
-            if pending[index] == 0x0A, pending[index + 1] == 0x0A { end = index + 2 }
-            else if index + 3 < pending.count, pending[index] == 0x0D, pending[index + 1] == 0x0A, pending[index + 2] == 0x0D, pending[index + 3] == 0x0A { end = index + 4 }
+            if pending[index] == 0x0A, pending[index + 1] == 0x0A {
+                end = index + 2
+            } else if index + 3 < pending.count, pending[index] == 0x0D, pending[index + 1] == 0x0A, pending[index + 2] == 0x0D, pending[index + 3] == 0x0A {
+                end = index + 4
+            }
             if let end {
                 let event = pending[start..<end]
                 if passingLongEvent || !Self.isUsageOnly(event) { output.append(contentsOf: event) }

@@ -128,17 +128,17 @@ private struct StrictJSONScanner {
     mutating func readDecided(_ name: [UInt8], into fields: inout TopLevelFields) throws(Problem) {
         let valueStart = index
         switch name.count {
-        case 5:  // model
+        case 5: // model
             guard current == UInt8(ascii: "\"") else {
                 if try readNull() { return }
                 throw Problem(message: "The field \"model\" must be a string")
             }
             fields.model = try readString()
             fields.modelRange = valueStart..<index
-        case 6:  // stream
+        case 6: // stream
             guard let flag = try readOptionalBool() else { return }
             fields.stream = flag
-        default:  // stream_options
+        default: // stream_options
             if try readNull() {
                 fields.streamOptionsRange = valueStart..<index
                 return
@@ -186,7 +186,10 @@ private struct StrictJSONScanner {
         guard depth <= TopLevelFields.maxDepth else { throw Problem(message: "The request body nests objects and arrays deeper than \(TopLevelFields.maxDepth) levels") }
         index += 1
         skipSpace()
-        if current == UInt8(ascii: "}") { index += 1; return }
+        if current == UInt8(ascii: "}") {
+            index += 1
+            return
+        }
         while true {
             skipSpace()
             guard current == UInt8(ascii: "\"") else { throw problem("expected a quoted key") }
@@ -213,7 +216,10 @@ private struct StrictJSONScanner {
         guard depth <= TopLevelFields.maxDepth else { throw Problem(message: "The request body nests objects and arrays deeper than \(TopLevelFields.maxDepth) levels") }
         index += 1
         skipSpace()
-        if current == UInt8(ascii: "]") { index += 1; return }
+        if current == UInt8(ascii: "]") {
+            index += 1
+            return
+        }
         while true {
             skipSpace()
             try skipValue(depth: depth)
@@ -315,12 +321,20 @@ private struct StrictJSONScanner {
         var low: UInt8 = 0x80, high: UInt8 = 0xBF
         switch lead {
         case 0xC2...0xDF: count = 2
-        case 0xE0: count = 3; low = 0xA0
+        case 0xE0:
+            count = 3
+            low = 0xA0
         case 0xE1...0xEC, 0xEE...0xEF: count = 3
-        case 0xED: count = 3; high = 0x9F
-        case 0xF0: count = 4; low = 0x90
+        case 0xED:
+            count = 3
+            high = 0x9F
+        case 0xF0:
+            count = 4
+            low = 0x90
         case 0xF1...0xF3: count = 4
-        case 0xF4: count = 4; high = 0x8F
+        case 0xF4:
+            count = 4
+            high = 0x8F
         default: throw problem("invalid UTF-8")
         }
         guard index + count <= bytes.count else { throw problem("invalid UTF-8") }
@@ -419,10 +433,10 @@ private struct StrictJSONScanner {
             if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") {
                 add(byte | 0x20)
             } else if byte == 0xC5, index + 1 < name.count, name[index + 1] == 0xBF {
-                add(UInt8(ascii: "s"))   // U+017F
+                add(UInt8(ascii: "s")) // U+017F
                 index += 1
             } else if byte == 0xE2, index + 2 < name.count, name[index + 1] == 0x84, name[index + 2] == 0xAA {
-                add(UInt8(ascii: "k"))   // U+212A
+                add(UInt8(ascii: "k")) // U+212A
                 index += 2
             } else {
                 add(byte)

@@ -46,18 +46,33 @@ public struct UsageScanner: Sendable {
         var index = 0
         let count = bytes.count
         while index < count {
-            guard bytes[index] == UInt8(ascii: "\"") else { index += 1; continue }
+            guard bytes[index] == UInt8(ascii: "\"") else {
+                index += 1
+                continue
+            }
             let start = index + 1
             var matched: (length: Int, field: Field)?
             for (name, field) in Self.names where start + name.count < count && bytes[start + name.count] == UInt8(ascii: "\"") {
                 var equal = true
-                for offset in 0..<name.count where bytes[start + offset] != name[offset] { equal = false; break }
-                if equal { matched = (name.count, field); break }
+                for offset in 0..<name.count where bytes[start + offset] != name[offset] {
+                    equal = false
+                    break
+                }
+                if equal {
+                    matched = (name.count, field)
+                    break
+                }
             }
-            guard let (length, field) = matched else { index += 1; continue }
+            guard let (length, field) = matched else {
+                index += 1
+                continue
+            }
             var cursor = start + length + 1
             while cursor < count, bytes[cursor] == UInt8(ascii: " ") { cursor += 1 }
-            guard cursor < count, bytes[cursor] == UInt8(ascii: ":") else { index = cursor; continue }
+            guard cursor < count, bytes[cursor] == UInt8(ascii: ":") else {
+                index = cursor
+                continue
+            }
             cursor += 1
             while cursor < count, bytes[cursor] == UInt8(ascii: " ") { cursor += 1 }
             var value = 0

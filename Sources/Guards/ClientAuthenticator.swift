@@ -25,7 +25,10 @@ package struct ClientAuthenticator: Sendable {
 
     /// The verdict before routing: `.accepted` for a global key (or when nothing is
     /// configured), `.needsProvider` when only provider keys could still accept it.
-    package enum Verdict: Equatable { case accepted, needsProvider, rejected(missing: Bool) }
+    package enum Verdict: Equatable {
+        case accepted, needsProvider
+        case rejected(missing: Bool)
+    }
 
     package func check(_ presented: String?) -> Verdict {
         if isOpen { return .accepted }

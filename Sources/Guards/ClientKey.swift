@@ -34,10 +34,20 @@ extension String {
         var bytes: [UInt8] = []
         var iterator = utf8.makeIterator()
         while let byte = iterator.next() {
-            if byte == UInt8(ascii: "+") { bytes.append(0x20); continue }
-            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
+            if byte == UInt8(ascii: "+") {
+                bytes.append(0x20)
+                continue
+            }
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
             guard let high = iterator.next(), let low = iterator.next(),
-                  let h = KeyDigest.nibble(high), let l = KeyDigest.nibble(low) else { bytes.append(byte); continue }
+                let h = KeyDigest.nibble(high), let l = KeyDigest.nibble(low)
+            else {
+                bytes.append(byte)
+                continue
+            }
             bytes.append(h << 4 | l)
         }
         return String(decoding: bytes, as: UTF8.self)

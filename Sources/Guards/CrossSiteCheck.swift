@@ -33,8 +33,10 @@ package struct CrossSiteCheck {
     var ownOrigin: String?
     var allowedOrigins: [String]
 
-    package init(method: HTTPRequest.Method, path: String, contentType: String?, hasBody: Bool, cookieSession: Bool,
-                 origin: String?, fetchSite: String?, ownOrigin: String?, allowedOrigins: [String]) {
+    package init(
+        method: HTTPRequest.Method, path: String, contentType: String?, hasBody: Bool, cookieSession: Bool,
+        origin: String?, fetchSite: String?, ownOrigin: String?, allowedOrigins: [String]
+    ) {
         self.method = method
         self.path = path
         self.contentType = contentType
@@ -53,19 +55,24 @@ package struct CrossSiteCheck {
         if hasBody || path == "/auth/login" || contentType != nil {
             let media = contentType?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
             if media != "application/json" {
-                return Refusal(status: .unsupportedMediaType,
-                               message: "send the body as JSON with Content-Type: application/json (got \(contentType.map { "\"\($0)\"" } ?? "no Content-Type"))")
+                return Refusal(
+                    status: .unsupportedMediaType,
+                    message: "send the body as JSON with Content-Type: application/json (got \(contentType.map { "\"\($0)\"" } ?? "no Content-Type"))")
             }
         }
         guard cookieSession else { return nil }
         let listed = origin.map { origin in allowedOrigins.contains { $0 != "*" && Self.normalized($0) == Self.normalized(origin) } } ?? false
         if let origin, !listed, Self.normalized(origin) != ownOrigin.map(Self.normalized) {
-            return Refusal(status: .forbidden,
-                           message: "a signed-in browser request from \(origin) is refused: it is not this admin interface's origin (\(ownOrigin ?? "unknown")); list it in admin.cors_origins to allow it")
+            return Refusal(
+                status: .forbidden,
+                message:
+                    "a signed-in browser request from \(origin) is refused: it is not this admin interface's origin (\(ownOrigin ?? "unknown")); list it in admin.cors_origins to allow it"
+            )
         }
         if let site = fetchSite?.lowercased(), site == "cross-site" || site == "same-site", !listed {
-            return Refusal(status: .forbidden,
-                           message: "a signed-in browser request from another site (Sec-Fetch-Site: \(site)) is refused; list its origin in admin.cors_origins to allow it")
+            return Refusal(
+                status: .forbidden,
+                message: "a signed-in browser request from another site (Sec-Fetch-Site: \(site)) is refused; list its origin in admin.cors_origins to allow it")
         }
         return nil
     }

@@ -1,8 +1,8 @@
-import ProxyCore
 import Dialects
 import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
+import ProxyCore
 
 /// The deadline state of one connection, shared by the two handlers that feed it (both on
 /// the connection's event loop).
@@ -121,8 +121,9 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
     /// 503 in the OpenAI error shape, then close: the gateway is at its connection limit.
     private func refuseOverflow(context: ChannelHandlerContext) {
         discarding = true
-        let error = GatewayError(status: .serviceUnavailable, code: .tooManyConnections,
-                                 message: "The gateway is at its connection limit (server.max_connections); try again shortly", retryAfter: 1)
+        let error = GatewayError(
+            status: .serviceUnavailable, code: .tooManyConnections,
+            message: "The gateway is at its connection limit (server.max_connections); try again shortly", retryAfter: 1)
         let body = ByteBuffer(string: error.body(in: .openai))
         var fields = HTTPFields()
         fields[.contentType] = "application/json"

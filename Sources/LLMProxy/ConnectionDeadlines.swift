@@ -1,5 +1,5 @@
-import ProxyCore
 import NIOCore
+import ProxyCore
 
 /// The deadlines of one client connection, decided without sockets: how long it may sit idle
 /// between requests, how long a request head may take once its first byte arrived, how long a

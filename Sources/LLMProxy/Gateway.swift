@@ -1,11 +1,11 @@
 import Admin
 import Foundation
+import Guards
 import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
-import Guards
 import ProxyConfig
 import ProxyCore
 import ServiceLifecycle
@@ -82,10 +82,16 @@ package final class Gateway: Sendable {
                 throw StoreError.unavailable("cannot read the keys from the database: \(error)")
             }
             dataStore = opened
-            recorder = EventRecorder(store: opened, limit: config.database.eventQueueLimit, logger: logger,
-                                     retentionDays: config.database.eventRetentionDays) { metrics.eventsDropped($0) }
-            logger.info("store", metadata: ["kind": .string(opened.kind.rawValue), "managed_keys": .stringConvertible(index.count),
-                                            "location": .string(config.database.url.map(Store.redacted) ?? config.database.path)])
+            recorder = EventRecorder(
+                store: opened, limit: config.database.eventQueueLimit, logger: logger,
+                retentionDays: config.database.eventRetentionDays
+            ) { metrics.eventsDropped($0) }
+            logger.info(
+                "store",
+                metadata: [
+                    "kind": .string(opened.kind.rawValue), "managed_keys": .stringConvertible(index.count),
+                    "location": .string(config.database.url.map(Store.redacted) ?? config.database.path),
+                ])
         }
         self.storage.withLock { $0 = dataStore }
         var admin: AdminAPI?
@@ -97,8 +103,9 @@ package final class Gateway: Sendable {
         var observers: [any RequestObserver] = [metrics, RequestLogObserver(store: store, logger: requestLogger)]
         if let recorder { observers.append(AnalyticsObserver(events: recorder)) }
         let requests = RequestRecorder(observers)
-        let responder = GatewayResponder(store: store, readiness: readiness, metrics: metrics, recorder: requests, keys: keyIndex, admin: admin,
-                                         events: recorder, startedAt: .now)
+        let responder = GatewayResponder(
+            store: store, readiness: readiness, metrics: metrics, recorder: requests, keys: keyIndex, admin: admin,
+            events: recorder, startedAt: .now)
         let transport = PooledTransport(pool: client.pool)
         let logger = self.logger
         let connections = ConnectionLimiter()
@@ -169,11 +176,13 @@ package final class Gateway: Sendable {
     func makeAdmin(config: AdminConfig, store: Store, keys: ManagedKeyIndex, state: StateStore) async throws -> AdminAPI {
         let credentials = try await AdminCredentials.resolve(config: config, store: store) { username, password in
             // Shown once, on the terminal, never in the JSON log.
-            FileHandle.standardError.write(Data("""
-                llm-proxy: the admin account is "\(username)" with the generated password  \(password)
-                llm-proxy: it is shown only now and stored only as a hash; set LLMPROXY_ADMIN_USER and LLMPROXY_ADMIN_PASSWORD to choose your own.
+            FileHandle.standardError.write(
+                Data(
+                    """
+                    llm-proxy: the admin account is "\(username)" with the generated password  \(password)
+                    llm-proxy: it is shown only now and stored only as a hash; set LLMPROXY_ADMIN_USER and LLMPROXY_ADMIN_PASSWORD to choose your own.
 
-                """.utf8))
+                    """.utf8))
         }
         let secret: String
         if let configured = config.jwtSecret {
@@ -183,10 +192,11 @@ package final class Gateway: Sendable {
         }
         let sessions = await AdminSessions(secret: secret, lifetimeHours: config.sessionHours)
         let upstreams = UpstreamsView(state: state)
-        return AdminAPI(store: store, sessions: sessions, credentials: credentials,
-                        settings: { state.state.config.admin }, upstreams: { upstreams.render() },
-                        reload: { [weak self] in self?.reload() ?? ["the gateway is not running"] },
-                        onKeyChanged: { keys.upsert(hash: $0.hash, identity: $0.identity) })
+        return AdminAPI(
+            store: store, sessions: sessions, credentials: credentials,
+            settings: { state.state.config.admin }, upstreams: { upstreams.render() },
+            reload: { [weak self] in self?.reload() ?? ["the gateway is not running"] },
+            onKeyChanged: { keys.upsert(hash: $0.hash, identity: $0.identity) })
     }
 
     /// Opens the configured store: PostgreSQL when `url` is set, else the SQLite file.
@@ -198,7 +208,9 @@ package final class Gateway: Sendable {
     func announce(_ state: GatewayState) {
         let providers = state.routes.providers
         if providers.isEmpty {
-            logger.warning("no upstream is configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY, start a local engine (Ollama on 11434, vLLM on 8000, LM Studio on 1234, llama.cpp on 8080), or pass -c with a configuration file (see examples/llmproxy.yaml)")
+            logger.warning(
+                "no upstream is configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY, start a local engine (Ollama on 11434, vLLM on 8000, LM Studio on 1234, llama.cpp on 8080), or pass -c with a configuration file (see examples/llmproxy.yaml)"
+            )
         }
         for provider in providers {
             var metadata: Logger.Metadata = [
@@ -215,7 +227,9 @@ package final class Gateway: Sendable {
             logger.warning("upstream.fast_path has no effect any more: every proxied request goes through the one proxy engine (plain and TLS upstreams alike); remove the key")
         }
         if state.authenticator.isOpen {
-            logger.warning("no client key is configured: every request is accepted; \(state.config.server.allowUnauthenticatedPublicBind ? "public bind allowed by configuration" : "listening on loopback only")")
+            logger.warning(
+                "no client key is configured: every request is accepted; \(state.config.server.allowUnauthenticatedPublicBind ? "public bind allowed by configuration" : "listening on loopback only")"
+            )
         }
     }
 }

@@ -1,6 +1,6 @@
-import ProxyCore
 import Hummingbird
 import NIOCore
+import ProxyCore
 
 /// Per-request context: Hummingbird's core storage plus the connection, which the proxy
 /// watches so a client that goes away cancels its upstream request at once.

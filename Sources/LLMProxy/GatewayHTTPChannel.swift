@@ -1,10 +1,10 @@
-import ProxyCore
 import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
+import ProxyCore
 import Synchronization
 
 /// The HTTP/1.1 connection pipeline: Hummingbird's, with the gateway's own handlers placed

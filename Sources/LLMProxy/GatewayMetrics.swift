@@ -1,6 +1,6 @@
 import Dialects
-import ProxyCore
 import Prometheus
+import ProxyCore
 import Upstreams
 
 /// Prometheus metrics, created once at start so a request only increments existing objects
@@ -27,22 +27,26 @@ final class GatewayMetrics: Sendable {
         let registry = self.registry
         requests = Self.dialects.map { dialect in
             Self.classes.map { code in
-                registry.makeCounter(descriptor: Self.name("requests", "total", "Requests answered, by client dialect and status class"),
-                                     labels: [("dialect", dialect), ("code", code)])
+                registry.makeCounter(
+                    descriptor: Self.name("requests", "total", "Requests answered, by client dialect and status class"),
+                    labels: [("dialect", dialect), ("code", code)])
             }
         }
-        let buckets: [Duration] = [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
-                                   .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5),
-                                   .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120)]
+        let buckets: [Duration] = [
+            .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5),
+            .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120),
+        ]
         duration = registry.makeDurationHistogram(descriptor: Self.name("request_duration", "seconds", "Time from request to the last byte of the response"), buckets: buckets)
         firstByte = registry.makeDurationHistogram(descriptor: Self.name("upstream_first_byte", "seconds", "Time from request to the upstream's response head"), buckets: buckets)
         bytesIn = registry.makeCounter(descriptor: Self.name("request_bytes", "total", "Request body bytes received"))
         bytesOut = registry.makeCounter(descriptor: Self.name("response_bytes", "total", "Response body bytes sent"))
         inFlight = registry.makeGauge(descriptor: Self.name("requests_in_flight", "", "Requests being served"))
         droppedEvents = registry.makeCounter(descriptor: Self.name("events_dropped", "total", "Analytics events dropped because the event queue was full"))
-        upstreamErrors = Dictionary(uniqueKeysWithValues: Self.errorCodes.map { code in
-            (code, registry.makeCounter(descriptor: Self.name("upstream_errors", "total", "Upstream failures by kind"), labels: [("error", code.description)]))
-        })
+        upstreamErrors = Dictionary(
+            uniqueKeysWithValues: Self.errorCodes.map { code in
+                (code, registry.makeCounter(descriptor: Self.name("upstream_errors", "total", "Upstream failures by kind"), labels: [("error", code.description)]))
+            })
     }
 
     static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {

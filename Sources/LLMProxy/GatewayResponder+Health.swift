@@ -1,8 +1,8 @@
-import ProxyCore
 import Dialects
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ProxyCore
 import Telemetry
 import Upstreams
 
@@ -28,7 +28,10 @@ extension GatewayResponder {
             }
             if let events, !events.isHealthy {
                 // Still serving from memory: ready, but say what is wrong.
-                return json(.ok, #"{"status":"degraded","reason":"the database is unreachable; keys are served from memory and \#(events.queued) request events are queued","timestamp":\#(timestamp)}"#)
+                return json(
+                    .ok,
+                    #"{"status":"degraded","reason":"the database is unreachable; keys are served from memory and \#(events.queued) request events are queued","timestamp":\#(timestamp)}"#
+                )
             }
             return json(.ok, #"{"status":"ready","timestamp":\#(timestamp)}"#)
         case "/health":
@@ -36,7 +39,10 @@ extension GatewayResponder {
             guard detailed else { return json(.ok, #"{"status":"\#(status)","timestamp":\#(timestamp)}"#) }
             let store = events.map { #","store":{"kind":"\#($0.storeKind)","healthy":\#($0.isHealthy),"queued_events":\#($0.queued)}"# } ?? ""
             let uptime = RequestRecord.milliseconds(ContinuousClock.now - startedAt) / 1000
-            return json(.ok, #"{"status":"\#(status)","timestamp":\#(timestamp),"version":"\#(GatewayVersion.current)","uptime_seconds":\#(uptime.rounded(toPlaces: 1)),"upstreams":\#(Self.upstreamsJSON(state: state))\#(store)}"#)
+            return json(
+                .ok,
+                #"{"status":"\#(status)","timestamp":\#(timestamp),"version":"\#(GatewayVersion.current)","uptime_seconds":\#(uptime.rounded(toPlaces: 1)),"upstreams":\#(Self.upstreamsJSON(state: state))\#(store)}"#
+            )
         default:
             let local = LocalResponse.error(.notFound(path: path), dialect: .openai)
             return Response(status: local.status, headers: local.headers, body: ResponseBody(byteBuffer: local.body))
@@ -56,7 +62,8 @@ extension GatewayResponder {
             }
             let modelsError = models?.lastError.map(JSONText.quoted) ?? "null"
             let origin = provider.type == .mock ? "mock" : provider.baseURL.description
-            return #"{"name":\#(JSONText.quoted(provider.name)),"type":"\#(provider.type.rawValue)","base_url":\#(JSONText.quoted(origin)),"discovered":\#(provider.isDiscoveredEngine),"healthy":\#(provider.endpoints.contains { $0.health.isAvailable() }),"models":\#(models?.models.count ?? provider.modelNames.count),"models_error":\#(modelsError),"endpoints":[\#(endpoints.joined(separator: ","))]}"#
+            return
+                #"{"name":\#(JSONText.quoted(provider.name)),"type":"\#(provider.type.rawValue)","base_url":\#(JSONText.quoted(origin)),"discovered":\#(provider.isDiscoveredEngine),"healthy":\#(provider.endpoints.contains { $0.health.isAvailable() }),"models":\#(models?.models.count ?? provider.modelNames.count),"models_error":\#(modelsError),"endpoints":[\#(endpoints.joined(separator: ","))]}"#
         }
         return "[" + upstreams.joined(separator: ",") + "]"
     }

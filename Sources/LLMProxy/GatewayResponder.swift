@@ -51,8 +51,9 @@ public struct GatewayResponder: HTTPResponder {
                 return finish(AdminAPI.failure(.notFound, "the admin interface is off: \(reason)"), record: &record)
             }
             let forwarded = request.headers[values: .xForwardedFor]
-            let client = ClientAddress.resolve(peer: context.channel.remoteAddress?.ipAddress,
-                                               forwardedFor: forwarded.isEmpty ? nil : forwarded.joined(separator: ","), trusted: state.trustedProxies)
+            let client = ClientAddress.resolve(
+                peer: context.channel.remoteAddress?.ipAddress,
+                forwardedFor: forwarded.isEmpty ? nil : forwarded.joined(separator: ","), trusted: state.trustedProxies)
             let response = await admin.respond(to: request, clientAddress: client)
             return finish(response, record: &record)
         }
@@ -82,7 +83,10 @@ public struct GatewayResponder: HTTPResponder {
         if state.config.server.publicHealthDetails { return true }
         if state.authenticator.isOpen && !(keys?.hasKeys ?? false) { return true }
         if ClientKey.extract(from: request.headers, query: request.uri.query.map { Substring($0) }) != nil,
-           authenticateOnly(request, state: state) == nil { return true }
+            authenticateOnly(request, state: state) == nil
+        {
+            return true
+        }
         if let admin, await admin.authenticatedUser(request) != nil { return true }
         return false
     }

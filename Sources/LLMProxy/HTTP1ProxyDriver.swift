@@ -153,8 +153,9 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
     private func begin(_ head: HTTPRequest, context: ChannelHandlerContext) {
         let state = store.state
         let forwarded = head.headerFields[values: .xForwardedFor]
-        let client = ClientAddress.resolve(peer: context.channel.remoteAddress?.ipAddress,
-                                           forwardedFor: forwarded.isEmpty ? nil : forwarded.joined(separator: ","), trusted: state.trustedProxies)
+        let client = ClientAddress.resolve(
+            peer: context.channel.remoteAddress?.ipAddress,
+            forwardedFor: forwarded.isEmpty ? nil : forwarded.joined(separator: ","), trusted: state.trustedProxies)
         let outcome = RequestPlanner.head(head, clientAddress: client, state: state)
         if case .notProxied = outcome {
             phase = .passing

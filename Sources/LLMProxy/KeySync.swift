@@ -1,6 +1,6 @@
-import ProxyCore
 import Guards
 import Logging
+import ProxyCore
 import ServiceLifecycle
 import Store
 
@@ -49,12 +49,14 @@ struct KeySync: Service {
             let started = ContinuousClock.now
             do {
                 try await cancelWhenGracefulShutdown {
-                    try await store.listenForKeyChanges(onListening: {
-                        // Subscribed: this load covers every change made before it.
-                        try? await Self.load(store: store, into: index)
-                    }, onChange: { id in
-                        if let key = try? await store.key(id: id) { index.upsert(hash: key.hash, identity: key.identity) }
-                    })
+                    try await store.listenForKeyChanges(
+                        onListening: {
+                            // Subscribed: this load covers every change made before it.
+                            try? await Self.load(store: store, into: index)
+                        },
+                        onChange: { id in
+                            if let key = try? await store.key(id: id) { index.upsert(hash: key.hash, identity: key.identity) }
+                        })
                 }
             } catch {
                 if Task.isShuttingDownGracefully || Task.isCancelled { return }

@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import ProxyCore
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Logging
+
+#if canImport(Glibc)
+    import ProxyCore
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The process's open-file limit. Each client connection takes a descriptor and each
 /// proxied request another one upstream; the usual soft limit of 1,024 would let a few
@@ -16,9 +17,9 @@ enum OpenFileLimit {
     /// limit cannot hold `maxConnections` clients with an upstream connection each.
     static func raise(toServe maxConnections: Int, logger: Logger) {
         #if os(Linux)
-        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+            let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
         #else
-        let resource = RLIMIT_NOFILE
+            let resource = RLIMIT_NOFILE
         #endif
         var limit = rlimit()
         guard getrlimit(resource, &limit) == 0 else { return }
@@ -33,8 +34,9 @@ enum OpenFileLimit {
         }
         let needed = UInt64(maxConnections) * 2 + 256
         if UInt64(limit.rlim_cur) < needed {
-            logger.warning("the open-file limit is lower than server.max_connections needs (two descriptors per connection): lower max_connections or raise the hard limit (ulimit -Hn, LimitNOFILE=)",
-                           metadata: ["open_file_limit": .stringConvertible(limit.rlim_cur), "max_connections": .stringConvertible(maxConnections)])
+            logger.warning(
+                "the open-file limit is lower than server.max_connections needs (two descriptors per connection): lower max_connections or raise the hard limit (ulimit -Hn, LimitNOFILE=)",
+                metadata: ["open_file_limit": .stringConvertible(limit.rlim_cur), "max_connections": .stringConvertible(maxConnections)])
         }
     }
 }

@@ -1,6 +1,6 @@
-import ProxyCore
 import Logging
 import ProxyConfig
+import ProxyCore
 import ServiceLifecycle
 import UnixSignals
 import Upstreams

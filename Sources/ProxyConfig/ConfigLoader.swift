@@ -25,7 +25,9 @@ package struct ConfigLoader: Sendable {
                 let data = try Data(contentsOf: URL(fileURLWithPath: file))
                 text = String(decoding: data, as: UTF8.self)
             } catch {
-                throw ConfigError([ConfigProblem(path: "(file)", message: "\(file) cannot be read: \(error.localizedDescription); check the path given with -c or $LLMPROXY_CONFIG")])
+                throw ConfigError([
+                    ConfigProblem(path: "(file)", message: "\(file) cannot be read: \(error.localizedDescription); check the path given with -c or $LLMPROXY_CONFIG")
+                ])
             }
             (config, problems) = GatewayConfig.parseCollecting(yaml: text)
         }

@@ -34,7 +34,8 @@ package struct ConfigRange: Sendable, Equatable {
     /// `must be between 1 and 65535 …`, naming the range, the value found and the default.
     func message(got value: String) -> String {
         let unit = self.unit.isEmpty ? "" : " \(self.unit)"
-        let bounds = includesLower
+        let bounds =
+            includesLower
             ? "between \(Self.text(lower)) and \(Self.text(upper))\(unit)"
             : "above \(Self.text(lower)) and at most \(Self.text(upper))\(unit)"
         return "must be \(bounds) (got \(value)); the default is \(defaultValue)"

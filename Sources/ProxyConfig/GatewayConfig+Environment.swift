@@ -84,12 +84,18 @@ extension GatewayConfig {
         }
 
         if let level = value("LLMPROXY_LOG_LEVEL", "LOG_LEVEL") {
-            if let parsed = LoggingConfig.Level(rawValue: level.value.lowercased()) { logging.level = parsed } else {
-                problems.append(ConfigProblem(path: "$\(level.name)", message: "must be one of \(LoggingConfig.Level.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(level.value)\")"))
+            if let parsed = LoggingConfig.Level(rawValue: level.value.lowercased()) {
+                logging.level = parsed
+            } else {
+                problems.append(
+                    ConfigProblem(
+                        path: "$\(level.name)", message: "must be one of \(LoggingConfig.Level.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(level.value)\")"))
             }
         }
         if let format = value("LLMPROXY_LOG_FORMAT") {
-            if let parsed = LoggingConfig.Format(rawValue: format.value.lowercased()) { logging.format = parsed } else {
+            if let parsed = LoggingConfig.Format(rawValue: format.value.lowercased()) {
+                logging.format = parsed
+            } else {
                 problems.append(ConfigProblem(path: "$\(format.name)", message: "must be json or text (got \"\(format.value)\")"))
             }
         }
@@ -110,9 +116,11 @@ extension GatewayConfig {
             targetURLs += targets.value.split(separator: ",").compactMap { TargetURL(spec: String($0)) }
         }
 
-        for (type, keyName, urlName) in [(ProviderType.openai, "OPENAI_API_KEY", "OPENAI_BASE_URL"),
-                                         (.anthropic, "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
-                                         (.gemini, "GEMINI_API_KEY", "GEMINI_BASE_URL")] {
+        for (type, keyName, urlName) in [
+            (ProviderType.openai, "OPENAI_API_KEY", "OPENAI_BASE_URL"),
+            (.anthropic, "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
+            (.gemini, "GEMINI_API_KEY", "GEMINI_BASE_URL"),
+        ] {
             guard let key = value(keyName) else { continue }
             var baseURL = value(urlName)?.value ?? type.defaultBaseURL!
             while baseURL.hasSuffix("/") { baseURL.removeLast() }

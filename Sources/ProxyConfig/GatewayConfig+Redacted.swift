@@ -14,9 +14,10 @@ extension GatewayConfig {
         func bool(_ b: Bool) -> Node { Node(b ? "true" : "false") }
         let redacted = str("<redacted>")
         func headers(_ h: [String: String]) -> Node {
-            map(h.sorted { $0.key < $1.key }.map { name, value in
-                (name, Self.isSecretHeader(name) ? redacted : str(value))
-            })
+            map(
+                h.sorted { $0.key < $1.key }.map { name, value in
+                    (name, Self.isSecretHeader(name) ? redacted : str(value))
+                })
         }
 
         let filter: Node
@@ -37,80 +38,104 @@ extension GatewayConfig {
                 ("models", p.models.isEmpty ? nil : list(p.models.map(str))),
                 ("discover_models", bool(p.discoverModels)),
                 ("headers", p.headers.isEmpty ? nil : headers(p.headers)),
-                ("health_check", p.healthCheck.map { check in
-                    map([
-                        ("method", Node(check.method)),
-                        ("path", str(check.path)),
-                        ("body", check.body.map(str)),
-                        ("headers", check.headers.isEmpty ? nil : headers(check.headers)),
-                    ])
-                }),
+                (
+                    "health_check",
+                    p.healthCheck.map { check in
+                        map([
+                            ("method", Node(check.method)),
+                            ("path", str(check.path)),
+                            ("body", check.body.map(str)),
+                            ("headers", check.headers.isEmpty ? nil : headers(check.headers)),
+                        ])
+                    }
+                ),
                 ("health_check_interval", num(p.healthCheckInterval)),
             ])
         }
         let root = map([
-            ("server", map([
-                ("host", str(server.host)),
-                ("port", int(server.port)),
-                ("allow_unauthenticated_public_bind", bool(server.allowUnauthenticatedPublicBind)),
-                ("max_request_size", int(server.maxRequestSize)),
-                ("drain_timeout", num(server.drainTimeout)),
-                ("public_paths", list(server.publicPaths.map(str))),
-                ("auth_health_check", bool(server.authHealthCheck)),
-                ("metrics", bool(server.metrics)),
-                ("response_header_filter", filter),
-                ("request_head_timeout", num(server.requestHeadTimeout)),
-                ("request_body_timeout", num(server.requestBodyTimeout)),
-                ("keep_alive_timeout", num(server.keepAliveTimeout)),
-                ("max_connections", int(server.maxConnections)),
-                ("trusted_proxies", list(server.trustedProxies.map(str))),
-                ("public_health_details", bool(server.publicHealthDetails)),
-            ])),
-            ("upstream", map([
-                ("connect_timeout", num(upstream.connectTimeout)),
-                ("first_byte_timeout", num(upstream.firstByteTimeout)),
-                ("idle_timeout", num(upstream.idleTimeout)),
-                ("max_connections_per_host", int(upstream.maxConnectionsPerHost)),
-                ("ca_file", upstream.caFile.map(str)),
-                ("fast_path", bool(upstream.fastPath)),
-            ])),
+            (
+                "server",
+                map([
+                    ("host", str(server.host)),
+                    ("port", int(server.port)),
+                    ("allow_unauthenticated_public_bind", bool(server.allowUnauthenticatedPublicBind)),
+                    ("max_request_size", int(server.maxRequestSize)),
+                    ("drain_timeout", num(server.drainTimeout)),
+                    ("public_paths", list(server.publicPaths.map(str))),
+                    ("auth_health_check", bool(server.authHealthCheck)),
+                    ("metrics", bool(server.metrics)),
+                    ("response_header_filter", filter),
+                    ("request_head_timeout", num(server.requestHeadTimeout)),
+                    ("request_body_timeout", num(server.requestBodyTimeout)),
+                    ("keep_alive_timeout", num(server.keepAliveTimeout)),
+                    ("max_connections", int(server.maxConnections)),
+                    ("trusted_proxies", list(server.trustedProxies.map(str))),
+                    ("public_health_details", bool(server.publicHealthDetails)),
+                ])
+            ),
+            (
+                "upstream",
+                map([
+                    ("connect_timeout", num(upstream.connectTimeout)),
+                    ("first_byte_timeout", num(upstream.firstByteTimeout)),
+                    ("idle_timeout", num(upstream.idleTimeout)),
+                    ("max_connections_per_host", int(upstream.maxConnectionsPerHost)),
+                    ("ca_file", upstream.caFile.map(str)),
+                    ("fast_path", bool(upstream.fastPath)),
+                ])
+            ),
             ("auth", map([("keys", list(auth.keys.map { _ in redacted }))])),
-            ("database", map([
-                ("enabled", bool(database.enabled)),
-                ("path", database.url == nil ? str(database.path) : nil),
-                ("url", database.url.map { str(Self.redactedURL($0)) }),
-                ("event_queue_limit", int(database.eventQueueLimit)),
-                ("event_retention_days", num(database.eventRetentionDays)),
-            ])),
-            ("admin", map([
-                ("enabled", bool(admin.enabled)),
-                ("allow_cidrs", list(admin.allowCIDRs.map(str))),
-                ("cors_origins", list(admin.corsOrigins.map(str))),
-                ("jwt_secret", admin.jwtSecret == nil ? nil : redacted),
-                ("username", admin.username.map(str)),
-                ("password", admin.password == nil ? nil : redacted),
-                ("session_hours", num(admin.sessionHours)),
-            ])),
+            (
+                "database",
+                map([
+                    ("enabled", bool(database.enabled)),
+                    ("path", database.url == nil ? str(database.path) : nil),
+                    ("url", database.url.map { str(Self.redactedURL($0)) }),
+                    ("event_queue_limit", int(database.eventQueueLimit)),
+                    ("event_retention_days", num(database.eventRetentionDays)),
+                ])
+            ),
+            (
+                "admin",
+                map([
+                    ("enabled", bool(admin.enabled)),
+                    ("allow_cidrs", list(admin.allowCIDRs.map(str))),
+                    ("cors_origins", list(admin.corsOrigins.map(str))),
+                    ("jwt_secret", admin.jwtSecret == nil ? nil : redacted),
+                    ("username", admin.username.map(str)),
+                    ("password", admin.password == nil ? nil : redacted),
+                    ("session_hours", num(admin.sessionHours)),
+                ])
+            ),
             ("providers", list(providerNodes)),
             ("target_urls", targetURLs.isEmpty ? nil : list(targetURLs.map { str($0.url + ($0.apiKey == nil ? "" : "|<redacted>")) })),
-            ("routing", map([
-                ("aliases", routing.aliases.isEmpty ? nil : map(routing.aliases.sorted { $0.key < $1.key }.map { ($0.key, str($0.value)) })),
-                ("default_model", routing.defaultModel.map(str)),
-                ("default_provider", routing.defaultProvider.map(str)),
-            ])),
-            ("discovery", map([
-                ("local_engines", bool(discovery.localEngines)),
-                ("interval", num(discovery.interval)),
-                ("ollama_url", str(discovery.ollamaURL)),
-                ("vllm_url", str(discovery.vllmURL)),
-                ("lmstudio_url", str(discovery.lmStudioURL)),
-                ("llamacpp_url", str(discovery.llamaCppURL)),
-            ])),
-            ("logging", map([
-                ("format", Node(logging.format.rawValue)),
-                ("level", Node(logging.level.rawValue)),
-                ("requests", bool(logging.requests)),
-            ])),
+            (
+                "routing",
+                map([
+                    ("aliases", routing.aliases.isEmpty ? nil : map(routing.aliases.sorted { $0.key < $1.key }.map { ($0.key, str($0.value)) })),
+                    ("default_model", routing.defaultModel.map(str)),
+                    ("default_provider", routing.defaultProvider.map(str)),
+                ])
+            ),
+            (
+                "discovery",
+                map([
+                    ("local_engines", bool(discovery.localEngines)),
+                    ("interval", num(discovery.interval)),
+                    ("ollama_url", str(discovery.ollamaURL)),
+                    ("vllm_url", str(discovery.vllmURL)),
+                    ("lmstudio_url", str(discovery.lmStudioURL)),
+                    ("llamacpp_url", str(discovery.llamaCppURL)),
+                ])
+            ),
+            (
+                "logging",
+                map([
+                    ("format", Node(logging.format.rawValue)),
+                    ("level", Node(logging.level.rawValue)),
+                    ("requests", bool(logging.requests)),
+                ])
+            ),
         ])
         return (try? Yams.serialize(node: root)) ?? ""
     }

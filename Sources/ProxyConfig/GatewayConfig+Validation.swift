@@ -16,7 +16,10 @@ extension GatewayConfig {
         if server.host.isEmpty { fail("server.host", "must not be empty: use 127.0.0.1 for this machine only or 0.0.0.0 for every interface") }
         check("server.max_request_size", server.maxRequestSize, .maxRequestSize)
         if let url = database.url, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
-            fail("database.url", "must be a PostgreSQL URL like postgres://user:password@host:5432/database (got \"\(Self.redactedURL(url))\"); leave it unset to use the SQLite file at database.path")
+            fail(
+                "database.url",
+                "must be a PostgreSQL URL like postgres://user:password@host:5432/database (got \"\(Self.redactedURL(url))\"); leave it unset to use the SQLite file at database.path"
+            )
         }
         if database.url == nil, database.enabled, database.path.isEmpty { fail("database.path", "must name a file, e.g. ./data/llmproxy.sqlite") }
         check("database.event_queue_limit", database.eventQueueLimit, .eventQueueLimit)
@@ -45,7 +48,10 @@ extension GatewayConfig {
             fail("server.public_paths[\(index)]", "must start with / (got \"\(path)\")")
         }
         if !isLoopback(server.host), auth.keys.isEmpty, !server.allowUnauthenticatedPublicBind {
-            fail("server.host", "is \(server.host), reachable from other machines, but no client key is configured: set auth.keys (or API_KEYS), or set server.allow_unauthenticated_public_bind: true if the network in front already restricts access")
+            fail(
+                "server.host",
+                "is \(server.host), reachable from other machines, but no client key is configured: set auth.keys (or API_KEYS), or set server.allow_unauthenticated_public_bind: true if the network in front already restricts access"
+            )
         }
 
         check("upstream.connect_timeout", upstream.connectTimeout, .connectTimeout)

@@ -87,7 +87,8 @@ extension GatewayConfig {
         if let keys = reader.strings(top["auth_keys"], at: "auth_keys") { auth.keys += keys }
         let seedInterval = reader.double(top["health_check_interval"], at: "health_check_interval")
         if top["cert_file"] != nil || top["private_key_file"] != nil {
-            warnings.append("cert_file/private_key_file are accepted but TLS termination is not part of this build yet: the gateway serves plain HTTP; terminate TLS in front of it")
+            warnings.append(
+                "cert_file/private_key_file are accepted but TLS termination is not part of this build yet: the gateway serves plain HTTP; terminate TLS in front of it")
         }
         if let node = top["providers"] {
             if let sequence = node.sequence {
@@ -113,12 +114,14 @@ extension GatewayConfig {
 
 extension ServerConfig {
     mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
-        let map = reader.mapping(node, at: path, known: [
-            "host", "port", "allow_unauthenticated_public_bind", "max_request_size", "drain_timeout",
-            "public_paths", "auth_health_check", "response_header_filter", "metrics",
-            "request_head_timeout", "request_body_timeout", "keep_alive_timeout", "max_connections", "trusted_proxies",
-            "public_health_details",
-        ])
+        let map = reader.mapping(
+            node, at: path,
+            known: [
+                "host", "port", "allow_unauthenticated_public_bind", "max_request_size", "drain_timeout",
+                "public_paths", "auth_health_check", "response_header_filter", "metrics",
+                "request_head_timeout", "request_body_timeout", "keep_alive_timeout", "max_connections", "trusted_proxies",
+                "public_health_details",
+            ])
         host = reader.string(map["host"], at: "\(path).host") ?? host
         port = reader.int(map["port"], at: "\(path).port") ?? port
         allowUnauthenticatedPublicBind = reader.bool(map["allow_unauthenticated_public_bind"], at: "\(path).allow_unauthenticated_public_bind") ?? allowUnauthenticatedPublicBind
@@ -150,9 +153,11 @@ extension ServerConfig {
 
 extension UpstreamClientConfig {
     mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
-        let map = reader.mapping(node, at: path, known: [
-            "connect_timeout", "first_byte_timeout", "idle_timeout", "max_connections_per_host", "ca_file", "fast_path",
-        ])
+        let map = reader.mapping(
+            node, at: path,
+            known: [
+                "connect_timeout", "first_byte_timeout", "idle_timeout", "max_connections_per_host", "ca_file", "fast_path",
+            ])
         connectTimeout = reader.double(map["connect_timeout"], at: "\(path).connect_timeout") ?? connectTimeout
         firstByteTimeout = reader.double(map["first_byte_timeout"], at: "\(path).first_byte_timeout") ?? firstByteTimeout
         idleTimeout = reader.double(map["idle_timeout"], at: "\(path).idle_timeout") ?? idleTimeout
@@ -173,9 +178,11 @@ extension RoutingConfig {
 
 extension DiscoveryConfig {
     mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
-        let map = reader.mapping(node, at: path, known: [
-            "local_engines", "interval", "ollama_url", "vllm_url", "lmstudio_url", "llamacpp_url",
-        ])
+        let map = reader.mapping(
+            node, at: path,
+            known: [
+                "local_engines", "interval", "ollama_url", "vllm_url", "lmstudio_url", "llamacpp_url",
+            ])
         localEngines = reader.bool(map["local_engines"], at: "\(path).local_engines") ?? localEngines
         interval = reader.double(map["interval"], at: "\(path).interval") ?? interval
         ollamaURL = reader.string(map["ollama_url"], at: "\(path).ollama_url") ?? ollamaURL
@@ -189,12 +196,16 @@ extension LoggingConfig {
     mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
         let map = reader.mapping(node, at: path, known: ["format", "level", "requests"])
         if let value = reader.string(map["format"], at: "\(path).format") {
-            if let format = Format(rawValue: value.lowercased()) { self.format = format } else {
+            if let format = Format(rawValue: value.lowercased()) {
+                self.format = format
+            } else {
                 reader.problem("\(path).format", "must be json or text (got \"\(value)\")")
             }
         }
         if let value = reader.string(map["level"], at: "\(path).level") {
-            if let level = Level(rawValue: value.lowercased()) { self.level = level } else {
+            if let level = Level(rawValue: value.lowercased()) {
+                self.level = level
+            } else {
                 reader.problem("\(path).level", "must be one of \(Level.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(value)\")")
             }
         }

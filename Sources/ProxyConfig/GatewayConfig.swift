@@ -153,9 +153,10 @@ package struct AdminConfig: Sendable, Equatable {
 
     /// User names (admins and key owners): 3–50 of `[A-Za-z0-9_.-]`.
     package static func isValidUsername(_ name: String) -> Bool {
-        (3...50).contains(name.utf8.count) && name.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || byte == 0x5f || byte == 0x2e || byte == 0x2d
-        }
+        (3...50).contains(name.utf8.count)
+            && name.utf8.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || byte == 0x5f || byte == 0x2e || byte == 0x2d
+            }
     }
 }
 

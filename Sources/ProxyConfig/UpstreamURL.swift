@@ -1,4 +1,5 @@
 import Foundation
+
 /// A base URL split into the parts the forwarder needs. Parsed once at configuration time so
 /// the request path only concatenates strings.
 ///
@@ -47,7 +48,9 @@ public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
             if after.hasPrefix(":") {
                 guard let p = Int(after.dropFirst()), (1...65535).contains(p) else { return nil }
                 port = p
-            } else if !after.isEmpty { return nil }
+            } else if !after.isEmpty {
+                return nil
+            }
             host = String(host[host.index(after: host.startIndex)..<close])
         } else if let colon = host.lastIndex(of: ":") {
             guard let p = Int(host[host.index(after: colon)...]), (1...65535).contains(p) else { return nil }

@@ -35,8 +35,10 @@ package struct Admission: Sendable {
     /// key limited to other models is told so before it learns which models exist).
     package var providers: [Provider]?
 
-    package init(method: HTTPRequest.Method, path: String, query: Substring?, headers: HTTPFields, operation: Operation,
-                 clientAddress: String?, presentedKey: String?, answeredLocally: Bool) {
+    package init(
+        method: HTTPRequest.Method, path: String, query: Substring?, headers: HTTPFields, operation: Operation,
+        clientAddress: String?, presentedKey: String?, answeredLocally: Bool
+    ) {
         self.method = method
         self.path = path
         self.query = query

@@ -21,8 +21,10 @@ package final class ForwardPlan: @unchecked Sendable {
     /// streams without having asked; the extra chunk is then filtered out of the response.
     let bodyWithUsage: ByteBuffer?
 
-    init(record: RequestRecord, state: GatewayState, admission: Admission, providers: [Provider], path: String, body: ByteBuffer?,
-         bodyWithUsage: ByteBuffer?) {
+    init(
+        record: RequestRecord, state: GatewayState, admission: Admission, providers: [Provider], path: String, body: ByteBuffer?,
+        bodyWithUsage: ByteBuffer?
+    ) {
         self.record = record
         self.state = state
         self.admission = admission
@@ -54,8 +56,9 @@ package final class ForwardPlan: @unchecked Sendable {
         let sent = withUsage ?? body
         var stages: [any ResponseStage] = [UsageTap()]
         if withUsage != nil { stages.append(UsageChunkRemoval()) }
-        let plan = UpstreamRequestPlan(endpoint: endpoint, dialect: dialect, path: path, query: admission.query.map(String.init),
-                                       clientHeaders: admission.headers, extraHeaders: provider?.extraHeaders ?? [], requestID: record.id)
+        let plan = UpstreamRequestPlan(
+            endpoint: endpoint, dialect: dialect, path: path, query: admission.query.map(String.init),
+            clientHeaders: admission.headers, extraHeaders: provider?.extraHeaders ?? [], requestID: record.id)
         let method = HTTPMethod(rawValue: admission.method.rawValue)
         let head = UpstreamClient.http1Head(plan, base: endpoint.baseURL, method: method, bodyLength: sent?.readableBytes)
         var attempt = Attempt(head: head, body: sent, stages: ResponseStages(stages))
@@ -63,8 +66,9 @@ package final class ForwardPlan: @unchecked Sendable {
             let config = provider?.mock ?? MockConfig()
             let includeUsage = sent.flatMap { bytes in bytes.withUnsafeReadableBytes { TopLevelFields.scan($0) } }?.includeUsage == true
             attempt.mock = MockProvider(config: config, providerName: endpoint.providerName)
-                .answer(operation: admission.operation, model: record.model, body: sent, streaming: record.stream, includeUsage: includeUsage,
-                        query: admission.query.map(String.init))
+                .answer(
+                    operation: admission.operation, model: record.model, body: sent, streaming: record.stream, includeUsage: includeUsage,
+                    query: admission.query.map(String.init))
             attempt.mockConfig = config
         }
         return attempt
@@ -133,7 +137,8 @@ package struct AttemptPlan: Sendable {
     /// The first attempt, or the next after a retryable failure.
     package mutating func next() -> Step {
         guard tried.count < Self.maxAttempts,
-              let endpoint = EndpointSelector.pick(from: providers, excluding: tried, random: random()) else {
+            let endpoint = EndpointSelector.pick(from: providers, excluding: tried, random: random())
+        else {
             if let lastError { return .fail(lastError) }
             let count = providers.reduce(0) { $0 + $1.endpoints.count }
             return .fail(.upstreamUnavailable("All \(count) upstream endpoint(s) for this route are unhealthy; try again shortly"))

@@ -25,8 +25,10 @@ package final class GatewayState: Sendable {
     package let catalog: ModelCatalog
     package let health: HealthRegistry
 
-    package init(config: GatewayConfig, engines: [ProviderConfig], catalog: ModelCatalog, health: HealthRegistry,
-                 environment: EngineEnvironment = EngineEnvironment()) {
+    package init(
+        config: GatewayConfig, engines: [ProviderConfig], catalog: ModelCatalog, health: HealthRegistry,
+        environment: EngineEnvironment = EngineEnvironment()
+    ) {
         self.config = config
         self.catalog = catalog
         self.health = health
@@ -50,8 +52,9 @@ package final class GatewayState: Sendable {
         if config.server.authHealthCheck { paths.subtract(["/health", "/health/live", "/health/ready"]) }
         publicPaths = paths
         trustedProxies = config.server.trustedProxies.compactMap(CIDR.init)
-        guards = GuardChain.standard(authenticator: authenticator, keys: environment.keys, publicPaths: paths,
-                                     extra: environment.extraGuards)
+        guards = GuardChain.standard(
+            authenticator: authenticator, keys: environment.keys, publicPaths: paths,
+            extra: environment.extraGuards)
     }
 }
 
@@ -77,8 +80,10 @@ package struct EngineEnvironment: Sendable {
     /// to the HTTP application as they came.
     package var isLocalSurface: @Sendable (String) -> Bool
 
-    package init(keys: ManagedKeyIndex? = nil, extraGuards: [any AdmissionGuard] = [],
-                 isLocalSurface: @escaping @Sendable (String) -> Bool = { _ in false }) {
+    package init(
+        keys: ManagedKeyIndex? = nil, extraGuards: [any AdmissionGuard] = [],
+        isLocalSurface: @escaping @Sendable (String) -> Bool = { _ in false }
+    ) {
         self.keys = keys
         self.extraGuards = extraGuards
         self.isLocalSurface = isLocalSurface

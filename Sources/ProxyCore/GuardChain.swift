@@ -13,8 +13,10 @@ package struct GuardChain: Sendable {
 
     /// The gateway's standard chain: the client key, then the key's model allowlist, then
     /// whatever the embedder added.
-    package static func standard(authenticator: ClientAuthenticator, keys: ManagedKeyIndex?, publicPaths: Set<String>,
-                                 extra: [any AdmissionGuard]) -> GuardChain {
+    package static func standard(
+        authenticator: ClientAuthenticator, keys: ManagedKeyIndex?, publicPaths: Set<String>,
+        extra: [any AdmissionGuard]
+    ) -> GuardChain {
         GuardChain([KeyGuard(authenticator: authenticator, keys: keys, publicPaths: publicPaths), ModelAllowlistGuard()] + extra)
     }
 

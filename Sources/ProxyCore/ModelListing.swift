@@ -37,12 +37,14 @@ package enum ModelListing {
             let models = entries.map { entry -> String in
                 if let raw = entry.raw { return raw }
                 let name = entry.id.hasPrefix("models/") ? entry.id : "models/\(entry.id)"
-                return #"{"name":\#(JSONText.quoted(name)),"displayName":\#(JSONText.quoted(entry.id)),"supportedGenerationMethods":["generateContent","streamGenerateContent","countTokens"]}"#
+                return
+                    #"{"name":\#(JSONText.quoted(name)),"displayName":\#(JSONText.quoted(entry.id)),"supportedGenerationMethods":["generateContent","streamGenerateContent","countTokens"]}"#
             }
             return .json(.ok, #"{"models":[\#(models.joined(separator: ","))]}"#)
         case .geminiGetModel:
             guard let id = operation.pathModel,
-                  let entry = entries.first(where: { $0.id == id || $0.id == "models/\(id)" }) else {
+                let entry = entries.first(where: { $0.id == id || $0.id == "models/\(id)" })
+            else {
                 return .error(.modelNotFound(operation.pathModel), dialect: .gemini)
             }
             if let raw = entry.raw { return .json(.ok, raw) }

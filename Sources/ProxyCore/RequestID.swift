@@ -9,7 +9,7 @@ package enum RequestIdentifier {
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: ":"):
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: ":"):
                 continue
             default:
                 return nil
@@ -25,7 +25,7 @@ package enum RequestIdentifier {
     }
 
     private static let processPrefix = UInt64.random(in: .min ... .max)
-    private static let counter = Atomic<UInt64>(UInt64.random(in: 0 ..< 1 << 32))
+    private static let counter = Atomic<UInt64>(UInt64.random(in: 0..<1 << 32))
 
     private static func hex(_ value: UInt64) -> String {
         let s = String(value, radix: 16)

@@ -67,8 +67,9 @@ package enum RequestPlanner {
         package func unreadable() -> Rejection {
             var record = record
             record.errorCode = .invalidRequest
-            return Rejection(error: .badRequest("The request body could not be read: the client closed or sent a malformed body"),
-                      dialect: admission.operation.dialect, record: record)
+            return Rejection(
+                error: .badRequest("The request body could not be read: the client closed or sent a malformed body"),
+                dialect: admission.operation.dialect, record: record)
         }
     }
 
@@ -105,9 +106,10 @@ package enum RequestPlanner {
         record.dialect = operation.dialect.rawValue
 
         let listing = hostMatch == nil && operation.isModelListing
-        var admission = Admission(method: request.method, path: path, query: query, headers: request.headerFields, operation: operation,
-                                  clientAddress: clientAddress, presentedKey: ClientKey.extract(from: request.headerFields, query: query),
-                                  answeredLocally: listing)
+        var admission = Admission(
+            method: request.method, path: path, query: query, headers: request.headerFields, operation: operation,
+            clientAddress: clientAddress, presentedKey: ClientKey.extract(from: request.headerFields, query: query),
+            answeredLocally: listing)
         if let refusal = state.guards.admitHead(&admission) {
             record.identity = admission.identity
             record.rejectedBy = refusal.guardName
@@ -122,8 +124,10 @@ package enum RequestPlanner {
         let declared = request.headerFields[.contentLength].flatMap(Int.init)
         if let declared, declared > limit { return refuse(.requestTooLarge(limit: limit), operation.dialect, close: true) }
         record.authenticated = !admission.needsProviderKey
-        return .readBody(PendingRequest(state: state, record: record, admission: admission, hostMatch: hostMatch, routePath: routePath,
-                                        declaredLength: declared))
+        return .readBody(
+            PendingRequest(
+                state: state, record: record, admission: admission, hostMatch: hostMatch, routePath: routePath,
+                declaredLength: declared))
     }
 
     /// Judges a request once its body is read (nil when it has none) and plans where it goes.
@@ -182,8 +186,10 @@ package enum RequestPlanner {
         if record.stream, operation.asksStreamUsage, let original = body, let fields {
             bodyWithUsage = StreamUsage.requestingUsage(original, fields: fields)
         }
-        return .forward(ForwardPlan(record: record, state: state, admission: pending.admission, providers: pending.admission.providers ?? decision.providers,
-                                    path: path, body: body, bodyWithUsage: bodyWithUsage))
+        return .forward(
+            ForwardPlan(
+                record: record, state: state, admission: pending.admission, providers: pending.admission.providers ?? decision.providers,
+                path: path, body: body, bodyWithUsage: bodyWithUsage))
     }
 }
 

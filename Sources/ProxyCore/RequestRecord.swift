@@ -48,10 +48,11 @@ package struct RequestRecord: Sendable {
         let elapsed = ContinuousClock.now - start
         let (seconds, atto) = elapsed.components
         let endMs = startMs + seconds * 1000 + atto / 1_000_000_000_000_000
-        return RequestEvent(requestID: id, keyID: identity?.keyID, username: identity?.username, startMs: startMs, endMs: endMs,
-                            status: status, success: status < 400 && errorCode == nil, model: model, route: rule, upstream: endpoint,
-                            dialect: dialect, stream: stream, ttfbMs: firstByte.map(Self.milliseconds), promptTokens: promptTokens,
-                            completionTokens: completionTokens, totalTokens: totalTokens, bytesIn: bytesIn, bytesOut: bytesOut, errorCode: errorCode?.description)
+        return RequestEvent(
+            requestID: id, keyID: identity?.keyID, username: identity?.username, startMs: startMs, endMs: endMs,
+            status: status, success: status < 400 && errorCode == nil, model: model, route: rule, upstream: endpoint,
+            dialect: dialect, stream: stream, ttfbMs: firstByte.map(Self.milliseconds), promptTokens: promptTokens,
+            completionTokens: completionTokens, totalTokens: totalTokens, bytesIn: bytesIn, bytesOut: bytesOut, errorCode: errorCode?.description)
     }
 
     package init(id: String, method: String, path: String, start: ContinuousClock.Instant) {

@@ -49,7 +49,10 @@ package struct ResponseStages {
             guard var rest = stage.end() else { continue }
             var dropped = false
             for later in stages[(index + 1)...] {
-                guard let next = later.body(rest) else { dropped = true; break }
+                guard let next = later.body(rest) else {
+                    dropped = true
+                    break
+                }
                 rest = next
             }
             if !dropped { out.append(rest) }

@@ -8,8 +8,9 @@ import Upstreams
 /// Called on `loop`; `started` or `failed` is called on the same loop (inline or later), and
 /// the response then goes to `sink` — never before `started`.
 package protocol UpstreamTransport: Sendable {
-    func send(_ attempt: ForwardPlan.Attempt, to endpoint: Endpoint, freshConnection: Bool, on loop: any EventLoop,
-              sink: any UpstreamResponseSink, started: @escaping (any UpstreamExchange) -> Void, failed: @escaping (any Error) -> Void)
+    func send(
+        _ attempt: ForwardPlan.Attempt, to endpoint: Endpoint, freshConnection: Bool, on loop: any EventLoop,
+        sink: any UpstreamResponseSink, started: @escaping (any UpstreamExchange) -> Void, failed: @escaping (any Error) -> Void)
 }
 
 /// The gateway's transport: the lean connection pool for HTTP and HTTPS upstreams, the mock
@@ -19,9 +20,11 @@ package struct PooledTransport: UpstreamTransport {
 
     package init(pool: HTTP1ConnectionPool) { self.pool = pool }
 
-    package func send(_ attempt: ForwardPlan.Attempt, to endpoint: Endpoint, freshConnection: Bool, on loop: any EventLoop,
-                      sink: any UpstreamResponseSink, started: @escaping (any UpstreamExchange) -> Void,
-                      failed: @escaping (any Error) -> Void) {
+    package func send(
+        _ attempt: ForwardPlan.Attempt, to endpoint: Endpoint, freshConnection: Bool, on loop: any EventLoop,
+        sink: any UpstreamResponseSink, started: @escaping (any UpstreamExchange) -> Void,
+        failed: @escaping (any Error) -> Void
+    ) {
         if let answer = attempt.mock, let config = attempt.mockConfig {
             started(MockExchange.start(answer, latencyMs: config.latencyMilliseconds, pauseMs: config.chunkDelayMilliseconds, on: loop, sink: sink))
             return

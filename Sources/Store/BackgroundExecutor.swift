@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A task executor on one thread of its own, at a lower CPU priority than the event loops.
 /// Background work that is CPU-heavy in bursts (building and encoding batch inserts of
@@ -14,9 +15,9 @@ final class BackgroundExecutor: TaskExecutor, @unchecked Sendable {
     init(name: String, nice: Int32 = 10) {
         let thread = Thread { [unowned self] in
             #if canImport(Glibc)
-            // On Linux, "0" is the calling thread.
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
-            Thread.current.name = name
+                // On Linux, "0" is the calling thread.
+                _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
+                Thread.current.name = name
             #endif
             self.run()
         }

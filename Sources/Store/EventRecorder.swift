@@ -76,7 +76,7 @@ package final class EventRecorder: Service, Sendable {
     }
 
     private func pruneLoop() async {
-        guard Self.retentionCutoff(days: retentionDays, now: 0) != nil else { return }   // kept forever
+        guard Self.retentionCutoff(days: retentionDays, now: 0) != nil else { return } // kept forever
         while !Task.isCancelled {
             await prune()
             try? await Task.sleep(for: Self.pruneInterval)

@@ -6,8 +6,9 @@ package enum KeyIssuer {
     package static func issue(username: String, name: String?, expiresAt: Int64?, limits: KeyLimits, now: Int64) -> (key: ManagedKey, secret: String) {
         let secret = "sk-" + randomHex(bytes: 32)
         let id = "key_" + randomHex(bytes: 8)
-        let key = ManagedKey(id: id, hash: sha256Hex(secret), hint: hint(secret), username: username, name: name,
-                             createdAt: now, expiresAt: expiresAt, limits: limits)
+        let key = ManagedKey(
+            id: id, hash: sha256Hex(secret), hint: hint(secret), username: username, name: name,
+            createdAt: now, expiresAt: expiresAt, limits: limits)
         return (key, secret)
     }
 

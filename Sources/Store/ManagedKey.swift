@@ -15,8 +15,10 @@ package struct ManagedKey: Sendable, Equatable {
     package var revokedAt: Int64?
     package var limits: KeyLimits
 
-    package init(id: String, hash: String, hint: String, username: String, name: String?, createdAt: Int64,
-                lastUsedAt: Int64? = nil, expiresAt: Int64? = nil, revokedAt: Int64? = nil, limits: KeyLimits = KeyLimits()) {
+    package init(
+        id: String, hash: String, hint: String, username: String, name: String?, createdAt: Int64,
+        lastUsedAt: Int64? = nil, expiresAt: Int64? = nil, revokedAt: Int64? = nil, limits: KeyLimits = KeyLimits()
+    ) {
         self.id = id
         self.hash = hash
         self.hint = hint

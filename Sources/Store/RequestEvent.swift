@@ -20,9 +20,11 @@ package struct RequestEvent: Sendable, Equatable {
     package var bytesOut: Int
     package var errorCode: String?
 
-    package init(requestID: String, keyID: String?, username: String?, startMs: Int64, endMs: Int64, status: Int, success: Bool,
-                model: String?, route: String?, upstream: String?, dialect: String?, stream: Bool, ttfbMs: Double?,
-                promptTokens: Int?, completionTokens: Int?, totalTokens: Int?, bytesIn: Int, bytesOut: Int, errorCode: String?) {
+    package init(
+        requestID: String, keyID: String?, username: String?, startMs: Int64, endMs: Int64, status: Int, success: Bool,
+        model: String?, route: String?, upstream: String?, dialect: String?, stream: Bool, ttfbMs: Double?,
+        promptTokens: Int?, completionTokens: Int?, totalTokens: Int?, bytesIn: Int, bytesOut: Int, errorCode: String?
+    ) {
         self.requestID = requestID
         self.keyID = keyID
         self.username = username

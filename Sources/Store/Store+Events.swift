@@ -2,8 +2,10 @@ import SQLKit
 
 /// Request events: written in batches by the recorder, read by the analytics API.
 extension Store {
-    static let eventColumns = ["request_id", "key_id", "username", "start_ms", "end_ms", "status", "success", "model", "route", "upstream",
-                               "dialect", "stream", "ttfb_ms", "prompt_tokens", "completion_tokens", "total_tokens", "bytes_in", "bytes_out", "error_code"]
+    static let eventColumns = [
+        "request_id", "key_id", "username", "start_ms", "end_ms", "status", "success", "model", "route", "upstream",
+        "dialect", "stream", "ttfb_ms", "prompt_tokens", "completion_tokens", "total_tokens", "bytes_in", "bytes_out", "error_code",
+    ]
 
     /// Writes `events` in one statement per few hundred rows.
     package func insertEvents(_ events: [RequestEvent]) async throws {
@@ -11,16 +13,16 @@ extension Store {
         while start < events.count {
             let batch = events[start..<min(start + 500, events.count)]
             try await withDatabase { database in
-            var insert = database.insert(into: "request_events").columns(Self.eventColumns)
-            for event in batch {
-                let values: [any Encodable & Sendable] = [
-                    event.requestID, event.keyID, event.username, event.startMs, event.endMs, event.status, event.success ? 1 : 0,
-                    event.model, event.route, event.upstream, event.dialect, event.stream ? 1 : 0, event.ttfbMs,
-                    event.promptTokens, event.completionTokens, event.totalTokens, event.bytesIn, event.bytesOut, event.errorCode,
-                ]
-                insert = insert.values(values.map { SQLBind($0) })
-            }
-            try await insert.run()
+                var insert = database.insert(into: "request_events").columns(Self.eventColumns)
+                for event in batch {
+                    let values: [any Encodable & Sendable] = [
+                        event.requestID, event.keyID, event.username, event.startMs, event.endMs, event.status, event.success ? 1 : 0,
+                        event.model, event.route, event.upstream, event.dialect, event.stream ? 1 : 0, event.ttfbMs,
+                        event.promptTokens, event.completionTokens, event.totalTokens, event.bytesIn, event.bytesOut, event.errorCode,
+                    ]
+                    insert = insert.values(values.map { SQLBind($0) })
+                }
+                try await insert.run()
             }
             start += batch.count
         }
@@ -30,12 +32,14 @@ extension Store {
     package func events(keyID: String?, from: Int64, to: Int64, limit: Int = 1000) async throws -> [RequestEvent] {
         let rows: [any SQLRow]
         if let keyID {
-            rows = try await all("""
+            rows = try await all(
+                """
                 SELECT * FROM request_events WHERE key_id = \(bind: keyID) AND start_ms >= \(bind: from) AND start_ms < \(bind: to)
                 ORDER BY start_ms DESC, id DESC LIMIT \(bind: limit)
                 """)
         } else {
-            rows = try await all("""
+            rows = try await all(
+                """
                 SELECT * FROM request_events WHERE start_ms >= \(bind: from) AND start_ms < \(bind: to)
                 ORDER BY start_ms DESC, id DESC LIMIT \(bind: limit)
                 """)
@@ -54,10 +58,12 @@ extension Store {
     /// One page of events in `[from, to)`, newest first, after `cursor` (nil: the first
     /// page); `next` is nil after the last page.
     package func eventPage(keyID: String?, from: Int64, to: Int64, after cursor: EventCursor?, limit: Int = 1000)
-        async throws -> (events: [RequestEvent], next: EventCursor?) {
+        async throws -> (events: [RequestEvent], next: EventCursor?)
+    {
         let key: SQLQueryString = keyID.map { "AND key_id = \(bind: $0)" } ?? ""
         let after: SQLQueryString = cursor.map { "AND (start_ms < \(bind: $0.startMs) OR (start_ms = \(bind: $0.startMs) AND id < \(bind: $0.id)))" } ?? ""
-        let rows = try await all("""
+        let rows = try await all(
+            """
             SELECT * FROM request_events WHERE start_ms >= \(bind: from) AND start_ms < \(bind: to) \(key) \(after)
             ORDER BY start_ms DESC, id DESC LIMIT \(bind: limit)
             """)
@@ -72,11 +78,13 @@ extension Store {
     package func pruneEvents(before cutoff: Int64, batch: Int = 5000) async throws -> Int {
         var deleted = 0
         while !Task.isCancelled {
-            let gone = try await all("""
+            let gone = try await all(
+                """
                 DELETE FROM request_events WHERE id IN (
                     SELECT id FROM request_events WHERE start_ms < \(bind: cutoff) ORDER BY start_ms LIMIT \(bind: batch))
                 RETURNING id
-                """).count
+                """
+            ).count
             deleted += gone
             if gone < batch { break }
             await Task.yield()

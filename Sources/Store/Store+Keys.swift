@@ -4,7 +4,8 @@ import SQLKit
 extension Store {
     package func insertKey(_ key: ManagedKey) async throws {
         let models = key.limits.models.map { $0.joined(separator: ",") }
-        try await run("""
+        try await run(
+            """
             INSERT INTO api_keys (id, key_hash, key_hint, username, name, created_at, last_used_at, expires_at, revoked_at, models, rpm, tpm, token_budget)
             VALUES (\(bind: key.id), \(bind: key.hash), \(bind: key.hint), \(bind: key.username), \(bind: key.name), \(bind: key.createdAt),
                     \(bind: key.lastUsedAt), \(bind: key.expiresAt), \(bind: key.revokedAt), \(bind: models),
@@ -57,10 +58,11 @@ extension Store {
             lastUsedAt: try row.decode(column: "last_used_at", as: Int64?.self),
             expiresAt: try row.decode(column: "expires_at", as: Int64?.self),
             revokedAt: try row.decode(column: "revoked_at", as: Int64?.self),
-            limits: KeyLimits(models: models,
-                              requestsPerMinute: try row.decode(column: "rpm", as: Int?.self),
-                              tokensPerMinute: try row.decode(column: "tpm", as: Int?.self),
-                              tokenBudget: try row.decode(column: "token_budget", as: Int64?.self))
+            limits: KeyLimits(
+                models: models,
+                requestsPerMinute: try row.decode(column: "rpm", as: Int?.self),
+                tokensPerMinute: try row.decode(column: "tpm", as: Int?.self),
+                tokenBudget: try row.decode(column: "token_budget", as: Int64?.self))
         )
     }
 }
@@ -70,8 +72,10 @@ extension Store {
     /// cancelled or the connection fails (then it throws; callers listen again).
     /// `onListening` runs once the subscription is in place: loading the keys there misses
     /// nothing, since every later change is notified. PostgreSQL only (`LISTEN`).
-    package func listenForKeyChanges(onListening: @escaping @Sendable () async -> Void,
-                                    onChange: @escaping @Sendable (String) async -> Void) async throws {
+    package func listenForKeyChanges(
+        onListening: @escaping @Sendable () async -> Void,
+        onChange: @escaping @Sendable (String) async -> Void
+    ) async throws {
         guard case .postgres(let client) = backend else { return }
         try await client.withConnection { connection in
             try await connection.listen(on: Self.keyChannel) { notifications in

@@ -36,12 +36,14 @@ extension Store {
     package func incrementSetting(_ name: String) async throws -> Int64 {
         switch kind {
         case .sqlite:
-            try await run("""
+            try await run(
+                """
                 INSERT INTO settings (name, value) VALUES (\(bind: name), '1')
                 ON CONFLICT (name) DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)
                 """)
         case .postgres:
-            try await run("""
+            try await run(
+                """
                 INSERT INTO settings (name, value) VALUES (\(bind: name), '1')
                 ON CONFLICT (name) DO UPDATE SET value = CAST(CAST(settings.value AS BIGINT) + 1 AS TEXT)
                 """)

@@ -23,7 +23,8 @@ extension Store {
         }
         let filter: SQLQueryString = keyID.map { "AND key_id = \(bind: $0)" } ?? ""
         let groupBy: SQLQueryString = grouping == .none ? "" : "GROUP BY \(unsafeRaw: group)"
-        let totals = try await all("""
+        let totals = try await all(
+            """
             SELECT \(unsafeRaw: group) AS grp, COUNT(*) AS requests,
                    CAST(COALESCE(SUM(CASE WHEN success = 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS failures,
                    CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt,
@@ -34,7 +35,7 @@ extension Store {
         var summaries: [String?: UsageSummary] = [:]
         for row in totals {
             let requests = try row.decode(column: "requests", as: Int.self)
-            guard requests > 0 else { continue }   // no GROUP BY: one row even for no events
+            guard requests > 0 else { continue } // no GROUP BY: one row even for no events
             let name = try groupName(row, grouping)
             summaries[name] = UsageSummary(
                 group: name, requests: requests, failures: try row.decode(column: "failures", as: Int.self),
@@ -44,7 +45,8 @@ extension Store {
         guard !summaries.isEmpty else { return [] }
         // Nearest rank: the value at 1-based rank ceil(p·n), in integer arithmetic.
         let partition = grouping == .none ? "" : "PARTITION BY \(group)"
-        let ranked = try await all("""
+        let ranked = try await all(
+            """
             SELECT grp, rn, cnt, latency FROM (
                 SELECT \(unsafeRaw: group) AS grp, end_ms - start_ms AS latency,
                        ROW_NUMBER() OVER (\(unsafeRaw: partition) ORDER BY end_ms - start_ms) AS rn,

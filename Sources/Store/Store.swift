@@ -1,13 +1,14 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import Logging
 import NIOCore
 import NIOPosix
 import PostgresKit
-import SQLiteKit
 import SQLKit
+import SQLiteKit
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The gateway's persistent state — managed keys, request events, settings — behind one
 /// repository layer over sql-kit: an embedded SQLite file by default, PostgreSQL when several
@@ -74,8 +75,10 @@ package final class Store: Sendable {
         _ = try? await thread.runIfActive { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
         let connection: SQLiteConnection
         do {
-            connection = try await SQLiteConnection.open(storage: .file(path: path), threadPool: thread, logger: logger,
-                                                         on: MultiThreadedEventLoopGroup.singleton.any()).get()
+            connection = try await SQLiteConnection.open(
+                storage: .file(path: path), threadPool: thread, logger: logger,
+                on: MultiThreadedEventLoopGroup.singleton.any()
+            ).get()
         } catch {
             try? await thread.shutdownGracefully()
             throw StoreError.unavailable("cannot open the SQLite database \(path): \(error)")
@@ -116,14 +119,17 @@ package final class Store: Sendable {
         guard let host = core.host else {
             throw StoreError.unavailable("database.url must name a host (postgres://user:password@host:5432/database)")
         }
-        var clientConfiguration = PostgresClient.Configuration(host: host, port: core.port ?? 5432, username: core.username,
-                                                               password: core.password, database: core.database, tls: .disable)
+        var clientConfiguration = PostgresClient.Configuration(
+            host: host, port: core.port ?? 5432, username: core.username,
+            password: core.password, database: core.database, tls: .disable)
         if core.tls.isEnforced, let tls = core.tls.sslContext?.configuration {
-            clientConfiguration = PostgresClient.Configuration(host: host, port: core.port ?? 5432, username: core.username,
-                                                               password: core.password, database: core.database, tls: .require(tls))
+            clientConfiguration = PostgresClient.Configuration(
+                host: host, port: core.port ?? 5432, username: core.username,
+                password: core.password, database: core.database, tls: .require(tls))
         } else if core.tls.isAllowed, let tls = core.tls.sslContext?.configuration {
-            clientConfiguration = PostgresClient.Configuration(host: host, port: core.port ?? 5432, username: core.username,
-                                                               password: core.password, database: core.database, tls: .prefer(tls))
+            clientConfiguration = PostgresClient.Configuration(
+                host: host, port: core.port ?? 5432, username: core.username,
+                password: core.password, database: core.database, tls: .prefer(tls))
         }
         clientConfiguration.options.connectTimeout = .seconds(3)
         let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
@@ -159,17 +165,19 @@ package final class Store: Sendable {
         }
         for step in Migrations.steps where step.version > current {
             let statements = kind == .sqlite ? step.sqlite : step.postgres
-            try await withDatabase { database in try await database.withSession { session in
-                try await session.raw("BEGIN").run()
-                do {
-                    for statement in statements { try await session.raw(SQLQueryString(statement)).run() }
-                    try await session.raw("INSERT INTO llmproxy_schema (version, applied_at) VALUES (\(bind: step.version), \(bind: WallClock.nowMs()))").run()
-                    try await session.raw("COMMIT").run()
-                } catch {
-                    try? await session.raw("ROLLBACK").run()
-                    throw error
+            try await withDatabase { database in
+                try await database.withSession { session in
+                    try await session.raw("BEGIN").run()
+                    do {
+                        for statement in statements { try await session.raw(SQLQueryString(statement)).run() }
+                        try await session.raw("INSERT INTO llmproxy_schema (version, applied_at) VALUES (\(bind: step.version), \(bind: WallClock.nowMs()))").run()
+                        try await session.raw("COMMIT").run()
+                    } catch {
+                        try? await session.raw("ROLLBACK").run()
+                        throw error
+                    }
                 }
-            } }
+            }
         }
     }
 

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Log lines leave the process from one background thread, in batches: a request appends its
 /// line to memory and moves on, instead of paying a write(2) each. The buffer is bounded;

@@ -32,8 +32,10 @@ package final class HTTP1ConnectionPool: Sendable {
     /// For loops outside `group` (none in the gateway; kept so nothing is ever lost).
     private let idleElsewhere = IdleConnections()
 
-    package init(group: any EventLoopGroup, connectTimeout: TimeAmount, firstByteTimeout: TimeAmount, idleTimeout: TimeAmount,
-                 maxIdlePerHost: Int, caFile: String? = nil) {
+    package init(
+        group: any EventLoopGroup, connectTimeout: TimeAmount, firstByteTimeout: TimeAmount, idleTimeout: TimeAmount,
+        maxIdlePerHost: Int, caFile: String? = nil
+    ) {
         self.group = group
         self.connectTimeout = connectTimeout
         self.firstByteTimeout = firstByteTimeout
@@ -212,7 +214,8 @@ package final class PooledConnection: Sendable {
     package func startExchange(head: HTTPRequestHead, body: ByteBuffer?, reused: Bool, sink: any UpstreamResponseSink) -> (any UpstreamExchange)? {
         channel.eventLoop.preconditionInEventLoop()
         guard let handler = try? channel.pipeline.syncOperations.handler(type: ExchangeHandler.self),
-              handler.start(head: head, body: body, reused: reused, sink: sink, release: { [self] in pool.release(self) }) else {
+            handler.start(head: head, body: body, reused: reused, sink: sink, release: { [self] in pool.release(self) })
+        else {
             sink.upstreamFailed(.notSent)
             return nil
         }

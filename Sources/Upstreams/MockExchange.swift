@@ -18,10 +18,13 @@ package final class MockExchange: UpstreamExchange {
     private var timer: Scheduled<Void>?
 
     /// Starts delivering `answer` to `sink`; call on `loop`, which all callbacks run on.
-    package static func start(_ answer: MockAnswer, latencyMs: Int, pauseMs: Int, on loop: any EventLoop,
-                              sink: any UpstreamResponseSink) -> MockExchange {
-        let exchange = MockExchange(answer: answer, loop: loop, sink: sink,
-                                    latency: .milliseconds(Int64(latencyMs)), pause: .milliseconds(Int64(pauseMs)))
+    package static func start(
+        _ answer: MockAnswer, latencyMs: Int, pauseMs: Int, on loop: any EventLoop,
+        sink: any UpstreamResponseSink
+    ) -> MockExchange {
+        let exchange = MockExchange(
+            answer: answer, loop: loop, sink: sink,
+            latency: .milliseconds(Int64(latencyMs)), pause: .milliseconds(Int64(pauseMs)))
         exchange.schedule(after: exchange.latency) { $0.sendHead() }
         return exchange
     }

@@ -52,29 +52,42 @@ package struct MockProvider {
             let isChat = operation.kind == .chatCompletions
             let object = isChat ? "chat.completion.chunk" : "text_completion"
             let events = chunks(words).enumerated().map { index, text -> String in
-                let choice = isChat
+                let choice =
+                    isChat
                     ? #"{"index":0,"delta":{\#(index == 0 ? #""role":"assistant","# : "")"content":\#(JSONText.quoted(text))},"logprobs":null,"finish_reason":null}"#
                     : #"{"index":0,"text":\#(JSONText.quoted(text)),"logprobs":null,"finish_reason":null}"#
                 return #"{"id":"\#(id)","object":"\#(object)","created":\#(created),"model":\#(JSONText.quoted(model)),"choices":[\#(choice)]}"#
             }
-            var tail = [#"{"id":"\#(id)","object":"\#(object)","created":\#(created),"model":\#(JSONText.quoted(model)),"choices":[{"index":0,\#(isChat ? #""delta":{}"# : #""text":"""#),"logprobs":null,"finish_reason":"stop"}]}"#]
+            var tail = [
+                #"{"id":"\#(id)","object":"\#(object)","created":\#(created),"model":\#(JSONText.quoted(model)),"choices":[{"index":0,\#(isChat ? #""delta":{}"# : #""text":"""#),"logprobs":null,"finish_reason":"stop"}]}"#
+            ]
             if includeUsage {
-                tail.append(#"{"id":"\#(id)","object":"\#(object)","created":\#(created),"model":\#(JSONText.quoted(model)),"choices":[],"usage":\#(openAIUsage(promptTokens, completionTokens))}"#)
+                tail.append(
+                    #"{"id":"\#(id)","object":"\#(object)","created":\#(created),"model":\#(JSONText.quoted(model)),"choices":[],"usage":\#(openAIUsage(promptTokens, completionTokens))}"#
+                )
             }
             return sse(events.map { "data: \($0)\n\n" }, tail: tail.map { "data: \($0)\n\n" } + ["data: [DONE]\n\n"])
 
         case .chatCompletions:
-            return json(#"{"id":"\#(id)","object":"chat.completion","created":\#(created),"model":\#(JSONText.quoted(model)),"choices":[{"index":0,"message":{"role":"assistant","content":\#(JSONText.quoted(Self.sentence)),"refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":\#(openAIUsage(promptTokens, completionTokens)),"system_fingerprint":"llmproxy-mock"}"#)
+            return json(
+                #"{"id":"\#(id)","object":"chat.completion","created":\#(created),"model":\#(JSONText.quoted(model)),"choices":[{"index":0,"message":{"role":"assistant","content":\#(JSONText.quoted(Self.sentence)),"refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":\#(openAIUsage(promptTokens, completionTokens)),"system_fingerprint":"llmproxy-mock"}"#
+            )
 
         case .completions:
-            return json(#"{"id":"\#(id)","object":"text_completion","created":\#(created),"model":\#(JSONText.quoted(model)),"choices":[{"index":0,"text":\#(JSONText.quoted(Self.sentence)),"logprobs":null,"finish_reason":"stop"}],"usage":\#(openAIUsage(promptTokens, completionTokens))}"#)
+            return json(
+                #"{"id":"\#(id)","object":"text_completion","created":\#(created),"model":\#(JSONText.quoted(model)),"choices":[{"index":0,"text":\#(JSONText.quoted(Self.sentence)),"logprobs":null,"finish_reason":"stop"}],"usage":\#(openAIUsage(promptTokens, completionTokens))}"#
+            )
 
         case .embeddings:
-            return json(#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":\#(vector(seed: promptTokens))}],"model":\#(JSONText.quoted(model)),"usage":{"prompt_tokens":\#(promptTokens),"total_tokens":\#(promptTokens)}}"#)
+            return json(
+                #"{"object":"list","data":[{"object":"embedding","index":0,"embedding":\#(vector(seed: promptTokens))}],"model":\#(JSONText.quoted(model)),"usage":{"prompt_tokens":\#(promptTokens),"total_tokens":\#(promptTokens)}}"#
+            )
 
         case .messages where streaming:
             var events: [String] = [
-                "event: message_start\ndata: " + #"{"type":"message_start","message":{"id":"msg_\#(id)","type":"message","role":"assistant","model":\#(JSONText.quoted(model)),"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":\#(promptTokens),"output_tokens":1}}}"# + "\n\n",
+                "event: message_start\ndata: "
+                    + #"{"type":"message_start","message":{"id":"msg_\#(id)","type":"message","role":"assistant","model":\#(JSONText.quoted(model)),"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":\#(promptTokens),"output_tokens":1}}}"#
+                    + "\n\n",
                 "event: content_block_start\ndata: " + #"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"# + "\n\n",
             ]
             events += chunks(words).map { text in
@@ -82,13 +95,16 @@ package struct MockProvider {
             }
             let tail = [
                 "event: content_block_stop\ndata: " + #"{"type":"content_block_stop","index":0}"# + "\n\n",
-                "event: message_delta\ndata: " + #"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":\#(completionTokens)}}"# + "\n\n",
+                "event: message_delta\ndata: " + #"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":\#(completionTokens)}}"#
+                    + "\n\n",
                 "event: message_stop\ndata: " + #"{"type":"message_stop"}"# + "\n\n",
             ]
             return sse(events, tail: tail, leading: 2)
 
         case .messages:
-            return json(#"{"id":"msg_\#(id)","type":"message","role":"assistant","model":\#(JSONText.quoted(model)),"content":[{"type":"text","text":\#(JSONText.quoted(Self.sentence))}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":\#(promptTokens),"output_tokens":\#(completionTokens)}}"#)
+            return json(
+                #"{"id":"msg_\#(id)","type":"message","role":"assistant","model":\#(JSONText.quoted(model)),"content":[{"type":"text","text":\#(JSONText.quoted(Self.sentence))}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":\#(promptTokens),"output_tokens":\#(completionTokens)}}"#
+            )
 
         case .countTokens:
             return json(#"{"input_tokens":\#(promptTokens)}"#)
@@ -142,7 +158,9 @@ package struct MockProvider {
     func vector(seed: Int) -> String {
         var state = UInt64(truncatingIfNeeded: seed) &* 0x9E37_79B9_7F4A_7C15 | 1
         let values = (0..<16).map { _ -> String in
-            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
             let v = Double(state % 2_000_001) / 1_000_000 - 1
             return String(format: v)
         }
@@ -160,8 +178,9 @@ package struct MockProvider {
     /// Streams `pieces` with the configured pause before each content piece; the first
     /// `leading` pieces (protocol preamble) and the `tail` go out without a pause.
     func stream(_ pieces: [String], tail: [String], contentType: String, leading: Int) -> MockAnswer {
-        MockAnswer(status: .ok, headers: ["content-type": contentType, "cache-control": "no-cache"],
-                   pieces: pieces + tail, leading: leading, streaming: true, tailCount: tail.count)
+        MockAnswer(
+            status: .ok, headers: ["content-type": contentType, "cache-control": "no-cache"],
+            pieces: pieces + tail, leading: leading, streaming: true, tailCount: tail.count)
     }
 }
 

@@ -62,8 +62,9 @@ public final class Provider: Sendable {
         endpoints = keys.enumerated().map { index, key in
             let id = "\(config.name)#\(index)"
             let share = key.map { totalKeyWeight > 0 ? $0.weight / totalKeyWeight : 1 } ?? 1
-            return Endpoint(id: id, providerName: config.name, type: config.type, baseURL: base, apiKey: key?.key,
-                            weight: config.weight * share, health: healthFor(id))
+            return Endpoint(
+                id: id, providerName: config.name, type: config.type, baseURL: base, apiKey: key?.key,
+                weight: config.weight * share, health: healthFor(id))
         }
     }
 

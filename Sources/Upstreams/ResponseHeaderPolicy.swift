@@ -30,7 +30,10 @@ public struct ResponseHeaderPolicy: Sendable {
     }
 
     /// What to do with one upstream header (`name` lowercased).
-    public enum Decision: Equatable { case keep, drop, rename(String) }
+    public enum Decision: Equatable {
+        case keep, drop
+        case rename(String)
+    }
 
     public func decide(_ name: String) -> Decision {
         if Self.hopByHop.contains(name) { return .drop }

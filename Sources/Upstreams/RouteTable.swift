@@ -52,7 +52,10 @@ public final class RouteTable: Sendable {
         for provider in providers where provider.hostName == name {
             if let p = provider.hostPathPrefix {
                 if path == p || path.hasPrefix(p + "/") {
-                    if prefix == nil || prefix == p { withPrefix.append(provider); prefix = p }
+                    if prefix == nil || prefix == p {
+                        withPrefix.append(provider)
+                        prefix = p
+                    }
                 }
             } else {
                 bare.append(provider)
@@ -88,7 +91,11 @@ public final class RouteTable: Sendable {
                 decision.path = path
                 return .success(decision)
             case .wrongDialect(let providerNames):
-                return .failure(.modelNotFound(model, detail: "it is served by \(providerNames.joined(separator: ", ")), which does not speak the \(dialect.displayName) API; call it through /v1/chat/completions"))
+                return .failure(
+                    .modelNotFound(
+                        model,
+                        detail:
+                            "it is served by \(providerNames.joined(separator: ", ")), which does not speak the \(dialect.displayName) API; call it through /v1/chat/completions"))
             case .none: break
             }
         }
@@ -139,7 +146,8 @@ public final class RouteTable: Sendable {
             let engine = String(scoped[..<slash])
             let rest = String(scoped[scoped.index(after: slash)...])
             if let provider = byName[engine] ?? byName["\(engine)-default"], !rest.isEmpty,
-               let match = accept([provider], "engine", upstreamModel: rest) {
+                let match = accept([provider], "engine", upstreamModel: rest)
+            {
                 return match
             }
         }
@@ -148,7 +156,8 @@ public final class RouteTable: Sendable {
         if let match = accept(learnt, rule == "alias" ? rule : "learnt", upstreamModel: rewritten) { return match }
         if let match = accept(providers.filter { p in p.modelGlobs.contains { $0.matches(model) } }, rule == "alias" ? rule : "glob", upstreamModel: rewritten) { return match }
         if let type = Self.wellKnownType(of: model),
-           let match = accept(providers.filter { $0.type == type && $0.isCatchAll }, rule == "alias" ? rule : "prefix", upstreamModel: rewritten) {
+            let match = accept(providers.filter { $0.type == type && $0.isCatchAll }, rule == "alias" ? rule : "prefix", upstreamModel: rewritten)
+        {
             return match
         }
         if let match = accept(providers.filter { $0.type == .mock && $0.isCatchAll }, "mock", upstreamModel: rewritten) { return match }
@@ -160,7 +169,8 @@ public final class RouteTable: Sendable {
         let lower = model.lowercased()
         if lower.hasPrefix("gpt-") || lower.hasPrefix("o1") || lower.hasPrefix("o3") || lower.hasPrefix("o4")
             || lower.hasPrefix("text-embedding-") || lower.hasPrefix("chatgpt-") || lower.hasPrefix("dall-e")
-            || lower.hasPrefix("whisper") || lower.hasPrefix("tts-") || lower.hasPrefix("omni-moderation") {
+            || lower.hasPrefix("whisper") || lower.hasPrefix("tts-") || lower.hasPrefix("omni-moderation")
+        {
             return .openai
         }
         if lower.hasPrefix("claude-") { return .anthropic }

@@ -33,9 +33,10 @@ public final class UpstreamClient: Sendable {
         }
         http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
         firstByteTimeout = .milliseconds(Int64(config.firstByteTimeout * 1000))
-        self.pool = HTTP1ConnectionPool(group: eventLoopGroup, connectTimeout: .milliseconds(Int64(config.connectTimeout * 1000)),
-                                        firstByteTimeout: firstByteTimeout, idleTimeout: .milliseconds(Int64(config.idleTimeout * 1000)),
-                                        maxIdlePerHost: config.maxConnectionsPerHost, caFile: config.caFile)
+        self.pool = HTTP1ConnectionPool(
+            group: eventLoopGroup, connectTimeout: .milliseconds(Int64(config.connectTimeout * 1000)),
+            firstByteTimeout: firstByteTimeout, idleTimeout: .milliseconds(Int64(config.idleTimeout * 1000)),
+            maxIdlePerHost: config.maxConnectionsPerHost, caFile: config.caFile)
     }
 
     /// The HTTP/1.1 request head the lean pool sends for `plan`.

@@ -102,14 +102,21 @@ package final class UpstreamMonitor: Service, Sendable {
         let dialect: Dialect
         let path: String
         switch provider.type {
-        case .anthropic: dialect = .anthropic; path = "/v1/models"
-        case .gemini: dialect = .gemini; path = "/v1beta/models"
-        default: dialect = .openai; path = "/v1/models"
+        case .anthropic:
+            dialect = .anthropic
+            path = "/v1/models"
+        case .gemini:
+            dialect = .gemini
+            path = "/v1beta/models"
+        default:
+            dialect = .openai
+            path = "/v1/models"
         }
         // Ask for the largest page each API allows (Anthropic's default page is 20 models).
         let query: String? = provider.type == .gemini ? "pageSize=1000" : provider.type == .anthropic ? "limit=1000" : nil
-        let plan = UpstreamRequestPlan(endpoint: endpoint, dialect: dialect, path: path, query: query,
-                                       clientHeaders: [:], extraHeaders: provider.extraHeaders, requestID: "models-refresh")
+        let plan = UpstreamRequestPlan(
+            endpoint: endpoint, dialect: dialect, path: path, query: query,
+            clientHeaders: [:], extraHeaders: provider.extraHeaders, requestID: "models-refresh")
         let data = try await get(plan, timeout: .seconds(10))
         return try Self.parseModelList(data, type: provider.type)
     }
@@ -165,9 +172,10 @@ package final class UpstreamMonitor: Service, Sendable {
                     var request = HTTPClientRequest(url: base.description + candidate.probe)
                     request.method = .GET
                     guard let response = try? await self.client.http.execute(request, timeout: .seconds(2)),
-                          response.status.code == 200,
-                          let buffer = try? await response.body.collect(upTo: 16 << 20),
-                          let models = try? Self.parseModelList(Data(buffer.readableBytesView), type: .openai) else {
+                        response.status.code == 200,
+                        let buffer = try? await response.body.collect(upTo: 16 << 20),
+                        let models = try? Self.parseModelList(Data(buffer.readableBytesView), type: .openai)
+                    else {
                         return (index, nil)
                     }
                     var provider = ProviderConfig(name: candidate.name, type: .openai, baseURL: base.description + "/v1")
@@ -248,8 +256,9 @@ package final class UpstreamMonitor: Service, Sendable {
             let dialect: Dialect = provider.type == .anthropic ? .anthropic : provider.type == .gemini ? .gemini : .openai
             var headers = HTTPFields()
             for (name, value) in check.headers { if let field = HTTPField.Name(name) { headers[field] = value } }
-            let plan = UpstreamRequestPlan(endpoint: endpoint, dialect: dialect, path: check.path, query: nil, clientHeaders: headers,
-                                           extraHeaders: provider.extraHeaders, requestID: "health-check")
+            let plan = UpstreamRequestPlan(
+                endpoint: endpoint, dialect: dialect, path: check.path, query: nil, clientHeaders: headers,
+                extraHeaders: provider.extraHeaders, requestID: "health-check")
             do {
                 _ = try await get(plan, timeout: .seconds(30), method: HTTPMethod(rawValue: check.method), body: check.method == "GET" || check.method == "HEAD" ? nil : check.body)
             } catch {

@@ -21,7 +21,8 @@ struct ConfigCheckCommand: ParsableCommand {
             for warning in configuration.warnings { print("# warning: \(warning)") }
             print(configuration.redactedYAML(), terminator: "")
         } catch let error as ConfigError {
-            FileHandle.standardError.write(Data("configuration is not valid (\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s")):\n\(error.description)\n".utf8))
+            FileHandle.standardError.write(
+                Data("configuration is not valid (\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s")):\n\(error.description)\n".utf8))
             throw ExitCode.failure
         }
     }

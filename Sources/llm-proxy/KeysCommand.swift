@@ -51,15 +51,18 @@ struct KeysCommand: AsyncParsableCommand {
 
         func validate() throws {
             guard AdminConfig.isValidUsername(user) else { throw ValidationError("--user must be 3–50 characters of letters, digits, _ . - (got \"\(user)\")") }
-            if let expires, KeyIssuer.duration(expires) == nil { throw ValidationError("--expires must be a number and a unit, at most 36500d (100 years): 30d, 12h, 90m or 3600s (got \"\(expires)\")") }
+            if let expires, KeyIssuer.duration(expires) == nil {
+                throw ValidationError("--expires must be a number and a unit, at most 36500d (100 years): 30d, 12h, 90m or 3600s (got \"\(expires)\")")
+            }
         }
 
         func run() async throws {
             let store = try await store.open()
             let now = WallClock.nowMs()
             let models = self.models.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
-            let (key, secret) = KeyIssuer.issue(username: user, name: name, expiresAt: expires.flatMap(KeyIssuer.duration).map { now + $0 },
-                                                limits: KeyLimits(models: models), now: now)
+            let (key, secret) = KeyIssuer.issue(
+                username: user, name: name, expiresAt: expires.flatMap(KeyIssuer.duration).map { now + $0 },
+                limits: KeyLimits(models: models), now: now)
             do {
                 try await store.insertKey(key)
             } catch {
@@ -93,10 +96,14 @@ struct KeysCommand: AsyncParsableCommand {
             }
             await store.close()
             let now = WallClock.nowMs()
-            let rows = [["ID", "USER", "NAME", "KEY", "CREATED", "LAST USED", "EXPIRES", "STATUS"]] + keys.map { key in
-                [key.id, key.username, key.name ?? "", key.hint, Create.date(key.createdAt), key.lastUsedAt.map(Create.date) ?? "never",
-                 key.expiresAt.map(Create.date) ?? "never", key.revokedAt != nil ? "revoked" : key.isActive(at: now) ? "active" : "expired"]
-            }
+            let rows =
+                [["ID", "USER", "NAME", "KEY", "CREATED", "LAST USED", "EXPIRES", "STATUS"]]
+                + keys.map { key in
+                    [
+                        key.id, key.username, key.name ?? "", key.hint, Create.date(key.createdAt), key.lastUsedAt.map(Create.date) ?? "never",
+                        key.expiresAt.map(Create.date) ?? "never", key.revokedAt != nil ? "revoked" : key.isActive(at: now) ? "active" : "expired",
+                    ]
+                }
             let widths = (0..<8).map { column in rows.map { $0[column].count }.max() ?? 0 }
             for row in rows {
                 print(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces))

@@ -11,11 +11,11 @@ struct StartCommand: AsyncParsableCommand {
         commandName: "start",
         abstract: "Run the gateway.",
         discussion: """
-        With no configuration file the gateway listens on 127.0.0.1:8080, discovers local engines \
-        (Ollama, vLLM, LM Studio, llama.cpp) and adds providers from OPENAI_API_KEY, \
-        ANTHROPIC_API_KEY and GEMINI_API_KEY. SIGHUP reloads the configuration; SIGTERM and SIGINT \
-        drain requests in flight, then exit.
-        """
+            With no configuration file the gateway listens on 127.0.0.1:8080, discovers local engines \
+            (Ollama, vLLM, LM Studio, llama.cpp) and adds providers from OPENAI_API_KEY, \
+            ANTHROPIC_API_KEY and GEMINI_API_KEY. SIGHUP reloads the configuration; SIGTERM and SIGINT \
+            drain requests in flight, then exit.
+            """
     )
 
     @Option(name: [.short, .customLong("config")], help: "Configuration file (YAML). Default: $LLMPROXY_CONFIG, else built-in defaults.")

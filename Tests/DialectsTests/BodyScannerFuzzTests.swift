@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Dialects
 
 /// Differential fuzzing of the request-body scanner against a real JSON parser (Foundation's
@@ -32,9 +33,11 @@ struct BodyScannerFuzzTests {
         #expect(accepted > Self.iterations / 10)
     }
 
-    @Test("the confirmed smuggling bodies are refused", arguments: [
-        #"{"model":"gpt-4o-mini","mod\u0065l":"o3-pro"}"#, #"{"model":"a","Model":"b"}"#, #"{"stream":false,"STREAM":true}"#,
-    ])
+    @Test(
+        "the confirmed smuggling bodies are refused",
+        arguments: [
+            #"{"model":"gpt-4o-mini","mod\u0065l":"o3-pro"}"#, #"{"model":"a","Model":"b"}"#, #"{"stream":false,"STREAM":true}"#,
+        ])
     func confirmed(body: String) {
         #expect(TopLevelFields.scan(Array(body.utf8)) == nil)
     }
@@ -67,13 +70,14 @@ struct BodyScannerFuzzTests {
     /// Go's `encoding/json` key matching: Unicode simple case folding, which for these ASCII
     /// names means ASCII case plus ſ (U+017F) and the Kelvin sign (U+212A).
     static func goFold(_ key: String) -> String {
-        String(key.unicodeScalars.map { scalar -> Character in
-            switch scalar.value {
-            case 0x17F: return "s"
-            case 0x212A: return "k"
-            default: return Character(String(scalar).lowercased())
-            }
-        })
+        String(
+            key.unicodeScalars.map { scalar -> Character in
+                switch scalar.value {
+                case 0x17F: return "s"
+                case 0x212A: return "k"
+                default: return Character(String(scalar).lowercased())
+                }
+            })
     }
 }
 
@@ -98,8 +102,12 @@ enum JSONGenerator {
             case #""model""#, #""Model""#, #""mod\u0065l""#: value = random.next() % 4 == 0 ? scalar(&random) : string(&random)
             case #""stream""#, #""STREAM""#: value = pick(["true", "false", "null", "1", #""true""#], &random)
             case #""stream_options""#:
-                value = random.next() % 4 == 0 ? "null" : "{" + [#""include_usage":"# + pick(["true", "false", "null", "0"], &random), #""x":1"#, #""Include_Usage":true"#]
-                    .filter { _ in random.next() % 2 == 0 }.joined(separator: ",") + "}"
+                value =
+                    random.next() % 4 == 0
+                    ? "null"
+                    : "{"
+                        + [#""include_usage":"# + pick(["true", "false", "null", "0"], &random), #""x":1"#, #""Include_Usage":true"#]
+                        .filter { _ in random.next() % 2 == 0 }.joined(separator: ",") + "}"
             default: value = self.value(&random, depth: depth + 1)
             }
             members.append(key + ":" + value)

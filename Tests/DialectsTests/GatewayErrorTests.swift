@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Dialects
 
 @Suite("Error bodies in each dialect")
@@ -41,14 +42,16 @@ struct GatewayErrorTests {
         }
     }
 
-    @Test("status codes map to each dialect's vocabulary", arguments: [
-        (502, "api_error", "api_error", "INTERNAL"),
-        (503, "service_unavailable", "overloaded_error", "UNAVAILABLE"),
-        (504, "timeout", "timeout_error", "DEADLINE_EXCEEDED"),
-        (429, "rate_limit_error", "rate_limit_error", "RESOURCE_EXHAUSTED"),
-        (403, "permission_error", "permission_error", "PERMISSION_DENIED"),
-        (400, "invalid_request_error", "invalid_request_error", "INVALID_ARGUMENT"),
-    ])
+    @Test(
+        "status codes map to each dialect's vocabulary",
+        arguments: [
+            (502, "api_error", "api_error", "INTERNAL"),
+            (503, "service_unavailable", "overloaded_error", "UNAVAILABLE"),
+            (504, "timeout", "timeout_error", "DEADLINE_EXCEEDED"),
+            (429, "rate_limit_error", "rate_limit_error", "RESOURCE_EXHAUSTED"),
+            (403, "permission_error", "permission_error", "PERMISSION_DENIED"),
+            (400, "invalid_request_error", "invalid_request_error", "INVALID_ARGUMENT"),
+        ])
     func vocabulary(status: Int, openAI: String, anthropic: String, google: String) {
         let error = GatewayError(status: .init(code: status), code: .invalidRequest, message: "m")
         #expect(error.openAIType == openAI)

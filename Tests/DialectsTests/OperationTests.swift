@@ -1,5 +1,6 @@
 import HTTPTypes
 import Testing
+
 @testable import Dialects
 
 @Suite("Classifying request paths")
@@ -9,21 +10,23 @@ struct OperationTests {
         return op
     }
 
-    @Test("each surface maps to its operation and dialect", arguments: [
-        ("/v1/chat/completions", Operation.Kind.chatCompletions, Dialect.openai),
-        ("/v1/completions", .completions, .openai),
-        ("/v1/embeddings", .embeddings, .openai),
-        ("/v1/messages", .messages, .anthropic),
-        ("/v1/messages/count_tokens", .countTokens, .anthropic),
-        ("/v1beta/models/gemini-2.0-flash:generateContent", .generateContent, .gemini),
-        ("/v1beta/models/gemini-2.0-flash:streamGenerateContent", .streamGenerateContent, .gemini),
-        ("/v1beta/models/gemini-2.0-flash:countTokens", .geminiCountTokens, .gemini),
-        ("/v1beta/models/text-embedding-004:embedContent", .embedContent, .gemini),
-        ("/v1/models/gemini-pro:generateContent", .generateContent, .gemini),
-        ("/v1/files", .openAIPassthrough, .openai),
-        ("/v1/messages/batches", .anthropicPassthrough, .anthropic),
-        ("/v1beta/cachedContents", .geminiPassthrough, .gemini),
-    ])
+    @Test(
+        "each surface maps to its operation and dialect",
+        arguments: [
+            ("/v1/chat/completions", Operation.Kind.chatCompletions, Dialect.openai),
+            ("/v1/completions", .completions, .openai),
+            ("/v1/embeddings", .embeddings, .openai),
+            ("/v1/messages", .messages, .anthropic),
+            ("/v1/messages/count_tokens", .countTokens, .anthropic),
+            ("/v1beta/models/gemini-2.0-flash:generateContent", .generateContent, .gemini),
+            ("/v1beta/models/gemini-2.0-flash:streamGenerateContent", .streamGenerateContent, .gemini),
+            ("/v1beta/models/gemini-2.0-flash:countTokens", .geminiCountTokens, .gemini),
+            ("/v1beta/models/text-embedding-004:embedContent", .embedContent, .gemini),
+            ("/v1/models/gemini-pro:generateContent", .generateContent, .gemini),
+            ("/v1/files", .openAIPassthrough, .openai),
+            ("/v1/messages/batches", .anthropicPassthrough, .anthropic),
+            ("/v1beta/cachedContents", .geminiPassthrough, .gemini),
+        ])
     func posts(path: String, kind: Operation.Kind, dialect: Dialect) {
         let op = classify(.post, path)
         #expect(op?.kind == kind)

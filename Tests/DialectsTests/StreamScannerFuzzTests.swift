@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Testing
+
 @testable import Dialects
 
 /// The scanners that read every response byte (usage counts, the usage-only chunk filter) and
@@ -50,8 +51,9 @@ struct StreamScannerFuzzTests {
             whole.scan(ByteBuffer(bytes: stream.bytes))
             var cut = UsageScanner()
             for piece in SSEStream.cut(stream.bytes, &random, atLeast: 1) { cut.scan(ByteBuffer(bytes: piece)) }
-            #expect(!stream.isGenerated || cut.promptTokens == whole.promptTokens && cut.completionTokens == whole.completionTokens && cut.totalTokens == whole.totalTokens,
-                    "#\(iteration): whole \(String(describing: whole.totalTokens)), cut \(String(describing: cut.totalTokens))")
+            #expect(
+                !stream.isGenerated || cut.promptTokens == whole.promptTokens && cut.completionTokens == whole.completionTokens && cut.totalTokens == whole.totalTokens,
+                "#\(iteration): whole \(String(describing: whole.totalTokens)), cut \(String(describing: cut.totalTokens))")
             if let usage = stream.lastUsage {
                 #expect(whole.promptTokens == usage.prompt && whole.completionTokens == usage.completion, "#\(iteration)")
             }
@@ -95,7 +97,9 @@ struct StreamScannerFuzzTests {
             }
             let bytes = Array(rewritten.readableBytesView)
             guard let after = TopLevelFields.scan(bytes) else {
-                Issue.record("#\(iteration): the rewritten body is refused: \(String(decoding: bytes, as: UTF8.self).debugDescription) from \(String(decoding: body, as: UTF8.self).debugDescription)")
+                Issue.record(
+                    "#\(iteration): the rewritten body is refused: \(String(decoding: bytes, as: UTF8.self).debugDescription) from \(String(decoding: body, as: UTF8.self).debugDescription)"
+                )
                 continue
             }
             #expect(after.includeUsage == true && after.model == fields.model && after.stream == fields.stream, "#\(iteration)")
@@ -163,7 +167,9 @@ struct SSEStream {
             switch random.below(7) {
             case 0:
                 let prompt = random.below(1_000_000), completion = random.below(1_000_000)
-                lines = [#"data: {"id":"c","choices":\#(space)[],"usage":\#(space){"prompt_tokens":\#(space)\#(prompt),"completion_tokens":\#(completion),"total_tokens":\#(prompt + completion)}}"#]
+                lines = [
+                    #"data: {"id":"c","choices":\#(space)[],"usage":\#(space){"prompt_tokens":\#(space)\#(prompt),"completion_tokens":\#(completion),"total_tokens":\#(prompt + completion)}}"#
+                ]
                 usageOnly = true
                 lastUsage = (prompt, completion)
             case 1:
@@ -172,12 +178,16 @@ struct SSEStream {
                 lastUsage = (prompt, completion)
             case 2:
                 let prompt = random.below(100_000), completion = random.below(100_000)
-                lines = [#"data: {"candidates":[{"content":{"parts":[{"text":"\#(random.pick(texts))"}]}}],"usageMetadata":{"promptTokenCount":\#(prompt),"candidatesTokenCount":\#(completion),"totalTokenCount":\#(prompt + completion)}}"#]
+                lines = [
+                    #"data: {"candidates":[{"content":{"parts":[{"text":"\#(random.pick(texts))"}]}}],"usageMetadata":{"promptTokenCount":\#(prompt),"candidatesTokenCount":\#(completion),"totalTokenCount":\#(prompt + completion)}}"#
+                ]
                 lastUsage = (prompt, completion)
             case 3: lines = ["data: [DONE]"]
             case 4: lines = [": ping", "event: x", "id: 7"]
             default:
-                lines = [#"data: {"id":"c","choices":[{"index":0,"delta":{"content":"\#(random.pick(texts))"}}]\#(random.chance(1, in: 4) ? #","usage":{"total_tokens":1}"# : "")}"#]
+                lines = [
+                    #"data: {"id":"c","choices":[{"index":0,"delta":{"content":"\#(random.pick(texts))"}}]\#(random.chance(1, in: 4) ? #","usage":{"total_tokens":1}"# : "")}"#
+                ]
             }
             let event = Array((lines.joined(separator: separator) + separator + separator).utf8)
             bytes += event
@@ -194,8 +204,10 @@ struct SSEStream {
 
     /// Bytes from an alphabet rich in what the scanners look for.
     static func noise(_ random: inout SplitMix64) -> SSEStream {
-        let pieces = ["\n", "\r", "\n\n", "\r\n\r\n", "\"", ":", " ", "{", "}", "[]", #""choices":[]"#, #""usage":{"#, #""usage": {"#,
-                      #""prompt_tokens""#, #""output_tokens":"#, "123456789012345678901234567890", "data: ", "\u{0}", "\u{FF}"]
+        let pieces = [
+            "\n", "\r", "\n\n", "\r\n\r\n", "\"", ":", " ", "{", "}", "[]", #""choices":[]"#, #""usage":{"#, #""usage": {"#,
+            #""prompt_tokens""#, #""output_tokens":"#, "123456789012345678901234567890", "data: ", "\u{0}", "\u{FF}",
+        ]
         var bytes: [UInt8] = []
         for _ in 0..<random.below(200) {
             if random.chance(1, in: 5) { bytes.append(UInt8(truncatingIfNeeded: random.next())) } else { bytes += Array(random.pick(pieces).utf8) }
@@ -230,7 +242,10 @@ enum JSONBody {
             let value: String
             switch key {
             case "stream_options", "stream_Options":
-                if random.chance(1, in: 5) { value = "null"; break }
+                if random.chance(1, in: 5) {
+                    value = "null"
+                    break
+                }
                 let options = (0..<random.below(4)).map { _ in #""\#(random.pick(optionKeys))":\#(JSONBody.value(&random, depth: 1))"# }
                 value = "{" + options.joined(separator: random.chance(1, in: 2) ? "," : " , ") + "}"
             case "stream": value = random.pick(["true", "false", "null", "1"])

@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+
 @testable import Dialects
 
 @Suite("Asking OpenAI-compatible streams for usage")
@@ -15,7 +16,9 @@ struct StreamUsageTests {
         #expect(inject(#"{"model":"m","stream":true}"#) == #"{"stream_options":{"include_usage":true},"model":"m","stream":true}"#)
         #expect(inject(#"  { }"#) == #"  {"stream_options":{"include_usage":true} }"#)
         #expect(inject(#"{"model":"m","stream":true,"stream_options":{"include_usage":false}}"#) == #"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#)
-        #expect(inject(#"{"model":"m","stream_options":{"x":[1,{"y":2}], "include_usage":false ,"z":null}}"#) == #"{"model":"m","stream_options":{"include_usage":true,"x":[1,{"y":2}],"z":null}}"#)
+        #expect(
+            inject(#"{"model":"m","stream_options":{"x":[1,{"y":2}], "include_usage":false ,"z":null}}"#)
+                == #"{"model":"m","stream_options":{"include_usage":true,"x":[1,{"y":2}],"z":null}}"#)
         #expect(inject(#"{"stream_options":null,"model":"m"}"#) == #"{"stream_options":{"include_usage":true},"model":"m"}"#)
         #expect(inject(#"{"model":"m","stream_options":{"include_usage":true}}"#) == nil)
         // The escaped-key trick reads as the same field, so it is forced on too.

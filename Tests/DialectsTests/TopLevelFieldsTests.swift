@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Dialects
 
 @Suite("Scanning top-level JSON fields")
@@ -43,12 +44,14 @@ struct TopLevelFieldsTests {
         #expect(scan(#"{"stream_options":null}"#)?.includeUsage == nil)
     }
 
-    @Test("bodies that are not one JSON object are refused", arguments: [
-        "", "[]", "\"model\"", "{", #"{"model":"unterminated}"#, #"{"model" "x"}"#, #"{"a":1}{"b":2}"#, #"{"a":[1,2}"#, "{model:1}",
-        #"{"a":01}"#, #"{"a":1.}"#, #"{"a":.5}"#, #"{"a":1e}"#, #"{"a":+1}"#, #"{"a":NaN}"#, #"{"a":Infinity}"#, #"{"a":tru}"#,
-        #"{"a":[1,]}"#, #"{"a":1,}"#, #"{"a":"\x"}"#, #"{"a":"\u12"}"#, #"{"a":"\ud800"}"#, #"{"a":"\udc00x"}"#, #"{"a":'x'}"#,
-        "{\"a\":\"tab\there\"}", "{\"a\":\"nul\u{0}\"}", "\u{FEFF}{}", "{\"a\":1}\u{0}",
-    ])
+    @Test(
+        "bodies that are not one JSON object are refused",
+        arguments: [
+            "", "[]", "\"model\"", "{", #"{"model":"unterminated}"#, #"{"model" "x"}"#, #"{"a":1}{"b":2}"#, #"{"a":[1,2}"#, "{model:1}",
+            #"{"a":01}"#, #"{"a":1.}"#, #"{"a":.5}"#, #"{"a":1e}"#, #"{"a":+1}"#, #"{"a":NaN}"#, #"{"a":Infinity}"#, #"{"a":tru}"#,
+            #"{"a":[1,]}"#, #"{"a":1,}"#, #"{"a":"\x"}"#, #"{"a":"\u12"}"#, #"{"a":"\ud800"}"#, #"{"a":"\udc00x"}"#, #"{"a":'x'}"#,
+            "{\"a\":\"tab\there\"}", "{\"a\":\"nul\u{0}\"}", "\u{FEFF}{}", "{\"a\":1}\u{0}",
+        ])
     func malformed(text: String) {
         #expect(scan(text) == nil)
     }
@@ -61,7 +64,7 @@ struct TopLevelFieldsTests {
             #"{"model":"gpt-4o-mini","Model":"o3-pro"}"#,
             #"{"MODEL":"o3-pro"}"#,
             #"{"stream":false,"\u0073tream":true}"#,
-            #"{"\u017Ftream":true}"#,   // ſ folds to s in Go's encoding/json
+            #"{"\u017Ftream":true}"#, // ſ folds to s in Go's encoding/json
             #"{"Stream_Options":{"include_usage":false}}"#,
             #"{"stream_options":{"include_usage":true,"include_usage":false}}"#,
             #"{"stream_options":{"Include_Usage":false}}"#,
@@ -73,10 +76,12 @@ struct TopLevelFieldsTests {
         #expect(scan(#"{"mod\u0065l":"o3-pro"}"#)?.model == "o3-pro")
     }
 
-    @Test("decided fields must have their type: model a string, stream and include_usage booleans", arguments: [
-        #"{"model":5}"#, #"{"model":["a"]}"#, #"{"stream":"true"}"#, #"{"stream":1}"#, #"{"stream_options":true}"#,
-        #"{"stream_options":{"include_usage":"yes"}}"#,
-    ])
+    @Test(
+        "decided fields must have their type: model a string, stream and include_usage booleans",
+        arguments: [
+            #"{"model":5}"#, #"{"model":["a"]}"#, #"{"stream":"true"}"#, #"{"stream":1}"#, #"{"stream_options":true}"#,
+            #"{"stream_options":{"include_usage":"yes"}}"#,
+        ])
     func types(text: String) {
         #expect(scan(text) == nil)
     }
@@ -93,8 +98,8 @@ struct TopLevelFieldsTests {
         #expect(scan(deep) == nil)
         let fine = "{\"a\":" + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "}"
         #expect(scan(fine) != nil)
-        #expect(TopLevelFields.scan([0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xC0, 0xAF, 0x22, 0x7D]) == nil)   // overlong
-        #expect(TopLevelFields.scan([0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xED, 0xA0, 0x80, 0x22, 0x7D]) == nil)   // surrogate
+        #expect(TopLevelFields.scan([0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xC0, 0xAF, 0x22, 0x7D]) == nil) // overlong
+        #expect(TopLevelFields.scan([0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xED, 0xA0, 0x80, 0x22, 0x7D]) == nil) // surrogate
         #expect(TopLevelFields.scan([0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xFF, 0x22, 0x7D]) == nil)
         #expect(scan(#"{"model":"é😀","a":"\u00e9\ud83d\ude00","n":-0.5e+10}"#)?.model == "é😀")
     }

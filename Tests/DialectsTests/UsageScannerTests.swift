@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+
 @testable import Dialects
 
 @Suite("Usage read off responses")

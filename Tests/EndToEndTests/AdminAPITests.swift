@@ -3,6 +3,7 @@ import HTTPTypes
 import Logging
 import Store
 import Testing
+
 @testable import Admin
 
 /// The admin API over HTTP against a running gateway (SQLite store), as scripts and the web
@@ -12,13 +13,15 @@ struct AdminAPITests {
     static let password = "correct horse battery staple"
 
     static func yaml(_ upstream: MockUpstream, admin: String = "", username: String = "root", password: String = password, database: String? = nil) -> String {
-        Configs.threeProviders(upstream, extra: """
-            admin:
-              username: \(username)
-              password: "\(password)"
-            \(admin)
-            \(database.map { "database:\n  path: \($0)" } ?? "")
-            """)
+        Configs.threeProviders(
+            upstream,
+            extra: """
+                admin:
+                  username: \(username)
+                  password: "\(password)"
+                \(admin)
+                \(database.map { "database:\n  path: \($0)" } ?? "")
+                """)
     }
 
     /// Signs in and returns the session cookie (`auth_token=…`).
@@ -57,7 +60,9 @@ struct AdminAPITests {
             parts[2] = String(parts[2].reversed())
             #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: [("Authorization", "Bearer \(parts.joined(separator: "."))")]).status == 401)
             let forged = Data(#"{"sub":"root","iat":0,"exp":9999999999}"#.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "")
-            #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: [("Authorization", "Bearer \(parts[0]).\(forged).\(jwt.split(separator: ".")[2])")]).status == 401)
+            #expect(
+                try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: [("Authorization", "Bearer \(parts[0]).\(forged).\(jwt.split(separator: ".")[2])")]).status == 401
+            )
 
             // Once the session's time is up the same token stops working.
             var expired = false
@@ -106,8 +111,9 @@ struct AdminAPITests {
                 #expect((response.json["error"] as? String)?.contains(mentions) == true, "\(body) → \(response.body)")
             }
 
-            let created = try await TestHTTP.send(.POST, "\(gateway.url)/api/keys", headers: session,
-                                                  body: #"{"username":"alice","name":"ci","expiresIn":"30d","models":["gpt-*"],"limits":{"requestsPerMinute":60}}"#)
+            let created = try await TestHTTP.send(
+                .POST, "\(gateway.url)/api/keys", headers: session,
+                body: #"{"username":"alice","name":"ci","expiresIn":"30d","models":["gpt-*"],"limits":{"requestsPerMinute":60}}"#)
             #expect(created.status == 201)
             let key = created.json["key"] as? [String: Any] ?? [:]
             let secret = key["key"] as? String ?? ""
@@ -123,8 +129,9 @@ struct AdminAPITests {
             let chat = #"{"model":"gpt-4o-mini","messages":[]}"#
             #expect(try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer \(secret)")], body: chat).status == 200)
             // The key is limited to gpt-*: another model is refused in the dialect's shape.
-            let other = try await TestHTTP.send(.POST, "\(gateway.url)/v1/messages", headers: [("x-api-key", secret), ("anthropic-version", "2023-06-01")],
-                                                body: #"{"model":"claude-3-5-haiku","max_tokens":5,"messages":[]}"#)
+            let other = try await TestHTTP.send(
+                .POST, "\(gateway.url)/v1/messages", headers: [("x-api-key", secret), ("anthropic-version", "2023-06-01")],
+                body: #"{"model":"claude-3-5-haiku","max_tokens":5,"messages":[]}"#)
             #expect(other.status == 403 && other.body.contains("permission_error") && other.body.contains("gpt-*"))
             let revoked = try await TestHTTP.send(.DELETE, "\(gateway.url)/api/keys/\(id)", headers: session)
             #expect(revoked.status == 200 && revoked.json["success"] as? Bool == true)
@@ -294,8 +301,9 @@ struct AdminAPITests {
             #expect(try await TestHTTP.send(.POST, "\(gateway.url)/api/keys", headers: session, body: String(repeating: #"{"a":"#, count: 200_000)).status == 400)
             // Still alive, and the edges of the ranges are accepted.
             #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: session).status == 200)
-            let longest = try await TestHTTP.send(.POST, "\(gateway.url)/api/keys", headers: session,
-                                                  body: #"{"username":"alice","expiresIn":"36500d","limits":{"requestsPerMinute":1000000000,"tokenBudget":1000000000000000}}"#)
+            let longest = try await TestHTTP.send(
+                .POST, "\(gateway.url)/api/keys", headers: session,
+                body: #"{"username":"alice","expiresIn":"36500d","limits":{"requestsPerMinute":1000000000,"tokenBudget":1000000000000000}}"#)
             #expect(longest.status == 201, "\(longest.body)")
             #expect(try await TestHTTP.send(.GET, "\(gateway.url)/api/analytics/summary?startDate=0&endDate=253402300799999", headers: session).status == 200)
         }
@@ -427,9 +435,10 @@ struct AdminAPITests {
         let store = try await Store.openSQLite(path: path, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let now = WallClock.nowMs()
         let events = (0..<2345).map { index in
-            RequestEvent(requestID: "r\(index)", keyID: "key_1", username: "alice", startMs: now - 60_000 + Int64(index), endMs: now, status: 200, success: true,
-                         model: index == 7 ? "=cmd()" : "gpt-4o", route: "model", upstream: "oa#0", dialect: "openai", stream: false, ttfbMs: nil,
-                         promptTokens: 1, completionTokens: 2, totalTokens: 3, bytesIn: 1, bytesOut: 2, errorCode: nil)
+            RequestEvent(
+                requestID: "r\(index)", keyID: "key_1", username: "alice", startMs: now - 60_000 + Int64(index), endMs: now, status: 200, success: true,
+                model: index == 7 ? "=cmd()" : "gpt-4o", route: "model", upstream: "oa#0", dialect: "openai", stream: false, ttfbMs: nil,
+                promptTokens: 1, completionTokens: 2, totalTokens: 3, bytesIn: 1, bytesOut: 2, errorCode: nil)
         }
         try await store.insertEvents(events)
         await store.close()

@@ -13,7 +13,8 @@ struct BrowserTests {
     @Test("sign in, create a key, use it, find it in analytics, revoke it")
     func adminFlow() async throws {
         let path = NSTemporaryDirectory() + "llmproxy-ui-\(UUID().uuidString)/llmproxy.sqlite"
-        let config = try TempFile("""
+        let config = try TempFile(
+            """
             providers: [{name: demo, type: mock}]
             admin: {username: root, password: "correct horse battery staple"}
             database: {path: \(path)}
@@ -24,7 +25,8 @@ struct BrowserTests {
         let outcome: Result<Void, any Error> = await withCheckedContinuation { continuation in
             // Its own thread: the script blocks for seconds.
             Thread {
-                continuation.resume(returning: Result { try PostgresServer.run("/usr/bin/env", ["python3", script, gateway.url, "root", "correct horse battery staple", artifacts]) })
+                continuation.resume(
+                    returning: Result { try PostgresServer.run("/usr/bin/env", ["python3", script, gateway.url, "root", "correct horse battery staple", artifacts]) })
             }.start()
         }
         gateway.signal(SIGTERM)

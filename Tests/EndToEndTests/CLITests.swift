@@ -20,7 +20,8 @@ struct CLITests {
 
     @Test("config check prints the effective configuration with secrets redacted and exits 0")
     func checkValid() throws {
-        let file = try TempFile("""
+        let file = try TempFile(
+            """
             auth: {keys: [client-secret-value]}
             providers:
               - {name: oa, type: openai, api_key: sk-upstream-secret}

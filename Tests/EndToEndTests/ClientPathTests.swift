@@ -43,10 +43,11 @@ struct ClientPathTests {
     func staleKeepAlive(fastPath: Bool) async throws {
         let upstream = MockUpstream(name: "closing", requiredKey: "upstream-key-closing")
         try await upstream.start()
-        let gateway = try await GatewayHarness.start(yaml: """
-            upstream: {fast_path: \(fastPath)}
-            providers: [{name: r, type: openai, base_url: "\(upstream.baseURL)/v1", api_key: upstream-key-closing, models: [m], discover_models: false}]
-            """)
+        let gateway = try await GatewayHarness.start(
+            yaml: """
+                upstream: {fast_path: \(fastPath)}
+                providers: [{name: r, type: openai, base_url: "\(upstream.baseURL)/v1", api_key: upstream-key-closing, models: [m], discover_models: false}]
+                """)
         let first = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"m","messages":[]}"#)
         #expect(first.status == 200)
         // The upstream closes its idle keep-alive connections, as servers do after their idle
@@ -104,7 +105,9 @@ struct DirectPathTests {
             let filler = String(repeating: "x", count: 2000)
             let body = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"\#(filler)"}]}"#
             let chunk = String(body.utf8.count, radix: 16)
-            connection.send("POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer \(Configs.clientKey)\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\(chunk)\r\n\(body)\r\n0\r\n\r\n")
+            connection.send(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer \(Configs.clientKey)\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\(chunk)\r\n\(body)\r\n0\r\n\r\n"
+            )
             let text = await connection.readToEnd()
             #expect(text.hasPrefix("HTTP/1.1 413"), "\(text)")
             #expect(text.contains("request_too_large") || text.contains("too large"))

@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+
 @testable import LLMProxy
 
 /// The connection deadline state machine, without sockets: what closes a connection and when.
@@ -15,7 +16,7 @@ struct ConnectionDeadlinesTests {
         var machine = ConnectionDeadlines(limits: Self.limits, now: at(0))
         #expect(machine.expired(at: at(9)) == nil)
         #expect(machine.expired(at: at(10)) == .head)
-        machine.bytesArrived(at: at(5))   // more bytes of the same head do not extend it
+        machine.bytesArrived(at: at(5)) // more bytes of the same head do not extend it
         #expect(machine.expired(at: at(10)) == .head)
     }
 
@@ -48,7 +49,7 @@ struct ConnectionDeadlinesTests {
     func earlyResponse() {
         var machine = ConnectionDeadlines(limits: Self.limits, now: at(0))
         machine.headReceived(at: at(1))
-        machine.responseEnded(at: at(2))   // e.g. 401 before the body was read
+        machine.responseEnded(at: at(2)) // e.g. 401 before the body was read
         #expect(machine.expired(at: at(31)) == .body)
         _ = machine.bodyPartReceived(at: at(5))
         machine.requestEnded(at: at(6))

@@ -8,14 +8,15 @@ struct DiscoveryTests {
         let ollama = MockUpstream(name: "ollama", requiredKey: "")
         try await ollama.start()
         let dead = try RefusingPort()
-        let gateway = try await GatewayHarness.start(yaml: """
-            discovery:
-              local_engines: true
-              ollama_url: "\(ollama.baseURL)"
-              vllm_url: "\(dead.baseURL)"
-              lmstudio_url: "\(dead.baseURL)"
-              llamacpp_url: "\(dead.baseURL)"
-            """)
+        let gateway = try await GatewayHarness.start(
+            yaml: """
+                discovery:
+                  local_engines: true
+                  ollama_url: "\(ollama.baseURL)"
+                  vllm_url: "\(dead.baseURL)"
+                  lmstudio_url: "\(dead.baseURL)"
+                  llamacpp_url: "\(dead.baseURL)"
+                """)
         let byName = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"ollama-tag:latest","messages":[]}"#)
         #expect(byName.status == 200)
         #expect(byName.headers["x-upstream-name"].first == "ollama")
@@ -41,15 +42,16 @@ struct DiscoveryTests {
         try await vllm.start()
         await vllm.closeConnectionsAtAccept(true)
         let dead = try RefusingPort()
-        let gateway = try await GatewayHarness.start(yaml: """
-            discovery:
-              local_engines: true
-              interval: 0.2
-              ollama_url: "\(dead.baseURL)"
-              vllm_url: "\(vllm.baseURL)"
-              lmstudio_url: "\(dead.baseURL)"
-              llamacpp_url: "\(dead.baseURL)"
-            """)
+        let gateway = try await GatewayHarness.start(
+            yaml: """
+                discovery:
+                  local_engines: true
+                  interval: 0.2
+                  ollama_url: "\(dead.baseURL)"
+                  vllm_url: "\(vllm.baseURL)"
+                  lmstudio_url: "\(dead.baseURL)"
+                  llamacpp_url: "\(dead.baseURL)"
+                """)
         let before = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"vllm-model","messages":[]}"#)
         #expect(before.status == 404)
         await vllm.closeConnectionsAtAccept(false)

@@ -40,14 +40,15 @@ struct GuardOnceTests {
         try await plain.start()
         try await secure.start()
         let counting = Counting()
-        let gateway = try await GatewayHarness.start(yaml: """
-            auth: {keys: ["\(Configs.clientKey)"]}
-            upstream: {ca_file: "\(certs.ca)"}
-            providers:
-              - {name: p, type: openai, base_url: "\(plain.baseURL)/v1", api_key: k-plain, models: [plain-model, stream-3-5, refused-by-guard], discover_models: false}
-              - {name: s, type: openai, base_url: "\(secure.baseURL)/v1", api_key: k-secure, models: [tls-model], discover_models: false}
-              - {name: m, type: mock, models: [mock-model]}
-            """, extraGuards: [counting])
+        let gateway = try await GatewayHarness.start(
+            yaml: """
+                auth: {keys: ["\(Configs.clientKey)"]}
+                upstream: {ca_file: "\(certs.ca)"}
+                providers:
+                  - {name: p, type: openai, base_url: "\(plain.baseURL)/v1", api_key: k-plain, models: [plain-model, stream-3-5, refused-by-guard], discover_models: false}
+                  - {name: s, type: openai, base_url: "\(secure.baseURL)/v1", api_key: k-secure, models: [tls-model], discover_models: false}
+                  - {name: m, type: mock, models: [mock-model]}
+                """, extraGuards: [counting])
 
         func post(_ body: String, key: String = Configs.clientKey) async throws -> TestResponse {
             try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer \(key)")], body: body)

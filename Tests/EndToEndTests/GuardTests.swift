@@ -26,7 +26,8 @@ struct GuardTests {
             #expect(geminiError?["status"] as? String == "UNAUTHENTICATED")
             #expect(ups["primary"]!.received.count == before)
 
-            let lowercaseBearer = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: [("AUTHORIZATION", "bearer \(Configs.clientKey)")], body: #"{"model":"gpt-4o-mini","messages":[]}"#)
+            let lowercaseBearer = try await TestHTTP.send(
+                .POST, "\(gateway.url)/v1/chat/completions", headers: [("AUTHORIZATION", "bearer \(Configs.clientKey)")], body: #"{"model":"gpt-4o-mini","messages":[]}"#)
             #expect(lowercaseBearer.status == 200)
             #expect(try await TestHTTP.send(.GET, "\(gateway.url)/health").status == 200)
         }
@@ -34,13 +35,18 @@ struct GuardTests {
 
     @Test("keys given as SHA-256 digests and per-provider auth_keys are honoured")
     func hashedAndProviderKeys() async throws {
-        try await withGateway(upstreams: ["alpha", "beta"], yaml: { ups in """
-            auth:
-              keys: ["sha256:\(Self.sha256Hex("hashed-client-key"))"]
-            providers:
-              - {name: a, type: openai, base_url: "\(ups["alpha"]!.baseURL)/v1", api_key: \(ups["alpha"]!.requiredKey), models: [ma], auth_keys: ["only-for-a-key"]}
-              - {name: b, type: openai, base_url: "\(ups["beta"]!.baseURL)/v1", api_key: \(ups["beta"]!.requiredKey), models: [mb]}
-            """ }) { gateway, _ in
+        try await withGateway(
+            upstreams: ["alpha", "beta"],
+            yaml: { ups in
+                """
+                auth:
+                  keys: ["sha256:\(Self.sha256Hex("hashed-client-key"))"]
+                providers:
+                  - {name: a, type: openai, base_url: "\(ups["alpha"]!.baseURL)/v1", api_key: \(ups["alpha"]!.requiredKey), models: [ma], auth_keys: ["only-for-a-key"]}
+                  - {name: b, type: openai, base_url: "\(ups["beta"]!.baseURL)/v1", api_key: \(ups["beta"]!.requiredKey), models: [mb]}
+                """
+            }
+        ) { gateway, _ in
             func status(_ key: String, _ model: String) async throws -> Int {
                 try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: [("x-api-key", key)], body: #"{"model":"\#(model)","messages":[]}"#).status
             }
@@ -73,11 +79,13 @@ struct GuardTests {
     @Test("every response carries exactly one x-request-id: the client's when sane, otherwise a new one")
     func requestIDs() async throws {
         try await withGateway(yaml: { Configs.threeProviders($0["primary"]!) }) { gateway, ups in
-            let echoed = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth + [("x-request-id", "client-id-42")], body: #"{"model":"gpt-4o-mini","messages":[]}"#)
+            let echoed = try await TestHTTP.send(
+                .POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth + [("x-request-id", "client-id-42")], body: #"{"model":"gpt-4o-mini","messages":[]}"#)
             #expect(echoed.headers["x-request-id"] == ["client-id-42"])
             #expect(echoed.headers["x-upstream-request-id"] == ["upstream-own-id"])
             #expect(ups["primary"]!.received.last?.headers[values: .init("x-request-id")!] == ["client-id-42"])
-            let replaced = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth + [("x-request-id", "bad id\twith spaces")], body: #"{"model":"gpt-4o-mini","messages":[]}"#)
+            let replaced = try await TestHTTP.send(
+                .POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth + [("x-request-id", "bad id\twith spaces")], body: #"{"model":"gpt-4o-mini","messages":[]}"#)
             #expect(replaced.headers["x-request-id"].count == 1)
             #expect(replaced.headers["x-request-id"].first?.count == 32)
             let error = try await TestHTTP.send(.GET, "\(gateway.url)/nowhere")

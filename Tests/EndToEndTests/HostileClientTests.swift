@@ -54,8 +54,9 @@ struct HostileClientTests {
                 #expect((response.json["error"] as? [String: Any])?["type"] as? String == "invalid_request_error")
             }
             // The Anthropic route answers in its own shape.
-            let anthropic = try await TestHTTP.send(.POST, "\(gateway.url)/v1/messages", headers: headers,
-                                                    body: #"{"model":"gpt-4o-mini","m\u006fdel":"o3-pro","max_tokens":1,"messages":[]}"#)
+            let anthropic = try await TestHTTP.send(
+                .POST, "\(gateway.url)/v1/messages", headers: headers,
+                body: #"{"model":"gpt-4o-mini","m\u006fdel":"o3-pro","max_tokens":1,"messages":[]}"#)
             #expect(anthropic.status == 400 && anthropic.json["type"] as? String == "error")
             #expect(upstreams["primary"]!.received.count == before)
             // The escaped key alone is the model every parser reads: checked as such.
@@ -70,12 +71,16 @@ struct HostileClientTests {
     func dotSegments() async throws {
         try await withGateway(yaml: { Configs.threeProviders($0["primary"]!) }) { gateway, upstreams in
             let before = upstreams["primary"]!.received.count
-            for target in ["/v1beta/models/a/../b:generateContent", "/v1/models/x/../../chat/completions", "/v1/./chat/completions",
-                           "/v1beta/models/a%2F..%2Fb:generateContent", "/v1//chat/completions", "/v1/chat/completions/.."] {
+            for target in [
+                "/v1beta/models/a/../b:generateContent", "/v1/models/x/../../chat/completions", "/v1/./chat/completions",
+                "/v1beta/models/a%2F..%2Fb:generateContent", "/v1//chat/completions", "/v1/chat/completions/..",
+            ] {
                 let socket = try RawConnection(port: gateway.port, timeout: 5)
                 defer { socket.closeConnection() }
                 let body = #"{"model":"gpt-4o-mini","contents":[]}"#
-                socket.send("POST \(target) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Configs.clientKey)\r\nx-goog-api-key: \(Configs.clientKey)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+                socket.send(
+                    "POST \(target) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Configs.clientKey)\r\nx-goog-api-key: \(Configs.clientKey)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+                )
                 let answer = socket.readUntilClosed()
                 #expect(answer.hasPrefix("HTTP/1.1 400"), "\(target): \(answer.prefix(80))")
                 if target.hasPrefix("/v1beta/") { #expect(answer.contains("INVALID_ARGUMENT"), "\(target)") }
@@ -118,7 +123,8 @@ struct HostileClientTests {
 
     @Test("3: connections that never finish their headers are cut at the head timeout; health answers throughout")
     func slowloris() async throws {
-        try await withGateway(yaml: { Configs.threeProviders($0["primary"]!, extra: "server:\n  request_head_timeout: 1\n  keep_alive_timeout: 1\n  request_body_timeout: 1") }) { gateway, _ in
+        try await withGateway(yaml: { Configs.threeProviders($0["primary"]!, extra: "server:\n  request_head_timeout: 1\n  keep_alive_timeout: 1\n  request_body_timeout: 1") }) {
+            gateway, _ in
             let baseMiB = Self.residentMiB()
             var sockets: [RawConnection] = []
             defer { sockets.forEach { $0.closeConnection() } }
@@ -196,7 +202,8 @@ struct HostileClientTests {
             var recovered = false
             for _ in 0..<50 where !recovered {
                 try await Task.sleep(for: .milliseconds(100))
-                recovered = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth, body: #"{"model":"gpt-4o-mini","messages":[]}"#).status == 200
+                recovered =
+                    try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth, body: #"{"model":"gpt-4o-mini","messages":[]}"#).status == 200
             }
             #expect(recovered)
         }
@@ -220,7 +227,9 @@ struct HostileClientTests {
 
             let before = upstreams["primary"]!.received.count
             let deep = #"{"model":"gpt-4o-mini","messages":"# + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000) + "}"
-            for body in [#"{"model":"gpt-4o-mini","messages":[],"x":"\#u{0}"}"#, deep, #"{"model":"gpt-4o-mini","n":1e999999999999,"m":-}"#, #"{"model":"gpt-4o-mini","a":"\ud800"}"#] {
+            for body in [
+                #"{"model":"gpt-4o-mini","messages":[],"x":"\#u{0}"}"#, deep, #"{"model":"gpt-4o-mini","n":1e999999999999,"m":-}"#, #"{"model":"gpt-4o-mini","a":"\ud800"}"#,
+            ] {
                 let response = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth, body: body)
                 #expect(response.status == 400)
             }
@@ -256,7 +265,9 @@ struct HostileClientTests {
             let socket = try RawConnection(port: gateway.port, timeout: 10)
             defer { socket.closeConnection() }
             let body = #"{"model":"gpt-4o-mini","messages":[]}"#
-            socket.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Configs.clientKey)\r\nExpect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n")
+            socket.send(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Configs.clientKey)\r\nExpect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n"
+            )
             let interim = socket.readUntil("\r\n\r\n")
             #expect(interim.hasPrefix("HTTP/1.1 100 Continue"))
             socket.send(body)
@@ -284,11 +295,16 @@ struct HostileClientTests {
 
     @Test("9: with provider keys only, a provider without its own keys is not keyless")
     func noKeylessProvider() async throws {
-        try await withGateway(upstreams: ["alpha", "beta"], yaml: { ups in """
-            providers:
-              - {name: a, type: openai, base_url: "\(ups["alpha"]!.baseURL)/v1", api_key: \(ups["alpha"]!.requiredKey), models: [ma], auth_keys: ["only-for-a-key"]}
-              - {name: b, type: openai, base_url: "\(ups["beta"]!.baseURL)/v1", api_key: \(ups["beta"]!.requiredKey), models: [mb]}
-            """ }) { gateway, _ in
+        try await withGateway(
+            upstreams: ["alpha", "beta"],
+            yaml: { ups in
+                """
+                providers:
+                  - {name: a, type: openai, base_url: "\(ups["alpha"]!.baseURL)/v1", api_key: \(ups["alpha"]!.requiredKey), models: [ma], auth_keys: ["only-for-a-key"]}
+                  - {name: b, type: openai, base_url: "\(ups["beta"]!.baseURL)/v1", api_key: \(ups["beta"]!.requiredKey), models: [mb]}
+                """
+            }
+        ) { gateway, _ in
             let keyless = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"mb","messages":[]}"#)
             #expect(keyless.status == 401)
             let models = try await TestHTTP.send(.GET, "\(gateway.url)/v1/models")
@@ -316,10 +332,11 @@ struct HostileClientTests {
         let upstream = try SilentUpstream()
         defer { upstream.stop() }
         for fastPath in [true, false] {
-            let gateway = try await GatewayHarness.start(yaml: """
-                upstream: {fast_path: \(fastPath)}
-                providers: [{name: s, type: openai, base_url: "http://127.0.0.1:\(upstream.port)/v1", api_key: k-upstream, models: [m], discover_models: false}]
-                """)
+            let gateway = try await GatewayHarness.start(
+                yaml: """
+                    upstream: {fast_path: \(fastPath)}
+                    providers: [{name: s, type: openai, base_url: "http://127.0.0.1:\(upstream.port)/v1", api_key: k-upstream, models: [m], discover_models: false}]
+                    """)
             let first = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"m","messages":[]}"#)
             #expect(first.status == 200)
             let before = upstream.requests
@@ -372,7 +389,10 @@ final class SilentUpstream: @unchecked Sendable {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0, listen(listener, 64) == 0 else { Glibc.close(listener); throw POSIXError(.EADDRINUSE) }
+        guard bound == 0, listen(listener, 64) == 0 else {
+            Glibc.close(listener)
+            throw POSIXError(.EADDRINUSE)
+        }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(listener, $0, &length) }
@@ -404,7 +424,8 @@ final class SilentUpstream: @unchecked Sendable {
             let text = String(decoding: data, as: UTF8.self)
             guard let end = text.range(of: "\r\n\r\n") else { continue }
             let head = text[..<end.lowerBound].lowercased()
-            let length = head.components(separatedBy: "\r\n").first { $0.hasPrefix("content-length:") }
+            let length =
+                head.components(separatedBy: "\r\n").first { $0.hasPrefix("content-length:") }
                 .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
             let headBytes = text[..<end.upperBound].utf8.count
             guard data.count - headBytes >= length else { continue }

@@ -14,11 +14,15 @@ struct KeySwapTests {
                 ([], "?key=\(key)"),
             ]
             for placement in placements {
-                let chat = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions\(placement.query)", headers: placement.headers, body: #"{"model":"gpt-4o-mini","messages":[]}"#)
+                let chat = try await TestHTTP.send(
+                    .POST, "\(gateway.url)/v1/chat/completions\(placement.query)", headers: placement.headers, body: #"{"model":"gpt-4o-mini","messages":[]}"#)
                 #expect(chat.status == 200)
-                let message = try await TestHTTP.send(.POST, "\(gateway.url)/v1/messages\(placement.query)", headers: placement.headers, body: #"{"model":"claude-3-haiku","max_tokens":1,"messages":[]}"#)
+                let message = try await TestHTTP.send(
+                    .POST, "\(gateway.url)/v1/messages\(placement.query)", headers: placement.headers, body: #"{"model":"claude-3-haiku","max_tokens":1,"messages":[]}"#)
                 #expect(message.status == 200)
-                let gemini = try await TestHTTP.send(.POST, "\(gateway.url)/v1beta/models/gemini-2.0-flash:generateContent\(placement.query.isEmpty ? "?alt=json" : placement.query + "&alt=json")", headers: placement.headers, body: #"{"contents":[]}"#)
+                let gemini = try await TestHTTP.send(
+                    .POST, "\(gateway.url)/v1beta/models/gemini-2.0-flash:generateContent\(placement.query.isEmpty ? "?alt=json" : placement.query + "&alt=json")",
+                    headers: placement.headers, body: #"{"contents":[]}"#)
                 #expect(gemini.status == 200)
             }
             let received = upstreams["primary"]!.received.filter { $0.path != "/v1/models" && $0.path != "/v1beta/models" }
@@ -36,11 +40,14 @@ struct KeySwapTests {
 
     @Test("without client keys configured, a key the client sends is still never forwarded")
     func openGatewayDropsClientKey() async throws {
-        try await withGateway(yaml: { ups in """
+        try await withGateway(yaml: { ups in
+            """
             providers:
               - {name: oa, type: openai, base_url: "\(ups["primary"]!.baseURL)/v1", api_key: \(ups["primary"]!.requiredKey)}
-            """ }) { gateway, upstreams in
-            let response = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: [("x-api-key", "sk-client-secret-value")], body: #"{"model":"gpt-4o","messages":[]}"#)
+            """
+        }) { gateway, upstreams in
+            let response = try await TestHTTP.send(
+                .POST, "\(gateway.url)/v1/chat/completions", headers: [("x-api-key", "sk-client-secret-value")], body: #"{"model":"gpt-4o","messages":[]}"#)
             #expect(response.status == 200)
             let last = upstreams["primary"]!.received.last { $0.path == "/v1/chat/completions" }
             #expect(last?.headers[.init("x-api-key")!] == nil)

@@ -37,7 +37,12 @@ struct LifecycleTests {
                             do {
                                 let response = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"m","messages":[]}"#)
                                 results.state.withLock {
-                                    if response.status == 200 { $0.ok += 1; $0.servedBy.append(response.headers["x-upstream-name"].first ?? "?") } else { $0.failed.append("\(response.status) \(response.body)") }
+                                    if response.status == 200 {
+                                        $0.ok += 1
+                                        $0.servedBy.append(response.headers["x-upstream-name"].first ?? "?")
+                                    } else {
+                                        $0.failed.append("\(response.status) \(response.body)")
+                                    }
                                 }
                             } catch {
                                 results.state.withLock { $0.failed.append("\(error)") }
@@ -153,14 +158,16 @@ struct RequestLogTests {
     func requestLine() async throws {
         let upstream = MockUpstream(name: "alpha", requiredKey: "upstream-key-alpha")
         try await upstream.start()
-        let file = try TempFile("""
+        let file = try TempFile(
+            """
             auth: {keys: [client-secret-key-1]}
             providers:
               - {name: only, type: openai, base_url: "\(upstream.baseURL)/v1", api_key: upstream-key-alpha, models: [m], discover_models: false}
             """)
         let gateway = try await GatewayProcess.launch(config: file.path)
-        let response = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer client-secret-key-1"), ("x-request-id", "log-test-1")],
-                                               body: #"{"model":"m","messages":[{"role":"user","content":"very-private-prompt"}]}"#)
+        let response = try await TestHTTP.send(
+            .POST, "\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer client-secret-key-1"), ("x-request-id", "log-test-1")],
+            body: #"{"model":"m","messages":[{"role":"user","content":"very-private-prompt"}]}"#)
         #expect(response.status == 200)
         #expect(await eventually { gateway.log.contains("log-test-1") })
         gateway.signal(SIGTERM)

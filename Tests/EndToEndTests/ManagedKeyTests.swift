@@ -38,8 +38,9 @@ struct ManagedKeyTests {
             #expect(seen != nil)
             let stream = try await TestHTTP.send(.POST, url, headers: Self.bearer(secret), body: #"{"model":"stream-3-5","stream":true,"messages":[]}"#)
             #expect(stream.status == 200)
-            let anthropic = try await TestHTTP.send(.POST, "\(gateway.url)/v1/messages", headers: [("x-api-key", secret), ("anthropic-version", "2023-06-01")],
-                                                    body: #"{"model":"claude-3-5-haiku","max_tokens":10,"messages":[]}"#)
+            let anthropic = try await TestHTTP.send(
+                .POST, "\(gateway.url)/v1/messages", headers: [("x-api-key", secret), ("anthropic-version", "2023-06-01")],
+                body: #"{"model":"claude-3-5-haiku","max_tokens":10,"messages":[]}"#)
             #expect(anthropic.status == 200)
             // The configured key keeps working.
             #expect(try await TestHTTP.send(.POST, url, headers: Configs.auth, body: Self.chat).status == 200)
@@ -68,7 +69,9 @@ struct ManagedKeyTests {
     func managedKeysCloseAnOpenGateway() async throws {
         let path = Self.sqlitePath()
         let store = try await Store.openSQLite(path: path, logger: Self.quiet)
-        try await withGateway(yaml: { "providers: [{name: oa, type: openai, base_url: \"\($0["primary"]!.baseURL)/v1\", api_key: \($0["primary"]!.requiredKey), models: [gpt-4o-mini], discover_models: false}]\ndatabase: {path: \(path)}" }) { gateway, _ in
+        try await withGateway(yaml: {
+            "providers: [{name: oa, type: openai, base_url: \"\($0["primary"]!.baseURL)/v1\", api_key: \($0["primary"]!.requiredKey), models: [gpt-4o-mini], discover_models: false}]\ndatabase: {path: \(path)}"
+        }) { gateway, _ in
             let url = "\(gateway.url)/v1/chat/completions"
             #expect(try await TestHTTP.send(.POST, url, body: Self.chat).status == 200)
             let (key, secret) = KeyIssuer.issue(username: "bob", name: nil, expiresAt: nil, limits: KeyLimits(), now: WallClock.nowMs())
@@ -89,9 +92,10 @@ struct ManagedKeyTests {
         let store = try await Store.openSQLite(path: path, logger: Self.quiet)
         let now = WallClock.nowMs()
         func event(_ id: String, daysAgo: Int64) -> RequestEvent {
-            RequestEvent(requestID: id, keyID: "key_1", username: "alice", startMs: now - daysAgo * Store.dayMs, endMs: now - daysAgo * Store.dayMs + 5,
-                         status: 200, success: true, model: "gpt-4o", route: "model", upstream: "oa#0", dialect: "openai", stream: false, ttfbMs: nil,
-                         promptTokens: nil, completionTokens: nil, totalTokens: nil, bytesIn: 0, bytesOut: 0, errorCode: nil)
+            RequestEvent(
+                requestID: id, keyID: "key_1", username: "alice", startMs: now - daysAgo * Store.dayMs, endMs: now - daysAgo * Store.dayMs + 5,
+                status: 200, success: true, model: "gpt-4o", route: "model", upstream: "oa#0", dialect: "openai", stream: false, ttfbMs: nil,
+                promptTokens: nil, completionTokens: nil, totalTokens: nil, bytesIn: 0, bytesOut: 0, errorCode: nil)
         }
         try await store.insertEvents((0..<300).map { event("old\($0)", daysAgo: 200) } + (0..<7).map { event("new\($0)", daysAgo: 10) })
         try await withGateway(yaml: { Configs.threeProviders($0["primary"]!, extra: "database:\n  path: \(path)") }) { _, _ in
@@ -203,7 +207,8 @@ struct ManagedKeyTests {
         }
         #expect(recovered != nil)
         let metrics = try await TestHTTP.send(.GET, "\(gateway.url)/metrics").body
-        let dropped = metrics.split(separator: "\n").first { $0.hasPrefix("llmproxy_events_dropped_total") }
+        let dropped =
+            metrics.split(separator: "\n").first { $0.hasPrefix("llmproxy_events_dropped_total") }
             .flatMap { Double($0.split(separator: " ").last ?? "") }.map(Int.init) ?? -1
         await gateway.stop()
         let reopened = try await Store.openPostgres(url: databaseURL, logger: Self.quiet)

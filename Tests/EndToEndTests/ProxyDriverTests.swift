@@ -8,6 +8,7 @@ import ProxyCore
 import Synchronization
 import Testing
 import Upstreams
+
 @testable import LLMProxy
 
 /// The HTTP/1.1 driver on an `EmbeddedChannel`: real HTTP parsing and pipelining, a scripted
@@ -29,8 +30,10 @@ struct ProxyDriverTests {
         var heads: [HTTPRequestHead] = []
         var refuseNext = 0
 
-        func send(_ attempt: ForwardPlan.Attempt, to endpoint: Endpoint, freshConnection: Bool, on loop: any EventLoop,
-                  sink: any UpstreamResponseSink, started: @escaping (any UpstreamExchange) -> Void, failed: @escaping (any Error) -> Void) {
+        func send(
+            _ attempt: ForwardPlan.Attempt, to endpoint: Endpoint, freshConnection: Bool, on loop: any EventLoop,
+            sink: any UpstreamResponseSink, started: @escaping (any UpstreamExchange) -> Void, failed: @escaping (any Error) -> Void
+        ) {
             heads.append(attempt.head)
             if refuseNext > 0 {
                 refuseNext -= 1
@@ -57,23 +60,25 @@ struct ProxyDriverTests {
         let records = Records()
 
         init(providers: String = "") throws {
-            var config = try GatewayConfig.parse(yaml: """
-                auth:
-                  keys: ["k"]
-                providers:
-                  - name: a
-                    type: openai
-                    base_url: http://127.0.0.1:9/v1
-                    models: ["m"]
-                  - name: b
-                    type: openai
-                    base_url: http://127.0.0.1:10/v1
-                    models: ["m"]
-                """)
+            var config = try GatewayConfig.parse(
+                yaml: """
+                    auth:
+                      keys: ["k"]
+                    providers:
+                      - name: a
+                        type: openai
+                        base_url: http://127.0.0.1:9/v1
+                        models: ["m"]
+                      - name: b
+                        type: openai
+                        base_url: http://127.0.0.1:10/v1
+                        models: ["m"]
+                    """)
             config.discovery.localEngines = false
             config.assignProviderNames()
-            let state = GatewayState(config: config, engines: [], catalog: ModelCatalog(), health: HealthRegistry(),
-                                     environment: EngineEnvironment(isLocalSurface: GatewayResponder.handles))
+            let state = GatewayState(
+                config: config, engines: [], catalog: ModelCatalog(), health: HealthRegistry(),
+                environment: EngineEnvironment(isLocalSurface: GatewayResponder.handles))
             let driver = HTTP1ProxyDriver(store: StateStore(state), transport: transport, recorder: RequestRecorder([records]))
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
             try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))

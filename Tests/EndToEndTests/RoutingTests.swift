@@ -6,13 +6,13 @@ struct RoutingTests {
     static func twoUpstreams(_ ups: [String: MockUpstream], extra: String = "") -> String {
         let a = ups["alpha"]!, b = ups["beta"]!
         return """
-        providers:
-          - {name: a, type: openai, base_url: "\(a.baseURL)/v1", api_key: \(a.requiredKey), host: "a.example.com", models: ["exact-a"]}
-          - {name: b, type: openai, base_url: "\(b.baseURL)/v1", api_key: \(b.requiredKey), host: "b.example.com/beta", models: ["team-*"]}
-        routing:
-          aliases: {fast: exact-a}
-        \(extra)
-        """
+            providers:
+              - {name: a, type: openai, base_url: "\(a.baseURL)/v1", api_key: \(a.requiredKey), host: "a.example.com", models: ["exact-a"]}
+              - {name: b, type: openai, base_url: "\(b.baseURL)/v1", api_key: \(b.requiredKey), host: "b.example.com/beta", models: ["team-*"]}
+            routing:
+              aliases: {fast: exact-a}
+            \(extra)
+            """
     }
 
     func chat(_ gateway: GatewayHarness, model: String, path: String = "/v1/chat/completions", host: String? = nil) async throws -> TestResponse {
@@ -80,11 +80,16 @@ struct RoutingTests {
 
     @Test("providers serving the same model share its traffic by weight")
     func weightedBalancing() async throws {
-        try await withGateway(upstreams: ["alpha", "beta"], yaml: { ups in """
-            providers:
-              - {name: a, type: openai, base_url: "\(ups["alpha"]!.baseURL)/v1", api_key: \(ups["alpha"]!.requiredKey), models: [w], weight: 1}
-              - {name: b, type: openai, base_url: "\(ups["beta"]!.baseURL)/v1", api_key: \(ups["beta"]!.requiredKey), models: [w], weight: 3}
-            """ }) { gateway, _ in
+        try await withGateway(
+            upstreams: ["alpha", "beta"],
+            yaml: { ups in
+                """
+                providers:
+                  - {name: a, type: openai, base_url: "\(ups["alpha"]!.baseURL)/v1", api_key: \(ups["alpha"]!.requiredKey), models: [w], weight: 1}
+                  - {name: b, type: openai, base_url: "\(ups["beta"]!.baseURL)/v1", api_key: \(ups["beta"]!.requiredKey), models: [w], weight: 3}
+                """
+            }
+        ) { gateway, _ in
             var beta = 0
             let total = 400
             for _ in 0..<total where try await chat(gateway, model: "w").headers["x-upstream-name"].first == "beta" { beta += 1 }
@@ -95,16 +100,21 @@ struct RoutingTests {
 
     @Test("several upstream keys of one provider are each their own weighted endpoint")
     func weightedKeys() async throws {
-        try await withGateway(upstreams: ["alpha"], yaml: { ups in """
-            providers:
-              - name: a
-                type: openai
-                base_url: "\(ups["alpha"]!.baseURL)/v1"
-                models: [k]
-                api_keys:
-                  - {key: \(ups["alpha"]!.requiredKey), weight: 1}
-                  - {key: second-upstream-key, weight: 1}
-            """ }) { gateway, ups in
+        try await withGateway(
+            upstreams: ["alpha"],
+            yaml: { ups in
+                """
+                providers:
+                  - name: a
+                    type: openai
+                    base_url: "\(ups["alpha"]!.baseURL)/v1"
+                    models: [k]
+                    api_keys:
+                      - {key: \(ups["alpha"]!.requiredKey), weight: 1}
+                      - {key: second-upstream-key, weight: 1}
+                """
+            }
+        ) { gateway, ups in
             for _ in 0..<60 { _ = try await chat(gateway, model: "k") }
             let keys = ups["alpha"]!.received.filter { $0.path == "/v1/chat/completions" }.compactMap { $0.headers[.authorization] }
             let first = keys.filter { $0 == "Bearer \(ups["alpha"]!.requiredKey)" }.count

@@ -6,8 +6,9 @@ struct SurfaceTests {
     @Test("OpenAI chat, completions and embeddings reach the OpenAI upstream and come back intact")
     func openAISurfaces() async throws {
         try await withGateway(yaml: { Configs.threeProviders($0["primary"]!) }) { gateway, upstreams in
-            let chat = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth,
-                                               body: #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#)
+            let chat = try await TestHTTP.send(
+                .POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth,
+                body: #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#)
             #expect(chat.status == 200)
             #expect(chat.body.contains("hello from primary"))
             #expect(chat.headers["x-upstream-name"].first == "primary")
@@ -38,15 +39,18 @@ struct SurfaceTests {
 
     @Test("GET /v1/models is the de-duplicated union of every upstream's list, each tagged with its provider")
     func modelsUnion() async throws {
-        try await withGateway(upstreams: ["primary", "second"], yaml: { ups in
-            """
-            auth: {keys: ["\(Configs.clientKey)"]}
-            providers:
-              - {name: one, type: openai, base_url: "\(ups["primary"]!.baseURL)/v1", api_key: \(ups["primary"]!.requiredKey)}
-              - {name: two, type: openai, base_url: "\(ups["second"]!.baseURL)/v1", api_key: \(ups["second"]!.requiredKey)}
-              - {name: dead, type: openai, base_url: "http://127.0.0.1:1/v1", api_key: whatever-key}
-            """
-        }) { gateway, _ in
+        try await withGateway(
+            upstreams: ["primary", "second"],
+            yaml: { ups in
+                """
+                auth: {keys: ["\(Configs.clientKey)"]}
+                providers:
+                  - {name: one, type: openai, base_url: "\(ups["primary"]!.baseURL)/v1", api_key: \(ups["primary"]!.requiredKey)}
+                  - {name: two, type: openai, base_url: "\(ups["second"]!.baseURL)/v1", api_key: \(ups["second"]!.requiredKey)}
+                  - {name: dead, type: openai, base_url: "http://127.0.0.1:1/v1", api_key: whatever-key}
+                """
+            }
+        ) { gateway, _ in
             let response = try await TestHTTP.send(.GET, "\(gateway.url)/v1/models", headers: Configs.auth)
             #expect(response.status == 200)
             let data = response.json["data"] as? [[String: Any]] ?? []
@@ -66,12 +70,14 @@ struct SurfaceTests {
     func anthropicSurfaces() async throws {
         try await withGateway(yaml: { Configs.threeProviders($0["primary"]!) }) { gateway, upstreams in
             let headers = [("x-api-key", Configs.clientKey), ("anthropic-version", "2023-06-01")]
-            let message = try await TestHTTP.send(.POST, "\(gateway.url)/v1/messages", headers: headers,
-                                                  body: #"{"model":"claude-3-5-haiku-latest","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#)
+            let message = try await TestHTTP.send(
+                .POST, "\(gateway.url)/v1/messages", headers: headers,
+                body: #"{"model":"claude-3-5-haiku-latest","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#)
             #expect(message.status == 200)
             #expect(message.json["type"] as? String == "message")
-            let count = try await TestHTTP.send(.POST, "\(gateway.url)/v1/messages/count_tokens", headers: headers,
-                                                body: #"{"model":"claude-3-5-haiku-latest","messages":[]}"#)
+            let count = try await TestHTTP.send(
+                .POST, "\(gateway.url)/v1/messages/count_tokens", headers: headers,
+                body: #"{"model":"claude-3-5-haiku-latest","messages":[]}"#)
             #expect(count.json["input_tokens"] as? Int == 7)
             let received = upstreams["primary"]!.received.filter { $0.path.hasPrefix("/v1/messages") }
             #expect(received.count == 2)
@@ -100,7 +106,8 @@ struct SurfaceTests {
             let tokens = try await TestHTTP.send(.POST, "\(base):countTokens?key=\(Configs.clientKey)", body: #"{"contents":[]}"#)
             #expect(tokens.json["totalTokens"] as? Int == 9)
 
-            let embed = try await TestHTTP.send(.POST, "\(gateway.url)/v1beta/models/gemini-embedding-001:embedContent", headers: headers, body: #"{"content":{"parts":[{"text":"hi"}]}}"#)
+            let embed = try await TestHTTP.send(
+                .POST, "\(gateway.url)/v1beta/models/gemini-embedding-001:embedContent", headers: headers, body: #"{"content":{"parts":[{"text":"hi"}]}}"#)
             #expect(embed.body.contains("0.25"))
 
             let models = try await TestHTTP.send(.GET, "\(gateway.url)/v1beta/models", headers: headers)
@@ -111,22 +118,28 @@ struct SurfaceTests {
 
     @Test("the mock provider answers every dialect without a network")
     func mockProvider() async throws {
-        try await withGateway(upstreams: [], yaml: { _ in """
-            providers:
-              - {name: demo, type: mock, mock: {chunks: 3, chunk_delay_ms: 1}}
-            """ }) { gateway, _ in
-        let chat = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"anything","messages":[]}"#)
-        #expect(chat.status == 200)
-        #expect((chat.json["usage"] as? [String: Any])?["total_tokens"] is Int)
-        let stream = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"anything","stream":true,"stream_options":{"include_usage":true},"messages":[]}"#)
-        #expect(stream.body.hasSuffix("data: [DONE]\n\n"))
-        #expect(stream.body.contains(#""usage":{"#))
-        let message = try await TestHTTP.send(.POST, "\(gateway.url)/v1/messages", body: #"{"model":"claude-x","stream":true,"max_tokens":5,"messages":[]}"#)
-        #expect(message.body.contains("event: message_stop"))
-        let gemini = try await TestHTTP.send(.POST, "\(gateway.url)/v1beta/models/gemini-x:generateContent", body: #"{"contents":[]}"#)
-        #expect(gemini.body.contains(#""finishReason":"STOP""#))
-        let models = try await TestHTTP.send(.GET, "\(gateway.url)/v1/models")
-        #expect(models.body.contains("mock-model"))
+        try await withGateway(
+            upstreams: [],
+            yaml: { _ in
+                """
+                providers:
+                  - {name: demo, type: mock, mock: {chunks: 3, chunk_delay_ms: 1}}
+                """
+            }
+        ) { gateway, _ in
+            let chat = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"anything","messages":[]}"#)
+            #expect(chat.status == 200)
+            #expect((chat.json["usage"] as? [String: Any])?["total_tokens"] is Int)
+            let stream = try await TestHTTP.send(
+                .POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"anything","stream":true,"stream_options":{"include_usage":true},"messages":[]}"#)
+            #expect(stream.body.hasSuffix("data: [DONE]\n\n"))
+            #expect(stream.body.contains(#""usage":{"#))
+            let message = try await TestHTTP.send(.POST, "\(gateway.url)/v1/messages", body: #"{"model":"claude-x","stream":true,"max_tokens":5,"messages":[]}"#)
+            #expect(message.body.contains("event: message_stop"))
+            let gemini = try await TestHTTP.send(.POST, "\(gateway.url)/v1beta/models/gemini-x:generateContent", body: #"{"contents":[]}"#)
+            #expect(gemini.body.contains(#""finishReason":"STOP""#))
+            let models = try await TestHTTP.send(.GET, "\(gateway.url)/v1/models")
+            #expect(models.body.contains("mock-model"))
         }
     }
 }

@@ -26,10 +26,11 @@ struct UpstreamFailureTests {
     func unreachableUpstream() async throws {
         let upstream = MockUpstream(name: "gone", requiredKey: "upstream-key-gone")
         try await upstream.start()
-        let gateway = try await GatewayHarness.start(yaml: """
-            providers:
-              - {name: soon-gone, type: anthropic, base_url: "\(upstream.baseURL)", api_key: upstream-key-gone, discover_models: false}
-            """)
+        let gateway = try await GatewayHarness.start(
+            yaml: """
+                providers:
+                  - {name: soon-gone, type: anthropic, base_url: "\(upstream.baseURL)", api_key: upstream-key-gone, discover_models: false}
+                """)
         // The upstream stops answering: every connection is closed unanswered. It keeps its
         // port: once stopped, another test's server could take the port and answer instead.
         await upstream.closeConnectionsAtAccept(true)
@@ -52,15 +53,23 @@ struct UpstreamFailureTests {
     @Test("an upstream the active health check cannot reach is reported in /health and not used")
     func activeHealthCheck() async throws {
         let dead = try RefusingPort()
-        try await withGateway(upstreams: [], yaml: { _ in """
-            providers:
-              - {name: dead, type: openai, base_url: "\(dead.baseURL)/v1", api_key: some-upstream-key, discover_models: false}
-            """ }) { gateway, _ in
+        try await withGateway(
+            upstreams: [],
+            yaml: { _ in
+                """
+                providers:
+                  - {name: dead, type: openai, base_url: "\(dead.baseURL)/v1", api_key: some-upstream-key, discover_models: false}
+                """
+            }
+        ) { gateway, _ in
             var reported = false
             for _ in 0..<100 {
                 let health = try await TestHTTP.send(.GET, "\(gateway.url)/health")
                 let endpoint = ((health.json["upstreams"] as? [[String: Any]])?.first?["endpoints"] as? [[String: Any]])?.first
-                if endpoint?["healthy"] as? Bool == false, endpoint?["last_error"] is String { reported = true; break }
+                if endpoint?["healthy"] as? Bool == false, endpoint?["last_error"] is String {
+                    reported = true
+                    break
+                }
                 try await Task.sleep(for: .milliseconds(50))
             }
             #expect(reported)
@@ -76,11 +85,13 @@ struct UpstreamFailureTests {
     @Test("a request whose endpoint refuses the connection is retried on another endpoint")
     func retryOnAnotherEndpoint() async throws {
         let dead = try RefusingPort()
-        try await withGateway(yaml: { ups in """
+        try await withGateway(yaml: { ups in
+            """
             providers:
               - {name: dead, type: openai, base_url: "\(dead.baseURL)/v1", api_key: k-dead-key, models: [shared], discover_models: false}
               - {name: live, type: openai, base_url: "\(ups["primary"]!.baseURL)/v1", api_key: \(ups["primary"]!.requiredKey), models: [shared]}
-            """ }) { gateway, _ in
+            """
+        }) { gateway, _ in
             for _ in 0..<10 {
                 let response = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"shared","messages":[]}"#)
                 #expect(response.status == 200)

@@ -9,16 +9,16 @@ struct UpstreamTLSTests {
         let directory = NSTemporaryDirectory() + "llmproxy-tls-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let script = """
-        set -e
-        cd '\(directory)'
-        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=LLMProxy Test CA' 2>/dev/null
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr -subj '/CN=127.0.0.1' 2>/dev/null
-        printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nkeyUsage=digitalSignature\\nextendedKeyUsage=serverAuth\\n' > ext.cnf
-        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf 2>/dev/null
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout other.key -out other.csr -subj '/CN=other.example' 2>/dev/null
-        printf 'subjectAltName=DNS:other.example\\nbasicConstraints=CA:FALSE\\nkeyUsage=digitalSignature\\nextendedKeyUsage=serverAuth\\n' > other.cnf
-        openssl x509 -req -in other.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out other.pem -days 2 -extfile other.cnf 2>/dev/null
-        """
+            set -e
+            cd '\(directory)'
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=LLMProxy Test CA' 2>/dev/null
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr -subj '/CN=127.0.0.1' 2>/dev/null
+            printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nkeyUsage=digitalSignature\\nextendedKeyUsage=serverAuth\\n' > ext.cnf
+            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf 2>/dev/null
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout other.key -out other.csr -subj '/CN=other.example' 2>/dev/null
+            printf 'subjectAltName=DNS:other.example\\nbasicConstraints=CA:FALSE\\nkeyUsage=digitalSignature\\nextendedKeyUsage=serverAuth\\n' > other.cnf
+            openssl x509 -req -in other.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out other.pem -days 2 -extfile other.cnf 2>/dev/null
+            """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", script]
@@ -73,12 +73,13 @@ struct UpstreamTLSTests {
         )
         let impostor = MockUpstream(name: "impostor", requiredKey: "upstream-key-secure", tls: otherName)
         try await impostor.start()
-        let gateway = try await GatewayHarness.start(yaml: """
-            upstream: {ca_file: "\(certs.ca)"}
-            providers:
-              - {name: s, type: openai, base_url: "\(upstream.baseURL)/v1", api_key: upstream-key-secure, models: [stream-4-3, m], discover_models: false}
-              - {name: named, type: openai, base_url: "\(impostor.baseURL)/v1", api_key: upstream-key-secure, models: [by-name], discover_models: false}
-            """)
+        let gateway = try await GatewayHarness.start(
+            yaml: """
+                upstream: {ca_file: "\(certs.ca)"}
+                providers:
+                  - {name: s, type: openai, base_url: "\(upstream.baseURL)/v1", api_key: upstream-key-secure, models: [stream-4-3, m], discover_models: false}
+                  - {name: named, type: openai, base_url: "\(impostor.baseURL)/v1", api_key: upstream-key-secure, models: [by-name], discover_models: false}
+                """)
         for _ in 0..<3 {
             let stream = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", body: #"{"model":"stream-4-3","stream":true,"messages":[]}"#)
             #expect(stream.status == 200)

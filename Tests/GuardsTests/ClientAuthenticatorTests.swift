@@ -1,17 +1,20 @@
 import HTTPTypes
 import Testing
+
 @testable import Guards
 
 @Suite("Client keys")
 struct ClientAuthenticatorTests {
-    @Test("the key is found in any of the four places", arguments: [
-        ([HTTPField(name: .authorization, value: "Bearer k-123")], nil as String?),
-        ([HTTPField(name: .authorization, value: "bearer   k-123")], nil),
-        ([HTTPField(name: HTTPField.Name("X-API-KEY")!, value: "k-123")], nil),
-        ([HTTPField(name: HTTPField.Name("x-goog-api-key")!, value: "k-123")], nil),
-        ([], "alt=sse&key=k-123"),
-        ([], "key=k%2D123"),
-    ])
+    @Test(
+        "the key is found in any of the four places",
+        arguments: [
+            ([HTTPField(name: .authorization, value: "Bearer k-123")], nil as String?),
+            ([HTTPField(name: .authorization, value: "bearer   k-123")], nil),
+            ([HTTPField(name: HTTPField.Name("X-API-KEY")!, value: "k-123")], nil),
+            ([HTTPField(name: HTTPField.Name("x-goog-api-key")!, value: "k-123")], nil),
+            ([], "alt=sse&key=k-123"),
+            ([], "key=k%2D123"),
+        ])
     func extraction(fields: [HTTPField], query: String?) {
         #expect(ClientKey.extract(from: HTTPFields(fields), query: query.map { Substring($0) }) == "k-123")
     }

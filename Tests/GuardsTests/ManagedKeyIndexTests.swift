@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Guards
 
 @Suite("Managed key index")
@@ -64,8 +65,8 @@ struct ManagedKeyIndexMarkTests {
         let index = ManagedKeyIndex()
         let identity = ManagedKeyIndexTests.identity(revoked: false)
         let mark = index.mark
-        index.upsert(hash: Self.hash, identity: identity)   // the admin API creates a key …
-        index.replaceAll([], readAfter: mark)                  // … after the snapshot was read
+        index.upsert(hash: Self.hash, identity: identity) // the admin API creates a key …
+        index.replaceAll([], readAfter: mark) // … after the snapshot was read
         #expect(index.lookup(Self.secret) == identity)
         // The next resync reads after the creation: the store is the truth again.
         index.replaceAll([], readAfter: index.mark)

@@ -10,7 +10,9 @@ public final class PostgresServer: Sendable {
     let bin: String
     let asUser: String?
 
-    public static let shared: Result<PostgresServer, PostgresServerError> = Result { try PostgresServer() }.mapError { $0 as? PostgresServerError ?? PostgresServerError(message: "\($0)") }
+    public static let shared: Result<PostgresServer, PostgresServerError> = Result { try PostgresServer() }.mapError {
+        $0 as? PostgresServerError ?? PostgresServerError(message: "\($0)")
+    }
 
     /// A cluster of its own (for tests that stop and start the server); most tests share
     /// ``shared``.
@@ -26,8 +28,12 @@ public final class PostgresServer: Sendable {
         if asUser != nil { try Self.run("/usr/bin/chown", ["-R", "postgres:postgres", folder]) }
         port = Self.freePort()
         try runAsOwner("\(bin)/initdb", ["-D", "\(folder)/data", "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"])
-        try runAsOwner("\(bin)/pg_ctl", ["-D", "\(folder)/data", "-l", "\(folder)/server.log", "-w", "-t", "60", "-o",
-                                          "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start"])
+        try runAsOwner(
+            "\(bin)/pg_ctl",
+            [
+                "-D", "\(folder)/data", "-l", "\(folder)/server.log", "-w", "-t", "60", "-o",
+                "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start",
+            ])
         PostgresServer.register(self)
     }
 
@@ -64,8 +70,12 @@ public final class PostgresServer: Sendable {
     }
 
     public func startServer() throws {
-        try runAsOwner("\(bin)/pg_ctl", ["-D", "\(folder)/data", "-l", "\(folder)/server.log", "-w", "-t", "60", "-o",
-                                          "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start"])
+        try runAsOwner(
+            "\(bin)/pg_ctl",
+            [
+                "-D", "\(folder)/data", "-l", "\(folder)/server.log", "-w", "-t", "60", "-o",
+                "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start",
+            ])
     }
 
     private func runAsOwner(_ tool: String, _ arguments: [String]) throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ProxyConfig
 
 /// The configuration loader never crashes, whatever the file and the environment hold: every
@@ -80,16 +81,18 @@ struct ConfigFuzzTests {
         check("\u{FEFF}server: {port: 1}\u{0000}", environment: [:], case: "BOM and NUL")
     }
 
-    @Test("cases the fuzzer found stay fixed", arguments: [
-        // TargetURL(spec:) indexed the first part of "|" split by "|": there is none.
-        ("target_urls: [\"|\"]", [String: String]()),
-        ("target_urls: [\" | \", \"|key\"]", [:]),
-        ("", ["TARGET_URLS": "|"]),
-        ("", ["TARGET_URLS": "http://127.0.0.1:9,|,|k"]),
-        // An empty key at the top level was reported with an empty path.
-        ("\"\": 1", [:]),
-        ("? [a]\n: 1", [:]),
-    ])
+    @Test(
+        "cases the fuzzer found stay fixed",
+        arguments: [
+            // TargetURL(spec:) indexed the first part of "|" split by "|": there is none.
+            ("target_urls: [\"|\"]", [String: String]()),
+            ("target_urls: [\" | \", \"|key\"]", [:]),
+            ("", ["TARGET_URLS": "|"]),
+            ("", ["TARGET_URLS": "http://127.0.0.1:9,|,|k"]),
+            // An empty key at the top level was reported with an empty path.
+            ("\"\": 1", [:]),
+            ("? [a]\n: 1", [:]),
+        ])
     func foundByFuzzing(yaml: String, environment: [String: String]) {
         #expect(!check(yaml, environment: environment, case: "regression"))
     }
@@ -120,9 +123,11 @@ struct ConfigFuzzTests {
     /// What the gateway does with the numbers of a valid configuration; each would trap on a
     /// value outside its range.
     static func convertLikeTheGateway(_ config: GatewayConfig) {
-        for seconds in [config.server.drainTimeout, config.server.requestHeadTimeout, config.server.requestBodyTimeout,
-                        config.server.keepAliveTimeout, config.upstream.connectTimeout, config.upstream.firstByteTimeout,
-                        config.upstream.idleTimeout, config.discovery.interval] + config.providers.map(\.healthCheckInterval) {
+        for seconds in [
+            config.server.drainTimeout, config.server.requestHeadTimeout, config.server.requestBodyTimeout,
+            config.server.keepAliveTimeout, config.upstream.connectTimeout, config.upstream.firstByteTimeout,
+            config.upstream.idleTimeout, config.discovery.interval,
+        ] + config.providers.map(\.healthCheckInterval) {
             _ = Int64(seconds * 1000)
             _ = Int64(seconds * 1_000_000_000)
             _ = Duration.seconds(seconds)
@@ -189,9 +194,11 @@ struct ConfigFuzzTests {
 /// The schema's keys and values that have broken parsers before, for the generator.
 enum ConfigCorpus {
     static let sections: [String: [String]] = [
-        "server": ["host", "port", "allow_unauthenticated_public_bind", "max_request_size", "drain_timeout", "public_paths",
-                   "auth_health_check", "response_header_filter", "metrics", "request_head_timeout", "request_body_timeout",
-                   "keep_alive_timeout", "max_connections", "trusted_proxies", "public_health_details"],
+        "server": [
+            "host", "port", "allow_unauthenticated_public_bind", "max_request_size", "drain_timeout", "public_paths",
+            "auth_health_check", "response_header_filter", "metrics", "request_head_timeout", "request_body_timeout",
+            "keep_alive_timeout", "max_connections", "trusted_proxies", "public_health_details",
+        ],
         "upstream": ["connect_timeout", "first_byte_timeout", "idle_timeout", "max_connections_per_host", "ca_file", "fast_path"],
         "auth": ["keys"],
         "routing": ["aliases", "default_model", "default_provider"],
@@ -203,8 +210,10 @@ enum ConfigCorpus {
     // Sorted: a dictionary's order changes from run to run, and the sequence must not.
     static let topLevel = sections.keys.sorted() + ["providers", "target_urls", "auth_keys", "health_check_interval", "cert_file", "private_key_file"]
     static let providerKeys = ProviderConfig.knownKeys.sorted()
-    static let nested = ["api_keys": ["key", "weight"], "mock": ["chunks", "chunk_delay_ms", "latency_ms"],
-                         "health_check": ["method", "path", "body", "headers"]]
+    static let nested = [
+        "api_keys": ["key", "weight"], "mock": ["chunks", "chunk_delay_ms", "latency_ms"],
+        "health_check": ["method", "path", "body", "headers"],
+    ]
     static let numbers = [
         "0", "-0", "+0", "1", "-1", "0.1", "1e-320", "1e300", "-1e300", "1e400", "-1e400", ".inf", "-.inf", "+.inf", ".nan", ".NaN",
         "nan", "inf", "infinity", "0x10", "0x", "0o17", "0b101", "0b", "010", "08", "1_000", "_", "99999999999999999999",
@@ -275,7 +284,8 @@ struct YAMLGenerator {
         switch random.below(10) {
         case 0...3: return random.pick(ConfigCorpus.numbers)
         case 4...6: return random.pick(ConfigCorpus.words)
-        case 7: return "\"" + random.pick(ConfigCorpus.words + ConfigCorpus.numbers).replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        case 7:
+            return "\"" + random.pick(ConfigCorpus.words + ConfigCorpus.numbers).replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
         case 8: return String(random.next() % 100_000)
         default:
             let escapes = ["\\u0000", "\\uD800", "\\U0010FFFF", "\\x41", "\\N", "\\_", "\\0", "\\q", "\\"]
@@ -284,10 +294,12 @@ struct YAMLGenerator {
     }
 
     mutating func environment() -> [String: String] {
-        let names = ["LLMPROXY_PORT", "LLMPROXY_ADDRESS", "SERVER_ADDRESS", "LLMPROXY_MAX_REQUEST_SIZE", "MAX_REQUEST_SIZE",
-                     "LLMPROXY_FIRST_BYTE_TIMEOUT", "SERVER_TIMEOUT_SECONDS", "LLMPROXY_CONNECT_TIMEOUT", "LLMPROXY_IDLE_TIMEOUT",
-                     "LLMPROXY_DRAIN_TIMEOUT", "VLLM_PORT", "VLLM_HOST", "LLAMA_CPP_PORT", "LMSTUDIO_API_HOST", "TARGET_URLS",
-                     "AUTH_ENABLED", "API_KEYS", "LOG_LEVEL", "LLMPROXY_METRICS", "OPENAI_API_KEY", "OPENAI_BASE_URL", "DATABASE_URL"]
+        let names = [
+            "LLMPROXY_PORT", "LLMPROXY_ADDRESS", "SERVER_ADDRESS", "LLMPROXY_MAX_REQUEST_SIZE", "MAX_REQUEST_SIZE",
+            "LLMPROXY_FIRST_BYTE_TIMEOUT", "SERVER_TIMEOUT_SECONDS", "LLMPROXY_CONNECT_TIMEOUT", "LLMPROXY_IDLE_TIMEOUT",
+            "LLMPROXY_DRAIN_TIMEOUT", "VLLM_PORT", "VLLM_HOST", "LLAMA_CPP_PORT", "LMSTUDIO_API_HOST", "TARGET_URLS",
+            "AUTH_ENABLED", "API_KEYS", "LOG_LEVEL", "LLMPROXY_METRICS", "OPENAI_API_KEY", "OPENAI_BASE_URL", "DATABASE_URL",
+        ]
         var result: [String: String] = [:]
         guard random.chance(1, in: 3) else { return result }
         for _ in 0..<random.below(4) {
@@ -301,7 +313,10 @@ struct YAMLGenerator {
 /// Byte-level edits of a document: flips, cuts, repeats and hostile insertions.
 enum Mutator {
     static func mutate(_ text: inout [UInt8], with random: inout SplitMix64) {
-        guard !text.isEmpty else { text = Array(random.pick(ConfigCorpus.numbers).utf8); return }
+        guard !text.isEmpty else {
+            text = Array(random.pick(ConfigCorpus.numbers).utf8)
+            return
+        }
         let at = random.below(text.count)
         switch random.below(7) {
         case 0: text[at] ^= UInt8(truncatingIfNeeded: 1 << random.below(8))

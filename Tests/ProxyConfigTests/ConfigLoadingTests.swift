@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ProxyConfig
 
 @Suite("Loading configuration")
@@ -7,43 +8,43 @@ struct ConfigLoadingTests {
     @Test("a configuration written for the multi-provider seed loads as is")
     func seedConfig() throws {
         let yaml = """
-        cert_file: "/certs/certificate.pem"
-        private_key_file: "/certs/private-key.pem"
-        auth_keys:
-          - "client-api-key-1"
-        health_check_interval: 45
-        providers:
-          - type: "openai"
-            host: "openai.example.com"
-            endpoint: "api.openai.com"
-            port: 443
-            tls: true
-            weight: 1.0
-            api_key: "sk-your-openai-api-key"
-            health_check:
-              method: "GET"
-              path: "/v1/models"
-              body: "{}"
-              headers:
-                - "Content-Type: application/json"
-          - type: "anthropic"
-            host: "anthropic.example.com"
-            endpoint: "api.anthropic.com"
-            weight: 1.2
-            api_key: "sk-ant-key"
-          - type: "openai"
-            host: "openai-backup.example.com/v2"
-            endpoint: "localhost"
-            port: 8000
-            tls: false
-            api_keys:
-              - key: "sk-key-1"
-                weight: 1.0
-              - key: "sk-key-2"
-                weight: 2.0
+            cert_file: "/certs/certificate.pem"
+            private_key_file: "/certs/private-key.pem"
             auth_keys:
-              - "provider-specific-auth-key"
-        """
+              - "client-api-key-1"
+            health_check_interval: 45
+            providers:
+              - type: "openai"
+                host: "openai.example.com"
+                endpoint: "api.openai.com"
+                port: 443
+                tls: true
+                weight: 1.0
+                api_key: "sk-your-openai-api-key"
+                health_check:
+                  method: "GET"
+                  path: "/v1/models"
+                  body: "{}"
+                  headers:
+                    - "Content-Type: application/json"
+              - type: "anthropic"
+                host: "anthropic.example.com"
+                endpoint: "api.anthropic.com"
+                weight: 1.2
+                api_key: "sk-ant-key"
+              - type: "openai"
+                host: "openai-backup.example.com/v2"
+                endpoint: "localhost"
+                port: 8000
+                tls: false
+                api_keys:
+                  - key: "sk-key-1"
+                    weight: 1.0
+                  - key: "sk-key-2"
+                    weight: 2.0
+                auth_keys:
+                  - "provider-specific-auth-key"
+            """
         var config = try GatewayConfig.parse(yaml: yaml)
         config.assignProviderNames()
         #expect(config.validate().isEmpty)
@@ -136,15 +137,16 @@ struct ConfigLoadingTests {
 
     @Test("the redacted configuration never contains a secret")
     func redaction() throws {
-        var config = try GatewayConfig.parse(yaml: """
-            auth: {keys: [client-secret-123]}
-            providers:
-              - {type: openai, api_key: sk-upstream-secret, headers: {Authorization-Extra: header-secret, X-Org: visible-org}}
-              - type: anthropic
-                api_keys: [{key: sk-ant-secret, weight: 2}]
-                auth_keys: [provider-client-secret]
-            target_urls: ["http://127.0.0.1:8001|target-secret"]
-            """)
+        var config = try GatewayConfig.parse(
+            yaml: """
+                auth: {keys: [client-secret-123]}
+                providers:
+                  - {type: openai, api_key: sk-upstream-secret, headers: {Authorization-Extra: header-secret, X-Org: visible-org}}
+                  - type: anthropic
+                    api_keys: [{key: sk-ant-secret, weight: 2}]
+                    auth_keys: [provider-client-secret]
+                target_urls: ["http://127.0.0.1:8001|target-secret"]
+                """)
         config.assignProviderNames()
         let text = config.redactedYAML()
         for secret in ["client-secret-123", "sk-upstream-secret", "header-secret", "sk-ant-secret", "provider-client-secret", "target-secret"] {

@@ -1,14 +1,16 @@
 import Testing
+
 @testable import ProxyConfig
 
 @Suite("Database and admin configuration")
 struct StoreConfigTests {
     @Test("file, environment and redaction")
     func loading() throws {
-        var config = try GatewayConfig.parse(yaml: """
-            database: {path: /var/lib/llmproxy/db.sqlite, event_queue_limit: 5000}
-            admin: {allow_cidrs: [10.0.0.0/8, "::1"], cors_origins: ["https://ops.example"], session_hours: 8}
-            """)
+        var config = try GatewayConfig.parse(
+            yaml: """
+                database: {path: /var/lib/llmproxy/db.sqlite, event_queue_limit: 5000}
+                admin: {allow_cidrs: [10.0.0.0/8, "::1"], cors_origins: ["https://ops.example"], session_hours: 8}
+                """)
         #expect(config.database.path == "/var/lib/llmproxy/db.sqlite" && config.database.eventQueueLimit == 5000)
         #expect(config.admin.allowCIDRs == ["10.0.0.0/8", "::1"] && config.admin.sessionHours == 8)
         try config.applyEnvironment([

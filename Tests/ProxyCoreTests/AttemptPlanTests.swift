@@ -2,6 +2,7 @@ import Dialects
 import ProxyConfig
 import Testing
 import Upstreams
+
 @testable import ProxyCore
 
 @Suite("Attempt plan: endpoint choice, retry and failover without sockets")
@@ -40,11 +41,17 @@ struct AttemptPlanTests {
     @Test("a pooled connection found closed before a byte went out is retried once, on a fresh connection to the same endpoint")
     func freshRetry() {
         var plan = AttemptPlan(providers: Self.providers(["a", "b"]), random: { 0 })
-        guard case .send(let first, false) = plan.next() else { Issue.record("no endpoint"); return }
+        guard case .send(let first, false) = plan.next() else {
+            Issue.record("no endpoint")
+            return
+        }
         let notSent = AttemptPlan.Failure(error: .badGateway("closed"), retryable: true, notSent: true)
         #expect(plan.failed(notSent) == .send(first, freshConnection: true))
         // The second time it counts as a failure of that endpoint and the next one is tried.
-        guard case .send(let second, false) = plan.failed(notSent) else { Issue.record("no failover"); return }
+        guard case .send(let second, false) = plan.failed(notSent) else {
+            Issue.record("no failover")
+            return
+        }
         #expect(second !== first)
     }
 
@@ -69,7 +76,10 @@ struct AttemptPlanTests {
         }
         #expect(!endpoint.health.isAvailable())
         var none = AttemptPlan(providers: providers)
-        guard case .fail(let error) = none.next() else { Issue.record("an ejected endpoint was chosen"); return }
+        guard case .fail(let error) = none.next() else {
+            Issue.record("an ejected endpoint was chosen")
+            return
+        }
         #expect(error.status == .serviceUnavailable)
     }
 }

@@ -5,6 +5,7 @@ import NIOCore
 import ProxyConfig
 import Synchronization
 import Upstreams
+
 @testable import ProxyCore
 
 /// Configuration snapshots and requests for driving the engine without sockets.

@@ -3,6 +3,7 @@ import Guards
 import HTTPTypes
 import Store
 import Testing
+
 @testable import ProxyCore
 
 @Suite("Guard chain: each guard asked once per stage, the first refusal wins")
@@ -33,8 +34,11 @@ struct GuardChainTests {
     @Test("a guard's refusal reaches the client in its dialect with Retry-After")
     func refusal() throws {
         let state = try EngineFixtures.state(extra: [CountingGuard(refuseRouted: true)])
-        let refused = try #require(EngineFixtures.plan(EngineFixtures.request("/v1/messages"),
-                                                       body: #"{"model":"claude-x","messages":[]}"#, state: state).rejection)
+        let refused = try #require(
+            EngineFixtures.plan(
+                EngineFixtures.request("/v1/messages"),
+                body: #"{"model":"claude-x","messages":[]}"#, state: state
+            ).rejection)
         #expect(refused.error.status == .tooManyRequests)
         #expect(refused.dialect == .anthropic)
         #expect(refused.response.headers[.retryAfterSeconds] == "2")

@@ -2,6 +2,7 @@ import Dialects
 import HTTPTypes
 import NIOCore
 import Testing
+
 @testable import ProxyCore
 
 @Suite("Planner: one outcome per request, from its head and then its body")
@@ -27,7 +28,10 @@ struct RequestPlannerTests {
         #expect(EngineFixtures.plan(EngineFixtures.request(.get, "/admin/../v1/models"), body: nil, state: state).rejection != nil)
 
         let wrongKey = EngineFixtures.plan(EngineFixtures.request("/v1/messages", key: "nope"), body: chat, state: state)
-        guard case .rejected(let rejection, let atHead)? = Optional(wrongKey) else { Issue.record("not rejected"); return }
+        guard case .rejected(let rejection, let atHead)? = Optional(wrongKey) else {
+            Issue.record("not rejected")
+            return
+        }
         #expect(atHead)
         #expect(rejection.error.code == .invalidAPIKey)
         #expect(rejection.dialect == .anthropic)
@@ -42,7 +46,8 @@ struct RequestPlannerTests {
     func listings() throws {
         let state = try EngineFixtures.state()
         guard case .answered(let response) = EngineFixtures.plan(EngineFixtures.request(.get, "/v1/models"), body: nil, state: state) else {
-            Issue.record("not answered locally"); return
+            Issue.record("not answered locally")
+            return
         }
         #expect(response.status == .ok)
         #expect(String(buffer: response.body).contains("gpt-4.1"))
@@ -63,13 +68,19 @@ struct RequestPlannerTests {
     @Test("a forward plan: route, alias rewritten in the body, usage asked for on the client's behalf")
     func forward() throws {
         let state = try EngineFixtures.state()
-        let plan = try #require(EngineFixtures.plan(EngineFixtures.request("/v1/chat/completions"),
-                                                    body: #"{"model":"fast","stream":true,"messages":[]}"#, state: state).forward)
+        let plan = try #require(
+            EngineFixtures.plan(
+                EngineFixtures.request("/v1/chat/completions"),
+                body: #"{"model":"fast","stream":true,"messages":[]}"#, state: state
+            ).forward)
         #expect(plan.record.model == "gpt-4o-mini")
         #expect(plan.record.rule == "alias")
         #expect(plan.record.stream)
         #expect(plan.record.authenticated)
-        guard case .send(let endpoint, false) = plan.attempts.next() else { Issue.record("no endpoint"); return }
+        guard case .send(let endpoint, false) = plan.attempts.next() else {
+            Issue.record("no endpoint")
+            return
+        }
         let attempt = plan.attempt(to: endpoint)
         let sent = String(buffer: try #require(attempt.body))
         #expect(sent.contains(#""model":"gpt-4o-mini""#))

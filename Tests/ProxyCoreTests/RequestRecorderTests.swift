@@ -1,5 +1,6 @@
 import Synchronization
 import Testing
+
 @testable import ProxyCore
 
 @Suite("Recorder: every observer hears of each request once")

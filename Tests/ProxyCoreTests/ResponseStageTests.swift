@@ -2,6 +2,7 @@ import Dialects
 import NIOCore
 import NIOHTTP1
 import Testing
+
 @testable import ProxyCore
 
 @Suite("Response stages: synchronous, per attempt, in order")
@@ -23,8 +24,9 @@ struct ResponseStageTests {
 
     @Test("the usage tap counts the chunk the removal stage then takes out of the client's stream")
     func tapThenRemove() {
-        let (out, record) = run(ResponseStages([UsageTap(), UsageChunkRemoval()]),
-                                [Self.contentChunk, Self.usageChunk, "data: [DONE]\n\n"])
+        let (out, record) = run(
+            ResponseStages([UsageTap(), UsageChunkRemoval()]),
+            [Self.contentChunk, Self.usageChunk, "data: [DONE]\n\n"])
         #expect(out == Self.contentChunk + "data: [DONE]\n\n")
         #expect(record.promptTokens == 7)
         #expect(record.totalTokens == 10)

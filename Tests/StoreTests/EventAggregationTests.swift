@@ -8,12 +8,15 @@ struct EventAggregationTests {
     typealias Backend = StoreTests.Backend
     static let day: Int64 = 86_400_000
 
-    static func event(_ id: String, key: String?, start: Int64, duration: Int64, ok: Bool = true, model: String? = "gpt-4o",
-                      upstream: String? = "oa#0", tokens: Int? = 10) -> RequestEvent {
-        RequestEvent(requestID: id, keyID: key, username: key == nil ? nil : "alice", startMs: start, endMs: start + duration, status: ok ? 200 : 502,
-                     success: ok, model: model, route: "model", upstream: upstream, dialect: "openai", stream: false, ttfbMs: 1.5,
-                     promptTokens: tokens.map { $0 / 2 }, completionTokens: tokens.map { $0 - $0 / 2 }, totalTokens: tokens,
-                     bytesIn: 10, bytesOut: 20, errorCode: ok ? nil : "upstream_error")
+    static func event(
+        _ id: String, key: String?, start: Int64, duration: Int64, ok: Bool = true, model: String? = "gpt-4o",
+        upstream: String? = "oa#0", tokens: Int? = 10
+    ) -> RequestEvent {
+        RequestEvent(
+            requestID: id, keyID: key, username: key == nil ? nil : "alice", startMs: start, endMs: start + duration, status: ok ? 200 : 502,
+            success: ok, model: model, route: "model", upstream: upstream, dialect: "openai", stream: false, ttfbMs: 1.5,
+            promptTokens: tokens.map { $0 / 2 }, completionTokens: tokens.map { $0 - $0 / 2 }, totalTokens: tokens,
+            bytesIn: 10, bytesOut: 20, errorCode: ok ? nil : "upstream_error")
     }
 
     /// What the summary must say, counted by hand from the events themselves.
@@ -21,10 +24,11 @@ struct EventAggregationTests {
         Dictionary(grouping: events, by: group).map { name, members in
             let latencies = members.map { Double($0.endMs - $0.startMs) }.sorted()
             func rank(_ p: Double) -> Double { latencies[Int((p * Double(latencies.count)).rounded(.up)) - 1] }
-            return UsageSummary(group: name, requests: members.count, failures: members.filter { !$0.success }.count,
-                                promptTokens: members.reduce(0) { $0 + ($1.promptTokens ?? 0) },
-                                completionTokens: members.reduce(0) { $0 + ($1.completionTokens ?? 0) },
-                                totalTokens: members.reduce(0) { $0 + ($1.totalTokens ?? 0) }, p50Ms: rank(0.5), p95Ms: rank(0.95))
+            return UsageSummary(
+                group: name, requests: members.count, failures: members.filter { !$0.success }.count,
+                promptTokens: members.reduce(0) { $0 + ($1.promptTokens ?? 0) },
+                completionTokens: members.reduce(0) { $0 + ($1.completionTokens ?? 0) },
+                totalTokens: members.reduce(0) { $0 + ($1.totalTokens ?? 0) }, p50Ms: rank(0.5), p95Ms: rank(0.95))
         }.sorted { ($0.group ?? "") < ($1.group ?? "") }
     }
 
@@ -35,10 +39,12 @@ struct EventAggregationTests {
         var random = SystemRandomNumberGenerator()
         let models = ["gpt-4o", "claude", nil], upstreams = ["oa#0", "an#0", nil], keys = ["key_1", "key_2", "key_3", nil]
         for index in 0..<437 {
-            events.append(Self.event("r\(index)", key: keys[index % keys.count], start: Self.day * 100 + Int64(index) * 997_001,
-                                     duration: Int64.random(in: 1...5000, using: &random), ok: index % 7 != 0,
-                                     model: models[index % models.count], upstream: upstreams[index % 5 % upstreams.count],
-                                     tokens: index % 11 == 0 ? nil : Int.random(in: 0...4000, using: &random)))
+            events.append(
+                Self.event(
+                    "r\(index)", key: keys[index % keys.count], start: Self.day * 100 + Int64(index) * 997_001,
+                    duration: Int64.random(in: 1...5000, using: &random), ok: index % 7 != 0,
+                    model: models[index % models.count], upstream: upstreams[index % 5 % upstreams.count],
+                    tokens: index % 11 == 0 ? nil : Int.random(in: 0...4000, using: &random)))
         }
         // Outside the range: must not count.
         events.append(Self.event("early", key: "key_1", start: Self.day * 99, duration: 1))

@@ -44,8 +44,9 @@ struct StoreTests {
     @Test("keys: create, list, revoke once, last use", arguments: Backend.allCases)
     func keyLifecycle(backend: Backend) async throws {
         let (store, _) = try await Self.fresh(backend)
-        let first = ManagedKey(id: "key_1", hash: String(repeating: "a", count: 64), hint: "sk-aaaa…aaaa", username: "alice", name: "laptop",
-                               createdAt: 1_000, expiresAt: 9_000, limits: KeyLimits(models: ["gpt-4o", "claude-*"], requestsPerMinute: 60, tokensPerMinute: 1000, tokenBudget: 5_000_000))
+        let first = ManagedKey(
+            id: "key_1", hash: String(repeating: "a", count: 64), hint: "sk-aaaa…aaaa", username: "alice", name: "laptop",
+            createdAt: 1_000, expiresAt: 9_000, limits: KeyLimits(models: ["gpt-4o", "claude-*"], requestsPerMinute: 60, tokensPerMinute: 1000, tokenBudget: 5_000_000))
         let second = ManagedKey(id: "key_2", hash: String(repeating: "b", count: 64), hint: "sk-bbbb…bbbb", username: "alice", name: nil, createdAt: 2_000)
         try await store.insertKey(first)
         try await store.insertKey(second)
@@ -67,10 +68,11 @@ struct StoreTests {
         let (store, _) = try await Self.fresh(backend)
         let day: Int64 = 86_400_000
         func event(_ id: String, key: String?, start: Int64, duration: Int64, ok: Bool, model: String, tokens: Int?) -> RequestEvent {
-            RequestEvent(requestID: id, keyID: key, username: key == nil ? nil : "alice", startMs: start, endMs: start + duration, status: ok ? 200 : 502,
-                         success: ok, model: model, route: "model", upstream: "oa#0", dialect: "openai", stream: false, ttfbMs: 1.5,
-                         promptTokens: tokens.map { $0 / 2 }, completionTokens: tokens.map { $0 - $0 / 2 }, totalTokens: tokens,
-                         bytesIn: 10, bytesOut: 20, errorCode: ok ? nil : "upstream_error")
+            RequestEvent(
+                requestID: id, keyID: key, username: key == nil ? nil : "alice", startMs: start, endMs: start + duration, status: ok ? 200 : 502,
+                success: ok, model: model, route: "model", upstream: "oa#0", dialect: "openai", stream: false, ttfbMs: 1.5,
+                promptTokens: tokens.map { $0 / 2 }, completionTokens: tokens.map { $0 - $0 / 2 }, totalTokens: tokens,
+                bytesIn: 10, bytesOut: 20, errorCode: ok ? nil : "upstream_error")
         }
         var all: [RequestEvent] = []
         for i in 0..<20 { all.append(event("r\(i)", key: "key_1", start: day * 100 + Int64(i) * 1000, duration: Int64(i + 1) * 10, ok: i != 3, model: "gpt-4o", tokens: 10)) }

@@ -1,6 +1,7 @@
 import Dialects
 import ProxyConfig
 import Testing
+
 @testable import Upstreams
 
 @Suite("Choosing an endpoint by weight")
@@ -59,10 +60,12 @@ struct EndpointSelectorTests {
 
 @Suite("Model-name globs")
 struct GlobTests {
-    @Test("patterns", arguments: [
-        ("gpt-4*", "gpt-4o", true), ("gpt-4*", "gpt-3.5", false), ("*", "", true), ("a?c", "abc", true),
-        ("a?c", "ac", false), ("*-mini", "gpt-4o-mini", true), ("a*b*c", "aXXbYYc", true), ("a*b*c", "aXXbYY", false),
-    ])
+    @Test(
+        "patterns",
+        arguments: [
+            ("gpt-4*", "gpt-4o", true), ("gpt-4*", "gpt-3.5", false), ("*", "", true), ("a?c", "abc", true),
+            ("a?c", "ac", false), ("*-mini", "gpt-4o-mini", true), ("a*b*c", "aXXbYYc", true), ("a*b*c", "aXXbYY", false),
+        ])
     func matches(pattern: String, text: String, expected: Bool) {
         #expect(Glob(pattern).matches(text) == expected)
     }

@@ -1,6 +1,7 @@
 import Dialects
 import ProxyConfig
 import Testing
+
 @testable import Upstreams
 
 @Suite("Routing decisions")
@@ -22,25 +23,30 @@ struct RouteTableTests {
         routing.aliases = ["fast": "gpt-4o-mini", "smart": "claude-3-5-sonnet"]
         let catalog = ModelCatalog()
         catalog.update(provider: "local", models: [ModelEntry(id: "llama3:8b")])
-        return RouteTableTests.table([
-            provider("openai", .openai),
-            provider("anthropic", .anthropic),
-            provider("gemini", .gemini),
-            provider("local", .openai, models: ["qwen-*"]),
-            provider("hosted", .openai, models: ["x"], host: "api.example.com"),
-            provider("prefixed", .anthropic, models: ["y"], host: "api.example.com/claude"),
-        ], routing: routing, catalog: catalog)
+        return RouteTableTests.table(
+            [
+                provider("openai", .openai),
+                provider("anthropic", .anthropic),
+                provider("gemini", .gemini),
+                provider("local", .openai, models: ["qwen-*"]),
+                provider("hosted", .openai, models: ["x"], host: "api.example.com"),
+                provider("prefixed", .anthropic, models: ["y"], host: "api.example.com/claude"),
+            ], routing: routing, catalog: catalog)
     }()
 
-    func route(_ dialect: Dialect = .openai, model: String?, host: String? = nil, path: String = "/v1/chat/completions") -> (providers: [String], model: String?, rule: String, path: String)? {
+    func route(_ dialect: Dialect = .openai, model: String?, host: String? = nil, path: String = "/v1/chat/completions") -> (
+        providers: [String], model: String?, rule: String, path: String
+    )? {
         guard case .success(let decision) = table.resolve(dialect: dialect, host: host, path: path, model: model) else { return nil }
         return (decision.providers.map(\.name), decision.upstreamModel, decision.rule, decision.path)
     }
 
-    @Test("well-known prefixes go to their provider type", arguments: [
-        ("gpt-4o", "openai"), ("o3-mini", "openai"), ("text-embedding-3-small", "openai"),
-        ("claude-3-5-haiku-latest", "anthropic"), ("gemini-2.0-flash", "gemini"),
-    ])
+    @Test(
+        "well-known prefixes go to their provider type",
+        arguments: [
+            ("gpt-4o", "openai"), ("o3-mini", "openai"), ("text-embedding-3-small", "openai"),
+            ("claude-3-5-haiku-latest", "anthropic"), ("gemini-2.0-flash", "gemini"),
+        ])
     func prefixes(model: String, provider: String) {
         #expect(route(model: model)?.providers == [provider])
         #expect(route(model: model)?.rule == "prefix")
@@ -103,7 +109,9 @@ struct RouteTableTests {
         #expect(noModel.decision?.upstreamModel == "m")
         routing = RoutingConfig()
         routing.defaultProvider = "a"
-        #expect(Self.table([Self.provider("a", .openai, models: ["m"])], routing: routing).resolve(dialect: .openai, host: nil, path: "/", model: "zzz").decision?.rule == "default_provider")
+        #expect(
+            Self.table([Self.provider("a", .openai, models: ["m"])], routing: routing).resolve(dialect: .openai, host: nil, path: "/", model: "zzz").decision?.rule
+                == "default_provider")
     }
 
     @Test("a mock without a model list serves any model in any dialect")

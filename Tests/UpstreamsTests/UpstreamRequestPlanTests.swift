@@ -2,6 +2,7 @@ import Dialects
 import HTTPTypes
 import ProxyConfig
 import Testing
+
 @testable import Upstreams
 
 @Suite("Building the upstream request")
@@ -24,19 +25,25 @@ struct UpstreamRequestPlanTests {
     ]
 
     func plan(_ endpoint: Endpoint, _ dialect: Dialect, _ path: String, query: String? = nil) -> UpstreamRequestPlan {
-        UpstreamRequestPlan(endpoint: endpoint, dialect: dialect, path: path, query: query, clientHeaders: Self.clientHeaders, extraHeaders: [("OpenAI-Organization", "org-1")], requestID: "gw-id")
+        UpstreamRequestPlan(
+            endpoint: endpoint, dialect: dialect, path: path, query: query, clientHeaders: Self.clientHeaders, extraHeaders: [("OpenAI-Organization", "org-1")], requestID: "gw-id")
     }
 
-    @Test("URLs follow each SDK's base URL meaning", arguments: [
-        (ProviderType.openai, "https://api.openai.com/v1", Dialect.openai, "/v1/chat/completions", "https://api.openai.com/v1/chat/completions"),
-        (.openai, "http://127.0.0.1:11434/v1", .openai, "/v1/models", "http://127.0.0.1:11434/v1/models"),
-        (.openai, "http://proxy.test/openai/v1", .openai, "/v1/files/abc", "http://proxy.test/openai/v1/files/abc"),
-        (.anthropic, "https://api.anthropic.com", .anthropic, "/v1/messages", "https://api.anthropic.com/v1/messages"),
-        (.anthropic, "https://api.anthropic.com", .openai, "/v1/chat/completions", "https://api.anthropic.com/v1/chat/completions"),
-        (.gemini, "https://generativelanguage.googleapis.com", .gemini, "/v1beta/models/g:generateContent", "https://generativelanguage.googleapis.com/v1beta/models/g:generateContent"),
-        (.gemini, "https://generativelanguage.googleapis.com", .openai, "/v1/chat/completions", "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions"),
-        (.openai, "https://host.test:8443/v1", .openai, "/v1/embeddings", "https://host.test:8443/v1/embeddings"),
-    ])
+    @Test(
+        "URLs follow each SDK's base URL meaning",
+        arguments: [
+            (ProviderType.openai, "https://api.openai.com/v1", Dialect.openai, "/v1/chat/completions", "https://api.openai.com/v1/chat/completions"),
+            (.openai, "http://127.0.0.1:11434/v1", .openai, "/v1/models", "http://127.0.0.1:11434/v1/models"),
+            (.openai, "http://proxy.test/openai/v1", .openai, "/v1/files/abc", "http://proxy.test/openai/v1/files/abc"),
+            (.anthropic, "https://api.anthropic.com", .anthropic, "/v1/messages", "https://api.anthropic.com/v1/messages"),
+            (.anthropic, "https://api.anthropic.com", .openai, "/v1/chat/completions", "https://api.anthropic.com/v1/chat/completions"),
+            (
+                .gemini, "https://generativelanguage.googleapis.com", .gemini, "/v1beta/models/g:generateContent",
+                "https://generativelanguage.googleapis.com/v1beta/models/g:generateContent"
+            ),
+            (.gemini, "https://generativelanguage.googleapis.com", .openai, "/v1/chat/completions", "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions"),
+            (.openai, "https://host.test:8443/v1", .openai, "/v1/embeddings", "https://host.test:8443/v1/embeddings"),
+        ])
     func urls(type: ProviderType, base: String, dialect: Dialect, path: String, expected: String) {
         #expect(plan(Self.endpoint(type, base), dialect, path).url == expected)
     }
@@ -60,13 +67,15 @@ struct UpstreamRequestPlanTests {
         #expect(!headers.contains { $0.value.contains("client-key") })
     }
 
-    @Test("each provider gets its key in its own header", arguments: [
-        (ProviderType.openai, Dialect.openai, "authorization", "Bearer upstream-key"),
-        (.anthropic, .anthropic, "x-api-key", "upstream-key"),
-        (.anthropic, .openai, "authorization", "Bearer upstream-key"),
-        (.gemini, .gemini, "x-goog-api-key", "upstream-key"),
-        (.gemini, .openai, "authorization", "Bearer upstream-key"),
-    ])
+    @Test(
+        "each provider gets its key in its own header",
+        arguments: [
+            (ProviderType.openai, Dialect.openai, "authorization", "Bearer upstream-key"),
+            (.anthropic, .anthropic, "x-api-key", "upstream-key"),
+            (.anthropic, .openai, "authorization", "Bearer upstream-key"),
+            (.gemini, .gemini, "x-goog-api-key", "upstream-key"),
+            (.gemini, .openai, "authorization", "Bearer upstream-key"),
+        ])
     func keyInjection(type: ProviderType, dialect: Dialect, header: String, value: String) {
         let headers = plan(Self.endpoint(type, "https://p.test"), dialect, "/v1/x").headers
         #expect(headers.filter { $0.name == header }.map(\.value) == [value])
@@ -78,7 +87,9 @@ struct UpstreamRequestPlanTests {
         #expect(added.filter { $0.name == "anthropic-version" }.map(\.value) == ["2023-06-01"])
         var client = Self.clientHeaders
         client[HTTPField.Name("anthropic-version")!] = "2024-01-01"
-        let kept = UpstreamRequestPlan(endpoint: Self.endpoint(.anthropic, "https://a.test"), dialect: .anthropic, path: "/v1/messages", query: nil, clientHeaders: client, extraHeaders: [], requestID: "id").headers
+        let kept = UpstreamRequestPlan(
+            endpoint: Self.endpoint(.anthropic, "https://a.test"), dialect: .anthropic, path: "/v1/messages", query: nil, clientHeaders: client, extraHeaders: [], requestID: "id"
+        ).headers
         #expect(kept.filter { $0.name == "anthropic-version" }.map(\.value) == ["2024-01-01"])
     }
 
@@ -101,10 +112,12 @@ struct ResponseHeaderPolicyTests {
         #expect(policy.decide("content-type") == .keep)
     }
 
-    @Test("provider_headers strips the xllm list", arguments: [
-        "anthropic-ratelimit-requests-limit", "openai-organization", "x-ratelimit-remaining-tokens", "x-request-id",
-        "request-id", "cf-ray", "cf-cache-status", "via", "x-robots-tag",
-    ])
+    @Test(
+        "provider_headers strips the xllm list",
+        arguments: [
+            "anthropic-ratelimit-requests-limit", "openai-organization", "x-ratelimit-remaining-tokens", "x-request-id",
+            "request-id", "cf-ray", "cf-cache-status", "via", "x-robots-tag",
+        ])
     func providerHeaders(name: String) {
         #expect(ResponseHeaderPolicy(.providerHeaders).decide(name) == .drop)
     }
@@ -120,12 +133,14 @@ struct ResponseHeaderPolicyTests {
 
 @Suite("Base URLs")
 struct UpstreamURLTests {
-    @Test("parsing", arguments: [
-        ("https://api.openai.com/v1", "https", "api.openai.com", 443, "/v1"),
-        ("http://127.0.0.1:11434", "http", "127.0.0.1", 11434, ""),
-        ("http://[::1]:8000/v1/", "http", "::1", 8000, "/v1"),
-        ("HTTPS://Example.COM", "https", "example.com", 443, ""),
-    ])
+    @Test(
+        "parsing",
+        arguments: [
+            ("https://api.openai.com/v1", "https", "api.openai.com", 443, "/v1"),
+            ("http://127.0.0.1:11434", "http", "127.0.0.1", 11434, ""),
+            ("http://[::1]:8000/v1/", "http", "::1", 8000, "/v1"),
+            ("HTTPS://Example.COM", "https", "example.com", 443, ""),
+        ])
     func parse(text: String, scheme: String, host: String, port: Int, path: String) {
         let url = UpstreamURL(text)
         #expect(url?.scheme == scheme)

@@ -16,8 +16,10 @@ final class GatewayHarness: Sendable {
 
     /// Starts a gateway from YAML (with `discovery.local_engines` off unless the YAML says
     /// otherwise), on 127.0.0.1 and a free port.
-    static func start(yaml: String, environment: [String: String] = [:], logRequests: Bool = false, configPath: String? = nil,
-                      extraGuards: [any AdmissionGuard] = []) async throws -> GatewayHarness {
+    static func start(
+        yaml: String, environment: [String: String] = [:], logRequests: Bool = false, configPath: String? = nil,
+        extraGuards: [any AdmissionGuard] = []
+    ) async throws -> GatewayHarness {
         var config = try GatewayConfig.parse(yaml: yaml)
         if !yaml.contains("local_engines") { config.discovery.localEngines = false }
         try config.applyEnvironment(environment)
@@ -32,15 +34,19 @@ final class GatewayHarness: Sendable {
         let problems = config.validate()
         if !problems.isEmpty { throw ConfigError(problems) }
         let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        let gateway = Gateway(config: config, loader: ConfigLoader(path: configPath, environment: [:]), logger: quiet, requestLogger: quiet,
-                              handleSignals: false, extraGuards: extraGuards)
+        let gateway = Gateway(
+            config: config, loader: ConfigLoader(path: configPath, environment: [:]), logger: quiet, requestLogger: quiet,
+            handleSignals: false, extraGuards: extraGuards)
         let ready = AsyncStream<Int>.makeStream()
         let task = Task {
             defer { ready.continuation.finish() }
             try await gateway.run { port in ready.continuation.yield(port) }
         }
         var port = 0
-        for await bound in ready.stream { port = bound; break }
+        for await bound in ready.stream {
+            port = bound
+            break
+        }
         if port == 0 {
             // The gateway stopped before listening: report why instead of waiting forever.
             try await task.value

@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The real `llm-proxy` binary run as a child process, for what only a process can show:
 /// signals (SIGHUP reload, SIGTERM drain) and the exit status.
@@ -48,7 +49,10 @@ final class GatewayProcess: Sendable {
         let output = SharedText()
         pipe.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil; return }
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                return
+            }
             output.append(String(decoding: data, as: UTF8.self))
         }
         try process.run()
@@ -141,7 +145,10 @@ struct RawConnection: Sendable {
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard result == 0 else { close(fd); throw POSIXError(.ECONNREFUSED) }
+        guard result == 0 else {
+            close(fd)
+            throw POSIXError(.ECONNREFUSED)
+        }
     }
 
     func send(_ text: String) { send(Array(text.utf8)) }

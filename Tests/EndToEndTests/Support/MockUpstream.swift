@@ -3,9 +3,9 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
-import NIOSSL
 import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
@@ -65,11 +65,17 @@ final class MockUpstream: Sendable {
             onServerRunning: { channel in ready.continuation.yield(channel.localAddress?.port ?? 0) },
             logger: .init(label: "mock-upstream", factory: { _ in SwiftLogNoOpLogHandler() })
         )
-        let serviceGroup = ServiceGroup(services: [app], gracefulShutdownSignals: [], cancellationSignals: [], logger: Logger(label: "mock", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let serviceGroup = ServiceGroup(
+            services: [app], gracefulShutdownSignals: [], cancellationSignals: [], logger: Logger(label: "mock", factory: { _ in SwiftLogNoOpLogHandler() }))
         group.withLock { $0 = serviceGroup }
         // If the server stops before it listens (the port is taken), the stream ends and
         // start throws instead of waiting forever.
-        task.withLock { $0 = Task { defer { ready.continuation.finish() }; try await serviceGroup.run() } }
+        task.withLock {
+            $0 = Task {
+                defer { ready.continuation.finish() }
+                try await serviceGroup.run()
+            }
+        }
         var bound: Int?
         for await port in ready.stream {
             bound = port
@@ -185,7 +191,9 @@ final class MockUpstream: Sendable {
             case "gemini": presented = request.headers[HTTPField.Name("x-goog-api-key")!]
             default: presented = request.headers[.authorization].map { String($0.dropFirst("Bearer ".count)) }
             }
-            let anyKey = request.headers[.authorization].map { String($0.dropFirst("Bearer ".count)) } ?? request.headers[HTTPField.Name("x-api-key")!] ?? request.headers[HTTPField.Name("x-goog-api-key")!]
+            let anyKey =
+                request.headers[.authorization].map { String($0.dropFirst("Bearer ".count)) } ?? request.headers[HTTPField.Name("x-api-key")!]
+                ?? request.headers[HTTPField.Name("x-goog-api-key")!]
             // An empty required key stands for a local engine, which takes no key.
             if !upstream.requiredKey.isEmpty, (path == "/v1/models" ? anyKey : presented) != upstream.requiredKey {
                 return json(.unauthorized, #"{"error":{"message":"mock upstream: wrong key","type":"invalid_request_error"}}"#)
@@ -204,46 +212,72 @@ final class MockUpstream: Sendable {
             case (_, "/api/tags"):
                 return json(.ok, #"{"models":[{"name":"\#(upstream.name)-tag:latest","model":"\#(upstream.name)-tag:latest"}]}"#, headers)
             case (_, "/v1/models"):
-                return json(.ok, #"{"object":"list","data":[{"id":"\#(upstream.name)-model","object":"model","owned_by":"mock"},{"id":"shared-model","object":"model","owned_by":"mock"}]}"#, headers)
+                return json(
+                    .ok,
+                    #"{"object":"list","data":[{"id":"\#(upstream.name)-model","object":"model","owned_by":"mock"},{"id":"shared-model","object":"model","owned_by":"mock"}]}"#,
+                    headers)
             case ("gemini", "/v1beta/models"):
                 return json(.ok, #"{"models":[{"name":"models/\#(upstream.name)-gemini","displayName":"Mock Gemini","supportedGenerationMethods":["generateContent"]}]}"#, headers)
             case ("openai", "/v1/files"):
                 return json(.ok, #"{"object":"list","data":[],"query":"\#(request.uri.query ?? "")"}"#, headers)
             case ("openai", "/v1/embeddings"):
-                return json(.ok, #"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,0.2]}],"model":"\#(model)","usage":{"prompt_tokens":2,"total_tokens":2}}"#, headers)
+                return json(
+                    .ok, #"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,0.2]}],"model":"\#(model)","usage":{"prompt_tokens":2,"total_tokens":2}}"#,
+                    headers)
             case ("openai", "/v1/completions"):
-                return json(.ok, #"{"id":"cmpl-1","object":"text_completion","model":"\#(model)","choices":[{"index":0,"text":"hi from \#(upstream.name)","finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":3,"total_tokens":4}}"#, headers)
+                return json(
+                    .ok,
+                    #"{"id":"cmpl-1","object":"text_completion","model":"\#(model)","choices":[{"index":0,"text":"hi from \#(upstream.name)","finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":3,"total_tokens":4}}"#,
+                    headers)
             case ("openai", "/v1/chat/completions") where streaming:
                 return stream(model: model, headers: headers, completion: completion) { index in
-                    #"data: {"id":"c1","object":"chat.completion.chunk","model":"\#(model)","choices":[{"index":0,"delta":{"content":"part\#(index) "},"finish_reason":null}]}"# + "\n\n"
+                    #"data: {"id":"c1","object":"chat.completion.chunk","model":"\#(model)","choices":[{"index":0,"delta":{"content":"part\#(index) "},"finish_reason":null}]}"#
+                        + "\n\n"
                 } tail: {
                     // Like OpenAI: the usage chunk only when asked, in the same write as [DONE].
-                    (text.contains(#""include_usage":true"#) ? #"data: {"id":"c1","object":"chat.completion.chunk","model":"\#(model)","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}"# + "\n\n" : "")
+                    (text.contains(#""include_usage":true"#)
+                        ? #"data: {"id":"c1","object":"chat.completion.chunk","model":"\#(model)","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}"#
+                            + "\n\n" : "")
                         + "data: [DONE]\n\n"
                 }
             case ("openai", "/v1/chat/completions"):
-                return json(.ok, #"{"id":"c1","object":"chat.completion","model":"\#(model)","choices":[{"index":0,"message":{"role":"assistant","content":"hello from \#(upstream.name)"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}"#, headers)
+                return json(
+                    .ok,
+                    #"{"id":"c1","object":"chat.completion","model":"\#(model)","choices":[{"index":0,"message":{"role":"assistant","content":"hello from \#(upstream.name)"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}"#,
+                    headers)
             case ("anthropic", "/v1/messages") where streaming:
                 return stream(model: model, headers: headers, completion: completion) { index in
                     "event: content_block_delta\ndata: " + #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"part\#(index) "}}"# + "\n\n"
-                } tail: { "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n" }
+                } tail: {
+                    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+                }
             case ("anthropic", "/v1/messages"):
-                return json(.ok, #"{"id":"msg_1","type":"message","role":"assistant","model":"\#(model)","content":[{"type":"text","text":"hello from \#(upstream.name)"}],"stop_reason":"end_turn","usage":{"input_tokens":5,"output_tokens":3}}"#, headers)
+                return json(
+                    .ok,
+                    #"{"id":"msg_1","type":"message","role":"assistant","model":"\#(model)","content":[{"type":"text","text":"hello from \#(upstream.name)"}],"stop_reason":"end_turn","usage":{"input_tokens":5,"output_tokens":3}}"#,
+                    headers)
             case ("anthropic", "/v1/messages/count_tokens"):
                 return json(.ok, #"{"input_tokens":7}"#, headers)
             case ("gemini", _) where path.hasSuffix(":generateContent"):
-                return json(.ok, #"{"candidates":[{"content":{"parts":[{"text":"hello from \#(upstream.name)"}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":3,"totalTokenCount":7},"modelVersion":"\#(model)"}"#, headers)
+                return json(
+                    .ok,
+                    #"{"candidates":[{"content":{"parts":[{"text":"hello from \#(upstream.name)"}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":3,"totalTokenCount":7},"modelVersion":"\#(model)"}"#,
+                    headers)
             case ("gemini", _) where path.hasSuffix(":streamGenerateContent"):
                 let sse = request.uri.query?.contains("alt=sse") == true
                 if sse {
                     headers[.contentType] = "text/event-stream"
                     return stream(model: model, headers: headers, completion: completion) { index in
                         #"data: {"candidates":[{"content":{"parts":[{"text":"part\#(index) "}],"role":"model"}}]}"# + "\r\n\r\n"
-                    } tail: { "" }
+                    } tail: {
+                        ""
+                    }
                 }
                 return stream(model: model, headers: headers, completion: completion) { index in
                     (index == 0 ? "[" : ",") + #"{"candidates":[{"content":{"parts":[{"text":"part\#(index) "}],"role":"model"}}]}"#
-                } tail: { "]" }
+                } tail: {
+                    "]"
+                }
             case ("gemini", _) where path.hasSuffix(":countTokens"):
                 return json(.ok, #"{"totalTokens":9}"#, headers)
             case ("gemini", _) where path.hasSuffix(":embedContent"):
@@ -260,32 +294,40 @@ final class MockUpstream: Sendable {
         /// Streams chunks with pauses; counts streams started, finished and cut short.
         func stream(model: String, headers: HTTPFields, completion: Completion, chunk: @escaping @Sendable (Int) -> String, tail: @escaping @Sendable () -> String) -> Response {
             var count = 3, delay = 50
-            if model == "long-stream" { count = 200; delay = 100 }
+            if model == "long-stream" {
+                count = 200
+                delay = 100
+            }
             let parts = model.split(separator: "-")
-            if parts.count == 3, parts[0] == "stream", let n = Int(parts[1]), let ms = Int(parts[2]) { count = n; delay = ms }
+            if parts.count == 3, parts[0] == "stream", let n = Int(parts[1]), let ms = Int(parts[2]) {
+                count = n
+                delay = ms
+            }
             var headers = headers
             if headers[.contentType] == "application/json", !model.isEmpty, chunk(0).hasPrefix("data:") || chunk(0).hasPrefix("event:") {
                 headers[.contentType] = "text/event-stream"
             }
             let upstream = self.upstream
             let (chunkCount, pause) = (count, delay)
-            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                upstream.streamStarted()
-                do {
-                    for index in 0..<chunkCount {
-                        try await writer.write(ByteBuffer(string: chunk(index)))
-                        try await Task.sleep(for: .milliseconds(pause))
+            return Response(
+                status: .ok, headers: headers,
+                body: ResponseBody { writer in
+                    upstream.streamStarted()
+                    do {
+                        for index in 0..<chunkCount {
+                            try await writer.write(ByteBuffer(string: chunk(index)))
+                            try await Task.sleep(for: .milliseconds(pause))
+                        }
+                        let end = tail()
+                        if !end.isEmpty { try await writer.write(ByteBuffer(string: end)) }
+                        try await writer.finish(nil)
+                        completion.done.store(true, ordering: .relaxed)
+                        upstream.streamFinished()
+                    } catch {
+                        upstream.streamCancelled()
+                        throw error
                     }
-                    let end = tail()
-                    if !end.isEmpty { try await writer.write(ByteBuffer(string: end)) }
-                    try await writer.finish(nil)
-                    completion.done.store(true, ordering: .relaxed)
-                    upstream.streamFinished()
-                } catch {
-                    upstream.streamCancelled()
-                    throw error
-                }
-            })
+                })
         }
 
         static func model(in body: String) -> String? {
