@@ -136,23 +136,50 @@ def self_signed_cert(workdir):
     return cert, key
 
 
-def gateway_yaml(workdir, name, port, mock_port, stream_port, features, tls_port=None, ca_file=None):
+def gateway_yaml(workdir, name, port, mock_port, stream_port, features, tls_port=None, ca_file=None, omit=(), data_dir=None):
+    """The gateway's configuration. omit: keys to leave out, as the gateway names them in its
+    errors ("upstream.ca_file", "providers.discover_models" for every provider), for a baseline
+    binary too old to know them. data_dir: where its SQLite file goes (default: workdir)."""
     path = os.path.join(workdir, f"{name}.yaml")
-    tls_provider = (f'\n  - {{name: tls-upstream, type: openai, base_url: "https://127.0.0.1:{tls_port}/v1", api_key: {UPSTREAM_KEY}, '
-                    f'models: [{TLS_MODEL}], discover_models: false}}') if tls_port else ""
+    sections = {
+        "server": {"host": "127.0.0.1", "port": port, "drain_timeout": 5},
+        "upstream": {"max_connections_per_host": 2048, **({"ca_file": f'"{ca_file}"'} if ca_file else {})},
+        "discovery": {"local_engines": "false"},
+        "logging": {"requests": "true" if features else "false", "level": "warning"},
+        "database": {"enabled": "true" if features else "false", "path": f'"{data_dir or workdir}/{name}.sqlite"'},
+        **({"auth": {"keys": f"[{CLIENT_KEY}]"}} if features else {}),
+    }
+    providers = [
+        {"name": "mock-upstream", "type": "openai", "base_url": f'"http://127.0.0.1:{mock_port}/v1"', "api_key": UPSTREAM_KEY, "models": "[gpt-4o-mini]", "discover_models": "false"},
+        {"name": "stream-upstream", "type": "openai", "base_url": f'"http://127.0.0.1:{stream_port}/v1"', "api_key": UPSTREAM_KEY, "models": "[stream-model]", "discover_models": "false"},
+    ]
+    if tls_port:
+        providers.append({"name": "tls-upstream", "type": "openai", "base_url": f'"https://127.0.0.1:{tls_port}/v1"', "api_key": UPSTREAM_KEY,
+                          "models": f"[{TLS_MODEL}]", "discover_models": "false"})
+
+    def flow(section, values):
+        return "{" + ", ".join(f"{key}: {value}" for key, value in values.items() if f"{section}.{key}" not in omit) + "}"
     with open(path, "w") as f:
-        f.write(f"""
-server: {{host: 127.0.0.1, port: {port}, drain_timeout: 5}}
-upstream: {{max_connections_per_host: 2048{f', ca_file: "{ca_file}"' if ca_file else ""}}}
-discovery: {{local_engines: false}}
-logging: {{requests: {"true" if features else "false"}, level: warning}}
-database: {{enabled: {"true" if features else "false"}, path: "{workdir}/{name}.sqlite"}}
-{f"auth: {{keys: [{CLIENT_KEY}]}}" if features else ""}
-providers:
-  - {{name: mock-upstream, type: openai, base_url: "http://127.0.0.1:{mock_port}/v1", api_key: {UPSTREAM_KEY}, models: [gpt-4o-mini], discover_models: false}}
-  - {{name: stream-upstream, type: openai, base_url: "http://127.0.0.1:{stream_port}/v1", api_key: {UPSTREAM_KEY}, models: [stream-model], discover_models: false}}{tls_provider}
-""")
+        f.write("".join(f"{section}: {flow(section, values)}\n" for section, values in sections.items()))
+        f.write("providers:\n" + "".join(f"  - {flow('providers', provider)}\n" for provider in providers))
     return path
+
+
+def baseline_yaml(binary, *args, **kwargs):
+    """The features-on configuration for the baseline (old) binary: the same file as the new
+    binary's, less any key the old binary rejects as unknown (`llm-proxy config check`), which
+    the report names. Any other problem stops the run."""
+    omit = []
+    while True:
+        path = gateway_yaml(*args, omit=omit, **kwargs)
+        done = subprocess.run([binary, "config", "check", "-c", path], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if done.returncode == 0:
+            return path, omit
+        unknown = [re.sub(r"\[\d+\]", "", key) for key in re.findall(r"config: (\S+) is not a known key", done.stdout + done.stderr)]
+        unknown = [key for key in dict.fromkeys(unknown) if key not in omit]
+        if not unknown:
+            raise SystemExit(f"bench: the baseline binary {binary} refuses the benchmark's configuration:\n{done.stdout}{done.stderr}")
+        omit += unknown
 
 
 def check_answer(url, key, model="gpt-4o-mini", ca_file=None):
@@ -219,6 +246,42 @@ def count_events(path):
         return db.execute("SELECT COUNT(*) FROM request_events").fetchone()[0]
 
 
+def file_digest(path):
+    import hashlib
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def before_after(scenarios, gateways, rounds, duration):
+    """Old and new gateway side by side in one run. For each scenario: a 1-second warm-up of
+    the reference and both gateways, then `rounds` rounds of `duration` seconds; each round
+    measures the reference first, then the two gateways, old first in odd rounds and new first
+    in even ones (old, new, new, old, ...), so drift and noise on the machine hit both alike.
+    Kept: every round, their mean, and each gateway's peak RSS under 64 connections."""
+    out = {}
+    for label, connections, reference, model in scenarios:
+        sides = {"reference": (reference, "", "", None), **{side: (url, CLIENT_KEY, model, pid) for side, (url, pid) in gateways.items()}}
+        for url, client_key, m, _ in sides.values():
+            wrk(url, connections, 1, client_key, m)  # warm-up
+        runs = {side: [] for side in sides}
+        peaks = {}
+        for i in range(rounds):
+            for side in ["reference"] + (["old", "new"] if i % 2 == 0 else ["new", "old"]):
+                url, client_key, m, pid = sides[side]
+                sampler = Sampler(pid) if pid and connections == 64 else None
+                runs[side].append(wrk(url, connections, duration, client_key, m))
+                if sampler:
+                    peaks[side] = max(peaks.get(side, 0), sampler.stop())
+        out[label] = {"connections": connections, "tls": reference.startswith("https:")}
+        for side, results in runs.items():
+            mean = {k: sum(r[k] for r in results) / len(results) for k in ("rps", "p50_us", "p99_us", "p999_us")}
+            out[label][side] = {**mean, "rounds": results, **({"rss_peak_kib": peaks[side]} if side in peaks else {})}
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/llm-proxy"))
@@ -227,10 +290,17 @@ def main():
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--smoke", action="store_true", help="tiny run that checks the benchmark works (used by the test suite)")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--baseline", metavar="PATH", default=None,
+                        help="an older llm-proxy binary: also measure it side by side with --binary (features on, 1 and 64 connections, plain and TLS upstream)")
+    parser.add_argument("--rounds", type=int, default=2, help="with --baseline: measured rounds per scenario and side (default 2)")
     args = parser.parse_args()
     if args.smoke:
         args.duration, args.soak, args.streams = 1, 2, 20
     duration = max(1, int(args.duration))
+    if args.baseline and not (os.path.isfile(args.baseline) and os.access(args.baseline, os.X_OK)):
+        raise SystemExit(f"bench: --baseline {args.baseline} is not an executable file")
+    if args.rounds < 1:
+        raise SystemExit("bench: --rounds must be at least 1")
     # The TLS-upstream scenario needs openssl for its throwaway certificate; only a smoke run
     # may go without it.
     tls = shutil.which("openssl") is not None
@@ -243,7 +313,7 @@ def main():
     results = {"machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
                "date": time.strftime("%Y-%m-%d %H:%M:%S"), "duration_s": duration, "soak_s": args.soak, "streams": args.streams}
     try:
-        mock_port, nginx_port, nginx_stream_port, stream_port, gw_port, tls_port = (free_port() for _ in range(6))
+        mock_port, nginx_port, nginx_stream_port, stream_port, gw_port, tls_port, base_port = (free_port() for _ in range(7))
         # The non-streaming mock upstream: nginx answering the completion above, over plain
         # HTTP and (same worker) over HTTPS with a throwaway self-signed certificate.
         escaped = COMPLETION.replace("\\", "\\\\").replace("'", "\\'")
@@ -294,6 +364,40 @@ def main():
         check_answer(via_gateway, CLIENT_KEY)
         key = {"direct": "", "nginx": "", "gateway": CLIENT_KEY}
         urls = {"direct": direct, "nginx": via_nginx, "gateway": via_gateway}
+
+        # Before / after: the baseline (old) binary with the same features-on configuration, on
+        # its own port and with its own data directory, measured side by side with the new one
+        # while both are fresh; then stopped, so the rest of the run is as without --baseline.
+        if args.baseline:
+            base_dir = os.path.join(workdir, "baseline")
+            os.makedirs(base_dir)
+            base_yaml, omitted = baseline_yaml(args.baseline, workdir, "baseline-on", base_port, mock_port, stream_port, True,
+                                               tls_port if tls else None, ca_file, data_dir=base_dir)
+            baseline = procs.start([args.baseline, "start", "-c", base_yaml], os.path.join(workdir, "baseline.log"), stdin=subprocess.DEVNULL)
+            wait_port(base_port)
+            time.sleep(1)
+            via_baseline = f"http://127.0.0.1:{base_port}/v1/chat/completions"
+            check_answer(via_baseline, CLIENT_KEY)
+            scenarios = [("plain_c64", 64, direct, ""), ("plain_c1", 1, direct, "")]
+            if tls:
+                direct_tls = f"https://127.0.0.1:{tls_port}/v1/chat/completions"
+                check_answer(direct_tls, "", ca_file=ca_file)
+                check_answer(via_baseline, CLIENT_KEY, model=TLS_MODEL)
+                check_answer(via_gateway, CLIENT_KEY, model=TLS_MODEL)
+                scenarios += [("tls_c64", 64, direct_tls, TLS_MODEL), ("tls_c1", 1, direct_tls, TLS_MODEL)]
+            ab = {"old_binary": os.path.abspath(args.baseline), "new_binary": os.path.abspath(args.binary),
+                  "old_sha256": file_digest(args.baseline), "new_sha256": file_digest(args.binary), "omitted_keys": omitted,
+                  "rounds": args.rounds, "rss_idle_kib": {"old": rss_kib(baseline.pid), "new": rss_kib(gateway.pid)}}
+            ab["scenarios"] = before_after(scenarios, {"old": (via_baseline, baseline.pid), "new": (via_gateway, gateway.pid)}, args.rounds, duration)
+            try:
+                served, dropped = proxied_and_dropped(base_port)
+                procs.stop(baseline)
+                ab["old_events"] = {"served": served, "stored": count_events(os.path.join(base_dir, "baseline-on.sqlite")), "dropped": dropped}
+            except Exception as error:  # an old binary may name its metrics or tables otherwise: report, do not fail
+                ab["old_events"] = {"error": str(error)}
+            if baseline in procs.items:
+                procs.stop(baseline)
+            results["before_after"] = ab
 
         for connections in (1, 64):
             for name in ("direct", "nginx", "gateway"):
@@ -392,6 +496,8 @@ def render(r, smoke):
                 lines.append(f"| {c} conn: added {p} ms (over nginx HTTPS direct) | | {ms(g[p + '_us'] - d[p + '_us'])} | | |")
     else:
         lines += ["", "TLS-upstream scenario skipped: no openssl command to make its certificate (smoke runs only)."]
+    if "before_after" in r:
+        lines += render_before_after(r["before_after"], r["duration_s"])
     lines += ["", "## Streaming (SSE)", "", "| streams | direct TTFB p50 / p99 ms | nginx | gateway | added TTFB p50 gateway vs nginx ms | failed |", "|---|---|---|---|---|---|"]
     for count in sorted({32, r["streams"]}):
         d, n, g = r[f"streams{count}_direct"], r[f"streams{count}_nginx"], r[f"streams{count}_gateway"]
@@ -423,6 +529,40 @@ def render(r, smoke):
     lines += ["## Targets", "", "| target | met | measured |", "|---|---|---|"]
     lines += [f"| {name} | {'yes' if ok else 'NO'} | {value} |" for name, ok, value in targets]
     return "\n".join(lines)
+
+
+def render_before_after(ab, duration):
+    def ms(us): return f"{us / 1000:.3f}"
+    def ratio(a, b): return f"{a / b:.2f}" if b > 0 else "n/a"
+    lines = ["", "## Before / after (same run)", "",
+             f"- old: `{ab['old_binary']}` (sha256 {ab['old_sha256']}); new: `{ab['new_binary']}` (sha256 {ab['new_sha256']})",
+             "- both with features on (client key, request log, metrics, analytics), the same configuration file "
+             + (f"except {', '.join(f'`{k}`' for k in ab['omitted_keys'])}, unknown to the old binary and left out of its copy"
+                if ab["omitted_keys"] else "(the old binary accepts every key)")
+             + "; each on its own port with its own SQLite file, both started before the rest of the run",
+             f"- per scenario: 1 s warm-up each, then {ab['rounds']} rounds of {duration} s; each round measures the reference, then old and new "
+             "(old first in odd rounds, new first in even ones). Figures are the **mean of the rounds**; req/s of each round in brackets.",
+             "- added = gateway minus the reference in the same rounds: nginx serving the mock directly (plain), nginx's HTTPS port directly (TLS upstream).", "",
+             "| scenario | measure | reference | old | new | new / old |", "|---|---|---|---|---|---|"]
+    for label, sc in ab["scenarios"].items():
+        name = f"{sc['connections']} conn, {'TLS' if sc['tls'] else 'plain'} upstream"
+        ref, old, new = sc["reference"], sc["old"], sc["new"]
+        def rounds(side): return " (" + ", ".join(f"{x['rps']:.0f}" for x in side["rounds"]) + ")" if len(side["rounds"]) > 1 else ""
+        lines.append(f"| {name} | req/s | {ref['rps']:.0f}{rounds(ref)} | {old['rps']:.0f}{rounds(old)} | {new['rps']:.0f}{rounds(new)} | {ratio(new['rps'], old['rps'])} |")
+        for p in ("p50", "p99"):
+            lines.append(f"| {name} | {p} ms | {ms(ref[p + '_us'])} | {ms(old[p + '_us'])} | {ms(new[p + '_us'])} | {ratio(new[p + '_us'], old[p + '_us'])} |")
+        for p in ("p50", "p99"):
+            a, b = old[p + "_us"] - ref[p + "_us"], new[p + "_us"] - ref[p + "_us"]
+            lines.append(f"| {name} | added {p} ms | | {ms(a)} | {ms(b)} | {ratio(b, a)} |")
+    idle = ab["rss_idle_kib"]
+    lines += ["", "| RSS, MB | old | new |", "|---|---|---|", f"| idle | {idle['old'] / 1024:.1f} | {idle['new'] / 1024:.1f} |"]
+    for label, sc in ab["scenarios"].items():
+        if "rss_peak_kib" in sc["old"]:
+            lines.append(f"| peak, {sc['connections']} conn, {'TLS' if sc['tls'] else 'plain'} upstream | {sc['old']['rss_peak_kib'] / 1024:.1f} | {sc['new']['rss_peak_kib'] / 1024:.1f} |")
+    ev = ab.get("old_events", {})
+    lines += ["", f"Old binary's analytics: {ev['served']} proxied requests, {ev['stored']} events stored, {ev['dropped']} dropped "
+                  "(the new binary's are in the totals below)." if "served" in ev else f"Old binary's analytics not read: {ev.get('error')}"]
+    return lines
 
 
 if __name__ == "__main__":
