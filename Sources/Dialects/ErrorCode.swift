@@ -3,7 +3,7 @@
 /// `code` of OpenAI-shaped error bodies all come from the same names. A struct over a
 /// private enum (as swift-certificates' `CertificateError` does), so new codes can be added
 /// without breaking exhaustive switches in other modules.
-public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
+package struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     private enum Backing: String, CaseIterable, Sendable {
         case invalidAPIKey = "invalid_api_key"
         case modelNotFound = "model_not_found"
@@ -26,43 +26,43 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     private init(_ backing: Backing) { self.backing = backing }
 
     /// No key, or one the gateway does not accept (401).
-    public static let invalidAPIKey = ErrorCode(.invalidAPIKey)
+    package static let invalidAPIKey = ErrorCode(.invalidAPIKey)
     /// No route serves the model (404).
-    public static let modelNotFound = ErrorCode(.modelNotFound)
+    package static let modelNotFound = ErrorCode(.modelNotFound)
     /// The key is limited to other models (403).
-    public static let modelNotAllowed = ErrorCode(.modelNotAllowed)
+    package static let modelNotAllowed = ErrorCode(.modelNotAllowed)
     /// The body is over `server.max_request_size` (413).
-    public static let requestTooLarge = ErrorCode(.requestTooLarge)
+    package static let requestTooLarge = ErrorCode(.requestTooLarge)
     /// No surface at this path (404).
-    public static let notFound = ErrorCode(.notFound)
+    package static let notFound = ErrorCode(.notFound)
     /// A known path with the wrong method (405).
-    public static let methodNotAllowed = ErrorCode(.methodNotAllowed)
+    package static let methodNotAllowed = ErrorCode(.methodNotAllowed)
     /// The request cannot be read or is unsafe (400).
-    public static let invalidRequest = ErrorCode(.invalidRequest)
+    package static let invalidRequest = ErrorCode(.invalidRequest)
     /// A rate limit refused the request (429).
-    public static let rateLimited = ErrorCode(.rateLimited)
+    package static let rateLimited = ErrorCode(.rateLimited)
     /// The gateway is at `server.max_connections` (503).
-    public static let tooManyConnections = ErrorCode(.tooManyConnections)
+    package static let tooManyConnections = ErrorCode(.tooManyConnections)
     /// The client left before its answer was complete (logged as 499).
-    public static let clientClosed = ErrorCode(.clientClosed)
+    package static let clientClosed = ErrorCode(.clientClosed)
     /// No endpoint of the route is available (503).
-    public static let upstreamUnavailable = ErrorCode(.upstreamUnavailable)
+    package static let upstreamUnavailable = ErrorCode(.upstreamUnavailable)
     /// The upstream could not be reached or failed before answering (502).
-    public static let upstreamError = ErrorCode(.upstreamError)
+    package static let upstreamError = ErrorCode(.upstreamError)
     /// The upstream sent no head, or stopped sending, within its timeout (504).
-    public static let upstreamTimeout = ErrorCode(.upstreamTimeout)
+    package static let upstreamTimeout = ErrorCode(.upstreamTimeout)
     /// The upstream's response broke off after its head went to the client.
-    public static let upstreamStreamError = ErrorCode(.upstreamStreamError)
+    package static let upstreamStreamError = ErrorCode(.upstreamStreamError)
 
     /// Every code, for metrics that pre-create one series per label.
-    public static let all: [ErrorCode] = Backing.allCases.map(ErrorCode.init)
+    package static let all: [ErrorCode] = Backing.allCases.map(ErrorCode.init)
 
     /// The code's name: the metric label, the log field, the `code` of error bodies.
-    public var description: String { backing.rawValue }
+    package var description: String { backing.rawValue }
 
     /// A failure on the upstream's side (or of the way to it), as opposed to a refusal of
     /// the request or the client leaving.
-    public var isUpstreamFailure: Bool {
+    package var isUpstreamFailure: Bool {
         switch backing {
         case .upstreamUnavailable, .upstreamError, .upstreamTimeout, .upstreamStreamError: return true
         default: return false

@@ -3,22 +3,22 @@ import NIOCore
 
 /// A rejection or failure the gateway answers itself. It renders as the error shape of the
 /// client's dialect, so SDKs surface a useful message instead of a parse failure.
-public struct GatewayError: Error, Sendable, Equatable {
-    public var status: HTTPResponse.Status
+package struct GatewayError: Error, Sendable, Equatable {
+    package var status: HTTPResponse.Status
     /// Machine-readable reason, stable across releases: `invalid_api_key`, `model_not_found`…
-    public var code: ErrorCode
-    public var message: String
+    package var code: ErrorCode
+    package var message: String
     /// Seconds a client should wait before retrying (sent as `Retry-After`).
-    public var retryAfter: Int?
+    package var retryAfter: Int?
 
-    public init(status: HTTPResponse.Status, code: ErrorCode, message: String, retryAfter: Int? = nil) {
+    package init(status: HTTPResponse.Status, code: ErrorCode, message: String, retryAfter: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
         self.retryAfter = retryAfter
     }
 
-    public static func invalidAPIKey(missing: Bool) -> GatewayError {
+    package static func invalidAPIKey(missing: Bool) -> GatewayError {
         GatewayError(
             status: .unauthorized, code: .invalidAPIKey,
             message: missing
@@ -27,54 +27,55 @@ public struct GatewayError: Error, Sendable, Equatable {
         )
     }
 
-    public static func modelNotFound(_ model: String?, detail: String? = nil) -> GatewayError {
+    package static func modelNotFound(_ model: String?, detail: String? = nil) -> GatewayError {
         let what = model.map { "The model '\($0)' is not served by this gateway" } ?? "The request names no model and no default model is configured"
         return GatewayError(status: .notFound, code: .modelNotFound, message: detail.map { "\(what): \($0)" } ?? what)
     }
 
     /// The key is limited to some models and this is not one of them.
-    public static func modelNotAllowed(_ model: String?, allowed: [String]) -> GatewayError {
+    package static func modelNotAllowed(_ model: String?, allowed: [String]) -> GatewayError {
         GatewayError(
             status: .forbidden, code: .modelNotAllowed,
             message: "This API key may not use the model '\(model ?? "")'; it is limited to: \(allowed.joined(separator: ", "))")
     }
 
-    public static func requestTooLarge(limit: Int) -> GatewayError {
+    package static func requestTooLarge(limit: Int) -> GatewayError {
         GatewayError(
             status: .contentTooLarge, code: .requestTooLarge,
             message: "The request body is larger than the gateway's limit of \(limit) bytes")
     }
 
-    public static func notFound(path: String) -> GatewayError {
+    package static func notFound(path: String) -> GatewayError {
         GatewayError(status: .notFound, code: .notFound, message: "No route for \(path)")
     }
 
-    public static func methodNotAllowed(_ method: HTTPRequest.Method, path: String, allowed: String) -> GatewayError {
+    package static func methodNotAllowed(_ method: HTTPRequest.Method, path: String, allowed: String) -> GatewayError {
         GatewayError(status: .methodNotAllowed, code: .methodNotAllowed, message: "\(method.rawValue) is not allowed on \(path); use \(allowed)")
     }
 
-    public static func badRequest(_ message: String) -> GatewayError {
+    package static func badRequest(_ message: String) -> GatewayError {
         GatewayError(status: .badRequest, code: .invalidRequest, message: message)
     }
 
     /// The client went away before its answer was ready (nginx's 499). Only logged: there is
     /// nobody left to send it to.
-    public static let clientClosed = GatewayError(status: .init(code: 499, reasonPhrase: "Client Closed Request"), code: .clientClosed, message: "The client closed the connection")
+    package static let clientClosed = GatewayError(
+        status: .init(code: 499, reasonPhrase: "Client Closed Request"), code: .clientClosed, message: "The client closed the connection")
 
-    public static func upstreamUnavailable(_ message: String) -> GatewayError {
+    package static func upstreamUnavailable(_ message: String) -> GatewayError {
         GatewayError(status: .serviceUnavailable, code: .upstreamUnavailable, message: message, retryAfter: 5)
     }
 
-    public static func badGateway(_ message: String) -> GatewayError {
+    package static func badGateway(_ message: String) -> GatewayError {
         GatewayError(status: .badGateway, code: .upstreamError, message: message)
     }
 
-    public static func gatewayTimeout(_ message: String) -> GatewayError {
+    package static func gatewayTimeout(_ message: String) -> GatewayError {
         GatewayError(status: .gatewayTimeout, code: .upstreamTimeout, message: message)
     }
 
     /// The JSON body in `dialect`'s error shape.
-    public func body(in dialect: Dialect) -> String {
+    package func body(in dialect: Dialect) -> String {
         let message = JSONText.quoted(message)
         switch dialect {
         case .openai:

@@ -1,18 +1,18 @@
 /// A model-name pattern with `*` (any run of characters) and `?` (one character).
-public struct Glob: Sendable, Equatable {
-    public let pattern: String
+package struct Glob: Sendable, Equatable {
+    package let pattern: String
     private let parts: [Character]
 
-    public init(_ pattern: String) {
+    package init(_ pattern: String) {
         self.pattern = pattern
         self.parts = Array(pattern)
     }
 
-    public static func isPattern(_ text: String) -> Bool {
+    package static func isPattern(_ text: String) -> Bool {
         text.contains("*") || text.contains("?")
     }
 
-    public func matches(_ text: String) -> Bool {
+    package func matches(_ text: String) -> Bool {
         let text = Array(text)
         var p = 0, t = 0, star = -1, mark = 0
         while t < text.count {

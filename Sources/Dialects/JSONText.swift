@@ -1,7 +1,7 @@
 /// Small JSON text helpers for the bodies the gateway writes itself.
-public enum JSONText {
+package enum JSONText {
     /// `text` as a JSON string literal, quotes included.
-    public static func quoted(_ text: String) -> String {
+    package static func quoted(_ text: String) -> String {
         // Most values (ids, paths, model names) need no escaping: one copy, no scalar loop.
         if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
             return "\"" + text + "\""

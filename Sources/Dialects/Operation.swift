@@ -2,8 +2,8 @@ import HTTPTypes
 
 /// What a request asks for, decided from its method and path alone. The dialect of the
 /// operation decides the error shape of every answer on that path.
-public struct Operation: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
+package struct Operation: Sendable, Equatable {
+    package enum Kind: Sendable, Equatable {
         // OpenAI
         case chatCompletions, completions, embeddings, listModels, retrieveModel
         /// Any other `/v1/*` path: forwarded as is to the route's upstream.
@@ -15,12 +15,12 @@ public struct Operation: Sendable, Equatable {
         case geminiCountTokens, embedContent, geminiAction, geminiPassthrough
     }
 
-    public var kind: Kind
-    public var dialect: Dialect
+    package var kind: Kind
+    package var dialect: Dialect
     /// The model named in the path (Gemini `models/{model}:action`, OpenAI `models/{id}`).
-    public var pathModel: String?
+    package var pathModel: String?
     /// Whether the model comes from the JSON body (`model` field).
-    public var modelInBody: Bool {
+    package var modelInBody: Bool {
         switch kind {
         case .chatCompletions, .completions, .embeddings, .messages, .countTokens: return true
         default: return false
@@ -29,9 +29,9 @@ public struct Operation: Sendable, Equatable {
 
     /// OpenAI operations whose streams report usage only on request
     /// (`stream_options.include_usage`).
-    public var asksStreamUsage: Bool { kind == .chatCompletions || kind == .completions }
+    package var asksStreamUsage: Bool { kind == .chatCompletions || kind == .completions }
 
-    public init(kind: Kind, dialect: Dialect, pathModel: String? = nil) {
+    package init(kind: Kind, dialect: Dialect, pathModel: String? = nil) {
         self.kind = kind
         self.dialect = dialect
         self.pathModel = pathModel
@@ -39,7 +39,7 @@ public struct Operation: Sendable, Equatable {
 
     /// Classifies `path` (without query). Returns nil for paths outside every API surface.
     /// A wrong method on a known path is reported as a ``GatewayError`` 405.
-    public static func classify(method: HTTPRequest.Method, path: String) -> Result<Operation, GatewayError>? {
+    package static func classify(method: HTTPRequest.Method, path: String) -> Result<Operation, GatewayError>? {
         func post(_ kind: Kind, _ dialect: Dialect, model: String? = nil) -> Result<Operation, GatewayError> {
             method == .post
                 ? .success(Operation(kind: kind, dialect: dialect, pathModel: model))
@@ -87,7 +87,7 @@ public struct Operation: Sendable, Equatable {
     /// Dot segments, empty segments and percent-encoded dots, slashes or backslashes are
     /// refused: an upstream that normalises `/v1beta/models/a/../b:generateContent` serves
     /// model `b` while the gateway checked and routed `a`.
-    public static func pathProblem(_ path: String) -> GatewayError? {
+    package static func pathProblem(_ path: String) -> GatewayError? {
         var previous: UInt8 = 0
         var segmentLength = 0
         var segmentDots = 0
@@ -130,7 +130,7 @@ public struct Operation: Sendable, Equatable {
     }
 
     /// Whether the response will be a stream, from the path (Gemini) or the body flag.
-    public func isStreaming(bodyFlag: Bool?) -> Bool {
+    package func isStreaming(bodyFlag: Bool?) -> Bool {
         kind == .streamGenerateContent || bodyFlag == true
     }
 }

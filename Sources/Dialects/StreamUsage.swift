@@ -5,11 +5,11 @@ import NIOCore
 /// built on it) must not depend on what the client chose — reads the extra usage chunk, and
 /// takes it out of the stream when the client did not ask, so the client sees exactly what
 /// it asked for.
-public enum StreamUsage {
+package enum StreamUsage {
     /// The body with `stream_options.include_usage` set to true (the client's other
     /// `stream_options` members kept), or nil when the client asked for usage itself.
     /// `fields` must come from scanning `body` (its ranges are offsets into it).
-    public static func requestingUsage(_ body: ByteBuffer, fields: TopLevelFields) -> ByteBuffer? {
+    package static func requestingUsage(_ body: ByteBuffer, fields: TopLevelFields) -> ByteBuffer? {
         if fields.includeUsage == true { return nil }
         var options = #"{"include_usage":true"#
         var result = ByteBuffer()
@@ -42,7 +42,7 @@ public enum StreamUsage {
 /// Removes the usage-only chunk (`"choices":[]` with a `usage` object) from an OpenAI SSE
 /// stream. Complete events pass on as soon as they arrive; only an event cut across two
 /// buffers waits for its end.
-public struct UsageChunkFilter: Sendable {
+package struct UsageChunkFilter: Sendable {
     private var pending: [UInt8] = []
     /// Where the search for the next event boundary resumes in `pending`: bytes before it
     /// were looked at already, so an event arriving in many small reads costs linear time.
@@ -53,12 +53,12 @@ public struct UsageChunkFilter: Sendable {
     /// Bytes of one unfinished event held back at most. A usage-only chunk is a few hundred
     /// bytes; anything longer is passed on as it comes, so an upstream that never ends an
     /// event cannot grow this buffer.
-    public static let maxHeldEvent = 64 * 1024
+    package static let maxHeldEvent = 64 * 1024
 
-    public init() {}
+    package init() {}
 
     /// What may go to the client now (nil when nothing).
-    public mutating func filter(_ buffer: ByteBuffer) -> ByteBuffer? {
+    package mutating func filter(_ buffer: ByteBuffer) -> ByteBuffer? {
         pending.append(contentsOf: buffer.readableBytesView)
         var output: [UInt8] = []
         var start = 0
@@ -93,7 +93,7 @@ public struct UsageChunkFilter: Sendable {
     }
 
     /// Whatever is left when the stream ends (an unterminated last event).
-    public mutating func finish() -> ByteBuffer? {
+    package mutating func finish() -> ByteBuffer? {
         defer {
             pending.removeAll()
             searched = 0

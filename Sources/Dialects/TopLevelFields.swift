@@ -10,42 +10,42 @@
 /// and case is folded the way Go's `encoding/json` folds it (`"model"`, `"mod\u0065l"`,
 /// `"Model"`): Python keeps the last duplicate, Go matches keys case-insensitively, and
 /// either would otherwise serve a different model than the one the gateway checked.
-public struct TopLevelFields: Sendable, Equatable {
+package struct TopLevelFields: Sendable, Equatable {
     /// The `model` string, unescaped.
-    public var model: String?
+    package var model: String?
     /// Byte offsets of the `model` value, quotes included, for rewriting an alias.
-    public var modelRange: Range<Int>?
+    package var modelRange: Range<Int>?
     /// The `stream` flag (`null` reads as absent).
-    public var stream: Bool?
+    package var stream: Bool?
     /// `stream_options.include_usage` as the client sent it (`null` reads as absent).
-    public var includeUsage: Bool?
+    package var includeUsage: Bool?
     /// Byte offsets of the `stream_options` value (an object, braces included, or `null`).
-    public var streamOptionsRange: Range<Int>?
+    package var streamOptionsRange: Range<Int>?
     /// Byte offsets of each member of `stream_options` other than `include_usage`
     /// (`"key":value`), kept verbatim when the gateway rewrites the object.
-    public var streamOptionsMembers: [Range<Int>] = []
+    package var streamOptionsMembers: [Range<Int>] = []
 
     /// Whether `stream_options` is present (as an object or `null`).
-    public var hasStreamOptions: Bool { streamOptionsRange != nil }
+    package var hasStreamOptions: Bool { streamOptionsRange != nil }
 
     /// Containers nested deeper than this are refused: no legitimate request needs it, and
     /// recursive parsers upstream would spend their stack on it.
-    public static let maxDepth = 128
+    package static let maxDepth = 128
 
     /// Top-level fields whose meaning the gateway decides on; their case variants are
     /// refused even alone (a Go upstream would read `"Model"` as `model`).
     static let decidedFields: [[UInt8]] = [Array("model".utf8), Array("stream".utf8), Array("stream_options".utf8)]
 
-    public init() {}
+    package init() {}
 
     /// What is wrong with a body, for the 400 answer.
-    public struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
-        public var message: String
-        public var description: String { message }
+    package struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
+        package var message: String
+        package var description: String { message }
     }
 
     /// Scans `bytes`, which must hold exactly one JSON object.
-    public static func check(_ bytes: UnsafeRawBufferPointer) -> Result<TopLevelFields, Problem> {
+    package static func check(_ bytes: UnsafeRawBufferPointer) -> Result<TopLevelFields, Problem> {
         var scanner = StrictJSONScanner(bytes: bytes)
         do {
             return .success(try scanner.scanTopLevel())
@@ -54,16 +54,16 @@ public struct TopLevelFields: Sendable, Equatable {
         }
     }
 
-    public static func check(_ bytes: [UInt8]) -> Result<TopLevelFields, Problem> {
+    package static func check(_ bytes: [UInt8]) -> Result<TopLevelFields, Problem> {
         bytes.withUnsafeBytes { check($0) }
     }
 
     /// The fields, or nil when the body is refused (see ``check(_:)-(UnsafeRawBufferPointer)`` for why).
-    public static func scan(_ bytes: UnsafeRawBufferPointer) -> TopLevelFields? {
+    package static func scan(_ bytes: UnsafeRawBufferPointer) -> TopLevelFields? {
         try? check(bytes).get()
     }
 
-    public static func scan(_ bytes: [UInt8]) -> TopLevelFields? {
+    package static func scan(_ bytes: [UInt8]) -> TopLevelFields? {
         bytes.withUnsafeBytes { scan($0) }
     }
 }

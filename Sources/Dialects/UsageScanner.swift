@@ -5,16 +5,16 @@ import NIOCore
 /// `input_tokens`/`output_tokens`, Gemini `promptTokenCount`…). The last value seen wins, which
 /// is what streams need: OpenAI's final usage chunk, Anthropic's `message_start` (input) and
 /// last `message_delta` (output), Gemini's last `usageMetadata`.
-public struct UsageScanner: Sendable {
-    public private(set) var promptTokens: Int?
-    public private(set) var completionTokens: Int?
+package struct UsageScanner: Sendable {
+    package private(set) var promptTokens: Int?
+    package private(set) var completionTokens: Int?
     private var reportedTotal: Int?
     /// The end of the previous buffer, so a field split across two buffers is still seen.
     private var carry: [UInt8] = []
 
-    public init() {}
+    package init() {}
 
-    public var totalTokens: Int? {
+    package var totalTokens: Int? {
         reportedTotal ?? (promptTokens == nil && completionTokens == nil ? nil : (promptTokens ?? 0) + (completionTokens ?? 0))
     }
 
@@ -27,7 +27,7 @@ public struct UsageScanner: Sendable {
     ]
     private static let window = 40
 
-    public mutating func scan(_ buffer: ByteBuffer) {
+    package mutating func scan(_ buffer: ByteBuffer) {
         buffer.withUnsafeReadableBytes { bytes in
             if !carry.isEmpty {
                 // The seam: the previous buffer's tail with this one's head.

@@ -77,8 +77,8 @@ extension GatewayResponder {
 }
 
 /// The gateway's version, reported by `/health` and `--version`.
-public enum GatewayVersion {
-    public static let current = "0.1.0"
+package enum GatewayVersion {
+    package static let current = "0.1.0"
 }
 
 /// The running gateway's upstreams, for the admin API.

@@ -15,8 +15,8 @@ import Upstreams
 /// UI, health, metrics — which the engine's planner hands on as `notProxied`. One switch over
 /// the path instead of a router trie, since the surfaces are few and fixed. It accounts for
 /// the requests it answers through the same recorder as the engine.
-public struct GatewayResponder: HTTPResponder {
-    public typealias Context = GatewayContext
+package struct GatewayResponder: HTTPResponder {
+    package typealias Context = GatewayContext
 
     let store: StateStore
     let readiness: Readiness
@@ -35,7 +35,7 @@ public struct GatewayResponder: HTTPResponder {
         AdminAPI.handles(path) || path == "/metrics" || path == "/health" || path.hasPrefix("/health/")
     }
 
-    public func respond(to request: Request, context: GatewayContext) async throws -> Response {
+    package func respond(to request: Request, context: GatewayContext) async throws -> Response {
         let state = store.state
         let requestID = RequestIdentifier.sanitized(request.headers[.xRequestID]) ?? RequestIdentifier.generate()
         var record = RequestRecord(id: requestID, method: request.method.rawValue, path: request.uri.path, start: .now)

@@ -2,12 +2,12 @@ import ProxyCore
 import Synchronization
 
 /// Whether the gateway should receive traffic: false while it drains for shutdown.
-public final class Readiness: Sendable {
+package final class Readiness: Sendable {
     private let draining = Atomic<Bool>(false)
 
-    public init() {}
+    package init() {}
 
-    public var isDraining: Bool { draining.load(ordering: .relaxed) }
+    package var isDraining: Bool { draining.load(ordering: .relaxed) }
 
-    public func startDraining() { draining.store(true, ordering: .relaxed) }
+    package func startDraining() { draining.store(true, ordering: .relaxed) }
 }

@@ -65,8 +65,7 @@ package struct ServerConfig: Sendable, Equatable {
 
 /// Which upstream response headers the gateway strips.
 ///
-/// Public, not package, only because Upstreams' public API names it; package once that is.
-public enum ResponseHeaderFilterConfig: Sendable, Equatable {
+package enum ResponseHeaderFilterConfig: Sendable, Equatable {
     /// Pass every end-to-end header through (default).
     case off
     /// Strip provider identification headers: `anthropic-*`, `openai-*`, `x-ratelimit*`,
@@ -79,8 +78,7 @@ public enum ResponseHeaderFilterConfig: Sendable, Equatable {
 
 /// How the gateway talks to upstreams: one shared HTTP client for all of them.
 ///
-/// Public, not package, only because Upstreams' public API names it; package once that is.
-public struct UpstreamClientConfig: Sendable, Equatable {
+package struct UpstreamClientConfig: Sendable, Equatable {
     /// Seconds to establish a connection (TCP + TLS). Default 10.
     package var connectTimeout = 10.0
     /// Seconds from sending the request until the response head arrives. Default 120: a large
@@ -162,8 +160,7 @@ package struct AdminConfig: Sendable, Equatable {
 
 /// Model aliases, and the model and provider used when a request does not decide them.
 ///
-/// Public, not package, only because Upstreams' public API names it; package once that is.
-public struct RoutingConfig: Sendable, Equatable {
+package struct RoutingConfig: Sendable, Equatable {
     /// Model aliases: the client's name → the model name sent upstream.
     package var aliases: [String: String] = [:]
     /// Model used when a request names none, or names one that no rule matches.

@@ -1,7 +1,6 @@
 /// The wire format and auth scheme a provider speaks.
 ///
-/// Public, not package, only because Upstreams' public API names it; package once that is.
-public enum ProviderType: String, Sendable, Equatable, CaseIterable {
+package enum ProviderType: String, Sendable, Equatable, CaseIterable {
     /// OpenAI or any OpenAI-compatible server (vLLM, LM Studio, llama.cpp, Ollama's `/v1`).
     case openai
     case anthropic
@@ -14,8 +13,7 @@ public enum ProviderType: String, Sendable, Equatable, CaseIterable {
 /// One provider entry. The seed multi-provider format (`type`, `host`, `endpoint`, `port`,
 /// `tls`, `weight`, `api_key`, `api_keys`, `auth_keys`, `health_check`) loads as is.
 ///
-/// Public, not package, only because Upstreams' public API names it; package once that is.
-public struct ProviderConfig: Sendable, Equatable {
+package struct ProviderConfig: Sendable, Equatable {
     /// A unique name used in logs, `/health` and `routing.default_provider`. Defaults to the
     /// type, suffixed with its position when several providers share a type.
     package var name: String
@@ -65,8 +63,7 @@ package struct WeightedKey: Sendable, Equatable {
 /// An active health check: the request sent to each endpoint every interval. Connection
 /// failure, a non-2xx answer or a 30 s timeout marks the endpoint unhealthy.
 ///
-/// Public, not package, only because Upstreams' public API names it; package once that is.
-public struct HealthCheckConfig: Sendable, Equatable {
+package struct HealthCheckConfig: Sendable, Equatable {
     package var method = "GET"
     package var path: String
     package var body: String?
@@ -79,8 +76,7 @@ public struct HealthCheckConfig: Sendable, Equatable {
 
 /// Behaviour of a `mock` provider's answers.
 ///
-/// Public, not package, only because Upstreams' public API names it; package once that is.
-public struct MockConfig: Sendable, Equatable {
+package struct MockConfig: Sendable, Equatable {
     /// Content chunks per streamed answer. Default 8.
     package var chunks = 8
     /// Milliseconds between streamed chunks. Default 20.

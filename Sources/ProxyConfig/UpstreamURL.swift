@@ -3,8 +3,7 @@ import Foundation
 /// A base URL split into the parts the forwarder needs. Parsed once at configuration time so
 /// the request path only concatenates strings.
 ///
-/// Public, not package, only because Upstreams' public API names it; package once that is.
-public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
+package struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
     package var scheme: String
     package var host: String
     package var port: Int
@@ -18,7 +17,7 @@ public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
         let hostPart = host.contains(":") ? "[\(host)]" : host
         return defaultPort ? "\(scheme)://\(hostPart)" : "\(scheme)://\(hostPart):\(port)"
     }
-    public var description: String { origin + path }
+    package var description: String { origin + path }
     /// The `Host` header for requests to this origin (the port only when not the scheme's default).
     package var hostHeader: String {
         let defaultPort = (scheme == "https" && port == 443) || (scheme == "http" && port == 80)

@@ -3,19 +3,19 @@ import Synchronization
 
 /// One place a request can be sent: a provider's base URL with one of its upstream keys.
 /// A provider with three keys has three endpoints, balanced by their weights.
-public final class Endpoint: Sendable {
+package final class Endpoint: Sendable {
     /// `provider#index`, stable for a configuration; used in logs and `/health`.
-    public let id: String
-    public let providerName: String
-    public let type: ProviderType
-    public let baseURL: UpstreamURL
+    package let id: String
+    package let providerName: String
+    package let type: ProviderType
+    package let baseURL: UpstreamURL
     /// The upstream credential, injected per dialect. Never logged.
-    public let apiKey: String?
+    package let apiKey: String?
     /// Share of its provider's traffic among all candidates: provider weight × key share.
-    public let weight: Double
-    public let health: EndpointHealth
+    package let weight: Double
+    package let health: EndpointHealth
 
-    public init(id: String, providerName: String, type: ProviderType, baseURL: UpstreamURL, apiKey: String?, weight: Double, health: EndpointHealth = EndpointHealth()) {
+    package init(id: String, providerName: String, type: ProviderType, baseURL: UpstreamURL, apiKey: String?, weight: Double, health: EndpointHealth = EndpointHealth()) {
         self.id = id
         self.providerName = providerName
         self.type = type
@@ -31,7 +31,7 @@ public final class Endpoint: Sendable {
 /// checks is retried after a cool-down instead of being lost for good).
 ///
 /// Read on every request: atomics only, no lock.
-public final class EndpointHealth: Sendable {
+package final class EndpointHealth: Sendable {
     private let activeHealthy = Atomic<Bool>(true)
     private let ejectedUntilNanos = Atomic<UInt64>(0)
     private let consecutiveFailures = Atomic<Int>(0)
@@ -39,18 +39,18 @@ public final class EndpointHealth: Sendable {
     private let latencyMicros = Atomic<UInt64>(0)
     private let lastErrorBox = Mutex<String?>(nil)
 
-    public init() {}
+    package init() {}
 
-    public func isAvailable(now: ContinuousClock.Instant = .now) -> Bool {
+    package func isAvailable(now: ContinuousClock.Instant = .now) -> Bool {
         activeHealthy.load(ordering: .relaxed) && Self.nanos(now) >= ejectedUntilNanos.load(ordering: .relaxed)
     }
 
-    public var isActiveHealthy: Bool { activeHealthy.load(ordering: .relaxed) }
-    public var lastError: String? { lastErrorBox.withLock { $0 } }
-    public var isEjected: Bool { Self.nanos(.now) < ejectedUntilNanos.load(ordering: .relaxed) }
+    package var isActiveHealthy: Bool { activeHealthy.load(ordering: .relaxed) }
+    package var lastError: String? { lastErrorBox.withLock { $0 } }
+    package var isEjected: Bool { Self.nanos(.now) < ejectedUntilNanos.load(ordering: .relaxed) }
 
     /// The active checker's result.
-    public func recordCheck(healthy: Bool, error: String?) {
+    package func recordCheck(healthy: Bool, error: String?) {
         activeHealthy.store(healthy, ordering: .relaxed)
         if healthy {
             consecutiveFailures.store(0, ordering: .relaxed)
@@ -63,7 +63,7 @@ public final class EndpointHealth: Sendable {
     /// A live request reached the upstream and got an answer (any status below 500).
     /// Folds one time-to-first-byte into the moving average (weight 1/8, as TCP's SRTT).
     /// Lock-free; a lost update under a race only skips one sample.
-    public func recordLatency(_ duration: Duration) {
+    package func recordLatency(_ duration: Duration) {
         let (seconds, atto) = duration.components
         let sample = UInt64(max(0, seconds)) * 1_000_000 + UInt64(max(0, atto)) / 1_000_000_000_000
         let old = latencyMicros.load(ordering: .relaxed)
@@ -71,18 +71,18 @@ public final class EndpointHealth: Sendable {
     }
 
     /// The smoothed time to first byte in milliseconds, nil before the first answer.
-    public var latencyMs: Double? {
+    package var latencyMs: Double? {
         let micros = latencyMicros.load(ordering: .relaxed)
         return micros == 0 ? nil : Double(micros) / 1000
     }
 
-    public func recordSuccess() {
+    package func recordSuccess() {
         if consecutiveFailures.load(ordering: .relaxed) != 0 { consecutiveFailures.store(0, ordering: .relaxed) }
     }
 
     /// A live request failed to connect, timed out, or got a 5xx. After `threshold` failures
     /// in a row the endpoint is ejected for `cooldown`.
-    public func recordFailure(_ error: String, threshold: Int = 3, cooldown: Duration = .seconds(10)) {
+    package func recordFailure(_ error: String, threshold: Int = 3, cooldown: Duration = .seconds(10)) {
         lastErrorBox.withLock { $0 = error }
         let failures = consecutiveFailures.add(1, ordering: .relaxed).newValue
         if failures >= threshold {

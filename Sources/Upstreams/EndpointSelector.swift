@@ -1,9 +1,9 @@
 /// Weighted random choice among the available endpoints of the candidate providers.
 /// Allocation-free: two passes over the (few) endpoints instead of building a list.
-public enum EndpointSelector {
+package enum EndpointSelector {
     /// Picks an endpoint, skipping unavailable ones and those in `excluding` (already tried).
     /// `random` is in [0, 1); injectable so tests can pin the choice.
-    public static func pick(
+    package static func pick(
         from providers: [Provider],
         excluding tried: [Endpoint] = [],
         random: Double = Double.random(in: 0..<1)

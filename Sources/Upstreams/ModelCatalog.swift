@@ -1,12 +1,12 @@
 import Synchronization
 
 /// One model as an upstream lists it.
-public struct ModelEntry: Sendable, Equatable {
-    public var id: String
+package struct ModelEntry: Sendable, Equatable {
+    package var id: String
     /// The upstream's own JSON object for the model, re-encoded, when it sent one.
-    public var raw: String?
+    package var raw: String?
 
-    public init(id: String, raw: String? = nil) {
+    package init(id: String, raw: String? = nil) {
         self.id = id
         self.raw = raw
     }
@@ -15,11 +15,11 @@ public struct ModelEntry: Sendable, Equatable {
 /// What the gateway learnt from upstream model lists, per provider: used to route names no
 /// rule mentions and to answer `/v1/models`. Written by the background refresher, read per
 /// request; survives configuration reloads because it is keyed by provider name.
-public final class ModelCatalog: Sendable {
-    public struct ProviderModels: Sendable, Equatable {
-        public var models: [ModelEntry]
+package final class ModelCatalog: Sendable {
+    package struct ProviderModels: Sendable, Equatable {
+        package var models: [ModelEntry]
         /// The error of the last refresh, if it failed (the previous list is kept).
-        public var lastError: String?
+        package var lastError: String?
     }
 
     struct Snapshot: Sendable {
@@ -30,25 +30,25 @@ public final class ModelCatalog: Sendable {
 
     private let state = Mutex(Snapshot())
 
-    public init() {}
+    package init() {}
 
     /// Providers whose list contains `model`.
-    public func providers(listing model: String) -> [String] {
+    package func providers(listing model: String) -> [String] {
         state.withLock { $0.index[model] ?? [] }
     }
 
-    public func models(of provider: String) -> ProviderModels? {
+    package func models(of provider: String) -> ProviderModels? {
         state.withLock { $0.byProvider[provider] }
     }
 
-    public func update(provider: String, models: [ModelEntry]) {
+    package func update(provider: String, models: [ModelEntry]) {
         state.withLock { snapshot in
             snapshot.byProvider[provider] = ProviderModels(models: models, lastError: nil)
             Self.reindex(&snapshot)
         }
     }
 
-    public func recordFailure(provider: String, error: String) {
+    package func recordFailure(provider: String, error: String) {
         state.withLock { snapshot in
             var entry = snapshot.byProvider[provider] ?? ProviderModels(models: [], lastError: nil)
             entry.lastError = error
@@ -57,7 +57,7 @@ public final class ModelCatalog: Sendable {
     }
 
     /// Forgets providers no longer configured.
-    public func retain(providers names: Set<String>) {
+    package func retain(providers names: Set<String>) {
         state.withLock { snapshot in
             snapshot.byProvider = snapshot.byProvider.filter { names.contains($0.key) }
             Self.reindex(&snapshot)

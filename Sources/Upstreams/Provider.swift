@@ -3,34 +3,34 @@ import ProxyConfig
 
 /// A provider as the router sees it: what it serves, how it is reached, and its endpoints.
 /// Built once per configuration snapshot; immutable afterwards (health lives in endpoints).
-public final class Provider: Sendable {
-    public let name: String
-    public let type: ProviderType
-    public let baseURL: UpstreamURL
+package final class Provider: Sendable {
+    package let name: String
+    package let type: ProviderType
+    package let baseURL: UpstreamURL
     /// `Host` header this provider answers (lowercased, without port), if host-routed.
-    public let hostName: String?
+    package let hostName: String?
     /// Path prefix required (and stripped) under `hostName`, like `/openai`.
-    public let hostPathPrefix: String?
-    public let weight: Double
+    package let hostPathPrefix: String?
+    package let weight: Double
     /// Exact model names from the configuration.
-    public let modelNames: Set<String>
+    package let modelNames: Set<String>
     /// Glob patterns from the configuration (`gpt-4*`).
-    public let modelGlobs: [Glob]
+    package let modelGlobs: [Glob]
     /// Serves any model of its type's well-known prefixes: a provider configured with no
     /// model list and not a discovered engine.
-    public let isCatchAll: Bool
-    public let discoverModels: Bool
-    public let endpoints: [Endpoint]
-    public let authKeys: [String]
-    public let extraHeaders: [(String, String)]
-    public let healthCheck: HealthCheckConfig?
-    public let healthCheckInterval: Double
+    package let isCatchAll: Bool
+    package let discoverModels: Bool
+    package let endpoints: [Endpoint]
+    package let authKeys: [String]
+    package let extraHeaders: [(String, String)]
+    package let healthCheck: HealthCheckConfig?
+    package let healthCheckInterval: Double
     /// Set for engines found by local discovery.
-    public let isDiscoveredEngine: Bool
+    package let isDiscoveredEngine: Bool
     /// How a `mock` provider answers.
-    public let mock: MockConfig
+    package let mock: MockConfig
 
-    public init(config: ProviderConfig, isDiscoveredEngine: Bool = false, healthFor: (String) -> EndpointHealth = { _ in EndpointHealth() }) {
+    package init(config: ProviderConfig, isDiscoveredEngine: Bool = false, healthFor: (String) -> EndpointHealth = { _ in EndpointHealth() }) {
         name = config.name
         type = config.type
         baseURL = UpstreamURL(config.baseURL) ?? UpstreamURL("mock://local")!
@@ -70,7 +70,7 @@ public final class Provider: Sendable {
 
     /// Whether a client of `dialect` can be served by this provider without translation.
     /// OpenAI clients reach Anthropic and Gemini through their OpenAI-compatible endpoints.
-    public func speaks(_ dialect: Dialect) -> Bool {
+    package func speaks(_ dialect: Dialect) -> Bool {
         switch (type, dialect) {
         case (.mock, _), (_, .openai): return true
         case (.anthropic, .anthropic), (.gemini, .gemini): return true
@@ -79,7 +79,7 @@ public final class Provider: Sendable {
     }
 
     /// Whether the configuration names `model` for this provider (exactly or by glob).
-    public func configuredToServe(_ model: String) -> Bool {
+    package func configuredToServe(_ model: String) -> Bool {
         modelNames.contains(model) || modelGlobs.contains { $0.matches(model) }
     }
 }

@@ -5,9 +5,9 @@ import ProxyConfig
 /// Which upstream response headers reach the client. Hop-by-hop headers never do; the
 /// upstream's own request id is renamed so the client sees exactly one `x-request-id`
 /// (the gateway's); the configured filter removes provider headers on request.
-public struct ResponseHeaderPolicy: Sendable {
+package struct ResponseHeaderPolicy: Sendable {
     /// The xllm tunnel's list: headers that identify the provider behind the gateway.
-    public static let providerHeaderRules = [
+    package static let providerHeaderRules = [
         "anthropic-*", "openai-*", "x-ratelimit*", "x-request-id", "request-id", "cf-ray", "cf-cache-status", "via", "x-robots-tag",
     ]
     static let hopByHop: Set<String> = [
@@ -18,7 +18,7 @@ public struct ResponseHeaderPolicy: Sendable {
     let exact: Set<String>
     let prefixes: [String]
 
-    public init(_ config: ResponseHeaderFilterConfig) {
+    package init(_ config: ResponseHeaderFilterConfig) {
         let rules: [String]
         switch config {
         case .off: rules = []
@@ -30,12 +30,12 @@ public struct ResponseHeaderPolicy: Sendable {
     }
 
     /// What to do with one upstream header (`name` lowercased).
-    public enum Decision: Equatable {
+    package enum Decision: Equatable {
         case keep, drop
         case rename(String)
     }
 
-    public func decide(_ name: String) -> Decision {
+    package func decide(_ name: String) -> Decision {
         if Self.hopByHop.contains(name) { return .drop }
         if exact.contains(name) || prefixes.contains(where: { name.hasPrefix($0) }) { return .drop }
         if name == "x-request-id" { return .rename("x-upstream-request-id") }
@@ -44,7 +44,7 @@ public struct ResponseHeaderPolicy: Sendable {
 
     /// The headers of an upstream response as the client gets them, with the gateway's
     /// request id (both forwarding paths use this).
-    public func clientFields(_ upstream: HTTPHeaders, requestID: String) -> HTTPFields {
+    package func clientFields(_ upstream: HTTPHeaders, requestID: String) -> HTTPFields {
         var fields = HTTPFields()
         fields.reserveCapacity(upstream.count + 1)
         for header in upstream {

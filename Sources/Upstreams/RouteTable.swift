@@ -3,30 +3,30 @@ import ProxyConfig
 
 /// Where one request goes: the candidate providers (balanced by weight), the model name to
 /// send upstream when routing rewrote it, and the path after any host prefix was stripped.
-public struct RouteDecision: Sendable {
-    public var providers: [Provider]
+package struct RouteDecision: Sendable {
+    package var providers: [Provider]
     /// Set when the upstream must receive a different model name than the client sent
     /// (an alias, or `engine/model`).
-    public var upstreamModel: String?
-    public var path: String
+    package var upstreamModel: String?
+    package var path: String
     /// Which rule matched, for logs: `host`, `alias`, `engine`, `model`, `learnt`, `glob`,
     /// `prefix`, `mock`, `default_model`, `default_provider`.
-    public var rule: String
+    package var rule: String
 }
 
 /// The routing decision, as a pure function of an immutable configuration snapshot plus
 /// what the model catalog has learnt. Order: Host header (+ prefix), then the client's
 /// dialect, then the model (alias, `engine/model`, exact, learnt, glob, well-known prefix),
 /// then the configured defaults.
-public final class RouteTable: Sendable {
-    public let providers: [Provider]
+package final class RouteTable: Sendable {
+    package let providers: [Provider]
     let byName: [String: Provider]
     let aliases: [String: String]
     let defaultModel: String?
     let defaultProvider: String?
     let catalog: ModelCatalog
 
-    public init(providers: [Provider], routing: RoutingConfig, catalog: ModelCatalog) {
+    package init(providers: [Provider], routing: RoutingConfig, catalog: ModelCatalog) {
         self.providers = providers
         self.byName = Dictionary(providers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.aliases = routing.aliases
@@ -35,11 +35,11 @@ public final class RouteTable: Sendable {
         self.catalog = catalog
     }
 
-    public func provider(named name: String) -> Provider? { byName[name] }
+    package func provider(named name: String) -> Provider? { byName[name] }
 
     /// Providers bound to the request's `Host` (and path prefix), with the path the upstream
     /// should see. nil when no provider is host-routed to this host and path.
-    public func hostMatch(host: String?, path: String) -> (providers: [Provider], path: String)? {
+    package func hostMatch(host: String?, path: String) -> (providers: [Provider], path: String)? {
         guard let host, !host.isEmpty else { return nil }
         var name = host.lowercased()
         if name.hasPrefix("[") {
@@ -69,13 +69,13 @@ public final class RouteTable: Sendable {
     }
 
     /// Decides where a request goes. `model` is the name the client sent (body or path).
-    public func resolve(dialect: Dialect, host: String?, path: String, model: String?) -> Result<RouteDecision, GatewayError> {
+    package func resolve(dialect: Dialect, host: String?, path: String, model: String?) -> Result<RouteDecision, GatewayError> {
         resolve(dialect: dialect, hostMatch: hostMatch(host: host, path: path), path: path, model: model)
     }
 
     /// As ``resolve(dialect:host:path:model:)``, with the host match already computed (the
     /// planner needs it first, to classify the path after a host prefix is stripped).
-    public func resolve(dialect: Dialect, hostMatch: (providers: [Provider], path: String)?, path: String, model: String?) -> Result<RouteDecision, GatewayError> {
+    package func resolve(dialect: Dialect, hostMatch: (providers: [Provider], path: String)?, path: String, model: String?) -> Result<RouteDecision, GatewayError> {
         if let match = hostMatch {
             let usable = match.providers.filter { $0.speaks(dialect) }
             guard !usable.isEmpty else {
@@ -165,7 +165,7 @@ public final class RouteTable: Sendable {
     }
 
     /// The provider type a well-known model-name prefix belongs to.
-    public static func wellKnownType(of model: String) -> ProviderType? {
+    package static func wellKnownType(of model: String) -> ProviderType? {
         let lower = model.lowercased()
         if lower.hasPrefix("gpt-") || lower.hasPrefix("o1") || lower.hasPrefix("o3") || lower.hasPrefix("o4")
             || lower.hasPrefix("text-embedding-") || lower.hasPrefix("chatgpt-") || lower.hasPrefix("dall-e")
@@ -182,7 +182,7 @@ public final class RouteTable: Sendable {
 }
 
 extension Dialect {
-    public var displayName: String {
+    package var displayName: String {
         switch self {
         case .openai: return "OpenAI"
         case .anthropic: return "Anthropic Messages"

@@ -9,13 +9,13 @@ import ProxyConfig
 /// The gateway's two HTTP clients, configured alike (timeouts, system trust store plus an
 /// optional CA file): the lean pool that carries every forwarded request, and
 /// AsyncHTTPClient for background work (health checks, model lists, discovery).
-public final class UpstreamClient: Sendable {
-    public let http: HTTPClient
+package final class UpstreamClient: Sendable {
+    package let http: HTTPClient
     /// The pool every forwarded request goes through, plain HTTP or TLS.
     package let pool: HTTP1ConnectionPool
     let firstByteTimeout: TimeAmount
 
-    public init(config: UpstreamClientConfig, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+    package init(config: UpstreamClientConfig, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .milliseconds(Int64(config.connectTimeout * 1000)), read: .milliseconds(Int64(config.idleTimeout * 1000)))
         var connectionPool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: config.maxConnectionsPerHost)
@@ -40,7 +40,7 @@ public final class UpstreamClient: Sendable {
     }
 
     /// The HTTP/1.1 request head the lean pool sends for `plan`.
-    public static func http1Head(_ plan: UpstreamRequestPlan, base: UpstreamURL, method: HTTPMethod, bodyLength: Int?) -> HTTPRequestHead {
+    package static func http1Head(_ plan: UpstreamRequestPlan, base: UpstreamURL, method: HTTPMethod, bodyLength: Int?) -> HTTPRequestHead {
         var headers = HTTPHeaders()
         headers.reserveCapacity(plan.headers.count + 2)
         headers.add(name: "host", value: base.hostHeader)
@@ -53,14 +53,14 @@ public final class UpstreamClient: Sendable {
         return HTTPRequestHead(version: .http1_1, method: method, uri: plan.target, headers: headers)
     }
 
-    public func shutdown() async throws {
+    package func shutdown() async throws {
         pool.shutdown()
         try await http.shutdown()
     }
 
     /// How an upstream failure reaches the client, and whether another endpoint may be
     /// tried (only when the request cannot have reached the upstream).
-    public static func classify(_ error: any Error, endpoint: String) -> (error: GatewayError, retryable: Bool) {
+    package static func classify(_ error: any Error, endpoint: String) -> (error: GatewayError, retryable: Bool) {
         // The two clients name the same failures differently; each maps onto one message.
         let noHead = GatewayError.gatewayTimeout("The upstream \(endpoint) sent no response within the first-byte timeout")
         let silent = GatewayError.gatewayTimeout("The upstream \(endpoint) stopped sending data (idle timeout)")

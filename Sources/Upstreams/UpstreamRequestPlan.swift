@@ -4,34 +4,34 @@ import ProxyConfig
 
 /// The upstream side of one forwarded request: URL and headers, derived from the client's
 /// request by pure rules so they can be tested without a server.
-public struct UpstreamRequestPlan: Sendable, Equatable {
+package struct UpstreamRequestPlan: Sendable, Equatable {
     /// The full URL (for AsyncHTTPClient), built only when asked: the lean pool needs the
     /// target alone.
-    public var url: String { base.origin + target }
+    package var url: String { base.origin + target }
     let base: UpstreamURL
     /// Path and query, the request target on the upstream.
-    public var target: String
-    public var headers: [(name: String, value: String)]
+    package var target: String
+    package var headers: [(name: String, value: String)]
 
-    public static func == (lhs: Self, rhs: Self) -> Bool {
+    package static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.url == rhs.url && lhs.target == rhs.target && lhs.headers.elementsEqual(rhs.headers, by: { $0 == $1 })
     }
 
     /// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus the ones the
     /// HTTP client recomputes. `Expect` is answered by the gateway itself: passed on, an
     /// upstream would wait for a go-ahead the gateway never relays.
-    public static let hopByHop: Set<String> = [
+    package static let hopByHop: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
         "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length", "expect",
     ]
     /// Where clients put their gateway key; removed so it can never reach an upstream.
-    public static let clientCredentials: Set<String> = ["authorization", "x-api-key", "x-goog-api-key", "api-key"]
+    package static let clientCredentials: Set<String> = ["authorization", "x-api-key", "x-goog-api-key", "api-key"]
 
     /// - Parameters:
     ///   - path: the client's path after any host prefix was stripped, without query.
     ///   - query: the raw query string without `?`, or nil.
     ///   - requestID: the gateway's id for this request, passed on for correlation.
-    public init(endpoint: Endpoint, dialect: Dialect, path: String, query: String?, clientHeaders: HTTPFields, extraHeaders: [(String, String)], requestID: String) {
+    package init(endpoint: Endpoint, dialect: Dialect, path: String, query: String?, clientHeaders: HTTPFields, extraHeaders: [(String, String)], requestID: String) {
         let base = endpoint.baseURL
         var upstreamPath: String
         switch (endpoint.type, dialect) {

@@ -32,9 +32,7 @@ struct GuardOnceTests {
     func everyKind() async throws {
         let certs = try UpstreamTLSTests.makeCertificates()
         defer { try? FileManager.default.removeItem(atPath: certs.directory) }
-        let tls = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(certs.cert).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: certs.key, format: .pem)))
+        let tls = try UpstreamTLSTests.serverTLS(certificate: certs.cert, key: certs.key)
         let plain = MockUpstream(name: "plain", requiredKey: "k-plain")
         let secure = MockUpstream(name: "secure", requiredKey: "k-secure", tls: tls)
         try await plain.start()

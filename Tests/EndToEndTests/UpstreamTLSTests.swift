@@ -30,14 +30,19 @@ struct UpstreamTLSTests {
 
     struct CertificateError: Error {}
 
+    /// A mock upstream's TLS settings from PEM files.
+    static func serverTLS(certificate: String, key: String) throws -> TLSConfiguration {
+        TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+        )
+    }
+
     @Test("an HTTPS upstream signed by the configured CA file is reached; without the CA it is a 502, never a silent plain-text fallback")
     func caFile() async throws {
         let certs = try Self.makeCertificates()
         defer { try? FileManager.default.removeItem(atPath: certs.directory) }
-        let tls = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(certs.cert).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: certs.key, format: .pem))
-        )
+        let tls = try Self.serverTLS(certificate: certs.cert, key: certs.key)
         let upstream = MockUpstream(name: "secure", requiredKey: "upstream-key-secure", tls: tls)
         try await upstream.start()
         let provider = "providers: [{name: s, type: openai, base_url: \"\(upstream.baseURL)/v1\", api_key: upstream-key-secure, models: [m], discover_models: false}]"
@@ -60,17 +65,11 @@ struct UpstreamTLSTests {
     func pooledTLS() async throws {
         let certs = try Self.makeCertificates()
         defer { try? FileManager.default.removeItem(atPath: certs.directory) }
-        let tls = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(certs.cert).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: certs.key, format: .pem))
-        )
+        let tls = try Self.serverTLS(certificate: certs.cert, key: certs.key)
         let upstream = MockUpstream(name: "secure", requiredKey: "upstream-key-secure", tls: tls)
         try await upstream.start()
         // Signed by the trusted CA, but for another name than the address the gateway dials.
-        let otherName = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile("\(certs.directory)/other.pem").map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: "\(certs.directory)/other.key", format: .pem))
-        )
+        let otherName = try Self.serverTLS(certificate: "\(certs.directory)/other.pem", key: "\(certs.directory)/other.key")
         let impostor = MockUpstream(name: "impostor", requiredKey: "upstream-key-secure", tls: otherName)
         try await impostor.start()
         let gateway = try await GatewayHarness.start(
