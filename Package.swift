@@ -89,12 +89,14 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        /// Where the gateway's own output goes: the log handler and its batched line sink.
+        /// Where the gateway's own output goes: the log handler and its batched line sink, the
+        /// request log's lines, the Prometheus metrics (later tracing).
         .target(
             name: "Telemetry",
             dependencies: [
-                "ProxyConfig", "Dialects",
+                "ProxyConfig", "Dialects", "ProxyCore", "Upstreams",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings
         ),

@@ -11,6 +11,7 @@ import ProxyCore
 import ServiceLifecycle
 import Store
 import Synchronization
+import Telemetry
 import UnixSignals
 import Upstreams
 

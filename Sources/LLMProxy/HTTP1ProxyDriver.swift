@@ -152,11 +152,7 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
     /// Takes a request head to the planner.
     private func begin(_ head: HTTPRequest, context: ChannelHandlerContext) {
         let state = store.state
-        let forwarded = head.headerFields[values: .xForwardedFor]
-        let client = ClientAddress.resolve(
-            peer: context.channel.remoteAddress?.ipAddress,
-            forwardedFor: forwarded.isEmpty ? nil : forwarded.joined(separator: ","), trusted: state.trustedProxies)
-        let outcome = RequestPlanner.head(head, clientAddress: client, state: state)
+        let outcome = RequestPlanner.head(head, peer: context.channel.remoteAddress, state: state)
         if case .notProxied = outcome {
             phase = .passing
             return

@@ -1,6 +1,8 @@
 import Dialects
 import Guards
 import HTTPTypes
+import NIOCore
+import ProxyConfig
 import Upstreams
 
 /// What the guards know about a request when they judge it. Filled by the planner: the head
@@ -14,8 +16,10 @@ package struct Admission: Sendable {
     package let query: Substring?
     package let headers: HTTPFields
     package let operation: Operation
-    /// The client's address (the peer, or the first untrusted hop of `X-Forwarded-For`).
-    package let clientAddress: String?
+    /// The connection's peer, as the driver knows it.
+    package let peer: SocketAddress?
+    /// `server.trusted_proxies` of the request's configuration.
+    let trustedProxies: [CIDR]
     /// The client key as presented. Guards compare it; nothing may log or forward it.
     package let presentedKey: String?
     /// The request is answered by the gateway itself (a model listing), not forwarded.
@@ -35,16 +39,26 @@ package struct Admission: Sendable {
     /// key limited to other models is told so before it learns which models exist).
     package var providers: [Provider]?
 
+    /// The client's address: the peer, or the first untrusted hop of `X-Forwarded-For` when
+    /// the peer is a trusted proxy. Worked out when a guard asks (most requests never need
+    /// the text of an address).
+    package var clientAddress: String? {
+        let forwarded = headers[values: .xForwardedFor]
+        return ClientAddress.resolve(
+            peer: peer?.ipAddress, forwardedFor: forwarded.isEmpty ? nil : forwarded.joined(separator: ","), trusted: trustedProxies)
+    }
+
     package init(
         method: HTTPRequest.Method, path: String, query: Substring?, headers: HTTPFields, operation: Operation,
-        clientAddress: String?, presentedKey: String?, answeredLocally: Bool
+        peer: SocketAddress?, trustedProxies: [CIDR], presentedKey: String?, answeredLocally: Bool
     ) {
         self.method = method
         self.path = path
         self.query = query
         self.headers = headers
         self.operation = operation
-        self.clientAddress = clientAddress
+        self.peer = peer
+        self.trustedProxies = trustedProxies
         self.presentedKey = presentedKey
         self.answeredLocally = answeredLocally
     }

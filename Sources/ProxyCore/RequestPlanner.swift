@@ -5,7 +5,7 @@ import NIOCore
 import ProxyConfig
 import Upstreams
 
-/// Turns a request into one outcome, in two steps: from its head (``head(_:clientAddress:state:)``,
+/// Turns a request into one outcome, in two steps: from its head (``head(_:peer:state:)``,
 /// before any body byte is read) and then from its body (``body(_:body:)``). Every admission
 /// decision is made here, once per request — path safety, operation, the guard chain, size
 /// limits, routing and model rewrite — so the drivers (the HTTP/1.1 channel handler today;
@@ -74,7 +74,7 @@ package enum RequestPlanner {
     }
 
     /// Judges a request from its head.
-    package static func head(_ request: HTTPRequest, clientAddress: String?, state: GatewayState) -> HeadOutcome {
+    package static func head(_ request: HTTPRequest, peer: SocketAddress?, state: GatewayState) -> HeadOutcome {
         let target = request.path ?? ""
         let path: String
         let query: Substring?
@@ -108,7 +108,7 @@ package enum RequestPlanner {
         let listing = hostMatch == nil && operation.isModelListing
         var admission = Admission(
             method: request.method, path: path, query: query, headers: request.headerFields, operation: operation,
-            clientAddress: clientAddress, presentedKey: ClientKey.extract(from: request.headerFields, query: query),
+            peer: peer, trustedProxies: state.trustedProxies, presentedKey: ClientKey.extract(from: request.headerFields, query: query),
             answeredLocally: listing)
         if let refusal = state.guards.admitHead(&admission) {
             record.identity = admission.identity

@@ -5,8 +5,8 @@ import Upstreams
 
 /// Prometheus metrics, created once at start so a request only increments existing objects
 /// (no name formatting or registry lookup per request). Served at `/metrics`.
-final class GatewayMetrics: Sendable {
-    let registry = PrometheusCollectorRegistry()
+package final class GatewayMetrics: Sendable {
+    package let registry = PrometheusCollectorRegistry()
     /// `llmproxy_requests_total{dialect, code}` by status class, indexed [dialect][class].
     private let requests: [[Counter]]
     private let duration: DurationHistogram
@@ -23,7 +23,7 @@ final class GatewayMetrics: Sendable {
     /// every upstream-side code plus the client leaving.
     static let errorCodes = ErrorCode.all.filter { $0.isUpstreamFailure || $0 == .clientClosed }
 
-    init() {
+    package init() {
         let registry = self.registry
         requests = Self.dialects.map { dialect in
             Self.classes.map { code in
@@ -53,11 +53,11 @@ final class GatewayMetrics: Sendable {
         MetricNameDescriptor(namespace: "llmproxy", metricName: metric, unitName: unit, helpText: help)
     }
 
-    func started() { inFlight.increment() }
+    package func started() { inFlight.increment() }
 
-    func eventsDropped(_ count: Int = 1) { droppedEvents.increment(by: Int64(count)) }
+    package func eventsDropped(_ count: Int = 1) { droppedEvents.increment(by: Int64(count)) }
 
-    func completed(_ record: RequestRecord) {
+    package func completed(_ record: RequestRecord) {
         inFlight.decrement()
         let dialect = record.dialect.flatMap { Self.dialects.firstIndex(of: $0) } ?? 3
         let statusClass = min(max(record.status / 100 - 1, 0), 4)
@@ -70,7 +70,7 @@ final class GatewayMetrics: Sendable {
     }
 
     /// The exposition text, with per-endpoint health gauges refreshed from `state`.
-    func render(state: GatewayState) -> [UInt8] {
+    package func render(state: GatewayState) -> [UInt8] {
         for provider in state.routes.providers {
             for endpoint in provider.endpoints {
                 registry.makeGauge(descriptor: Self.name("upstream_healthy", "", "1 when the endpoint takes traffic"), labels: [("endpoint", endpoint.id)])

@@ -1,11 +1,10 @@
 import Dialects
 import Logging
 import ProxyCore
-import Telemetry
 
 /// The request log's line for a record: through swift-log, or built directly as JSON.
 extension RequestRecord {
-    func write(to logger: Logger) {
+    package func write(to logger: Logger) {
         let total = ContinuousClock.now - start
         var metadata: Logger.Metadata = [
             "request_id": .string(id),
@@ -33,7 +32,7 @@ extension RequestRecord {
     /// The same line ``LogLineHandler`` writes for ``write(to:)`` in JSON format, built
     /// directly: the request log is on every request, and going through a metadata
     /// dictionary (merge, sort, existential values) cost more than the proxying around it.
-    func jsonLine(logger label: String) -> String {
+    package func jsonLine(logger label: String) -> String {
         let total = ContinuousClock.now - start
         var out = #"{"ts":"\#(Timestamp.now())","level":"info","logger":\#(JSONText.quoted(label)),"msg":"request""#
         out.reserveCapacity(320)
