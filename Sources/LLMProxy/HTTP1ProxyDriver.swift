@@ -33,11 +33,20 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
         /// Not the engine's: parts pass through to the application.
         case passing
         /// Reading an admitted request's body.
-        case reading(RequestPlanner.PendingRequest, body: ByteBuffer?)
+        case reading(Reading)
         /// Answered already; the rest of the request is read and dropped.
         case discarding
         /// Waiting for a connection, the response head, or streaming the response.
         case forwarding(Exchange)
+    }
+
+    /// An admitted request whose body is being read. A class, so that the phase holds one
+    /// reference instead of copying the pending request at every body part.
+    private final class Reading {
+        let pending: RequestPlanner.PendingRequest
+        var body: ByteBuffer?
+
+        init(_ pending: RequestPlanner.PendingRequest) { self.pending = pending }
     }
 
     /// One forwarded request in flight.
@@ -75,19 +84,20 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
         case (.idle, .head(let head)):
             begin(head, context: context)
             if case .passing = phase { context.fireChannelRead(data) }
-        case (.reading(let pending, var body), .body(let buffer)):
-            // Out of `phase` first, so the body buffer has one owner and grows in place
+        case (.reading(let reading), .body(let buffer)):
+            // Out of the box first, so the body buffer has one owner and grows in place
             // (amortised O(1) per part, not a copy of everything so far).
-            phase = .idle
+            var body = reading.body
+            reading.body = nil
             let size = (body?.readableBytes ?? 0) + buffer.readableBytes
-            if size > pending.bodyLimit {
-                answer(rejection: pending.tooLarge(), requestEnded: false)
+            if size > reading.pending.bodyLimit {
+                answer(rejection: reading.pending.tooLarge(), requestEnded: false)
                 return
             }
             if body == nil {
                 // A body in one part (the usual case) is kept as it came, without a copy;
                 // one announced as longer gets its whole capacity at once.
-                if let declared = pending.declaredLength, declared > buffer.readableBytes {
+                if let declared = reading.pending.declaredLength, declared > buffer.readableBytes {
                     var whole = context.channel.allocator.buffer(capacity: declared)
                     whole.writeImmutableBuffer(buffer)
                     body = whole
@@ -97,10 +107,10 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
             } else {
                 body!.writeImmutableBuffer(buffer)
             }
-            phase = .reading(pending, body: body)
-        case (.reading(let pending, let body), .end):
+            reading.body = body
+        case (.reading(let reading), .end):
             phase = .idle
-            switch RequestPlanner.body(pending, body: body) {
+            switch RequestPlanner.body(reading.pending, body: reading.body) {
             case .reject(let rejection):
                 answer(rejection: rejection, requestEnded: true)
             case .forward(let plan):
@@ -168,7 +178,7 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
             phase = .discarding
             write(response, record: &record)
         case .readBody(let pending):
-            phase = .reading(pending, body: nil)
+            phase = .reading(Reading(pending))
         }
     }
 
@@ -244,11 +254,12 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
             context.write(wrapOutboundOut(.body(rest)), promise: nil)
         }
         exchange.stages.finish(into: &plan.record)
-        // Read before the end goes out: writing it may start the next pipelined request,
-        // which sets its own flag.
+        // The flag is read before the end goes out: writing it may start the next pipelined
+        // request, which sets its own. The accounting comes after the flush, off the
+        // client's latency (so a pipelined request answered at once may be recorded first).
         let close = closeAfterResponse
-        recorder.finished(plan.record)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        recorder.finished(plan.record)
         if close { context.close(promise: nil) }
     }
 
@@ -300,10 +311,10 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
         record.bytesOut = response.body.readableBytes
         context.write(wrapOutboundOut(.head(HTTPResponse(status: response.status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(response.body)), promise: nil)
-        // As in `upstreamEnd`: the flag and the record before the end goes out.
+        // As in `upstreamEnd`: the flag before the end goes out, the accounting after.
         let close = closeAfterResponse
-        recorder.finished(record)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        recorder.finished(record)
         if close { context.close(promise: nil) }
     }
 
@@ -319,9 +330,9 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
             if !exchange.headSent { plan.record.status = GatewayError.clientClosed.status.code }
             exchange.stages.finish(into: &plan.record)
             recorder.finished(plan.record)
-        case .reading(let pending, _):
+        case .reading(let reading):
             phase = .idle
-            var record = pending.record
+            var record = reading.pending.record
             record.errorCode = .clientClosed
             record.status = GatewayError.clientClosed.status.code
             recorder.finished(record)

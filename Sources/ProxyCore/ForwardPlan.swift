@@ -126,7 +126,7 @@ package struct AttemptPlan: Sendable {
     private var freshRetryUsed = false
     private var lastError: GatewayError?
 
-    package init(providers: [Provider], random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+    package init(providers: [Provider], random: @escaping @Sendable () -> Double = BalancerRandom.next) {
         self.providers = providers
         self.random = random
     }

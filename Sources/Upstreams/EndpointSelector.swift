@@ -6,7 +6,7 @@ package enum EndpointSelector {
     package static func pick(
         from providers: [Provider],
         excluding tried: [Endpoint] = [],
-        random: Double = Double.random(in: 0..<1)
+        random: Double = BalancerRandom.next()
     ) -> Endpoint? {
         let now = ContinuousClock.now
         var total = 0.0

@@ -69,4 +69,15 @@ struct GlobTests {
     func matches(pattern: String, text: String, expected: Bool) {
         #expect(Glob(pattern).matches(text) == expected)
     }
+
+    @Test("the balancer's draws stay in [0, 1) and spread evenly: ten buckets within 10 % of their share over 100,000 draws")
+    func balancerRandom() {
+        var buckets = [Int](repeating: 0, count: 10)
+        for _ in 0..<100_000 {
+            let draw = BalancerRandom.next()
+            #expect(draw >= 0 && draw < 1)
+            buckets[min(9, Int(draw * 10))] += 1
+        }
+        for count in buckets { #expect((9_000...11_000).contains(count), "\(buckets)") }
+    }
 }
