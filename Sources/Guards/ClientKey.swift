@@ -9,13 +9,7 @@ package enum ClientKey {
 
     package static func extract(from headers: HTTPFields, query: Substring?) -> String? {
         if let value = headers[xAPIKey], !value.isEmpty { return value }
-        if let value = headers[.authorization] {
-            let trimmed = value.drop(while: { $0 == " " })
-            if trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " {
-                let token = trimmed.dropFirst(7).drop(while: { $0 == " " })
-                if !token.isEmpty { return String(token) }
-            }
-        }
+        if let value = headers[.authorization], let token = bearerToken(value) { return token }
         if let value = headers[xGoogAPIKey], !value.isEmpty { return value }
         if let query {
             for pair in query.split(separator: "&") where pair.hasPrefix("key=") {
@@ -24,6 +18,24 @@ package enum ClientKey {
             }
         }
         return nil
+    }
+
+    /// The token of `Bearer <token>` (scheme in any case, spaces around it skipped), read over
+    /// the bytes: this runs on every request, and counting characters and lowercasing a copy
+    /// of the scheme cost more than the rest of the key check.
+    static func bearerToken(_ value: String) -> String? {
+        let utf8 = value.utf8
+        var index = utf8.startIndex
+        while index != utf8.endIndex, utf8[index] == UInt8(ascii: " ") { utf8.formIndex(after: &index) }
+        for expected in "bearer".utf8 {
+            // ASCII letters only: setting bit 5 lowercases them and maps nothing else onto one.
+            guard index != utf8.endIndex, utf8[index] | 0x20 == expected else { return nil }
+            utf8.formIndex(after: &index)
+        }
+        guard index != utf8.endIndex, utf8[index] == UInt8(ascii: " ") else { return nil }
+        while index != utf8.endIndex, utf8[index] == UInt8(ascii: " ") { utf8.formIndex(after: &index) }
+        guard index != utf8.endIndex else { return nil }
+        return String(Substring(utf8[index...]))
     }
 }
 

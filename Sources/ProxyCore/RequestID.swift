@@ -21,14 +21,25 @@ package enum RequestIdentifier {
     /// 32 lowercase hex characters: a random per-process prefix and a counter. Unique
     /// without a random-number syscall per request; ids need not be unpredictable.
     package static func generate() -> String {
-        hex(processPrefix) + hex(counter.add(1, ordering: .relaxed).newValue)
+        let prefix = processPrefix
+        let count = counter.add(1, ordering: .relaxed).newValue
+        // Written straight into the string's storage: one allocation, no radix conversion.
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            for digit in 0..<16 {
+                let shift = UInt64(60 - 4 * digit)
+                buffer[digit] = hexDigit(prefix >> shift)
+                buffer[16 + digit] = hexDigit(count >> shift)
+            }
+            return 32
+        }
+    }
+
+    /// The lowercase hex digit of the low four bits.
+    private static func hexDigit(_ value: UInt64) -> UInt8 {
+        let nibble = UInt8(truncatingIfNeeded: value & 0xF)
+        return nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 
     private static let processPrefix = UInt64.random(in: .min ... .max)
     private static let counter = Atomic<UInt64>(UInt64.random(in: 0..<1 << 32))
-
-    private static func hex(_ value: UInt64) -> String {
-        let s = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
-    }
 }

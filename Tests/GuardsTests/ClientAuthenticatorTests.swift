@@ -26,6 +26,15 @@ struct ClientAuthenticatorTests {
         #expect(ClientKey.extract(from: [.authorization: "Bearer "], query: nil) == nil)
     }
 
+    @Test("Bearer is read byte by byte: any case, spaces around it, nothing else")
+    func bearer() {
+        #expect(ClientKey.bearerToken("BEARER k") == "k")
+        #expect(ClientKey.bearerToken("  bEaReR   k-1 x") == "k-1 x")
+        for refused in ["", "Bearer", "Bearer ", "Bearer    ", "Bearerk", "Bearer\tk", "Beare k", "Basic k", "Bearér k", "\u{0}earer k"] {
+            #expect(ClientKey.bearerToken(refused) == nil, "\(refused)")
+        }
+    }
+
     @Test("plain, sha256: and bare-hex configured keys all accept the plain key")
     func forms() {
         // FIPS 180-2 test vector: SHA-256("abc").

@@ -91,4 +91,13 @@ struct RequestPlannerTests {
         #expect(!attempt.head.headers.contains { $0.value.contains(EngineFixtures.key) })
         #expect(attempt.stages.stages.count == 2)
     }
+
+    @Test("request ids are 32 lowercase hex characters and never repeat; a client's sane id is kept")
+    func requestIDs() {
+        let ids = (0..<1000).map { _ in RequestIdentifier.generate() }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { $0.utf8.count == 32 && $0.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) } })
+        #expect(RequestIdentifier.sanitized("abc-123") == "abc-123")
+        #expect(RequestIdentifier.sanitized("a b") == nil)
+    }
 }
