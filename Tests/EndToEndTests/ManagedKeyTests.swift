@@ -213,9 +213,14 @@ struct ManagedKeyTests {
         await gateway.stop()
         let reopened = try await Store.openPostgres(url: databaseURL, logger: Self.quiet)
         let events = try await reopened.events(keyID: key.id, from: 0, to: Int64.max)
-        // Six requests with this key: every one is either stored or counted as dropped.
+        // Six requests with this key: none is lost without being counted. A write that timed
+        // out while the server was going down may still have committed (the recorder cannot
+        // know), so a batch can be stored and also retried or counted as dropped: delivery is
+        // at least once, hence distinct ids and bounds rather than an exact sum.
         #expect(dropped >= 1, "the full queue must have dropped (and counted) events")
-        #expect(events.filter { $0.status == 200 }.count + dropped == 6)
+        let stored = Set(events.filter { $0.status == 200 }.map(\.requestID)).count
+        #expect(stored <= 6)
+        #expect(stored + dropped >= 6, "an event was lost without being counted")
         await reopened.close()
         await upstream.stop()
         try? server.stopServer()
