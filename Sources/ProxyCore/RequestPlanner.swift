@@ -53,23 +53,12 @@ package enum RequestPlanner {
         package var bodyLimit: Int { state.config.server.maxRequestSize }
         /// The `Content-Length` the client announced, if any (already checked against the limit).
         package let declaredLength: Int?
-        /// Whether a body can follow at all.
-        package var expectsBody: Bool { admission.method != .get && admission.method != .head }
 
         /// The refusal for a body that grew past the limit while it was read.
         package func tooLarge() -> Rejection {
             var record = record
             record.errorCode = .requestTooLarge
             return Rejection(error: .requestTooLarge(limit: bodyLimit), dialect: admission.operation.dialect, record: record, closeConnection: true)
-        }
-
-        /// The refusal for a body that could not be read.
-        package func unreadable() -> Rejection {
-            var record = record
-            record.errorCode = .invalidRequest
-            return Rejection(
-                error: .badRequest("The request body could not be read: the client closed or sent a malformed body"),
-                dialect: admission.operation.dialect, record: record)
         }
     }
 

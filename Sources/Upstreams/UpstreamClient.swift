@@ -61,21 +61,10 @@ package final class UpstreamClient: Sendable {
     /// How an upstream failure reaches the client, and whether another endpoint may be
     /// tried (only when the request cannot have reached the upstream).
     package static func classify(_ error: any Error, endpoint: String) -> (error: GatewayError, retryable: Bool) {
-        // The two clients name the same failures differently; each maps onto one message.
+        // Forwarded requests fail only in the pool (PoolError) or below it (NIO, TLS).
         let noHead = GatewayError.gatewayTimeout("The upstream \(endpoint) sent no response within the first-byte timeout")
         let silent = GatewayError.gatewayTimeout("The upstream \(endpoint) stopped sending data (idle timeout)")
         let closed = GatewayError.badGateway("The upstream \(endpoint) closed the connection before answering")
-        if let clientError = error as? HTTPClientError {
-            switch clientError {
-            case .deadlineExceeded: return (noHead, false)
-            case .readTimeout: return (silent, false)
-            case .connectTimeout, .tlsHandshakeTimeout:
-                return (.gatewayTimeout("Connecting to the upstream \(endpoint) timed out"), true)
-            case .remoteConnectionClosed: return (closed, false)
-            default:
-                return (.badGateway("The request to the upstream \(endpoint) failed: \(clientError)"), false)
-            }
-        }
         if let poolError = error as? PoolError {
             switch poolError {
             case .firstByteTimeout: return (noHead, false)
