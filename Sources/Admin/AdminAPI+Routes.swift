@@ -51,6 +51,9 @@ extension AdminAPI {
         if let rpm = key.limits.requestsPerMinute { limits["requestsPerMinute"] = rpm }
         if let tpm = key.limits.tokensPerMinute { limits["tokensPerMinute"] = tpm }
         if let budget = key.limits.tokenBudget { limits["tokenBudget"] = budget }
+        if let concurrency = key.limits.concurrency { limits["concurrency"] = concurrency }
+        if let cost = key.limits.costBudget { limits["costBudget"] = cost }
+        if let period = key.limits.budgetPeriod { limits["budgetPeriod"] = period }
         object["models"] = key.limits.models ?? NSNull()
         object["limits"] = limits
         return object
@@ -138,6 +141,7 @@ extension AdminAPI {
             "dialect": event.dialect ?? NSNull(), "stream": event.stream, "ttfbMs": event.ttfbMs ?? NSNull(),
             "promptTokens": event.promptTokens ?? NSNull(), "completionTokens": event.completionTokens ?? NSNull(),
             "totalTokens": event.totalTokens ?? NSNull(), "bytesIn": event.bytesIn, "bytesOut": event.bytesOut, "errorCode": event.errorCode ?? NSNull(),
+            "costUsd": event.costUSD ?? NSNull(),
         ]
     }
 
@@ -158,6 +162,7 @@ extension AdminAPI {
             [
                 "group": row.group ?? NSNull(), "requests": row.requests, "failures": row.failures, "promptTokens": row.promptTokens,
                 "completionTokens": row.completionTokens, "totalTokens": row.totalTokens, "p50Ms": row.p50Ms ?? NSNull(), "p95Ms": row.p95Ms ?? NSNull(),
+                "costUsd": row.costUSD,
             ]
         }
         let empty = UsageSummary(group: nil, requests: 0, failures: 0, promptTokens: 0, completionTokens: 0, totalTokens: 0, p50Ms: nil, p95Ms: nil)
@@ -202,7 +207,7 @@ extension AdminAPI {
     static let exportPage = 1000
 
     static let csvHeader =
-        "request_id,key_id,username,start_ms,end_ms,status,success,model,route,upstream,dialect,stream,ttfb_ms,prompt_tokens,completion_tokens,total_tokens,bytes_in,bytes_out,error_code\n"
+        "request_id,key_id,username,start_ms,end_ms,status,success,model,route,upstream,dialect,stream,ttfb_ms,prompt_tokens,completion_tokens,total_tokens,bytes_in,bytes_out,error_code,cost_usd\n"
 
     static func csvLine(_ event: RequestEvent) -> String {
         let fields: [String] = [
@@ -210,7 +215,7 @@ extension AdminAPI {
             event.success ? "true" : "false", event.model ?? "", event.route ?? "", event.upstream ?? "", event.dialect ?? "",
             event.stream ? "true" : "false", event.ttfbMs.map { String($0) } ?? "", event.promptTokens.map(String.init) ?? "",
             event.completionTokens.map(String.init) ?? "", event.totalTokens.map(String.init) ?? "", String(event.bytesIn),
-            String(event.bytesOut), event.errorCode ?? "",
+            String(event.bytesOut), event.errorCode ?? "", event.costUSD.map { String($0) } ?? "",
         ]
         return fields.map(csvField).joined(separator: ",") + "\n"
     }

@@ -15,6 +15,8 @@ struct KeyRequest {
     static let maxRequestsPerMinute: Int64 = 1_000_000_000
     static let maxTokensPerMinute: Int64 = 1_000_000_000_000
     static let maxTokenBudget: Int64 = 1_000_000_000_000_000
+    static let maxConcurrency: Int64 = 1_000_000
+    static let maxCostBudget = 1_000_000_000.0
 
     static func parse(_ body: [String: Any], now: Int64) -> Result<KeyRequest, AdminProblem> {
         let known: Set<String> = ["username", "name", "expiresAt", "expiresIn", "models", "limits"]
@@ -62,8 +64,9 @@ struct KeyRequest {
             }
             request.limits.models = list.isEmpty ? nil : list
         }
-        if let unknown = limits.keys.first(where: { !["models", "requestsPerMinute", "tokensPerMinute", "tokenBudget"].contains($0) }) {
-            return .failure("unknown limit \"\(unknown)\"; allowed: models, requestsPerMinute, tokensPerMinute, tokenBudget")
+        let knownLimits = ["models", "requestsPerMinute", "tokensPerMinute", "tokenBudget", "concurrency", "costBudget", "budgetPeriod"]
+        if let unknown = limits.keys.first(where: { !knownLimits.contains($0) }) {
+            return .failure("unknown limit \"\(unknown)\"; allowed: \(knownLimits.joined(separator: ", "))")
         }
         func limit(_ name: String, most: Int64) -> Result<Int64?, AdminProblem> {
             guard let value = limits[name], !(value is NSNull) else { return .success(nil) }
@@ -83,6 +86,27 @@ struct KeyRequest {
         switch limit("tokenBudget", most: maxTokenBudget) {
         case .failure(let problem): return .failure(problem)
         case .success(let value): request.limits.tokenBudget = value
+        }
+        switch limit("concurrency", most: maxConcurrency) {
+        case .failure(let problem): return .failure(problem)
+        case .success(let value): request.limits.concurrency = value.map { Int($0) }
+        }
+        if let value = limits["costBudget"], !(value is NSNull) {
+            guard !(value is Bool), let number = value as? NSNumber, number.doubleValue.isFinite,
+                number.doubleValue > 0, number.doubleValue <= maxCostBudget
+            else {
+                return .failure("limits.costBudget must be a number of US dollars above 0 and at most \(Int(maxCostBudget))")
+            }
+            request.limits.costBudget = number.doubleValue
+        }
+        if let value = limits["budgetPeriod"], !(value is NSNull) {
+            guard let text = value as? String, ["day", "month", "total"].contains(text) else {
+                return .failure("limits.budgetPeriod must be day, month or total")
+            }
+            guard request.limits.tokenBudget != nil || request.limits.costBudget != nil else {
+                return .failure("limits.budgetPeriod needs limits.tokenBudget or limits.costBudget")
+            }
+            request.limits.budgetPeriod = text
         }
         return .success(request)
     }

@@ -19,6 +19,11 @@ package struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
         case upstreamError = "upstream_error"
         case upstreamTimeout = "upstream_timeout"
         case upstreamStreamError = "upstream_stream_error"
+        case budgetExceeded = "budget_exceeded"
+        case ipDenied = "ip_denied"
+        case ipBlocked = "ip_blocked"
+        case overloaded = "overloaded"
+        case originNotAllowed = "origin_not_allowed"
     }
 
     private let backing: Backing
@@ -53,6 +58,17 @@ package struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     package static let upstreamTimeout = ErrorCode(.upstreamTimeout)
     /// The upstream's response broke off after its head went to the client.
     package static let upstreamStreamError = ErrorCode(.upstreamStreamError)
+
+    /// A key's or owner's budget for the period is spent (429).
+    package static let budgetExceeded = ErrorCode(.budgetExceeded)
+    /// The client address is outside `security.allow_ips` or inside `security.deny_ips` (403).
+    package static let ipDenied = ErrorCode(.ipDenied)
+    /// The client address is on the automatic block list (403).
+    package static let ipBlocked = ErrorCode(.ipBlocked)
+    /// The gateway sheds load: too many requests in flight, or memory or CPU over `shedding` (503).
+    package static let overloaded = ErrorCode(.overloaded)
+    /// A CORS preflight from an origin not in `security.cors_origins` (403).
+    package static let originNotAllowed = ErrorCode(.originNotAllowed)
 
     /// Every code, for metrics that pre-create one series per label.
     package static let all: [ErrorCode] = Backing.allCases.map(ErrorCode.init)

@@ -74,6 +74,27 @@ package struct GatewayError: Error, Sendable, Equatable {
         GatewayError(status: .gatewayTimeout, code: .upstreamTimeout, message: message)
     }
 
+    /// A rate limit refused the request; `retryAfter` is at least 1 second.
+    package static func rateLimited(_ message: String, retryAfter: Int) -> GatewayError {
+        GatewayError(status: .tooManyRequests, code: .rateLimited, message: message, retryAfter: max(1, retryAfter))
+    }
+
+    /// A budget is spent until `retryAfter` seconds from now.
+    package static func budgetExceeded(_ message: String, retryAfter: Int) -> GatewayError {
+        GatewayError(status: .tooManyRequests, code: .budgetExceeded, message: message, retryAfter: max(1, retryAfter))
+    }
+
+    package static let ipDenied = GatewayError(status: .forbidden, code: .ipDenied, message: "Requests from this address are not allowed")
+
+    package static func overloaded(retryAfter: Int) -> GatewayError {
+        GatewayError(
+            status: .serviceUnavailable, code: .overloaded, message: "The gateway is overloaded and sheds new requests; retry shortly",
+            retryAfter: max(1, retryAfter))
+    }
+
+    package static let originNotAllowed = GatewayError(
+        status: .forbidden, code: .originNotAllowed, message: "This origin may not call the API from a browser (security.cors_origins)")
+
     /// The JSON body in `dialect`'s error shape.
     package func body(in dialect: Dialect) -> String {
         let message = JSONText.quoted(message)

@@ -27,6 +27,10 @@ package struct TopLevelFields: Sendable, Equatable {
 
     /// Whether `stream_options` is present (as an object or `null`).
     package var hasStreamOptions: Bool { streamOptionsRange != nil }
+    /// The output allowance the request names: the largest of `max_tokens`,
+    /// `max_completion_tokens` (OpenAI) and `max_output_tokens` (Responses API) that is a
+    /// whole number; nil when none is. Only used to charge limits and budgets up front.
+    package var maxOutputTokens: Int?
 
     /// Containers nested deeper than this are refused: no legitimate request needs it, and
     /// recursive parsers upstream would spend their stack on it.
@@ -34,7 +38,10 @@ package struct TopLevelFields: Sendable, Equatable {
 
     /// Top-level fields whose meaning the gateway decides on; their case variants are
     /// refused even alone (a Go upstream would read `"Model"` as `model`).
-    static let decidedFields: [[UInt8]] = [Array("model".utf8), Array("stream".utf8), Array("stream_options".utf8)]
+    static let decidedFields: [[UInt8]] = [
+        Array("model".utf8), Array("stream".utf8), Array("stream_options".utf8), Array("max_tokens".utf8), Array("max_output_tokens".utf8),
+        Array("max_completion_tokens".utf8),
+    ]
 
     package init() {}
 
@@ -138,6 +145,11 @@ private struct StrictJSONScanner {
         case 6: // stream
             guard let flag = try readOptionalBool() else { return }
             fields.stream = flag
+        case 10, 17, 21: // max_tokens, max_output_tokens, max_completion_tokens
+            // Any JSON value passes (the upstream judges it); a whole number is remembered.
+            let start = index
+            try skipValue(depth: 1)
+            if let value = Self.wholeNumber(bytes[start..<index]) { fields.maxOutputTokens = max(fields.maxOutputTokens ?? 0, value) }
         default: // stream_options
             if try readNull() {
                 fields.streamOptionsRange = valueStart..<index
@@ -165,6 +177,17 @@ private struct StrictJSONScanner {
             fields.streamOptionsRange = valueStart..<index
             fields.streamOptionsMembers = members
         }
+    }
+
+    /// A non-negative integer written as plain digits (at most 9 of them), else nil.
+    static func wholeNumber(_ digits: Slice<UnsafeRawBufferPointer>) -> Int? {
+        guard !digits.isEmpty, digits.count <= 9 else { return nil }
+        var value = 0
+        for byte in digits {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return value
     }
 
     /// `true`/`false`, nil for `null`; anything else is refused.

@@ -15,6 +15,9 @@ package struct CORSPolicy: Sendable {
     let allowed: String?
     let credentials: Bool
 
+    /// The value of `Access-Control-Allow-Origin` for this request, nil when not allowed.
+    package var allowedOrigin: String? { allowed }
+
     /// The policy for a request from `origin` (its `Origin` header) against the listed `origins`.
     package init(origins: [String], origin: String?) {
         if let origin, origins.contains(origin) {
@@ -36,6 +39,33 @@ package struct CORSPolicy: Sendable {
         if credentials { headers[.accessControlAllowCredentials] = "true" }
         headers[.vary] = "Origin"
     }
+
+    /// The answer to a preflight on the proxy routes: the methods the API uses and the
+    /// request headers the browser asked for (SDKs send their own: `x-api-key`,
+    /// `anthropic-version`, `x-stainless-*`, …), echoed when the origin is allowed and the
+    /// list is a plain, bounded list of header names.
+    package func proxyPreflight(method: String, headers requested: String?) -> Preflight {
+        var headers = HTTPFields()
+        apply(to: &headers)
+        guard allowed != nil else { return Preflight(status: .forbidden, headers: headers) }
+        headers[.accessControlAllowMethods] = "GET, POST, OPTIONS"
+        if let requested, requested.utf8.count <= 2048,
+            requested.utf8.allSatisfy({ byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || byte == 0x2d || byte == 0x5f || byte == 0x2c
+                    || byte == 0x20
+            })
+        {
+            headers[.accessControlAllowHeaders] = requested
+        } else {
+            headers[.accessControlAllowHeaders] = "Authorization, Content-Type, X-Api-Key, X-Goog-Api-Key, Anthropic-Version, Anthropic-Beta"
+        }
+        headers[.accessControlMaxAge] = "600"
+        return Preflight(status: .noContent, headers: headers)
+    }
+
+    /// Headers a browser client may read from proxied answers.
+    package static let exposedHeaders =
+        "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-RateLimit-Limit-Tokens, X-RateLimit-Remaining-Tokens, X-RateLimit-Reset-Tokens, Retry-After"
 
     package func preflight() -> Preflight {
         var headers = HTTPFields()

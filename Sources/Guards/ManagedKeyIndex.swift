@@ -11,19 +11,22 @@ package struct ClientIdentity: Sendable, Equatable {
     package let revoked: Bool
     /// Model names or globs the key may use; nil means any.
     package let models: [String]?
+    /// The key's own rates and budget (from its `limits`).
+    package let limits: IdentityLimits
 
-    package init(keyID: String, username: String, expiresAt: Int64?, revoked: Bool, models: [String]?) {
+    package init(keyID: String, username: String, expiresAt: Int64?, revoked: Bool, models: [String]?, limits: IdentityLimits = IdentityLimits()) {
         self.keyID = keyID
         self.username = username
         self.expiresAt = expiresAt
         self.revoked = revoked
         self.models = models
+        self.limits = limits
     }
 
     package func isActive(at now: Int64) -> Bool { !revoked && (expiresAt.map { now < $0 } ?? true) }
 
     var revokedCopy: ClientIdentity {
-        ClientIdentity(keyID: keyID, username: username, expiresAt: expiresAt, revoked: true, models: models)
+        ClientIdentity(keyID: keyID, username: username, expiresAt: expiresAt, revoked: true, models: models, limits: limits)
     }
 
     /// Whether the key may ask for `model` (its list: exact names or `*`/`?` patterns).
@@ -31,6 +34,22 @@ package struct ClientIdentity: Sendable, Equatable {
         guard let models, !models.isEmpty else { return true }
         guard let model else { return false }
         return models.contains { Glob($0).matches(model) }
+    }
+}
+
+/// The rates and budget a managed key carries; unset fields fall back to `limits.key`.
+package struct IdentityLimits: Sendable, Equatable {
+    package var requestsPerMinute: Int?
+    package var tokensPerMinute: Int?
+    package var concurrency: Int?
+    /// Tokens and/or money per period; nil when the key has no budget.
+    package var budget: Budget?
+
+    package init(requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil, concurrency: Int? = nil, budget: Budget? = nil) {
+        self.requestsPerMinute = requestsPerMinute
+        self.tokensPerMinute = tokensPerMinute
+        self.concurrency = concurrency
+        self.budget = budget
     }
 }
 

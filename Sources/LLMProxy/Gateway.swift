@@ -58,7 +58,8 @@ package final class Gateway: Sendable {
         let health = HealthRegistry()
         // Managed keys live in memory for the whole run (loaded below when the database is on).
         let keyIndex = config.database.enabled ? ManagedKeyIndex() : nil
-        let environment = EngineEnvironment(keys: keyIndex, extraGuards: extraGuards, isLocalSurface: GatewayResponder.handles)
+        let limits = LimitState()
+        let environment = EngineEnvironment(keys: keyIndex, extraGuards: extraGuards, limits: limits, isLocalSurface: GatewayResponder.handles)
         let store = StateStore(GatewayState(config: config, engines: [], catalog: catalog, health: health, environment: environment))
         self.store.withLock { $0 = store }
         let readiness = Readiness()
@@ -78,6 +79,7 @@ package final class Gateway: Sendable {
             let opened = try await Self.openStore(config.database, logger: logger)
             do {
                 try await KeySync.load(store: opened, into: index)
+                try await BudgetSeed.load(store: opened, config: config, ledger: limits.budgets)
             } catch {
                 await opened.close()
                 throw StoreError.unavailable("cannot read the keys from the database: \(error)")
@@ -101,7 +103,7 @@ package final class Gateway: Sendable {
         }
 
         // Whoever answers a request accounts for it here: metrics, the request log, analytics.
-        var observers: [any RequestObserver] = [metrics, RequestLogObserver(store: store, logger: requestLogger)]
+        var observers: [any RequestObserver] = [LimitSettlement(), metrics, RequestLogObserver(store: store, logger: requestLogger)]
         if let recorder { observers.append(AnalyticsObserver(events: recorder)) }
         let requests = RequestRecorder(observers)
         let responder = GatewayResponder(
@@ -131,6 +133,8 @@ package final class Gateway: Sendable {
         // writes the events the last requests left.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let recorder { services.append(.init(service: recorder)) }
+        // Sampled always (cheap, once a second), so a reload may turn memory or CPU shedding on.
+        services.append(.init(service: ResourceSampler(shedder: limits.shedder)))
         if let dataStore, let keyIndex { services.append(.init(service: KeySync(store: dataStore, index: keyIndex, logger: logger))) }
         services += [
             .init(service: app),

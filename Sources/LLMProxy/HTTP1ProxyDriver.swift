@@ -225,6 +225,7 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
         plan.attempts.responded(status: status, firstByte: firstByte)
         exchange.stages.head(status: status, headers: head.headers)
         var fields = plan.state.responseHeaders.clientFields(head.headers, requestID: plan.record.id)
+        plan.record.decorate(&fields, securityHeaders: plan.state.config.security.securityHeaders)
         if closeAfterResponse { fields[.connection] = "close" }
         exchange.headSent = true
         let response = HTTPResponse(status: HTTPResponse.Status(code: status, reasonPhrase: head.status.reasonPhrase), headerFields: fields)
@@ -306,6 +307,7 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
         var fields = response.headers
         fields[.contentLength] = String(response.body.readableBytes)
         fields[.xRequestID] = record.id
+        record.decorate(&fields, securityHeaders: store.state.config.security.securityHeaders)
         if closeAfterResponse { fields[.connection] = "close" }
         record.status = response.status.code
         record.bytesOut = response.body.readableBytes

@@ -72,6 +72,17 @@ struct KeySync: Service {
 
 extension ManagedKey {
     var identity: ClientIdentity {
-        ClientIdentity(keyID: id, username: username, expiresAt: expiresAt, revoked: revokedAt != nil, models: limits.models)
+        ClientIdentity(keyID: id, username: username, expiresAt: expiresAt, revoked: revokedAt != nil, models: limits.models, limits: limits.identityLimits)
+    }
+}
+
+extension KeyLimits {
+    /// What the guards enforce for the key.
+    var identityLimits: IdentityLimits {
+        var budget: Budget?
+        if tokenBudget != nil || costBudget != nil {
+            budget = Budget(tokens: tokenBudget, costUSD: costBudget, period: budgetPeriod.flatMap(BudgetPeriod.init(rawValue:)) ?? .total)
+        }
+        return IdentityLimits(requestsPerMinute: requestsPerMinute, tokensPerMinute: tokensPerMinute, concurrency: concurrency, budget: budget)
     }
 }

@@ -131,7 +131,18 @@ extension GatewayConfig {
             providers.append(provider)
         }
 
-        for unsupported in ["ENABLE_TLS", "TLS_CERT_PATH", "TLS_KEY_PATH", "RATE_LIMIT_ENABLED", "ENABLE_TRACING", "OTLP_ENDPOINT"] where env[unsupported] != nil {
+        // The edge seed's per-client rate limit: RATE_LIMIT_ENABLED turns it on with
+        // RATE_LIMIT_RPM (default 1000) and RATE_LIMIT_BURST (default 100); false turns off
+        // whatever limits.ip the file set.
+        if let enabled = flag(value("RATE_LIMIT_ENABLED")) {
+            if enabled {
+                limits.ip.requestsPerMinute = number(value("RATE_LIMIT_RPM"), as: Int.self) ?? limits.ip.requestsPerMinute ?? 1000
+                limits.ip.burst = number(value("RATE_LIMIT_BURST"), as: Int.self) ?? limits.ip.burst ?? 100
+            } else {
+                limits.ip = RateRule()
+            }
+        }
+        for unsupported in ["ENABLE_TLS", "TLS_CERT_PATH", "TLS_KEY_PATH", "ENABLE_TRACING", "OTLP_ENDPOINT"] where env[unsupported] != nil {
             warnings.append("$\(unsupported) is recognised but its feature is not part of this build yet; it has no effect")
         }
         if !problems.isEmpty { throw ConfigError(problems) }

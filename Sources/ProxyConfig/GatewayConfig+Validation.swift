@@ -119,6 +119,7 @@ extension GatewayConfig {
         for (index, target) in targetURLs.enumerated() where UpstreamURL(target.url) == nil {
             fail("target_urls[\(index)]", "must be an http:// or https:// URL, optionally followed by |key (got \"\(target.url)\")")
         }
+        problems += guardProblems()
         return problems
     }
 

@@ -72,6 +72,7 @@ extension GatewayConfig {
 
     private static let topLevelKeys: Set<String> = [
         "server", "upstream", "auth", "providers", "routing", "discovery", "logging", "target_urls", "database", "admin",
+        "limits", "budgets", "pricing", "security", "shedding",
         // the multi-provider seed's top-level keys
         "auth_keys", "health_check_interval", "cert_file", "private_key_file",
     ]
@@ -106,6 +107,11 @@ extension GatewayConfig {
         if let node = top["logging"] { logging.read(node, at: "logging", with: &reader) }
         if let node = top["database"] { database.read(node, at: "database", with: &reader) }
         if let node = top["admin"] { admin.read(node, at: "admin", with: &reader) }
+        if let node = top["limits"] { limits.read(node, at: "limits", with: &reader) }
+        if let node = top["budgets"] { budgets.read(node, at: "budgets", with: &reader) }
+        if let node = top["pricing"] { pricing.read(node, at: "pricing", with: &reader) }
+        if let node = top["security"] { security.read(node, at: "security", with: &reader) }
+        if let node = top["shedding"] { shedding.read(node, at: "shedding", with: &reader) }
         if let urls = reader.strings(top["target_urls"], at: "target_urls") {
             targetURLs += urls.compactMap(TargetURL.init(spec:))
         }
@@ -342,9 +348,10 @@ extension DatabaseConfig {
 
 extension AdminConfig {
     mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
-        let map = reader.mapping(node, at: path, known: ["enabled", "allow_cidrs", "cors_origins", "jwt_secret", "username", "password", "session_hours"])
+        let map = reader.mapping(node, at: path, known: ["enabled", "allow_cidrs", "deny_cidrs", "cors_origins", "jwt_secret", "username", "password", "session_hours"])
         enabled = reader.bool(map["enabled"], at: "\(path).enabled") ?? enabled
         allowCIDRs = reader.strings(map["allow_cidrs"], at: "\(path).allow_cidrs") ?? allowCIDRs
+        denyCIDRs = reader.strings(map["deny_cidrs"], at: "\(path).deny_cidrs") ?? denyCIDRs
         corsOrigins = reader.strings(map["cors_origins"], at: "\(path).cors_origins") ?? corsOrigins
         jwtSecret = reader.string(map["jwt_secret"], at: "\(path).jwt_secret") ?? jwtSecret
         username = reader.string(map["username"], at: "\(path).username") ?? username

@@ -13,6 +13,11 @@ package struct GatewayConfig: Sendable, Equatable {
     package var logging = LoggingConfig()
     package var database = DatabaseConfig()
     package var admin = AdminConfig()
+    package var limits = LimitsConfig()
+    package var budgets = BudgetsConfig()
+    package var pricing = PricingConfig()
+    package var security = SecurityConfig()
+    package var shedding = SheddingConfig()
     /// OpenAI-compatible upstreams given as `TARGET_URLS` (`url1,url2|key`): their models are
     /// learnt from each upstream's `/models` list.
     package var targetURLs: [TargetURL] = []
@@ -134,6 +139,8 @@ package struct AdminConfig: Sendable, Equatable {
     /// Client networks allowed to reach the admin routes (CIDR, e.g. `10.0.0.0/8`,
     /// `::1/128`). Default empty: any address that can reach the listener.
     package var allowCIDRs: [String] = []
+    /// Client networks refused on the admin routes (CIDR), before the allow list. Default none.
+    package var denyCIDRs: [String] = []
     /// Origins allowed to call the admin API from a browser (CORS). Default none.
     package var corsOrigins: [String] = []
     /// HS256 secret for admin session tokens (`LLMPROXY_JWT_SECRET`, `JWT_SECRET`). Default:

@@ -35,6 +35,11 @@ package struct Admission: Sendable {
     package var model: String?
     package var stream = false
     package var bodySize = 0
+    /// The output allowance the body names (`max_tokens` and siblings), for up-front charges.
+    package var maxOutputTokens: Int?
+    /// What the guards took for this request (slots, token charges, budget holds); the
+    /// planner copies it into the record so the request's accounting settles it.
+    package var reservation = Reservation()
     /// The providers the route chose; nil when routing failed (the guards still run, so a
     /// key limited to other models is told so before it learns which models exist).
     package var providers: [Provider]?

@@ -22,6 +22,9 @@ package final class GatewayState: Sendable {
     /// The admission guards for this configuration, cheapest first, built once.
     package let guards: GuardChain
 
+    /// What models cost (`pricing`), for every request's cost and money budgets.
+    package let pricing: PriceTable
+
     package let catalog: ModelCatalog
     package let health: HealthRegistry
 
@@ -52,9 +55,13 @@ package final class GatewayState: Sendable {
         if config.server.authHealthCheck { paths.subtract(["/health", "/health/live", "/health/ready"]) }
         publicPaths = paths
         trustedProxies = config.server.trustedProxies.compactMap(CIDR.init)
+        pricing = PriceTable(
+            configured: config.pricing.models.map {
+                PriceTable.Entry(pattern: $0.pattern, price: ModelPrice(input: $0.input, output: $0.output, cachedInput: $0.cachedInput, reasoning: $0.reasoning))
+            }, defaults: config.pricing.builtIn)
         guards = GuardChain.standard(
-            authenticator: authenticator, keys: environment.keys, publicPaths: paths,
-            extra: environment.extraGuards)
+            config: config, authenticator: authenticator, keys: environment.keys, publicPaths: paths, limits: environment.limits,
+            pricing: pricing, extra: environment.extraGuards)
     }
 }
 
@@ -76,15 +83,18 @@ package struct EngineEnvironment: Sendable {
     package var keys: ManagedKeyIndex?
     /// Guards an embedder (or a test) adds after the standard ones.
     package var extraGuards: [any AdmissionGuard]
+    /// Rate-limit counters, budget ledger and shedder: kept across reloads.
+    package var limits: LimitState
     /// Paths the engine does not answer (admin, health, metrics, UI): the driver hands them
     /// to the HTTP application as they came.
     package var isLocalSurface: @Sendable (String) -> Bool
 
     package init(
-        keys: ManagedKeyIndex? = nil, extraGuards: [any AdmissionGuard] = [],
+        keys: ManagedKeyIndex? = nil, extraGuards: [any AdmissionGuard] = [], limits: LimitState = LimitState(),
         isLocalSurface: @escaping @Sendable (String) -> Bool = { _ in false }
     ) {
         self.keys = keys
+        self.limits = limits
         self.extraGuards = extraGuards
         self.isLocalSurface = isLocalSurface
     }

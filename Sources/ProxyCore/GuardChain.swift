@@ -1,5 +1,6 @@
 import Dialects
 import Guards
+import ProxyConfig
 import Store
 
 /// The admission guards of one configuration snapshot, cheapest first, built once when the
@@ -11,13 +12,31 @@ package struct GuardChain: Sendable {
 
     package init(_ guards: [any AdmissionGuard]) { self.guards = guards }
 
-    /// The gateway's standard chain: the client key, then the key's model allowlist, then
-    /// whatever the embedder added.
+    /// The gateway's standard chain, cheapest and most decisive first: address lists, load
+    /// shedding, the per-address rate, the client key, the key's model allowlist, the key's,
+    /// key × model and model rates, budgets, then whatever the embedder added. A guard whose
+    /// configuration is empty is left out, so an unused feature costs nothing per request.
     package static func standard(
-        authenticator: ClientAuthenticator, keys: ManagedKeyIndex?, publicPaths: Set<String>,
-        extra: [any AdmissionGuard]
+        config: GatewayConfig = GatewayConfig(), authenticator: ClientAuthenticator, keys: ManagedKeyIndex?, publicPaths: Set<String>,
+        limits: LimitState = LimitState(), pricing: PriceTable = PriceTable(configured: []), extra: [any AdmissionGuard]
     ) -> GuardChain {
-        GuardChain([KeyGuard(authenticator: authenticator, keys: keys, publicPaths: publicPaths), ModelAllowlistGuard()] + extra)
+        var guards: [any AdmissionGuard] = []
+        let security = config.security
+        if !security.allowIPs.isEmpty || !security.denyIPs.isEmpty { guards.append(AddressGuard(allow: security.allowIPs, deny: security.denyIPs)) }
+        if config.shedding.isEnabled { guards.append(SheddingGuard(shedder: limits.shedder, config: config.shedding)) }
+        if !config.limits.ip.isEmpty { guards.append(AddressRateGuard(state: limits, rule: config.limits.ip)) }
+        guards.append(KeyGuard(authenticator: authenticator, keys: keys, publicPaths: publicPaths))
+        guards.append(ModelAllowlistGuard())
+        // Managed keys carry their own limits and budgets: with a key index these guards are
+        // always in (each returns at once for a key without limits).
+        if keys != nil || !config.limits.isEmpty { guards.append(RateLimitGuard(state: limits, config: config.limits)) }
+        if keys != nil || !config.budgets.owners.isEmpty {
+            let owners = config.budgets.owners.compactMapValues { budget -> Budget? in
+                Budget(tokens: budget.tokens, costUSD: budget.costUSD, period: BudgetPeriod(rawValue: budget.period) ?? .month)
+            }
+            guards.append(BudgetGuard(state: limits, owners: owners, pricing: pricing, defaultOutputTokens: config.limits.defaultOutputTokens))
+        }
+        return GuardChain(guards + extra)
     }
 
     /// A refusal, and which guard made it (for the record, metrics and the log).

@@ -34,4 +34,5 @@ extension HTTPField.Name {
     package static let xRequestID = HTTPField.Name("x-request-id")!
     package static let retryAfterSeconds = HTTPField.Name("retry-after")!
     package static let xForwardedFor = HTTPField.Name("x-forwarded-for")!
+    package static let xContentTypeOptions = HTTPField.Name("x-content-type-options")!
 }

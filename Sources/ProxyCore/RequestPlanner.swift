@@ -82,6 +82,24 @@ package enum RequestPlanner {
         }
         if let unsafe = Operation.pathProblem(path) { return refuse(unsafe, Dialect.guess(path: path)) }
         if state.environment.isLocalSurface(path) { return .notProxied }
+        record.pricing = state.pricing
+
+        // CORS: a preflight is answered before any guard (browsers send it without the key);
+        // an allowed origin is echoed on the answer of the real request.
+        if !state.config.security.corsOrigins.isEmpty, let origin = request.headerFields[.origin] {
+            let policy = CORSPolicy(origins: state.config.security.corsOrigins, origin: origin)
+            if request.method == .options, let method = request.headerFields[.accessControlRequestMethod] {
+                let preflight = policy.proxyPreflight(method: method, headers: request.headerFields[.accessControlRequestHeaders])
+                let dialect = Dialect.guess(path: path)
+                record.dialect = dialect.rawValue
+                guard preflight.status == .noContent else {
+                    record.errorCode = .originNotAllowed
+                    return .answer(.error(.originNotAllowed, dialect: dialect), record)
+                }
+                return .answer(LocalResponse(status: preflight.status, headers: preflight.headers, body: ByteBuffer()), record)
+            }
+            record.corsOrigin = policy.allowedOrigin
+        }
 
         // A `name/prefix` host route strips its prefix before the path is read.
         let hostMatch = state.routes.hostMatch(host: request.authority, path: path)
@@ -99,12 +117,14 @@ package enum RequestPlanner {
             method: request.method, path: path, query: query, headers: request.headerFields, operation: operation,
             peer: peer, trustedProxies: state.trustedProxies, presentedKey: ClientKey.extract(from: request.headerFields, query: query),
             answeredLocally: listing)
-        if let refusal = state.guards.admitHead(&admission) {
-            record.identity = admission.identity
+        let refusal = state.guards.admitHead(&admission)
+        record.identity = admission.identity
+        // From here every outcome carries what the guards took, so its accounting gives it back.
+        record.reservation = admission.reservation
+        if let refusal {
             record.rejectedBy = refusal.guardName
             return refuse(refusal.error, operation.dialect)
         }
-        record.identity = admission.identity
         if listing, let answer = ModelListing.answer(operation, state: state) { return .answer(answer, record) }
 
         // A declared length over the limit is refused unread (and the connection closed, so
@@ -148,8 +168,11 @@ package enum RequestPlanner {
         pending.admission.model = model
         pending.admission.stream = record.stream
         pending.admission.bodySize = record.bytesIn
+        pending.admission.maxOutputTokens = fields?.maxOutputTokens
         if case .success(let decision) = route { pending.admission.providers = decision.providers }
-        if let refusal = state.guards.admitRouted(&pending.admission) {
+        let refusal = state.guards.admitRouted(&pending.admission)
+        record.reservation = pending.admission.reservation
+        if let refusal {
             record.rejectedBy = refusal.guardName
             return refuse(refusal.error)
         }

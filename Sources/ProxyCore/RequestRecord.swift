@@ -35,6 +35,30 @@ package struct RequestRecord: Sendable {
 
     /// The request was refused by a guard: which one (for metrics and the log).
     package var rejectedBy: String?
+    /// What the guards took, settled once when the request is accounted for.
+    package var reservation = Reservation()
+    /// The browser origin the answer allows (CORS), when the request came from one that
+    /// `security.cors_origins` lists.
+    package var corsOrigin: String?
+    /// The prices the request's cost is worked out with (its configuration's).
+    package var pricing: PriceTable?
+
+    /// The request's cost in US dollars, from its tokens; nil when it reported none or the
+    /// model has no price.
+    package var costUSD: Double? {
+        guard let pricing, promptTokens != nil || completionTokens != nil, pricing.price(for: model) != nil else { return nil }
+        return pricing.cost(model: model, usage: TokenUsage(input: Int64(promptTokens ?? 0), output: Int64(completionTokens ?? 0)))
+    }
+
+    /// What the request used, for settling its reservation.
+    package var outcome: Reservation.Outcome {
+        let tokens = totalTokens ?? ((promptTokens != nil || completionTokens != nil) ? (promptTokens ?? 0) + (completionTokens ?? 0) : nil)
+        // The upstream worked when it answered with success (even if the client then left
+        // or the stream broke), or when the request was cut off before its head arrived
+        // after being sent (an attempt was made and no gateway refusal was recorded).
+        let worked = (firstByte != nil && status < 400) || (firstByte == nil && attempts > 0 && errorCode == .clientClosed)
+        return Reservation.Outcome(tokens: tokens.map(Int64.init), costUSD: costUSD, upstreamWorked: worked)
+    }
 
     /// Takes the token counts a response carried.
     package mutating func take(_ usage: UsageScanner) {
@@ -52,7 +76,8 @@ package struct RequestRecord: Sendable {
             requestID: id, keyID: identity?.keyID, username: identity?.username, startMs: startMs, endMs: endMs,
             status: status, success: status < 400 && errorCode == nil, model: model, route: rule, upstream: endpoint,
             dialect: dialect, stream: stream, ttfbMs: firstByte.map(Self.milliseconds), promptTokens: promptTokens,
-            completionTokens: completionTokens, totalTokens: totalTokens, bytesIn: bytesIn, bytesOut: bytesOut, errorCode: errorCode?.description)
+            completionTokens: completionTokens, totalTokens: totalTokens, bytesIn: bytesIn, bytesOut: bytesOut, errorCode: errorCode?.description,
+            costUSD: costUSD)
     }
 
     package init(id: String, method: String, path: String, start: ContinuousClock.Instant) {

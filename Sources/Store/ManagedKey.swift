@@ -43,13 +43,25 @@ package struct KeyLimits: Sendable, Equatable {
     package var models: [String]?
     package var requestsPerMinute: Int?
     package var tokensPerMinute: Int?
-    /// Total tokens the key may consume.
+    /// Tokens the key may consume per ``budgetPeriod``.
     package var tokenBudget: Int64?
+    /// Requests in flight at once.
+    package var concurrency: Int?
+    /// US dollars the key may spend per ``budgetPeriod``.
+    package var costBudget: Double?
+    /// `day`, `month` or `total` (the default when a budget is set without one).
+    package var budgetPeriod: String?
 
-    package init(models: [String]? = nil, requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil, tokenBudget: Int64? = nil) {
+    package init(
+        models: [String]? = nil, requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil, tokenBudget: Int64? = nil, concurrency: Int? = nil,
+        costBudget: Double? = nil, budgetPeriod: String? = nil
+    ) {
         self.models = models
         self.requestsPerMinute = requestsPerMinute
         self.tokensPerMinute = tokensPerMinute
         self.tokenBudget = tokenBudget
+        self.concurrency = concurrency
+        self.costBudget = costBudget
+        self.budgetPeriod = budgetPeriod
     }
 }

@@ -64,6 +64,22 @@ enum Migrations {
                 "DROP INDEX request_events_key_start",
             ]
         ),
+        // Issue 10: a key's concurrency and money budget with its period; each event's cost.
+        Step(
+            version: 3,
+            sqlite: [
+                "ALTER TABLE api_keys ADD COLUMN concurrency INTEGER",
+                "ALTER TABLE api_keys ADD COLUMN cost_budget REAL",
+                "ALTER TABLE api_keys ADD COLUMN budget_period TEXT",
+                "ALTER TABLE request_events ADD COLUMN cost_usd REAL",
+            ],
+            postgres: [
+                "ALTER TABLE api_keys ADD COLUMN concurrency BIGINT",
+                "ALTER TABLE api_keys ADD COLUMN cost_budget DOUBLE PRECISION",
+                "ALTER TABLE api_keys ADD COLUMN budget_period TEXT",
+                "ALTER TABLE request_events ADD COLUMN cost_usd DOUBLE PRECISION",
+            ]
+        ),
     ]
 
     static var latest: Int { steps.last?.version ?? 0 }

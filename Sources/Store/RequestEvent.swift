@@ -19,12 +19,15 @@ package struct RequestEvent: Sendable, Equatable {
     package var bytesIn: Int
     package var bytesOut: Int
     package var errorCode: String?
+    /// US dollars, from the tokens and the price table; nil when unpriced.
+    package var costUSD: Double?
 
     package init(
         requestID: String, keyID: String?, username: String?, startMs: Int64, endMs: Int64, status: Int, success: Bool,
         model: String?, route: String?, upstream: String?, dialect: String?, stream: Bool, ttfbMs: Double?,
-        promptTokens: Int?, completionTokens: Int?, totalTokens: Int?, bytesIn: Int, bytesOut: Int, errorCode: String?
+        promptTokens: Int?, completionTokens: Int?, totalTokens: Int?, bytesIn: Int, bytesOut: Int, errorCode: String?, costUSD: Double? = nil
     ) {
+        self.costUSD = costUSD
         self.requestID = requestID
         self.keyID = keyID
         self.username = username
@@ -58,8 +61,14 @@ package struct UsageSummary: Sendable, Equatable {
     package var totalTokens: Int
     package var p50Ms: Double?
     package var p95Ms: Double?
+    /// US dollars over the group's priced events.
+    package var costUSD: Double
 
-    package init(group: String?, requests: Int, failures: Int, promptTokens: Int, completionTokens: Int, totalTokens: Int, p50Ms: Double?, p95Ms: Double?) {
+    package init(
+        group: String?, requests: Int, failures: Int, promptTokens: Int, completionTokens: Int, totalTokens: Int, p50Ms: Double?, p95Ms: Double?,
+        costUSD: Double = 0
+    ) {
+        self.costUSD = costUSD
         self.group = group
         self.requests = requests
         self.failures = failures

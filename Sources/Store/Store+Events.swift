@@ -4,7 +4,7 @@ import SQLKit
 extension Store {
     static let eventColumns = [
         "request_id", "key_id", "username", "start_ms", "end_ms", "status", "success", "model", "route", "upstream",
-        "dialect", "stream", "ttfb_ms", "prompt_tokens", "completion_tokens", "total_tokens", "bytes_in", "bytes_out", "error_code",
+        "dialect", "stream", "ttfb_ms", "prompt_tokens", "completion_tokens", "total_tokens", "bytes_in", "bytes_out", "error_code", "cost_usd",
     ]
 
     /// Writes `events` in one statement per few hundred rows.
@@ -19,6 +19,7 @@ extension Store {
                         event.requestID, event.keyID, event.username, event.startMs, event.endMs, event.status, event.success ? 1 : 0,
                         event.model, event.route, event.upstream, event.dialect, event.stream ? 1 : 0, event.ttfbMs,
                         event.promptTokens, event.completionTokens, event.totalTokens, event.bytesIn, event.bytesOut, event.errorCode,
+                        event.costUSD,
                     ]
                     insert = insert.values(values.map { SQLBind($0) })
                 }
@@ -92,6 +93,28 @@ extension Store {
         return deleted
     }
 
+    /// Tokens and US dollars spent since `since` (ms) by one key or one owner, for seeding
+    /// the budget ledger at start.
+    package func spend(keyID: String? = nil, username: String? = nil, since: Int64) async throws -> (tokens: Int64, costUSD: Double) {
+        let filter: SQLQueryString
+        if let keyID {
+            filter = "key_id = \(bind: keyID)"
+        } else if let username {
+            filter = "username = \(bind: username)"
+        } else {
+            return (0, 0)
+        }
+        let row = try await all(
+            """
+            SELECT CAST(COALESCE(SUM(COALESCE(total_tokens, COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0))), 0) AS BIGINT) AS tokens,
+                   COALESCE(SUM(cost_usd), 0.0) AS cost
+            FROM request_events WHERE \(filter) AND start_ms >= \(bind: since)
+            """
+        ).first
+        guard let row else { return (0, 0) }
+        return (try row.decode(column: "tokens", as: Int64.self), try row.decode(column: "cost", as: Double.self))
+    }
+
     static func event(from row: any SQLRow) throws -> RequestEvent {
         RequestEvent(
             requestID: try row.decode(column: "request_id", as: String.self),
@@ -112,7 +135,8 @@ extension Store {
             totalTokens: try row.decode(column: "total_tokens", as: Int?.self),
             bytesIn: try row.decode(column: "bytes_in", as: Int.self),
             bytesOut: try row.decode(column: "bytes_out", as: Int.self),
-            errorCode: try row.decode(column: "error_code", as: String?.self)
+            errorCode: try row.decode(column: "error_code", as: String?.self),
+            costUSD: try row.decode(column: "cost_usd", as: Double?.self)
         )
     }
 }

@@ -6,10 +6,12 @@ extension Store {
         let models = key.limits.models.map { $0.joined(separator: ",") }
         try await run(
             """
-            INSERT INTO api_keys (id, key_hash, key_hint, username, name, created_at, last_used_at, expires_at, revoked_at, models, rpm, tpm, token_budget)
+            INSERT INTO api_keys (id, key_hash, key_hint, username, name, created_at, last_used_at, expires_at, revoked_at, models, rpm, tpm, token_budget,
+                                  concurrency, cost_budget, budget_period)
             VALUES (\(bind: key.id), \(bind: key.hash), \(bind: key.hint), \(bind: key.username), \(bind: key.name), \(bind: key.createdAt),
                     \(bind: key.lastUsedAt), \(bind: key.expiresAt), \(bind: key.revokedAt), \(bind: models),
-                    \(bind: key.limits.requestsPerMinute), \(bind: key.limits.tokensPerMinute), \(bind: key.limits.tokenBudget))
+                    \(bind: key.limits.requestsPerMinute), \(bind: key.limits.tokensPerMinute), \(bind: key.limits.tokenBudget),
+                    \(bind: key.limits.concurrency), \(bind: key.limits.costBudget), \(bind: key.limits.budgetPeriod))
             """)
         try await announceKeyChange(key.id)
     }
@@ -62,7 +64,10 @@ extension Store {
                 models: models,
                 requestsPerMinute: try row.decode(column: "rpm", as: Int?.self),
                 tokensPerMinute: try row.decode(column: "tpm", as: Int?.self),
-                tokenBudget: try row.decode(column: "token_budget", as: Int64?.self))
+                tokenBudget: try row.decode(column: "token_budget", as: Int64?.self),
+                concurrency: try row.decode(column: "concurrency", as: Int?.self),
+                costBudget: try row.decode(column: "cost_budget", as: Double?.self),
+                budgetPeriod: try row.decode(column: "budget_period", as: String?.self))
         )
     }
 }

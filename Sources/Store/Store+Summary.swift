@@ -3,7 +3,7 @@ import SQLKit
 /// Usage summaries, computed by the database: the gateway never holds more than one row per
 /// group, however many events the range covers.
 extension Store {
-    package enum Grouping: String, Sendable, CaseIterable { case key, model, upstream, day, none }
+    package enum Grouping: String, Sendable, CaseIterable { case key, owner, model, upstream, day, none }
 
     /// Milliseconds in a day (UTC days: no leap seconds in epoch time).
     package static let dayMs: Int64 = 86_400_000
@@ -16,6 +16,7 @@ extension Store {
         let group: String
         switch grouping {
         case .key: group = "key_id"
+        case .owner: group = "username"
         case .model: group = "model"
         case .upstream: group = "upstream"
         case .day: group = "start_ms / \(Self.dayMs)"
@@ -29,7 +30,8 @@ extension Store {
                    CAST(COALESCE(SUM(CASE WHEN success = 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS failures,
                    CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt,
                    CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS completion,
-                   CAST(COALESCE(SUM(total_tokens), 0) AS BIGINT) AS total
+                   CAST(COALESCE(SUM(total_tokens), 0) AS BIGINT) AS total,
+                   COALESCE(SUM(cost_usd), 0.0) AS cost
             FROM request_events WHERE start_ms >= \(bind: from) AND start_ms < \(bind: to) \(filter) \(groupBy)
             """)
         var summaries: [String?: UsageSummary] = [:]
@@ -40,7 +42,8 @@ extension Store {
             summaries[name] = UsageSummary(
                 group: name, requests: requests, failures: try row.decode(column: "failures", as: Int.self),
                 promptTokens: try row.decode(column: "prompt", as: Int.self), completionTokens: try row.decode(column: "completion", as: Int.self),
-                totalTokens: try row.decode(column: "total", as: Int.self), p50Ms: nil, p95Ms: nil)
+                totalTokens: try row.decode(column: "total", as: Int.self), p50Ms: nil, p95Ms: nil,
+                costUSD: try row.decode(column: "cost", as: Double.self))
         }
         guard !summaries.isEmpty else { return [] }
         // Nearest rank: the value at 1-based rank ceil(p·n), in integer arithmetic.
@@ -69,7 +72,7 @@ extension Store {
         switch grouping {
         case .none: return nil
         case .day: return try row.decode(column: "grp", as: Int64?.self).map { Self.day($0 * Self.dayMs) }
-        case .key, .model, .upstream: return try row.decode(column: "grp", as: String?.self)
+        case .key, .owner, .model, .upstream: return try row.decode(column: "grp", as: String?.self)
         }
     }
 

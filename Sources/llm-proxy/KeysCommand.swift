@@ -48,8 +48,33 @@ struct KeysCommand: AsyncParsableCommand {
         var expires: String?
         @Option(name: .long, help: "Models the key may use, comma-separated (globs allowed).")
         var models: String?
+        @Option(name: .long, help: "Requests per minute (at most 1000000000).")
+        var rpm: Int?
+        @Option(name: .long, help: "Tokens per minute (at most 1000000000000).")
+        var tpm: Int?
+        @Option(name: .long, help: "Requests in flight at once (at most 1000000).")
+        var concurrency: Int?
+        @Option(name: .customLong("token-budget"), help: "Tokens per budget period.")
+        var tokenBudget: Int64?
+        @Option(name: .customLong("cost-budget"), help: "US dollars per budget period.")
+        var costBudget: Double?
+        @Option(name: .customLong("budget-period"), help: "day, month or total (default total).")
+        var budgetPeriod: String?
 
         func validate() throws {
+            if let rpm, !(1...1_000_000_000).contains(rpm) { throw ValidationError("--rpm must be from 1 to 1000000000 (got \(rpm))") }
+            if let tpm, !(1...1_000_000_000_000).contains(tpm) { throw ValidationError("--tpm must be from 1 to 1000000000000 (got \(tpm))") }
+            if let concurrency, !(1...1_000_000).contains(concurrency) { throw ValidationError("--concurrency must be from 1 to 1000000 (got \(concurrency))") }
+            if let tokenBudget, !(1...1_000_000_000_000_000).contains(tokenBudget) {
+                throw ValidationError("--token-budget must be from 1 to 1000000000000000 (got \(tokenBudget))")
+            }
+            if let costBudget, !(costBudget.isFinite && costBudget > 0 && costBudget <= 1_000_000_000) {
+                throw ValidationError("--cost-budget must be a number of US dollars above 0 and at most 1000000000 (got \(costBudget))")
+            }
+            if let budgetPeriod {
+                guard ["day", "month", "total"].contains(budgetPeriod) else { throw ValidationError("--budget-period must be day, month or total (got \"\(budgetPeriod)\")") }
+                guard tokenBudget != nil || costBudget != nil else { throw ValidationError("--budget-period needs --token-budget or --cost-budget") }
+            }
             guard AdminConfig.isValidUsername(user) else { throw ValidationError("--user must be 3–50 characters of letters, digits, _ . - (got \"\(user)\")") }
             if let expires, KeyIssuer.duration(expires) == nil {
                 throw ValidationError("--expires must be a number and a unit, at most 36500d (100 years): 30d, 12h, 90m or 3600s (got \"\(expires)\")")
@@ -62,7 +87,10 @@ struct KeysCommand: AsyncParsableCommand {
             let models = self.models.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
             let (key, secret) = KeyIssuer.issue(
                 username: user, name: name, expiresAt: expires.flatMap(KeyIssuer.duration).map { now + $0 },
-                limits: KeyLimits(models: models), now: now)
+                limits: KeyLimits(
+                    models: models, requestsPerMinute: rpm, tokensPerMinute: tpm, tokenBudget: tokenBudget, concurrency: concurrency,
+                    costBudget: costBudget, budgetPeriod: budgetPeriod),
+                now: now)
             do {
                 try await store.insertKey(key)
             } catch {

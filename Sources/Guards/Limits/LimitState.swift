@@ -1,0 +1,47 @@
+import Crypto
+
+/// The counters every limit guard shares, kept across configuration reloads (a reload must
+/// not hand every client a fresh allowance): one table per kind of limit, the budget ledger
+/// and the load shedder.
+package final class LimitState: Sendable {
+    package let addressRates = RateLimiter()
+    package let addressSlots = ConcurrencyLimiter()
+    package let keyRates = RateLimiter()
+    package let keySlots = ConcurrencyLimiter()
+    package let keyTokens = RateLimiter()
+    package let keyModelRates = RateLimiter()
+    package let keyModelTokens = RateLimiter()
+    package let modelRates = RateLimiter()
+    package let modelSlots = ConcurrencyLimiter()
+    package let modelTokens = RateLimiter()
+    package let budgets = BudgetLedger()
+    package let shedder = LoadShedder()
+
+    package init() {}
+
+    /// The name a client key is counted under: the managed key's id, else a digest of the
+    /// configured key (never the key itself, which must not sit in memory tables or logs).
+    package static func subject(keyID: String?, presented: String?) -> String? {
+        if let keyID { return "id:" + keyID }
+        guard let presented, !presented.isEmpty else { return nil }
+        let digest = SHA256.hash(data: Array(presented.utf8))
+        var text = "sha:"
+        for byte in digest.prefix(12) {
+            text.append(Self.hex[Int(byte >> 4)])
+            text.append(Self.hex[Int(byte & 0xf)])
+        }
+        return text
+    }
+
+    private static let hex: [Character] = Array("0123456789abcdef")
+}
+
+/// Token estimates for charging a request before its answer exists.
+package enum TokenEstimate {
+    /// Prompt tokens from the body's size: about four bytes per token for English text and
+    /// JSON. Deliberately simple (no tokenizer on the request path); the real count replaces
+    /// it when the answer reports usage.
+    package static func prompt(bodyBytes: Int) -> Int64 {
+        Int64(max(0, bodyBytes) / 4 + 1)
+    }
+}

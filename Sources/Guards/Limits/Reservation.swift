@@ -1,0 +1,147 @@
+import HTTPTypes
+
+/// What the guards took for one request — rate-limit tokens, in-flight slots, budget holds,
+/// a shedding slot — carried in its record so the request's one accounting settles exactly
+/// what was taken: a request refused by a later guard gives back only what earlier guards
+/// took, and a finished one books its real usage.
+///
+/// Also holds what the `X-RateLimit-*` headers report: the tightest request limit and the
+/// tightest token limit met on the way.
+package struct Reservation: Sendable {
+    struct TokenCharge: Sendable {
+        let limiter: RateLimiter
+        let key: String
+        let rule: GCRA
+        let charged: Int64
+    }
+
+    struct Slot: Sendable {
+        let limiter: ConcurrencyLimiter
+        let key: String
+    }
+
+    struct BudgetHold: Sendable {
+        let ledger: BudgetLedger
+        let subject: String
+        let budget: Budget
+        let charge: BudgetCharge
+    }
+
+    /// One limit's state for the response headers.
+    package struct Status: Sendable, Equatable {
+        package var limit: Int64
+        package var remaining: Int64
+        /// Seconds until the limit is whole again (rounded up).
+        package var resetSeconds: Int64
+    }
+
+    private var tokens: [TokenCharge] = []
+    private var slots: [Slot] = []
+    private var budgets: [BudgetHold] = []
+    private var shedder: LoadShedder?
+    package private(set) var requests: Status?
+    package private(set) var tokenStatus: Status?
+
+    package init() {}
+
+    package var isEmpty: Bool { tokens.isEmpty && slots.isEmpty && budgets.isEmpty && shedder == nil }
+
+    package mutating func holdToken(_ limiter: RateLimiter, key: String, rule: GCRA, charged: Int64) {
+        tokens.append(TokenCharge(limiter: limiter, key: key, rule: rule, charged: charged))
+    }
+
+    package mutating func holdSlot(_ limiter: ConcurrencyLimiter, key: String) { slots.append(Slot(limiter: limiter, key: key)) }
+
+    package mutating func holdBudget(_ ledger: BudgetLedger, subject: String, budget: Budget, charge: BudgetCharge) {
+        budgets.append(BudgetHold(ledger: ledger, subject: subject, budget: budget, charge: charge))
+    }
+
+    package mutating func holdShedSlot(_ shedder: LoadShedder) { self.shedder = shedder }
+
+    /// Keeps the tighter of what is known and `decision` for the request headers.
+    package mutating func noteRequests(_ decision: GCRA.Decision, limit: Int64) {
+        requests = Self.tighter(requests, Status(decision, limit: limit))
+    }
+
+    package mutating func noteTokens(_ decision: GCRA.Decision, limit: Int64) {
+        tokenStatus = Self.tighter(tokenStatus, Status(decision, limit: limit))
+    }
+
+    private static func tighter(_ known: Status?, _ new: Status) -> Status {
+        guard let known else { return new }
+        return new.remaining < known.remaining ? new : known
+    }
+
+    /// What the request really used, for settlement.
+    package struct Outcome: Sendable {
+        /// Tokens the response reported; nil when it reported none.
+        package var tokens: Int64?
+        /// Its cost in US dollars (from the tokens and the price table).
+        package var costUSD: Double?
+        /// Whether the upstream may have done (and billed) work: a response head arrived with
+        /// a success status, or the request was cut off while being answered.
+        package var upstreamWorked: Bool
+
+        package init(tokens: Int64?, costUSD: Double?, upstreamWorked: Bool) {
+            self.tokens = tokens
+            self.costUSD = costUSD
+            self.upstreamWorked = upstreamWorked
+        }
+    }
+
+    /// Gives back every slot and books every charge. Called once, from the request's one
+    /// accounting. A request whose usage is unknown after the upstream worked keeps its
+    /// estimate (the conservative reading); one that never reached an upstream, or was
+    /// answered with an error, is charged nothing.
+    package func settle(_ outcome: Outcome, nowNanos: Int64, nowMs: Int64) {
+        shedder?.release()
+        for slot in slots { slot.limiter.release(slot.key) }
+        for token in tokens {
+            let used = outcome.tokens ?? (outcome.upstreamWorked ? token.charged : 0)
+            token.limiter.adjust(token.key, rule: token.rule, by: used - token.charged, now: nowNanos)
+        }
+        for hold in budgets {
+            let used: BudgetCharge
+            if let tokens = outcome.tokens {
+                used = BudgetCharge(tokens: tokens, costUSD: outcome.costUSD ?? 0)
+            } else {
+                used = outcome.upstreamWorked ? hold.charge : BudgetCharge(tokens: 0, costUSD: 0)
+            }
+            hold.ledger.settle(hold.subject, reserved: hold.charge, used: used, budget: hold.budget, nowMs: nowMs)
+        }
+    }
+
+    /// `X-RateLimit-Limit`, `-Remaining`, `-Reset` (seconds) and their `-Tokens` twins.
+    package func apply(to headers: inout HTTPFields) {
+        if let requests {
+            headers[.rateLimitLimit] = String(requests.limit)
+            headers[.rateLimitRemaining] = String(requests.remaining)
+            headers[.rateLimitReset] = String(requests.resetSeconds)
+        }
+        if let tokenStatus {
+            headers[.rateLimitLimitTokens] = String(tokenStatus.limit)
+            headers[.rateLimitRemainingTokens] = String(tokenStatus.remaining)
+            headers[.rateLimitResetTokens] = String(tokenStatus.resetSeconds)
+        }
+    }
+}
+
+extension Reservation.Status {
+    init(_ decision: GCRA.Decision, limit: Int64) {
+        self.init(limit: limit, remaining: max(0, decision.remaining), resetSeconds: Self.seconds(decision.resetNanos))
+    }
+
+    /// Whole seconds, rounded up.
+    package static func seconds(_ nanos: Int64) -> Int64 {
+        nanos <= 0 ? 0 : (nanos - 1) / 1_000_000_000 + 1
+    }
+}
+
+extension HTTPField.Name {
+    package static let rateLimitLimit = HTTPField.Name("x-ratelimit-limit")!
+    package static let rateLimitRemaining = HTTPField.Name("x-ratelimit-remaining")!
+    package static let rateLimitReset = HTTPField.Name("x-ratelimit-reset")!
+    package static let rateLimitLimitTokens = HTTPField.Name("x-ratelimit-limit-tokens")!
+    package static let rateLimitRemainingTokens = HTTPField.Name("x-ratelimit-remaining-tokens")!
+    package static let rateLimitResetTokens = HTTPField.Name("x-ratelimit-reset-tokens")!
+}
