@@ -1,0 +1,255 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Store
+import Testing
+
+/// Rate limits, concurrency, budgets, address lists, shedding and CORS over real sockets,
+/// against the gateway's own `mock` provider (deterministic usage: prompt = body bytes / 4,
+/// completion = 19 tokens).
+@Suite("Guards: limits, budgets, addresses, shedding, CORS")
+struct LimitTests {
+    /// A client that opens a connection per concurrent request (the shared one queues past 8
+    /// per host, which would serialise the "concurrent" requests these tests need).
+    static let wide = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: .init(
+            timeout: .init(connect: .seconds(5), read: .seconds(30)),
+            connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)))
+
+    static func send(_ url: String, headers: [(String, String)] = Configs.auth, body: String = #"{"model":"m1","messages":[]}"#) async throws -> TestResponse {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.headers.add(name: "content-type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await wide.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 1 << 20)
+        return TestResponse(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
+    }
+
+    /// `count` requests at once; their responses.
+    static func burst(_ count: Int, _ make: @escaping @Sendable (Int) async throws -> TestResponse) async throws -> [TestResponse] {
+        try await withThrowingTaskGroup(of: TestResponse.self) { group in
+            for index in 0..<count { group.addTask { try await make(index) } }
+            var all: [TestResponse] = []
+            for try await response in group { all.append(response) }
+            return all
+        }
+    }
+
+    static func mockConfig(latency: Int = 0, _ extra: String) -> String {
+        """
+        auth: {keys: ["\(Configs.clientKey)", "second-client-key"]}
+        providers:
+          - {name: m, type: mock, models: ["m1", "m2", "claude-*", "gemini-*"], mock: {latency_ms: \(latency), chunks: 3, chunk_delay_ms: 1}}
+        \(extra)
+        """
+    }
+
+    @Test(
+        "N parallel requests against a limit of K admit exactly K, for each kind of limit; refusals are 429 with Retry-After, successes carry X-RateLimit-*",
+        arguments: [
+            "limits: {ip: {requests_per_minute: 5}}",
+            "limits: {key: {requests_per_minute: 5}}",
+            "limits: {key_model: {requests_per_minute: 5}}",
+            #"limits: {models: {"m*": {requests_per_minute: 5}}}"#,
+        ])
+    func exactAdmission(limits: String) async throws {
+        let gateway = try await GatewayHarness.start(yaml: Self.mockConfig(limits))
+        defer { Task { await gateway.stop() } }
+        let responses = try await Self.burst(20) { _ in try await Self.send("\(gateway.url)/v1/chat/completions") }
+        let admitted = responses.filter { $0.status == 200 }
+        let refused = responses.filter { $0.status == 429 }
+        #expect(admitted.count == 5, "\(limits)")
+        #expect(refused.count == 15)
+        for response in refused {
+            #expect(Int(response.headers["retry-after"].first ?? "") ?? 0 >= 1)
+            #expect((response.json["error"] as? [String: Any])?["code"] as? String == "rate_limited")
+        }
+        for response in admitted {
+            #expect(response.headers["x-ratelimit-limit"].first == "5")
+            #expect(Int(response.headers["x-ratelimit-remaining"].first ?? "-1").map { (0...4).contains($0) } == true)
+            #expect(Int(response.headers["x-ratelimit-reset"].first ?? "") ?? 0 >= 1)
+        }
+        #expect(Set(admitted.compactMap { $0.headers["x-ratelimit-remaining"].first }) == ["0", "1", "2", "3", "4"])
+        await gateway.stop()
+    }
+
+    @Test("a per-key limit counts each key apart, and a 429 has each dialect's error shape")
+    func perKeyAndDialects() async throws {
+        let gateway = try await GatewayHarness.start(yaml: Self.mockConfig("limits: {key: {requests_per_minute: 1}}"))
+        #expect(try await Self.send("\(gateway.url)/v1/chat/completions").status == 200)
+        let openai = try await Self.send("\(gateway.url)/v1/chat/completions")
+        #expect(openai.status == 429)
+        #expect((openai.json["error"] as? [String: Any])?["type"] as? String == "rate_limit_error")
+        let anthropic = try await Self.send(
+            "\(gateway.url)/v1/messages", headers: [("x-api-key", Configs.clientKey), ("anthropic-version", "2023-06-01")],
+            body: #"{"model":"claude-x","max_tokens":10,"messages":[]}"#)
+        #expect(anthropic.status == 429)
+        #expect(anthropic.json["type"] as? String == "error" && (anthropic.json["error"] as? [String: Any])?["type"] as? String == "rate_limit_error")
+        let gemini = try await Self.send("\(gateway.url)/v1beta/models/gemini-x:generateContent", headers: [("x-goog-api-key", Configs.clientKey)], body: "{}")
+        #expect(gemini.status == 429)
+        #expect((gemini.json["error"] as? [String: Any])?["status"] as? String == "RESOURCE_EXHAUSTED")
+        #expect(gemini.headers["retry-after"].first != nil)
+        // Another key has its own allowance.
+        #expect(try await Self.send("\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer second-client-key")]).status == 200)
+        await gateway.stop()
+    }
+
+    @Test("a managed key's concurrency admits exactly that many requests in flight, and slots come back when they end")
+    func managedConcurrency() async throws {
+        let path = NSTemporaryDirectory() + "llmproxy-limits-\(UUID().uuidString)/llmproxy.sqlite"
+        let store = try await Store.openSQLite(path: path, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let (key, secret) = KeyIssuer.issue(username: "carol", name: nil, expiresAt: nil, limits: KeyLimits(concurrency: 3), now: WallClock.nowMs())
+        try await store.insertKey(key)
+        await store.close()
+        // Slow answers keep the first three in flight while the rest arrive.
+        let gateway = try await GatewayHarness.start(yaml: Self.mockConfig(latency: 1500, "database: {path: \(path)}"))
+        let auth = [("Authorization", "Bearer \(secret)")]
+        let responses = try await Self.burst(12) { _ in try await Self.send("\(gateway.url)/v1/chat/completions", headers: auth) }
+        #expect(responses.filter { $0.status == 200 }.count == 3)
+        #expect(responses.filter { $0.status == 429 }.count == 9)
+        // All three ended: their slots are free again.
+        let again = try await Self.burst(3) { _ in try await Self.send("\(gateway.url)/v1/chat/completions", headers: auth) }
+        #expect(again.allSatisfy { $0.status == 200 })
+        await gateway.stop()
+    }
+
+    @Test("tokens per minute are charged up front and settled from streamed usage, in all three dialects")
+    func tokensSettleFromStreams() async throws {
+        // 12000 tokens a minute (200 a second), each request reserves ~5000: without
+        // settlement the third request within ~15 s would be refused.
+        let gateway = try await GatewayHarness.start(yaml: Self.mockConfig("limits: {key: {tokens_per_minute: 12000}, default_output_tokens: 5000}"))
+        let requests: [(String, [(String, String)], String)] = [
+            ("/v1/chat/completions", Configs.auth, #"{"model":"m1","stream":true,"max_tokens":5000,"messages":[]}"#),
+            (
+                "/v1/messages", [("x-api-key", Configs.clientKey), ("anthropic-version", "2023-06-01")],
+                #"{"model":"claude-x","stream":true,"max_tokens":5000,"messages":[]}"#
+            ),
+            ("/v1beta/models/gemini-x:streamGenerateContent?alt=sse", [("x-goog-api-key", Configs.clientKey)], #"{"contents":[]}"#),
+        ]
+        for (path, headers, body) in requests {
+            var remaining: [Int] = []
+            for _ in 0..<4 {
+                let response = try await Self.send(gateway.url + path, headers: headers, body: body)
+                #expect(response.status == 200, "\(path): \(response.body)")
+                #expect(response.headers["x-ratelimit-limit-tokens"].first == "12000")
+                remaining.append(Int(response.headers["x-ratelimit-remaining-tokens"].first ?? "") ?? -1)
+            }
+            // Each reports what is left after its own reservation: about 12000 − 5000 − the
+            // few dozen tokens earlier requests really used.
+            #expect(remaining.allSatisfy { $0 >= 6000 && $0 <= 7000 }, "\(path): \(remaining)")
+        }
+        await gateway.stop()
+    }
+
+    @Test("a token budget is hard under concurrency: 50 requests against a budget that covers 10 admit at most 10; money budgets too")
+    func budgetsUnderConcurrency() async throws {
+        let path = NSTemporaryDirectory() + "llmproxy-budget-\(UUID().uuidString)/llmproxy.sqlite"
+        let store = try await Store.openSQLite(path: path, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let body = #"{"model":"m1","max_tokens":1000,"messages":[]}"#
+        // Each request reserves body/4 + 1 + 1000 tokens; the budget covers ten of them.
+        let perRequest = Int64(body.utf8.count / 4 + 1 + 1000)
+        let (tokenKey, tokenSecret) = KeyIssuer.issue(
+            username: "dave", name: nil, expiresAt: nil, limits: KeyLimits(tokenBudget: perRequest * 10 + perRequest / 2, budgetPeriod: "day"), now: WallClock.nowMs())
+        // m2 costs $1 per million input and $1000 per million output: a request reserves about $1.
+        let (costKey, costSecret) = KeyIssuer.issue(
+            username: "erin", name: nil, expiresAt: nil, limits: KeyLimits(costBudget: 10.5, budgetPeriod: "month"), now: WallClock.nowMs())
+        try await store.insertKey(tokenKey)
+        try await store.insertKey(costKey)
+        await store.close()
+        let gateway = try await GatewayHarness.start(
+            yaml: Self.mockConfig(latency: 1500, "database: {path: \(path)}\npricing: {models: {m2: {input: 1, output: 1000}}}"))
+        let tokens = try await Self.burst(50) { _ in
+            try await Self.send("\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer \(tokenSecret)")], body: body)
+        }
+        let admitted = tokens.filter { $0.status == 200 }.count
+        #expect(admitted == 10)
+        let refused = tokens.filter { $0.status == 429 }
+        #expect(refused.count == 40)
+        #expect(refused.allSatisfy { ($0.json["error"] as? [String: Any])?["code"] as? String == "budget_exceeded" && $0.headers["retry-after"].first != nil })
+
+        let money = try await Self.burst(50) { _ in
+            try await Self.send(
+                "\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer \(costSecret)")], body: #"{"model":"m2","max_tokens":1000,"messages":[]}"#)
+        }
+        #expect(money.filter { $0.status == 200 }.count == 10)
+        await gateway.stop()
+    }
+
+    @Test("address deny and allow lists, with the client address taken from X-Forwarded-For only through a trusted proxy")
+    func addressLists() async throws {
+        let denied = try await GatewayHarness.start(yaml: Self.mockConfig("security: {deny_ips: [127.0.0.0/8]}"))
+        let refused = try await Self.send("\(denied.url)/v1/chat/completions")
+        #expect(refused.status == 403)
+        #expect((refused.json["error"] as? [String: Any])?["code"] as? String == "ip_denied")
+        #expect(try await TestHTTP.send(.GET, "\(denied.url)/health").status == 200)
+        await denied.stop()
+
+        let allowed = try await GatewayHarness.start(
+            yaml: Self.mockConfig("security: {allow_ips: [203.0.113.0/24]}\nserver: {trusted_proxies: [127.0.0.1]}"))
+        #expect(try await Self.send("\(allowed.url)/v1/chat/completions").status == 403)
+        let forwarded = Configs.auth + [("X-Forwarded-For", "203.0.113.9")]
+        #expect(try await Self.send("\(allowed.url)/v1/chat/completions", headers: forwarded).status == 200)
+        let outside = Configs.auth + [("X-Forwarded-For", "198.51.100.1")]
+        #expect(try await Self.send("\(allowed.url)/v1/chat/completions", headers: outside).status == 403)
+        await allowed.stop()
+
+        // Without the proxy trusted, X-Forwarded-For names nobody.
+        let untrusted = try await GatewayHarness.start(yaml: Self.mockConfig("security: {allow_ips: [203.0.113.0/24]}"))
+        #expect(try await Self.send("\(untrusted.url)/v1/chat/completions", headers: forwarded).status == 403)
+        await untrusted.stop()
+    }
+
+    @Test("shedding: past max_in_flight new requests get 503 with Retry-After at once, admitted ones keep their latency, health keeps answering")
+    func shedding() async throws {
+        let gateway = try await GatewayHarness.start(yaml: Self.mockConfig(latency: 1000, "shedding: {max_in_flight: 4, retry_after: 2}"))
+        let started = ContinuousClock.now
+        async let health = { () async throws -> Int in
+            try await Task.sleep(for: .milliseconds(300))
+            return try await TestHTTP.send(.GET, "\(gateway.url)/health").status
+        }()
+        let responses = try await Self.burst(40) { _ in try await Self.send("\(gateway.url)/v1/chat/completions") }
+        let admitted = responses.filter { $0.status == 200 }
+        let shed = responses.filter { $0.status == 503 }
+        #expect(admitted.count == 4)
+        #expect(shed.count == 36)
+        for response in shed {
+            #expect(response.headers["retry-after"].first == "2")
+            #expect(response.body.contains(#""code":"overloaded""#), "\(response.body)")
+        }
+        // Admitted requests took about the mock's second, not a queue's worth of them.
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(try await health == 200)
+        #expect(try await Self.send("\(gateway.url)/v1/chat/completions").status == 200)
+        await gateway.stop()
+    }
+
+    @Test("CORS: a preflight is answered before authentication for listed origins, refused as JSON for others; answers carry the grant and nosniff")
+    func cors() async throws {
+        let gateway = try await GatewayHarness.start(yaml: Self.mockConfig("security: {cors_origins: [\"https://app.example\"]}"))
+        let preflight = try await TestHTTP.send(
+            .OPTIONS, "\(gateway.url)/v1/chat/completions",
+            headers: [("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST"), ("Access-Control-Request-Headers", "authorization, content-type, x-stainless-os")])
+        #expect(preflight.status == 204)
+        #expect(preflight.headers["access-control-allow-origin"].first == "https://app.example")
+        #expect(preflight.headers["access-control-allow-headers"].first == "authorization, content-type, x-stainless-os")
+        #expect(preflight.headers["access-control-allow-methods"].first?.contains("POST") == true)
+        let other = try await TestHTTP.send(
+            .OPTIONS, "\(gateway.url)/v1/messages", headers: [("Origin", "https://evil.example"), ("Access-Control-Request-Method", "POST")])
+        #expect(other.status == 403)
+        #expect(other.headers["access-control-allow-origin"].isEmpty)
+        #expect((other.json["error"] as? [String: Any])?["type"] as? String == "permission_error")
+        let real = try await Self.send("\(gateway.url)/v1/chat/completions", headers: Configs.auth + [("Origin", "https://app.example")])
+        #expect(real.status == 200)
+        #expect(real.headers["access-control-allow-origin"].first == "https://app.example")
+        #expect(real.headers["access-control-expose-headers"].first?.contains("X-RateLimit-Remaining") == true)
+        #expect(real.headers["x-content-type-options"].first == "nosniff")
+        let foreign = try await Self.send("\(gateway.url)/v1/chat/completions", headers: Configs.auth + [("Origin", "https://evil.example")])
+        #expect(foreign.status == 200 && foreign.headers["access-control-allow-origin"].isEmpty)
+        await gateway.stop()
+    }
+}
