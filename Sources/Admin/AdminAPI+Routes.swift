@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Guards
 import ProxyConfig
 import Store
 
@@ -18,6 +19,9 @@ extension AdminAPI {
             case (.get, "analytics", 3) where parts[2] == "summary": return try await summary(request)
             case (.get, "analytics", 3) where parts[2] == "export.csv": return try await export(request)
             case (.get, "analytics", 3): return try await records(request, keyID: parts[2])
+            case (.get, "blocks", 2): return try await listBlocks()
+            case (.delete, "blocks", 3): return try await liftBlock(parts[2].removingPercentEncoding ?? parts[2])
+            case (_, "blocks", _): return Self.failure(.methodNotAllowed, "use GET /api/blocks or DELETE /api/blocks/:address")
             case (.get, "upstreams", 2): return Self.rawJSON(.ok, #"{"success":true,"upstreams":\#(upstreams())}"#)
             case (.post, "config", 3) where parts[2] == "reload":
                 let problems = reload()
@@ -29,6 +33,33 @@ extension AdminAPI {
         } catch {
             return Self.failure(.serviceUnavailable, "the database did not answer: \(error)")
         }
+    }
+
+    // MARK: blocks
+
+    func listBlocks() async throws -> Response {
+        let now = WallClock.nowMs()
+        let stored = try await store.activeBlocks(now: now, limit: 10_000)
+        return Self.json(
+            .ok,
+            [
+                "success": true,
+                "blocks": stored.map { block in
+                    [
+                        "address": block.address, "reason": block.reason, "createdAt": Self.iso(ms: block.createdAt),
+                        "expiresAt": Self.iso(ms: block.expiresAt), "strikes": block.strikes,
+                    ] as [String: Any]
+                },
+            ])
+    }
+
+    func liftBlock(_ address: String) async throws -> Response {
+        guard CIDR(address) != nil, !address.contains("/") else { return Self.failure(.badRequest, "\(address) is not an IP address") }
+        let existed = try await store.liftBlock(address: address, now: WallClock.nowMs())
+        let local = blocks.isBlocked(address, nowMs: WallClock.nowMs())
+        blocks.lift(address)
+        guard existed || local else { return Self.failure(.notFound, "\(address) is not blocked") }
+        return Self.json(.ok, ["success": true, "message": "the block of \(address) is lifted"])
     }
 
     // MARK: keys

@@ -30,12 +30,18 @@ package struct AdminAPI: Sendable {
     /// request, without waiting for a resync. A callback, so the admin surface does not
     /// depend on how the request path keeps its keys.
     let onKeyChanged: @Sendable (ManagedKey) -> Void
+    /// The request path's block list, lifted here at once (this instance; the others at their
+    /// next sync with the store). The automatic list does not apply to the admin surface: an
+    /// operator on a blocked address must still be able to lift it; `admin.allow_cidrs`,
+    /// `admin.deny_cidrs` and the sign-in limiter guard it instead.
+    let blocks: BlockList
 
     package init(
         store: Store, sessions: AdminSessions, credentials: AdminCredentials,
         settings: @escaping @Sendable () -> AdminConfig, upstreams: @escaping @Sendable () -> String,
-        reload: @escaping @Sendable () -> [String], onKeyChanged: @escaping @Sendable (ManagedKey) -> Void
+        reload: @escaping @Sendable () -> [String], onKeyChanged: @escaping @Sendable (ManagedKey) -> Void, blocks: BlockList = BlockList()
     ) {
+        self.blocks = blocks
         self.store = store
         self.sessions = sessions
         self.credentials = credentials
@@ -54,6 +60,9 @@ package struct AdminAPI: Sendable {
 
     package func respond(to request: Request, clientAddress: String?) async -> Response {
         let settings = self.settings()
+        if let clientAddress, settings.denyCIDRs.contains(where: { CIDR($0)?.contains(clientAddress) == true }) {
+            return Self.failure(.forbidden, "the admin interface is not available from this address")
+        }
         guard AddressAllowList(settings.allowCIDRs).permits(clientAddress) else {
             return Self.failure(.forbidden, "the admin interface is not available from this address")
         }

@@ -84,6 +84,10 @@ package struct GatewayError: Error, Sendable, Equatable {
         GatewayError(status: .tooManyRequests, code: .budgetExceeded, message: message, retryAfter: max(1, retryAfter))
     }
 
+    package static let ipBlocked = GatewayError(
+        status: .forbidden, code: .ipBlocked,
+        message: "Requests from this address are blocked for a while after repeated failed authentication or probing; an administrator can lift the block")
+
     package static let ipDenied = GatewayError(status: .forbidden, code: .ipDenied, message: "Requests from this address are not allowed")
 
     package static func overloaded(retryAfter: Int) -> GatewayError {

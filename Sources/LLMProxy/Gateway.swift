@@ -80,6 +80,7 @@ package final class Gateway: Sendable {
             do {
                 try await KeySync.load(store: opened, into: index)
                 try await BudgetSeed.load(store: opened, config: config, ledger: limits.budgets)
+                try await BlockSync.load(store: opened, into: limits.blocks)
             } catch {
                 await opened.close()
                 throw StoreError.unavailable("cannot read the keys from the database: \(error)")
@@ -99,11 +100,27 @@ package final class Gateway: Sendable {
         self.storage.withLock { $0 = dataStore }
         var admin: AdminAPI?
         if let dataStore, let keyIndex, config.admin.enabled {
-            admin = try await makeAdmin(config: config.admin, store: dataStore, keys: keyIndex, state: store)
+            admin = try await makeAdmin(config: config.admin, store: dataStore, keys: keyIndex, state: store, blocks: limits.blocks)
         }
 
         // Whoever answers a request accounts for it here: metrics, the request log, analytics.
-        var observers: [any RequestObserver] = [LimitSettlement(), metrics, RequestLogObserver(store: store, logger: requestLogger)]
+        let threatLogger = logger
+        let threats = ThreatObserver(
+            limits: limits, store: store,
+            onBlock: { block, threshold in
+                metrics.blocked(reason: block.reason)
+                threatLogger.warning(
+                    "address blocked",
+                    metadata: [
+                        "address": .string(block.address), "reason": .string(block.reason), "threshold": .stringConvertible(threshold),
+                        "seconds": .stringConvertible((block.expiresAt - block.createdAt) / 1000), "strikes": .stringConvertible(block.strikes),
+                    ])
+            },
+            onSpike: { address in
+                metrics.anomaly(kind: "request_rate_spike")
+                threatLogger.warning("request-rate spike", metadata: ["address": .string(address)])
+            })
+        var observers: [any RequestObserver] = [LimitSettlement(), threats, metrics, RequestLogObserver(store: store, logger: requestLogger)]
         if let recorder { observers.append(AnalyticsObserver(events: recorder)) }
         let requests = RequestRecorder(observers)
         let responder = GatewayResponder(
@@ -136,6 +153,7 @@ package final class Gateway: Sendable {
         // Sampled always (cheap, once a second), so a reload may turn memory or CPU shedding on.
         services.append(.init(service: ResourceSampler(shedder: limits.shedder)))
         if let dataStore, let keyIndex { services.append(.init(service: KeySync(store: dataStore, index: keyIndex, logger: logger))) }
+        if let dataStore { services.append(.init(service: BlockSync(store: dataStore, blocks: limits.blocks, logger: logger))) }
         services += [
             .init(service: app),
             .init(service: monitor),
@@ -178,7 +196,7 @@ package final class Gateway: Sendable {
 
     /// The admin API: account, session secret (configured or generated once and kept in the
     /// store), and its views of the running gateway.
-    func makeAdmin(config: AdminConfig, store: Store, keys: ManagedKeyIndex, state: StateStore) async throws -> AdminAPI {
+    func makeAdmin(config: AdminConfig, store: Store, keys: ManagedKeyIndex, state: StateStore, blocks: BlockList) async throws -> AdminAPI {
         let credentials = try await AdminCredentials.resolve(config: config, store: store) { username, password in
             // Shown once, on the terminal, never in the JSON log.
             FileHandle.standardError.write(
@@ -201,7 +219,7 @@ package final class Gateway: Sendable {
             store: store, sessions: sessions, credentials: credentials,
             settings: { state.state.config.admin }, upstreams: { upstreams.render() },
             reload: { [weak self] in self?.reload() ?? ["the gateway is not running"] },
-            onKeyChanged: { keys.upsert(hash: $0.hash, identity: $0.identity) })
+            onKeyChanged: { keys.upsert(hash: $0.hash, identity: $0.identity) }, blocks: blocks)
     }
 
     /// Opens the configured store: PostgreSQL when `url` is set, else the SQLite file.

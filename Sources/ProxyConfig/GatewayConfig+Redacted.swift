@@ -164,6 +164,12 @@ extension GatewayConfig {
                 ("deny_ips", security.denyIPs.isEmpty ? nil : list(security.denyIPs.map(str))),
                 ("cors_origins", security.corsOrigins.isEmpty ? nil : list(security.corsOrigins.map(str))),
                 ("security_headers", bool(security.securityHeaders)),
+                ("auto_block", map([
+                    ("enabled", bool(security.autoBlock.enabled)), ("threshold", num(security.autoBlock.threshold)),
+                    ("half_life", num(security.autoBlock.halfLife)), ("block_seconds", num(security.autoBlock.blockSeconds)),
+                    ("max_block_seconds", num(security.autoBlock.maxBlockSeconds)),
+                    ("exempt", security.autoBlock.exempt.isEmpty ? nil : list(security.autoBlock.exempt.map(str))),
+                ])),
             ])),
             ("shedding", !shedding.isEnabled ? nil : map([
                 ("max_in_flight", int(shedding.maxInFlight)), ("max_memory_mb", int(shedding.maxMemoryMB)),

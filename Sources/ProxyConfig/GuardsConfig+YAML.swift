@@ -91,7 +91,17 @@ extension PricingConfig {
 
 extension SecurityConfig {
     mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
-        let map = reader.mapping(node, at: path, known: ["allow_ips", "deny_ips", "cors_origins", "security_headers"])
+        let map = reader.mapping(node, at: path, known: ["allow_ips", "deny_ips", "cors_origins", "security_headers", "auto_block"])
+        if let node = map["auto_block"] {
+            let blockPath = "\(path).auto_block"
+            let block = reader.mapping(node, at: blockPath, known: ["enabled", "threshold", "half_life", "block_seconds", "max_block_seconds", "exempt"])
+            autoBlock.enabled = reader.bool(block["enabled"], at: "\(blockPath).enabled") ?? autoBlock.enabled
+            autoBlock.threshold = reader.double(block["threshold"], at: "\(blockPath).threshold") ?? autoBlock.threshold
+            autoBlock.halfLife = reader.double(block["half_life"], at: "\(blockPath).half_life") ?? autoBlock.halfLife
+            autoBlock.blockSeconds = reader.double(block["block_seconds"], at: "\(blockPath).block_seconds") ?? autoBlock.blockSeconds
+            autoBlock.maxBlockSeconds = reader.double(block["max_block_seconds"], at: "\(blockPath).max_block_seconds") ?? autoBlock.maxBlockSeconds
+            autoBlock.exempt = reader.strings(block["exempt"], at: "\(blockPath).exempt") ?? autoBlock.exempt
+        }
         allowIPs = reader.strings(map["allow_ips"], at: "\(path).allow_ips") ?? allowIPs
         denyIPs = reader.strings(map["deny_ips"], at: "\(path).deny_ips") ?? denyIPs
         corsOrigins = reader.strings(map["cors_origins"], at: "\(path).cors_origins") ?? corsOrigins
@@ -143,7 +153,17 @@ extension GatewayConfig {
                 if let value, !ConfigRange.price.contains(value) { fail("\(path).\(name)", ConfigRange.price.message(got: "\(value)")) }
             }
         }
-        for (key, list) in [("security.allow_ips", security.allowIPs), ("security.deny_ips", security.denyIPs), ("admin.deny_cidrs", admin.denyCIDRs)] {
+        let block = security.autoBlock
+        if !ConfigRange.blockThreshold.contains(block.threshold) { fail("security.auto_block.threshold", ConfigRange.blockThreshold.message(got: "\(block.threshold)")) }
+        if !ConfigRange.halfLife.contains(block.halfLife) { fail("security.auto_block.half_life", ConfigRange.halfLife.message(got: "\(block.halfLife)")) }
+        if !ConfigRange.blockSeconds.contains(block.blockSeconds) { fail("security.auto_block.block_seconds", ConfigRange.blockSeconds.message(got: "\(block.blockSeconds)")) }
+        if !ConfigRange.blockSeconds.contains(block.maxBlockSeconds) || block.maxBlockSeconds < block.blockSeconds {
+            fail("security.auto_block.max_block_seconds", "must be at least block_seconds (\(block.blockSeconds)) and at most 31536000 (got \(block.maxBlockSeconds))")
+        }
+        for (key, list) in [
+            ("security.allow_ips", security.allowIPs), ("security.deny_ips", security.denyIPs), ("admin.deny_cidrs", admin.denyCIDRs),
+            ("security.auto_block.exempt", block.exempt),
+        ] {
             for (index, cidr) in list.enumerated() where CIDR(cidr) == nil {
                 fail("\(key)[\(index)]", "is not an address or network (got \"\(cidr)\"); write e.g. 203.0.113.7, 10.0.0.0/8 or 2001:db8::/32")
             }
@@ -172,4 +192,7 @@ extension ConfigRange {
     package static let sheddingMemory = ConfigRange(0, 10_000_000, unit: "MiB", defaultValue: "0 (off)")
     package static let sheddingCPU = ConfigRange(0, 100_000, unit: "percent of one core", defaultValue: "0 (off)")
     package static let retryAfter = ConfigRange(1, 3600, unit: "seconds", defaultValue: "1")
+    package static let blockThreshold = ConfigRange(1, 1_000_000, defaultValue: "50")
+    package static let halfLife = ConfigRange(1, 86_400, unit: "seconds", defaultValue: "300")
+    package static let blockSeconds = ConfigRange(1, 31_536_000, unit: "seconds", defaultValue: "900")
 }

@@ -114,6 +114,30 @@ package struct SecurityConfig: Sendable, Equatable {
     package var corsOrigins: [String] = []
     /// `X-Content-Type-Options: nosniff` and friends on every answer. Default true.
     package var securityHeaders = true
+    /// The automatic block list (on by default).
+    package var autoBlock = AutoBlockConfig()
+
+    package init() {}
+}
+
+/// `security.auto_block:` — failed authentication, intrusion probes and scans of unknown paths
+/// add to a per-address score that halves every `half_life` seconds; at `threshold` the
+/// address is blocked for `block_seconds`, twice as long at each repeat, at most
+/// `max_block_seconds`. The defaults need dozens of failures or probes within minutes.
+package struct AutoBlockConfig: Sendable, Equatable {
+    /// Default true.
+    package var enabled = true
+    /// Default 50 (fifty failed authentications, or twenty probes, within minutes).
+    package var threshold = 50.0
+    /// Seconds for a score to halve. Default 300.
+    package var halfLife = 300.0
+    /// Seconds a first block lasts. Default 900.
+    package var blockSeconds = 900.0
+    /// Longest block. Default 86400.
+    package var maxBlockSeconds = 86_400.0
+    /// Networks never blocked automatically (CIDR). Default none: loopback is treated like
+    /// any other address; list `127.0.0.0/8` and `::1` to exempt it.
+    package var exempt: [String] = []
 
     package init() {}
 }

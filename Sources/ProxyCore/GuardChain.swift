@@ -12,7 +12,7 @@ package struct GuardChain: Sendable {
 
     package init(_ guards: [any AdmissionGuard]) { self.guards = guards }
 
-    /// The gateway's standard chain, cheapest and most decisive first: address lists, load
+    /// The gateway's standard chain, cheapest and most decisive first: the block list, address lists, load
     /// shedding, the per-address rate, the client key, the key's model allowlist, the key's,
     /// key × model and model rates, budgets, then whatever the embedder added. A guard whose
     /// configuration is empty is left out, so an unused feature costs nothing per request.
@@ -20,7 +20,7 @@ package struct GuardChain: Sendable {
         config: GatewayConfig = GatewayConfig(), authenticator: ClientAuthenticator, keys: ManagedKeyIndex?, publicPaths: Set<String>,
         limits: LimitState = LimitState(), pricing: PriceTable = PriceTable(configured: []), extra: [any AdmissionGuard]
     ) -> GuardChain {
-        var guards: [any AdmissionGuard] = []
+        var guards: [any AdmissionGuard] = [BlockGuard(blocks: limits.blocks)]
         let security = config.security
         if !security.allowIPs.isEmpty || !security.denyIPs.isEmpty { guards.append(AddressGuard(allow: security.allowIPs, deny: security.denyIPs)) }
         if config.shedding.isEnabled { guards.append(SheddingGuard(shedder: limits.shedder, config: config.shedding)) }

@@ -227,3 +227,16 @@ extension Admission {
         TokenEstimate.prompt(bodyBytes: bodySize) &+ Int64(maxOutputTokens ?? defaultOutput)
     }
 }
+
+/// Addresses on the block list (automatic or manual) get 403 `ip_blocked` before anything
+/// else is looked at. With no block in force it costs one atomic load.
+package struct BlockGuard: AdmissionGuard {
+    let blocks: BlockList
+
+    package var name: String { "ip_block" }
+
+    package func admitHead(_ admission: inout Admission) -> GuardVerdict {
+        guard !blocks.isEmpty, let address = admission.clientAddress, blocks.isBlocked(address, nowMs: WallClock.nowMs()) else { return .admit }
+        return .reject(.ipBlocked)
+    }
+}

@@ -80,6 +80,15 @@ package enum RequestPlanner {
             record.errorCode = error.code
             return .reject(Rejection(error: error, dialect: dialect, record: record, closeConnection: close))
         }
+        // Who is asking, for the detectors (unsafe paths are evidence too).
+        record.peer = peer
+        record.query = query
+        record.userAgent = request.headerFields[.userAgent]
+        if !state.trustedProxies.isEmpty {
+            record.trustedProxies = state.trustedProxies
+            let forwarded = request.headerFields[values: .xForwardedFor]
+            record.forwardedFor = forwarded.isEmpty ? nil : forwarded.joined(separator: ",")
+        }
         if let unsafe = Operation.pathProblem(path) { return refuse(unsafe, Dialect.guess(path: path)) }
         if state.environment.isLocalSurface(path) { return .notProxied }
         record.pricing = state.pricing

@@ -1,5 +1,7 @@
 import Dialects
 import Guards
+import NIOCore
+import ProxyConfig
 import Store
 
 /// What the request log says about one request. Filled in as the request moves along the
@@ -42,6 +44,19 @@ package struct RequestRecord: Sendable {
     package var corsOrigin: String?
     /// The prices the request's cost is worked out with (its configuration's).
     package var pricing: PriceTable?
+    /// Where the request came from, for the detectors: the connection's peer, the
+    /// `X-Forwarded-For` it carried (kept only when trusted proxies are configured), its user
+    /// agent and query. The address as text is worked out only when asked.
+    package var peer: SocketAddress?
+    package var forwardedFor: String?
+    package var trustedProxies: [CIDR] = []
+    package var userAgent: String?
+    package var query: Substring?
+
+    /// The client's address (see ``Admission/clientAddress``).
+    package var clientAddress: String? {
+        ClientAddress.resolve(peer: peer?.ipAddress, forwardedFor: forwardedFor, trusted: trustedProxies)
+    }
 
     /// The request's cost in US dollars, from its tokens; nil when it reported none or the
     /// model has no price.

@@ -64,7 +64,8 @@ enum Migrations {
                 "DROP INDEX request_events_key_start",
             ]
         ),
-        // Issue 10: a key's concurrency and money budget with its period; each event's cost.
+        // Issue 10: a key's concurrency and money budget with its period; each event's cost;
+        // the automatic block list, shared by instances.
         Step(
             version: 3,
             sqlite: [
@@ -72,12 +73,22 @@ enum Migrations {
                 "ALTER TABLE api_keys ADD COLUMN cost_budget REAL",
                 "ALTER TABLE api_keys ADD COLUMN budget_period TEXT",
                 "ALTER TABLE request_events ADD COLUMN cost_usd REAL",
+                """
+                CREATE TABLE blocks (
+                    address TEXT PRIMARY KEY, reason TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+                    strikes INTEGER NOT NULL)
+                """,
             ],
             postgres: [
                 "ALTER TABLE api_keys ADD COLUMN concurrency BIGINT",
                 "ALTER TABLE api_keys ADD COLUMN cost_budget DOUBLE PRECISION",
                 "ALTER TABLE api_keys ADD COLUMN budget_period TEXT",
                 "ALTER TABLE request_events ADD COLUMN cost_usd DOUBLE PRECISION",
+                """
+                CREATE TABLE blocks (
+                    address TEXT PRIMARY KEY, reason TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+                    strikes BIGINT NOT NULL)
+                """,
             ]
         ),
     ]

@@ -57,6 +57,21 @@ package final class GatewayMetrics: Sendable {
 
     package func eventsDropped(_ count: Int = 1) { droppedEvents.increment(by: Int64(count)) }
 
+    /// An address went on the automatic block list (`llmproxy_blocks_total{reason}`).
+    package func blocked(reason: String) {
+        registry.makeCounter(descriptor: Self.name("blocks", "total", "Addresses blocked automatically, by reason"), labels: [("reason", reason)]).increment()
+    }
+
+    /// An anomaly worth an alert (`llmproxy_anomalies_total{kind}`).
+    package func anomaly(kind: String) {
+        registry.makeCounter(descriptor: Self.name("anomalies", "total", "Anomalies detected (alerts only), by kind"), labels: [("kind", kind)]).increment()
+    }
+
+    /// A guard refused a request (`llmproxy_rejections_total{guard}`).
+    package func rejected(by guardName: String) {
+        registry.makeCounter(descriptor: Self.name("rejections", "total", "Requests refused by a guard, by guard"), labels: [("guard", guardName)]).increment()
+    }
+
     package func completed(_ record: RequestRecord) {
         inFlight.decrement()
         let dialect = record.dialect.flatMap { Self.dialects.firstIndex(of: $0) } ?? 3
@@ -67,6 +82,7 @@ package final class GatewayMetrics: Sendable {
         if record.bytesIn > 0 { bytesIn.increment(by: Int64(record.bytesIn)) }
         if record.bytesOut > 0 { bytesOut.increment(by: Int64(record.bytesOut)) }
         if let code = record.errorCode, let counter = upstreamErrors[code] { counter.increment() }
+        if let guardName = record.rejectedBy { rejected(by: guardName) }
     }
 
     /// The exposition text, with per-endpoint health gauges refreshed from `state`.

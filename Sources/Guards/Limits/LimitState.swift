@@ -16,6 +16,9 @@ package final class LimitState: Sendable {
     package let modelTokens = RateLimiter()
     package let budgets = BudgetLedger()
     package let shedder = LoadShedder()
+    /// Blocked addresses and the detector that fills the list.
+    package let blocks = BlockList()
+    package let detector = ThreatDetector()
 
     package init() {}
 

@@ -1,0 +1,66 @@
+import Dialects
+import Guards
+import ProxyConfig
+import Store
+
+/// The automatic block list's detector, as an observer of every request the engine accounts
+/// for (rejections included: a 401 or a probe of `/.env` is exactly what it looks for).
+/// Never blocks inline: it scores, and past the threshold it adds the address to the block
+/// list, which the ``BlockGuard`` reads from the next request on.
+package struct ThreatObserver: RequestObserver {
+    let limits: LimitState
+    let store: StateStore
+    /// Told of each new block and each request-rate spike (log lines, metrics).
+    let onBlock: @Sendable (Block, Double) -> Void
+    let onSpike: @Sendable (String) -> Void
+
+    package init(
+        limits: LimitState, store: StateStore, onBlock: @escaping @Sendable (Block, Double) -> Void, onSpike: @escaping @Sendable (String) -> Void
+    ) {
+        self.limits = limits
+        self.store = store
+        self.onBlock = onBlock
+        self.onSpike = onSpike
+    }
+
+    package func requestFinished(_ record: RequestRecord) {
+        let state = store.state
+        let config = state.config.security.autoBlock
+        guard config.enabled, record.peer != nil else { return }
+        let evidence = Self.evidence(record)
+        // Requests with no evidence still count towards the address's rate (spike alerts).
+        guard let address = record.clientAddress else { return }
+        if evidence != nil, config.exempt.contains(where: { CIDR($0)?.contains(address) == true }) { return }
+        var settings = ThreatDetector.Settings()
+        settings.threshold = config.threshold
+        settings.halfLife = config.halfLife
+        let nowMs = WallClock.nowMs()
+        let verdict = limits.detector.observe(address, evidence: evidence, now: Double(nowMs) / 1000, settings: settings)
+        if verdict.spike { onSpike(address) }
+        if verdict.block {
+            let reason: String
+            switch evidence {
+            case .authFailure?: reason = "auth_failures"
+            case .probe(let finding)?: reason = "intrusion_\(finding.rawValue)"
+            case .unknownPath?: reason = "path_scan"
+            case nil: reason = "anomaly"
+            }
+            let block = limits.blocks.block(address, reason: reason, seconds: config.blockSeconds, maxSeconds: config.maxBlockSeconds, nowMs: nowMs)
+            onBlock(block, settings.threshold)
+        }
+    }
+
+    /// What a finished request shows: a probe (by its method, path, query or agent), a failed
+    /// authentication, or a request for a path no API has. Only refused or failed requests
+    /// are inspected: a scanner without a key meets a 401 or 404 on every probe, and an
+    /// answered API call (the hot path) then costs no pattern matching at all.
+    static func evidence(_ record: RequestRecord) -> ThreatDetector.Evidence? {
+        guard record.status >= 400 else { return nil }
+        if let finding = IntrusionPatterns.inspect(method: record.method, path: record.path, query: record.query, userAgent: record.userAgent) {
+            return .probe(finding)
+        }
+        if record.errorCode == .invalidAPIKey { return .authFailure }
+        if record.errorCode == .notFound { return .unknownPath }
+        return nil
+    }
+}
