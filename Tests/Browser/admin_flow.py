@@ -150,12 +150,16 @@ try:
     browser.evaluate("document.getElementById('login-submit').click(); true")
     browser.wait_for("!document.getElementById('app').classList.contains('hidden')", "the signed-in app")
 
+    browser.evaluate("document.querySelector('details.limits').open = true; document.getElementById('create-rpm').value = '600'; "
+                     "document.getElementById('create-cost-budget').value = '5'; document.getElementById('create-budget-period').value = 'month'; true")
     browser.evaluate("document.getElementById('create-user').value = 'browser-user'; document.getElementById('create-name').value = 'e2e'; document.getElementById('create-submit').click(); true")
     browser.wait_for("!document.getElementById('new-key').classList.contains('hidden')", "the new key")
     key = browser.evaluate("document.getElementById('new-key-value').textContent")
     assert key.startswith("sk-") and len(key) == 67, f"unexpected key {key!r}"
     browser.wait_for("document.querySelectorAll('#keys-body tr').length > 0", "the key in the list")
     browser.evaluate("document.getElementById('copy-key').click(); true")
+    limits = browser.evaluate("document.querySelector('#keys-body tr td:nth-child(4)').textContent")
+    assert "600 req/min" in limits and "$5.00 per month" in limits, f"the key list shows limits {limits!r}"
     browser.screenshot("2-key-created")
 
     status = chat(key)
@@ -177,7 +181,27 @@ try:
     browser.wait_for("document.querySelectorAll('#upstreams-body tr').length > 0", "the upstream list")
     browser.screenshot("4-upstreams")
 
+    # Twenty-odd probes from this address put it on the block list; the Blocks tab lifts it.
+    for path in ["/.env", "/.git/config", "/wp-login.php", "/phpmyadmin/index.php", "/xmlrpc.php", "/admin.php", "/cgi-bin/test"] * 4:
+        try:
+            urllib.request.urlopen(GATEWAY + path, timeout=10).close()
+        except urllib.error.HTTPError:
+            pass
+    assert chat(key) == 403, "the probing address was not blocked"
+    browser.evaluate("document.getElementById('tab-blocks').click(); true")
+    browser.wait_for("document.querySelector('#blocks-body tr[data-block=\"127.0.0.1\"]') !== null", "the block in the list",
+                     timeout=20, poke="document.getElementById('blocks-refresh').click()")
+    browser.screenshot("4b-blocks")
+    browser.evaluate("document.querySelector('#blocks-body button[data-lift]').click(); true")
+    browser.wait_for("document.querySelector('#blocks-body tr[data-block=\"127.0.0.1\"]') === null", "the lifted block to go")
+    status = chat(key)
+    assert status == 200, f"after the lift the key got {status}"
+
     browser.evaluate("document.getElementById('tab-keys').click(); true")
+    browser.wait_for("(document.querySelector('#keys-body td[data-spend]') || {}).textContent?.includes('$')", "the key's spend",
+                     timeout=20, poke="document.getElementById('tab-keys').click()")
+    spend = browser.evaluate("document.querySelector('#keys-body td[data-spend]').textContent")
+    assert "tokens" in spend and float(spend.split("$")[1]) > 0, f"the key's spend shows {spend!r}"
     browser.wait_for("document.querySelector('#keys-body button[data-revoke]') !== null", "the revoke button")
     browser.evaluate("document.getElementById('key-search').value = 'browser'; document.getElementById('key-search').dispatchEvent(new Event('input')); document.querySelector('#keys-body button[data-revoke]').click(); true")
     browser.wait_for("!document.getElementById('confirm').classList.contains('hidden')", "the confirmation")

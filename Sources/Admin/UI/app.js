@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { keys: [], confirmAction: null };
+const state = { keys: [], spend: new Map(), confirmAction: null };
 
 async function api(path, options = {}) {
   const response = await fetch(path, {
@@ -86,6 +86,7 @@ for (const tab of document.querySelectorAll(".tab")) {
     if (tab.dataset.tab === "analytics") prepareAnalytics();
     if (tab.dataset.tab === "upstreams") loadUpstreams();
     if (tab.dataset.tab === "keys") loadKeys();
+    if (tab.dataset.tab === "blocks") loadBlocks();
   });
 }
 
@@ -95,6 +96,11 @@ async function loadKeys() {
   try {
     const data = await api("/api/keys");
     state.keys = data.keys;
+    renderKeys();
+    // Spend per key over the last 30 days (tokens and money), from the analytics summary.
+    const to = Date.now() + 60000, from = to - 30 * 86400000;
+    const spend = await api(`/api/analytics/summary?startDate=${from}&endDate=${to}&groupBy=key`);
+    state.spend = new Map(spend.summary.map((row) => [row.group, row]));
     renderKeys();
   } catch (error) {
     if (error.status !== 401) $("create-error").textContent = error.message;
@@ -112,11 +118,32 @@ function renderKeys() {
     if (revoke) revoke.addEventListener("click", () => askRevoke(key));
     body.append(el("tr", { "data-key": key.id },
       el("td", {}, key.username), el("td", {}, key.name || "—"), el("td", {}, el("code", {}, key.keyHint)),
+      el("td", { class: "small" }, limitsText(key.limits)), el("td", { class: "small", "data-spend": key.id }, spendText(state.spend.get(key.id))),
       el("td", {}, when(key.createdAt)), el("td", {}, when(key.lastUsedAt)), el("td", {}, key.expiresAt ? when(key.expiresAt) : "never"),
       el("td", {}, badge(key.status, kind)), el("td", { class: "right" }, revoke)));
   }
   $("keys-empty").classList.toggle("hidden", shown.length > 0);
 }
+
+function limitsText(limits) {
+  const parts = [];
+  if (limits.requestsPerMinute) parts.push(`${number(limits.requestsPerMinute)} req/min`);
+  if (limits.tokensPerMinute) parts.push(`${number(limits.tokensPerMinute)} tok/min`);
+  if (limits.concurrency) parts.push(`${number(limits.concurrency)} in flight`);
+  const period = limits.budgetPeriod && limits.budgetPeriod !== "total" ? ` per ${limits.budgetPeriod}` : "";
+  if (limits.tokenBudget) parts.push(`${number(limits.tokenBudget)} tokens${period}`);
+  if (limits.costBudget) parts.push(`${money(limits.costBudget)}${period}`);
+  if (limits.models) parts.push(`models: ${limits.models.join(", ")}`);
+  return parts.length ? parts.join(" · ") : "none";
+}
+
+function money(value) {
+  if (value == null) return "—";
+  const amount = Number(value);
+  return `$${amount.toFixed(amount === 0 || amount >= 1 ? 2 : amount >= 0.01 ? 4 : 6)}`;
+}
+
+function spendText(row) { return row ? `${number(row.totalTokens)} tokens · ${money(row.costUsd)}` : "—"; }
 
 $("key-search").addEventListener("input", renderKeys);
 
@@ -128,12 +155,20 @@ $("create-form").addEventListener("submit", async (event) => {
   if ($("create-expires").value) body.expiresIn = $("create-expires").value;
   const models = $("create-models").value.split(",").map((text) => text.trim()).filter(Boolean);
   if (models.length) body.models = models;
+  const limits = {};
+  for (const [id, name] of [["create-rpm", "requestsPerMinute"], ["create-tpm", "tokensPerMinute"], ["create-concurrency", "concurrency"], ["create-token-budget", "tokenBudget"]]) {
+    if ($(id).value) limits[name] = Number.parseInt($(id).value, 10);
+  }
+  if ($("create-cost-budget").value) limits.costBudget = Number($("create-cost-budget").value);
+  if ($("create-budget-period").value && (limits.tokenBudget || limits.costBudget)) limits.budgetPeriod = $("create-budget-period").value;
+  if (Object.keys(limits).length) body.limits = limits;
   try {
     const data = await api("/api/keys", { method: "POST", body: JSON.stringify(body) });
     $("new-key-value").textContent = data.key.key;
     $("new-key").classList.remove("hidden");
     $("copy-key").textContent = "Copy";
     $("create-form").reset();
+    for (const id of ["create-rpm", "create-tpm", "create-concurrency", "create-token-budget", "create-cost-budget", "create-budget-period"]) $(id).value = "";
     loadKeys();
   } catch (error) {
     $("create-error").textContent = error.message;
@@ -227,6 +262,7 @@ function renderSummary(totals) {
   $("stat-tokens").textContent = number(totals.totalTokens);
   $("stat-tokens-split").textContent = `${number(totals.promptTokens)} in · ${number(totals.completionTokens)} out`;
   $("stat-latency").textContent = totals.p50Ms == null ? "—" : `${Math.round(totals.p50Ms)} / ${Math.round(totals.p95Ms)} ms`;
+  $("stat-cost").textContent = money(totals.costUsd);
 }
 
 function renderChart(days, from, to) {
@@ -314,6 +350,36 @@ function latency(endpoints) {
 }
 
 $("upstreams-refresh").addEventListener("click", loadUpstreams);
+
+// MARK: blocks
+
+async function loadBlocks() {
+  $("blocks-error").textContent = "";
+  try {
+    const data = await api("/api/blocks");
+    const body = $("blocks-body");
+    body.replaceChildren();
+    for (const block of data.blocks) {
+      const lift = el("button", { class: "ghost danger-text", "data-lift": block.address, textContent: "Lift" });
+      lift.addEventListener("click", async () => {
+        try {
+          await api(`/api/blocks/${encodeURIComponent(block.address)}`, { method: "DELETE" });
+        } catch (error) {
+          $("blocks-error").textContent = error.message;
+        }
+        loadBlocks();
+      });
+      body.append(el("tr", { "data-block": block.address },
+        el("td", {}, el("code", {}, block.address)), el("td", {}, block.reason), el("td", {}, when(block.createdAt)),
+        el("td", {}, when(block.expiresAt)), el("td", {}, String(block.strikes + 1)), el("td", { class: "right" }, lift)));
+    }
+    $("blocks-empty").classList.toggle("hidden", data.blocks.length > 0);
+  } catch (error) {
+    if (error.status !== 401) $("blocks-error").textContent = error.message;
+  }
+}
+
+$("blocks-refresh").addEventListener("click", loadBlocks);
 
 // MARK: start
 
