@@ -1,8 +1,8 @@
 import Foundation
+import Guards
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import Guards
 import ProxyConfig
 import Store
 

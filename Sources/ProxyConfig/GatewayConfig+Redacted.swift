@@ -14,10 +14,12 @@ extension GatewayConfig {
         func bool(_ b: Bool) -> Node { Node(b ? "true" : "false") }
         let redacted = str("<redacted>")
         func rule(_ r: RateRule) -> Node? {
-            r.isEmpty ? nil : map([
-                ("requests_per_minute", r.requestsPerMinute.map(int)), ("burst", r.burst.map(int)),
-                ("tokens_per_minute", r.tokensPerMinute.map(int)), ("concurrency", r.concurrency.map(int)),
-            ])
+            r.isEmpty
+                ? nil
+                : map([
+                    ("requests_per_minute", r.requestsPerMinute.map(int)), ("burst", r.burst.map(int)),
+                    ("tokens_per_minute", r.tokensPerMinute.map(int)), ("concurrency", r.concurrency.map(int)),
+                ])
         }
         func headers(_ h: [String: String]) -> Node {
             map(
@@ -143,38 +145,80 @@ extension GatewayConfig {
                     ("requests", bool(logging.requests)),
                 ])
             ),
-            ("limits", limits.isEmpty && limits.defaultOutputTokens == 1024 ? nil : map([
-                ("ip", rule(limits.ip)), ("key", rule(limits.key)), ("key_model", rule(limits.keyModel)),
-                ("models", limits.models.isEmpty ? nil : map(limits.models.map { ($0.pattern, rule($0.rule) ?? map([])) })),
-                ("default_output_tokens", int(limits.defaultOutputTokens)),
-            ])),
-            ("budgets", budgets.owners.isEmpty ? nil : map([
-                ("owners", map(budgets.owners.sorted { $0.key < $1.key }.map { owner, budget in
-                    (owner, map([("tokens", budget.tokens.map { Node(String($0)) }), ("cost_usd", budget.costUSD.map(num)), ("period", Node(budget.period))]))
-                })),
-            ])),
-            ("pricing", pricing.models.isEmpty && pricing.builtIn ? nil : map([
-                ("builtin", bool(pricing.builtIn)),
-                ("models", pricing.models.isEmpty ? nil : map(pricing.models.map { entry in
-                    (entry.pattern, map([("input", num(entry.input)), ("output", num(entry.output)), ("cached_input", entry.cachedInput.map(num)), ("reasoning", entry.reasoning.map(num))]))
-                })),
-            ])),
-            ("security", map([
-                ("allow_ips", security.allowIPs.isEmpty ? nil : list(security.allowIPs.map(str))),
-                ("deny_ips", security.denyIPs.isEmpty ? nil : list(security.denyIPs.map(str))),
-                ("cors_origins", security.corsOrigins.isEmpty ? nil : list(security.corsOrigins.map(str))),
-                ("security_headers", bool(security.securityHeaders)),
-                ("auto_block", map([
-                    ("enabled", bool(security.autoBlock.enabled)), ("threshold", num(security.autoBlock.threshold)),
-                    ("half_life", num(security.autoBlock.halfLife)), ("block_seconds", num(security.autoBlock.blockSeconds)),
-                    ("max_block_seconds", num(security.autoBlock.maxBlockSeconds)),
-                    ("exempt", security.autoBlock.exempt.isEmpty ? nil : list(security.autoBlock.exempt.map(str))),
-                ])),
-            ])),
-            ("shedding", !shedding.isEnabled ? nil : map([
-                ("max_in_flight", int(shedding.maxInFlight)), ("max_memory_mb", int(shedding.maxMemoryMB)),
-                ("max_cpu_percent", num(shedding.maxCPUPercent)), ("retry_after", int(shedding.retryAfter)),
-            ])),
+            (
+                "limits",
+                limits.isEmpty && limits.defaultOutputTokens == 1024
+                    ? nil
+                    : map([
+                        ("ip", rule(limits.ip)), ("key", rule(limits.key)), ("key_model", rule(limits.keyModel)),
+                        ("models", limits.models.isEmpty ? nil : map(limits.models.map { ($0.pattern, rule($0.rule) ?? map([])) })),
+                        ("default_output_tokens", int(limits.defaultOutputTokens)),
+                    ])
+            ),
+            (
+                "budgets",
+                budgets.owners.isEmpty
+                    ? nil
+                    : map([
+                        (
+                            "owners",
+                            map(
+                                budgets.owners.sorted { $0.key < $1.key }.map { owner, budget in
+                                    (owner, map([("tokens", budget.tokens.map { Node(String($0)) }), ("cost_usd", budget.costUSD.map(num)), ("period", Node(budget.period))]))
+                                })
+                        )
+                    ])
+            ),
+            (
+                "pricing",
+                pricing.models.isEmpty && pricing.builtIn
+                    ? nil
+                    : map([
+                        ("builtin", bool(pricing.builtIn)),
+                        (
+                            "models",
+                            pricing.models.isEmpty
+                                ? nil
+                                : map(
+                                    pricing.models.map { entry in
+                                        (
+                                            entry.pattern,
+                                            map([
+                                                ("input", num(entry.input)), ("output", num(entry.output)), ("cached_input", entry.cachedInput.map(num)),
+                                                ("reasoning", entry.reasoning.map(num)),
+                                            ])
+                                        )
+                                    })
+                        ),
+                    ])
+            ),
+            (
+                "security",
+                map([
+                    ("allow_ips", security.allowIPs.isEmpty ? nil : list(security.allowIPs.map(str))),
+                    ("deny_ips", security.denyIPs.isEmpty ? nil : list(security.denyIPs.map(str))),
+                    ("cors_origins", security.corsOrigins.isEmpty ? nil : list(security.corsOrigins.map(str))),
+                    ("security_headers", bool(security.securityHeaders)),
+                    (
+                        "auto_block",
+                        map([
+                            ("enabled", bool(security.autoBlock.enabled)), ("threshold", num(security.autoBlock.threshold)),
+                            ("half_life", num(security.autoBlock.halfLife)), ("block_seconds", num(security.autoBlock.blockSeconds)),
+                            ("max_block_seconds", num(security.autoBlock.maxBlockSeconds)),
+                            ("exempt", security.autoBlock.exempt.isEmpty ? nil : list(security.autoBlock.exempt.map(str))),
+                        ])
+                    ),
+                ])
+            ),
+            (
+                "shedding",
+                !shedding.isEnabled
+                    ? nil
+                    : map([
+                        ("max_in_flight", int(shedding.maxInFlight)), ("max_memory_mb", int(shedding.maxMemoryMB)),
+                        ("max_cpu_percent", num(shedding.maxCPUPercent)), ("retry_after", int(shedding.retryAfter)),
+                    ])
+            ),
         ])
         return (try? Yams.serialize(node: root)) ?? ""
     }

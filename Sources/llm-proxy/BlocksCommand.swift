@@ -30,9 +30,11 @@ struct BlocksCommand: AsyncParsableCommand {
                 print("no address is blocked")
                 return
             }
-            let rows = [["ADDRESS", "REASON", "SINCE", "UNTIL", "STRIKES"]] + blocks.map { block in
-                [block.address, block.reason, KeysCommand.Create.date(block.createdAt), KeysCommand.Create.date(block.expiresAt), String(block.strikes + 1)]
-            }
+            let rows =
+                [["ADDRESS", "REASON", "SINCE", "UNTIL", "STRIKES"]]
+                + blocks.map { block in
+                    [block.address, block.reason, KeysCommand.Create.date(block.createdAt), KeysCommand.Create.date(block.expiresAt), String(block.strikes + 1)]
+                }
             let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
             for row in rows {
                 print(zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  "))

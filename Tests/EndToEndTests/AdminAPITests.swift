@@ -142,6 +142,46 @@ struct AdminAPITests {
         }
     }
 
+    @Test("keys carry concurrency and a token or money budget per period; bad limits are refused naming the field; cost is summed per key and owner")
+    func keyLimits() async throws {
+        try await withGateway(yaml: { Self.yaml($0["primary"]!) }) { gateway, _ in
+            let session = [("Cookie", try await Self.signIn(gateway))]
+            for (body, mentions) in [
+                (#"{"username":"alice","limits":{"concurrency":0}}"#, "limits.concurrency"),
+                (#"{"username":"alice","limits":{"costBudget":-1}}"#, "limits.costBudget"),
+                (#"{"username":"alice","limits":{"costBudget":true}}"#, "limits.costBudget"),
+                (#"{"username":"alice","limits":{"budgetPeriod":"week","tokenBudget":5}}"#, "limits.budgetPeriod"),
+                (#"{"username":"alice","limits":{"budgetPeriod":"day"}}"#, "needs limits.tokenBudget"),
+            ] {
+                let response = try await TestHTTP.send(.POST, "\(gateway.url)/api/keys", headers: session, body: body)
+                #expect(response.status == 400 && (response.json["error"] as? String)?.contains(mentions) == true, "\(body) → \(response.body)")
+            }
+            let created = try await TestHTTP.send(
+                .POST, "\(gateway.url)/api/keys", headers: session,
+                body: #"{"username":"alice","limits":{"concurrency":2,"costBudget":1.5,"tokenBudget":100000,"budgetPeriod":"day","tokensPerMinute":9000}}"#)
+            #expect(created.status == 201)
+            let key = created.json["key"] as? [String: Any] ?? [:]
+            let secret = key["key"] as? String ?? ""
+            let listed = try await TestHTTP.send(.GET, "\(gateway.url)/api/keys", headers: session)
+            let limits = ((listed.json["keys"] as? [[String: Any]]) ?? []).first { $0["id"] as? String == key["id"] as? String }?["limits"] as? [String: Any]
+            #expect(limits?["concurrency"] as? Int == 2 && limits?["costBudget"] as? Double == 1.5 && limits?["budgetPeriod"] as? String == "day")
+            // The limits hold from the next request (the index is updated with the store).
+            let chat = #"{"model":"gpt-4o-mini","messages":[]}"#
+            let answer = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer \(secret)")], body: chat)
+            #expect(answer.status == 200 && answer.headers["x-ratelimit-limit-tokens"].first == "9000")
+            // Its cost reaches the summaries per key and per owner (gpt-4o-mini has a built-in price).
+            var cost = 0.0
+            for _ in 0..<40 where cost == 0 {
+                let summary = try await TestHTTP.send(.GET, "\(gateway.url)/api/analytics/summary?groupBy=owner", headers: session)
+                cost = ((summary.json["summary"] as? [[String: Any]]) ?? []).first { $0["group"] as? String == "alice" }?["costUsd"] as? Double ?? 0
+                if cost == 0 { try await Task.sleep(for: .milliseconds(250)) }
+            }
+            #expect(cost > 0)
+            let csv = try await TestHTTP.send(.GET, "\(gateway.url)/api/analytics/export.csv", headers: session)
+            #expect(csv.body.hasPrefix("request_id,") && csv.body.split(separator: "\n").first?.hasSuffix(",cost_usd") == true)
+        }
+    }
+
     @Test("analytics: per-key records with startTime/endTime (null on failure), summaries, CSV; upstreams")
     func analytics() async throws {
         try await withGateway(yaml: { Self.yaml($0["primary"]!) }) { gateway, _ in

@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import Store
 import Testing
 
 @Suite("Command line")
@@ -76,6 +78,20 @@ struct CLITests {
         let id = lines.first.flatMap { $0.split(separator: " ").dropFirst().first.map(String.init) } ?? ""
         #expect(secret.count == 67 && id.hasPrefix("key_"))
         #expect(created.stderr.contains("only time"))
+
+        let badLimit = try run(["keys", "create", "-c", config.path, "--user", "alice", "--budget-period", "day"])
+        #expect(badLimit.status != 0 && badLimit.stderr.contains("--budget-period needs --token-budget or --cost-budget"))
+        let limited = try run([
+            "keys", "create", "-c", config.path, "--user", "bob", "--rpm", "60", "--tpm", "50000", "--concurrency", "2", "--token-budget", "1000000",
+            "--cost-budget", "12.5", "--budget-period", "month",
+        ])
+        #expect(limited.status == 0, "\(limited.stderr)")
+        let store = try await Store.openSQLite(path: path, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let bob = try await store.keys().first { $0.username == "bob" }
+        await store.close()
+        #expect(
+            bob?.limits
+                == KeyLimits(requestsPerMinute: 60, tokensPerMinute: 50000, tokenBudget: 1_000_000, concurrency: 2, costBudget: 12.5, budgetPeriod: "month"))
 
         let listed = try run(["keys", "list", "-c", config.path])
         #expect(listed.status == 0 && listed.stdout.contains(id) && listed.stdout.contains("alice") && listed.stdout.contains("active"))

@@ -233,7 +233,9 @@ struct LimitTests {
         let gateway = try await GatewayHarness.start(yaml: Self.mockConfig("security: {cors_origins: [\"https://app.example\"]}"))
         let preflight = try await TestHTTP.send(
             .OPTIONS, "\(gateway.url)/v1/chat/completions",
-            headers: [("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST"), ("Access-Control-Request-Headers", "authorization, content-type, x-stainless-os")])
+            headers: [
+                ("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST"), ("Access-Control-Request-Headers", "authorization, content-type, x-stainless-os"),
+            ])
         #expect(preflight.status == 204)
         #expect(preflight.headers["access-control-allow-origin"].first == "https://app.example")
         #expect(preflight.headers["access-control-allow-headers"].first == "authorization, content-type, x-stainless-os")

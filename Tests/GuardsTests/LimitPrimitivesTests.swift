@@ -7,7 +7,7 @@ struct LimitPrimitivesTests {
 
     @Test("GCRA: a full bucket admits the burst at once, then one request per interval, and says when to retry")
     func gcraBurstAndRefill() {
-        let rule = GCRA.perMinute(60, burst: 3)  // one a second, three at once
+        let rule = GCRA.perMinute(60, burst: 3) // one a second, three at once
         var tat: Int64 = 0
         let now: Int64 = 1000 * Self.second
         let first = rule.charge(1, tat: &tat, now: now)
@@ -28,17 +28,17 @@ struct LimitPrimitivesTests {
 
     @Test("GCRA: a cost over the burst is clamped to the burst; adjust books real usage and refunds never bank past capacity")
     func gcraCostsAndAdjust() {
-        let rule = GCRA.perMinute(600, burst: 600)  // tokens: 10 a second
+        let rule = GCRA.perMinute(600, burst: 600) // tokens: 10 a second
         var tat: Int64 = 0
         let now: Int64 = 50 * Self.second
-        #expect(rule.charge(5000, tat: &tat, now: now).admitted)  // clamped to 600
+        #expect(rule.charge(5000, tat: &tat, now: now).admitted) // clamped to 600
         #expect(!rule.charge(1, tat: &tat, now: now).admitted)
-        rule.adjust(-590, tat: &tat, now: now)  // it really used 10
+        rule.adjust(-590, tat: &tat, now: now) // it really used 10
         let after = rule.charge(100, tat: &tat, now: now)
         #expect(after.admitted && after.remaining == 490)
         rule.adjust(-10_000, tat: &tat, now: now)
         #expect(tat == now)
-        rule.adjust(Int64.max, tat: &tat, now: now)  // saturates, never traps
+        rule.adjust(Int64.max, tat: &tat, now: now) // saturates, never traps
         #expect(!rule.charge(1, tat: &tat, now: now).admitted)
     }
 
@@ -62,7 +62,7 @@ struct LimitPrimitivesTests {
         #expect(slots.acquire("k", limit: 2))
         slots.release("k")
         slots.release("k")
-        slots.release("k")  // an extra release does not go negative
+        slots.release("k") // an extra release does not go negative
         #expect(slots.inFlight("k") == 0)
     }
 
@@ -70,7 +70,7 @@ struct LimitPrimitivesTests {
     func ledger() {
         let ledger = BudgetLedger()
         let budget = Budget(tokens: 1000, period: .day)
-        let now: Int64 = 1_764_547_200_000  // 2025-12-01T00:00:00Z
+        let now: Int64 = 1_764_547_200_000 // 2025-12-01T00:00:00Z
         let charge = BudgetCharge(tokens: 300, costUSD: 0)
         #expect(ledger.reserve("k", charge, budget: budget, nowMs: now) == nil)
         #expect(ledger.reserve("k", charge, budget: budget, nowMs: now) == nil)
