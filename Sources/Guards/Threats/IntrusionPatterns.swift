@@ -8,7 +8,8 @@
 package enum IntrusionPatterns {
     /// What a request looked like.
     package enum Finding: String, Sendable, CaseIterable {
-        case honeypot, traversal, injection, scanner, traceMethod = "trace_method"
+        case honeypot, traversal, injection, scanner
+        case traceMethod = "trace_method"
     }
 
     /// The first finding for a request, nil for an ordinary one.
