@@ -149,6 +149,20 @@ def gateway_yaml(workdir, name, port, mock_port, stream_port, features, tls_port
         "database": {"enabled": "true" if features else "false", "path": f'"{data_dir or workdir}/{name}.sqlite"'},
         **({"auth": {"keys": f"[{CLIENT_KEY}]"}} if features else {}),
     }
+    if features:
+        # Every guard on, as a careful deployment runs them (issue 10): address lists, the
+        # automatic block list (on by default), per-address, per-key and per key × model rates
+        # and tokens, an owner's budget (the managed key run_benchmark creates belongs to it),
+        # load shedding. The limits are far above what the benchmark sends: every guard does
+        # its work on every request and none refuses one.
+        sections.update({
+            "security": {"allow_ips": "[127.0.0.0/8]", "deny_ips": "[192.0.2.0/24, \"2001:db8::/32\"]"},
+            "limits": {"ip": "{requests_per_minute: 100000000, concurrency: 100000}",
+                       "key": "{requests_per_minute: 100000000, tokens_per_minute: 100000000000, concurrency: 100000}",
+                       "key_model": "{tokens_per_minute: 100000000000}"},
+            "budgets": {"owners": "{bench: {tokens: 1000000000000000, cost_usd: 1000000000, period: month}}"},
+            "shedding": {"max_in_flight": 100000},
+        })
     providers = [
         {"name": "mock-upstream", "type": "openai", "base_url": f'"http://127.0.0.1:{mock_port}/v1"', "api_key": UPSTREAM_KEY, "models": "[gpt-4o-mini]", "discover_models": "false"},
         {"name": "stream-upstream", "type": "openai", "base_url": f'"http://127.0.0.1:{stream_port}/v1"', "api_key": UPSTREAM_KEY, "models": "[stream-model]", "discover_models": "false"},
@@ -160,7 +174,7 @@ def gateway_yaml(workdir, name, port, mock_port, stream_port, features, tls_port
     def flow(section, values):
         return "{" + ", ".join(f"{key}: {value}" for key, value in values.items() if f"{section}.{key}" not in omit) + "}"
     with open(path, "w") as f:
-        f.write("".join(f"{section}: {flow(section, values)}\n" for section, values in sections.items()))
+        f.write("".join(f"{section}: {flow(section, values)}\n" for section, values in sections.items() if section not in omit))
         f.write("providers:\n" + "".join(f"  - {flow('providers', provider)}\n" for provider in providers))
     return path
 
@@ -263,7 +277,7 @@ def before_after(scenarios, gateways, rounds, duration):
     Kept: every round, their mean, and each gateway's peak RSS under 64 connections."""
     out = {}
     for label, connections, reference, model in scenarios:
-        sides = {"reference": (reference, "", "", None), **{side: (url, CLIENT_KEY, model, pid) for side, (url, pid) in gateways.items()}}
+        sides = {"reference": (reference, "", "", None), **{side: (url, key, model, pid) for side, (url, pid, key) in gateways.items()}}
         for url, client_key, m, _ in sides.values():
             wrk(url, connections, 1, client_key, m)  # warm-up
         runs = {side: [] for side in sides}
@@ -356,13 +370,23 @@ def main():
         via_nginx = f"http://127.0.0.1:{nginx_port}/v1/chat/completions"
         via_gateway = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
 
+        # The features-on gateway is called with a managed key that has its own rates and a
+        # budget (so the key, limit and budget guards all work per request); the baseline binary
+        # keeps the configured key.
+        on_yaml = gateway_yaml(workdir, "gateway-on", gw_port, mock_port, stream_port, True, tls_port if tls else None, ca_file)
+        created = subprocess.run([args.binary, "keys", "create", "-c", on_yaml, "--user", "bench", "--rpm", "100000000", "--tpm", "100000000000",
+                                  "--token-budget", "1000000000000000", "--cost-budget", "1000000000", "--budget-period", "month"],
+                                 capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        gateway_key = next((line for line in created.stdout.splitlines() if line.startswith("sk-")), None)
+        if created.returncode != 0 or not gateway_key:
+            raise SystemExit(f"bench: cannot create the benchmark's managed key:\n{created.stdout}{created.stderr}")
         gateway = start_gateway(features=True)
         time.sleep(1)
         results["rss_idle_kib"] = {"gateway": rss_kib(gateway.pid), "nginx": rss_kib(nginx.pid, children=True)}
         check_answer(direct, "")
         check_answer(via_nginx, "")
-        check_answer(via_gateway, CLIENT_KEY)
-        key = {"direct": "", "nginx": "", "gateway": CLIENT_KEY}
+        check_answer(via_gateway, gateway_key)
+        key = {"direct": "", "nginx": "", "gateway": gateway_key}
         urls = {"direct": direct, "nginx": via_nginx, "gateway": via_gateway}
 
         # Before / after: the baseline (old) binary with the same features-on configuration, on
@@ -383,12 +407,12 @@ def main():
                 direct_tls = f"https://127.0.0.1:{tls_port}/v1/chat/completions"
                 check_answer(direct_tls, "", ca_file=ca_file)
                 check_answer(via_baseline, CLIENT_KEY, model=TLS_MODEL)
-                check_answer(via_gateway, CLIENT_KEY, model=TLS_MODEL)
+                check_answer(via_gateway, gateway_key, model=TLS_MODEL)
                 scenarios += [("tls_c64", 64, direct_tls, TLS_MODEL), ("tls_c1", 1, direct_tls, TLS_MODEL)]
             ab = {"old_binary": os.path.abspath(args.baseline), "new_binary": os.path.abspath(args.binary),
                   "old_sha256": file_digest(args.baseline), "new_sha256": file_digest(args.binary), "omitted_keys": omitted,
                   "rounds": args.rounds, "rss_idle_kib": {"old": rss_kib(baseline.pid), "new": rss_kib(gateway.pid)}}
-            ab["scenarios"] = before_after(scenarios, {"old": (via_baseline, baseline.pid), "new": (via_gateway, gateway.pid)}, args.rounds, duration)
+            ab["scenarios"] = before_after(scenarios, {"old": (via_baseline, baseline.pid, CLIENT_KEY), "new": (via_gateway, gateway.pid, gateway_key)}, args.rounds, duration)
             try:
                 served, dropped = proxied_and_dropped(base_port)
                 procs.stop(baseline)
@@ -414,9 +438,9 @@ def main():
         if tls:
             direct_tls = f"https://127.0.0.1:{tls_port}/v1/chat/completions"
             check_answer(direct_tls, "", ca_file=ca_file)
-            check_answer(via_gateway, CLIENT_KEY, model=TLS_MODEL)
+            check_answer(via_gateway, gateway_key, model=TLS_MODEL)
             for connections in (1, 64):
-                for name, url, client_key, model in (("tls_direct", direct_tls, "", ""), ("tls_gateway", via_gateway, CLIENT_KEY, TLS_MODEL)):
+                for name, url, client_key, model in (("tls_direct", direct_tls, "", ""), ("tls_gateway", via_gateway, gateway_key, TLS_MODEL)):
                     wrk(url, connections, 1, client_key, model)  # warm-up
                     sampler = Sampler(gateway.pid) if connections == 64 and name == "tls_gateway" else None
                     results[f"c{connections}_{name}"] = wrk(url, connections, duration, client_key, model)
@@ -436,7 +460,7 @@ def main():
 
         # Soak: sustained load, then compare memory at its start and end.
         soak_sampler = Sampler(gateway.pid)
-        results["soak"] = wrk(via_gateway, 64, max(1, int(args.soak)), CLIENT_KEY)
+        results["soak"] = wrk(via_gateway, 64, max(1, int(args.soak)), gateway_key)
         soak_sampler.stop()
         third = max(1, len(soak_sampler.samples) // 3)
         results["rss_soak_kib"] = {"first_third_max": max(soak_sampler.samples[:third]), "last_third_max": max(soak_sampler.samples[-third:]),
@@ -536,7 +560,9 @@ def render_before_after(ab, duration):
     def ratio(a, b): return f"{a / b:.2f}" if b > 0 else "n/a"
     lines = ["", "## Before / after (same run)", "",
              f"- old: `{ab['old_binary']}` (sha256 {ab['old_sha256']}); new: `{ab['new_binary']}` (sha256 {ab['new_sha256']})",
-             "- both with features on (client key, request log, metrics, analytics), the same configuration file "
+             "- both with features on (client key, request log, metrics, analytics; the new binary with every guard of issue 10 as well: "
+             "address lists, automatic blocking, rates and tokens per address, key and key × model, an owner budget, shedding, called with a managed key "
+             "that has its own rates and budget), the same configuration file "
              + (f"except {', '.join(f'`{k}`' for k in ab['omitted_keys'])}, unknown to the old binary and left out of its copy"
                 if ab["omitted_keys"] else "(the old binary accepts every key)")
              + "; each on its own port with its own SQLite file, both started before the rest of the run",
