@@ -4,20 +4,27 @@ import Store
 
 /// What keys and owners spent in their current budget period before this process started,
 /// read from the store's events once at start, so a restart does not hand out a fresh budget.
+/// With a leased ledger (instances on PostgreSQL) the pool holds that instead: the subjects
+/// are announced, so the broker leases for them before the first request.
 enum BudgetSeed {
     static func load(store: Store, config: GatewayConfig, ledger: BudgetLedger) async throws {
         let now = WallClock.nowMs()
+        var subjects: [(String, Budget, keyID: String?, owner: String?)] = []
         for key in try await store.keys() where key.revokedAt == nil {
             guard let budget = key.limits.identityLimits.budget else { continue }
-            let since = budget.period.start(containing: now)
-            let spent = try await store.spend(keyID: key.id, since: since)
-            ledger.seed("key:" + key.id, periodStart: since, tokens: spent.tokens, costUSD: spent.costUSD)
+            subjects.append(("key:" + key.id, budget, key.id, nil))
         }
         for (owner, budget) in config.budgets.owners {
-            let period = BudgetPeriod(rawValue: budget.period) ?? .month
-            let since = period.start(containing: now)
-            let spent = try await store.spend(username: owner, since: since)
-            ledger.seed("owner:" + owner, periodStart: since, tokens: spent.tokens, costUSD: spent.costUSD)
+            subjects.append(("owner:" + owner, Budget(tokens: budget.tokens, costUSD: budget.costUSD, period: BudgetPeriod(rawValue: budget.period) ?? .month), nil, owner))
+        }
+        for (subject, budget, keyID, owner) in subjects {
+            if ledger.leased {
+                ledger.expect(subject, budget: budget, nowMs: now)
+                continue
+            }
+            let since = budget.period.start(containing: now)
+            let spent = try await store.spend(keyID: keyID, username: owner, since: since)
+            ledger.seed(subject, periodStart: since, tokens: spent.tokens, costUSD: spent.costUSD)
         }
     }
 }

@@ -58,7 +58,8 @@ package final class Gateway: Sendable {
         let health = HealthRegistry()
         // Managed keys live in memory for the whole run (loaded below when the database is on).
         let keyIndex = config.database.enabled ? ManagedKeyIndex() : nil
-        let limits = LimitState()
+        // Instances sharing PostgreSQL lease their budgets from its pool (BudgetBroker).
+        let limits = LimitState(leasedBudgets: config.database.enabled && config.database.url != nil)
         let environment = EngineEnvironment(keys: keyIndex, extraGuards: extraGuards, limits: limits, isLocalSurface: GatewayResponder.handles)
         let store = StateStore(GatewayState(config: config, engines: [], catalog: catalog, health: health, environment: environment))
         self.store.withLock { $0 = store }
@@ -116,9 +117,9 @@ package final class Gateway: Sendable {
                         "seconds": .stringConvertible((block.expiresAt - block.createdAt) / 1000), "strikes": .stringConvertible(block.strikes),
                     ])
             },
-            onSpike: { address in
-                metrics.anomaly(kind: "request_rate_spike")
-                threatLogger.warning("request-rate spike", metadata: ["address": .string(address)])
+            onAnomaly: { anomaly, subject in
+                metrics.anomaly(kind: anomaly.rawValue)
+                threatLogger.warning("anomaly", metadata: ["kind": .string(anomaly.rawValue), "subject": .string(subject)])
             })
         var observers: [any RequestObserver] = [LimitSettlement(), threats, metrics, RequestLogObserver(store: store, logger: requestLogger)]
         if let recorder { observers.append(AnalyticsObserver(events: recorder)) }
@@ -154,6 +155,7 @@ package final class Gateway: Sendable {
         services.append(.init(service: ResourceSampler(shedder: limits.shedder)))
         if let dataStore, let keyIndex { services.append(.init(service: KeySync(store: dataStore, index: keyIndex, logger: logger))) }
         if let dataStore { services.append(.init(service: BlockSync(store: dataStore, blocks: limits.blocks, logger: logger))) }
+        if let dataStore, limits.budgets.leased { services.append(.init(service: BudgetBroker(store: dataStore, ledger: limits.budgets, logger: logger))) }
         services += [
             .init(service: app),
             .init(service: monitor),

@@ -205,6 +205,12 @@ package struct BudgetGuard: AdmissionGuard {
         for (subject, budget) in [("key:" + identity.keyID, keyBudget), ("owner:" + identity.username, ownerBudget)] {
             guard let budget else { continue }
             if let exhausted = state.budgets.reserve(subject, charge, budget: budget, nowMs: nowMs) {
+                if exhausted.leaseTooSmall {
+                    return .reject(
+                        .budgetExceeded(
+                            "This instance's share of the \(subject.hasPrefix("key:") ? "key's" : "key owner's") \(exhausted.dimension) budget cannot cover this request (it reserves up to \(charge.tokens) tokens); more is being leased from the shared pool if any is left: retry shortly",
+                            retryAfter: 1))
+                }
                 let whose = subject.hasPrefix("key:") ? "This key's" : "The key owner's"
                 let period = budget.period == .total ? "" : " per \(budget.period.rawValue)"
                 let reset = exhausted.resetsAt.map { " until \(CivilDate.iso8601(ms: $0))" } ?? ""

@@ -10,17 +10,19 @@ import Store
 package struct ThreatObserver: RequestObserver {
     let limits: LimitState
     let store: StateStore
-    /// Told of each new block and each request-rate spike (log lines, metrics).
+    /// Told of each new block and each anomaly, with the subject (`address` or `key:<id>`)
+    /// (log lines, metrics).
     let onBlock: @Sendable (Block, Double) -> Void
-    let onSpike: @Sendable (String) -> Void
+    let onAnomaly: @Sendable (ThreatDetector.Anomaly, String) -> Void
 
     package init(
-        limits: LimitState, store: StateStore, onBlock: @escaping @Sendable (Block, Double) -> Void, onSpike: @escaping @Sendable (String) -> Void
+        limits: LimitState, store: StateStore, onBlock: @escaping @Sendable (Block, Double) -> Void,
+        onAnomaly: @escaping @Sendable (ThreatDetector.Anomaly, String) -> Void
     ) {
         self.limits = limits
         self.store = store
         self.onBlock = onBlock
-        self.onSpike = onSpike
+        self.onAnomaly = onAnomaly
     }
 
     package func requestFinished(_ record: RequestRecord) {
@@ -35,8 +37,15 @@ package struct ThreatObserver: RequestObserver {
         settings.threshold = config.threshold
         settings.halfLife = config.halfLife
         let nowMs = WallClock.nowMs()
-        let verdict = limits.detector.observe(address, evidence: evidence, now: Double(nowMs) / 1000, settings: settings)
-        if verdict.spike { onSpike(address) }
+        let now = Double(nowMs) / 1000
+        let failed = record.status >= 400
+        let verdict = limits.detector.observe(address, evidence: evidence, now: now, settings: settings, failed: failed, bodyBytes: record.bytesIn)
+        for anomaly in verdict.anomalies { onAnomaly(anomaly, address) }
+        // Per key too: a leaked key used from many addresses spikes here, not per address.
+        if let keyID = record.identity?.keyID {
+            let perKey = limits.detector.observe("key:" + keyID, evidence: nil, now: now, settings: settings, failed: failed, bodyBytes: record.bytesIn)
+            for anomaly in perKey.anomalies { onAnomaly(anomaly, "key:" + keyID) }
+        }
         if verdict.block {
             let reason: String
             switch evidence {

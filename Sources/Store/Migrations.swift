@@ -65,7 +65,7 @@ enum Migrations {
             ]
         ),
         // Issue 10: a key's concurrency and money budget with its period; each event's cost;
-        // the automatic block list, shared by instances.
+        // the automatic block list, shared by instances; the budget pool instances lease from.
         Step(
             version: 3,
             sqlite: [
@@ -78,6 +78,12 @@ enum Migrations {
                     address TEXT PRIMARY KEY, reason TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
                     strikes INTEGER NOT NULL)
                 """,
+                """
+                CREATE TABLE budget_pool (
+                    subject TEXT NOT NULL, period_start INTEGER NOT NULL, spent_tokens INTEGER NOT NULL, spent_cost REAL NOT NULL,
+                    leased_tokens INTEGER NOT NULL, leased_cost REAL NOT NULL, grant_tokens INTEGER NOT NULL, grant_cost REAL NOT NULL,
+                    PRIMARY KEY (subject, period_start))
+                """,
             ],
             postgres: [
                 "ALTER TABLE api_keys ADD COLUMN concurrency BIGINT",
@@ -88,6 +94,12 @@ enum Migrations {
                 CREATE TABLE blocks (
                     address TEXT PRIMARY KEY, reason TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
                     strikes BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE budget_pool (
+                    subject TEXT NOT NULL, period_start BIGINT NOT NULL, spent_tokens BIGINT NOT NULL, spent_cost DOUBLE PRECISION NOT NULL,
+                    leased_tokens BIGINT NOT NULL, leased_cost DOUBLE PRECISION NOT NULL, grant_tokens BIGINT NOT NULL,
+                    grant_cost DOUBLE PRECISION NOT NULL, PRIMARY KEY (subject, period_start))
                 """,
             ]
         ),

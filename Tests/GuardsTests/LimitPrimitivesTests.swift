@@ -119,3 +119,34 @@ struct LimitPrimitivesTests {
         #expect(PriceTable(configured: [], defaults: false).price(for: "gpt-4o") == nil)
     }
 }
+
+@Suite("Budget ledger leased from a shared pool")
+struct LeasedLedgerTests {
+    @Test("admission stays within the lease; refusals ask for more; spending is reported and idle or shutdown leases go back")
+    func leases() {
+        let ledger = BudgetLedger(leased: true)
+        let budget = Budget(tokens: 1000, period: .total)
+        let now: Int64 = 1_000_000
+        ledger.expect("key:k", budget: budget, nowMs: now)
+        let first = ledger.leaseWork(nowMs: now)
+        #expect(first.count == 1 && first[0].acquire != nil)
+        // Nothing is admitted before a lease arrives.
+        #expect(ledger.reserve("key:k", BudgetCharge(tokens: 60, costUSD: 0), budget: budget, nowMs: now)?.leaseTooSmall == true)
+        ledger.addGrant("key:k", periodStart: 0, tokens: 100, costUSD: 0)
+        #expect(ledger.reserve("key:k", BudgetCharge(tokens: 60, costUSD: 0), budget: budget, nowMs: now) == nil)
+        #expect(ledger.reserve("key:k", BudgetCharge(tokens: 60, costUSD: 0), budget: budget, nowMs: now)?.leaseTooSmall == true)
+        ledger.settle("key:k", reserved: BudgetCharge(tokens: 60, costUSD: 0), used: BudgetCharge(tokens: 50, costUSD: 0), budget: budget, nowMs: now)
+        let report = ledger.leaseWork(nowMs: now)
+        #expect(report.count == 1)
+        #expect(report[0].spent.tokens == 50 && report[0].consumed.tokens == 50 && report[0].acquire?.tokens == 60)
+        // A store that did not answer: the report comes back next time.
+        ledger.restore(report[0])
+        #expect(ledger.leaseWork(nowMs: now).first?.spent.tokens == 50)
+        // Idle past the limit: the rest of the lease (100 − 50) goes back.
+        let idle = ledger.leaseWork(nowMs: now + 20_000, idleMs: 10_000)
+        #expect(idle.first?.returned.tokens == 50)
+        #expect(ledger.reserve("key:k", BudgetCharge(tokens: 1, costUSD: 0), budget: budget, nowMs: now + 20_000)?.leaseTooSmall == true)
+        ledger.addGrant("key:k", periodStart: 0, tokens: 30, costUSD: 0)
+        #expect(ledger.leaseWork(nowMs: now + 20_000, releaseAll: true).first?.returned.tokens == 30)
+    }
+}

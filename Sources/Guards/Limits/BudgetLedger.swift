@@ -66,8 +66,14 @@ package struct BudgetCharge: Sendable, Equatable {
 /// settles with what it really used when it is accounted for. 50 concurrent requests against
 /// a budget that covers 10 therefore admit at most 10, whatever order they finish in.
 ///
-/// Subjects are strings (`key:<id>`, `owner:<name>`). What was spent before the process
-/// started is seeded from the store (``seed(_:periodStart:tokens:costUSD:)``).
+/// Two modes. **Local** (one instance): the whole budget is here; what was spent before the
+/// process started is seeded from the store (``seed(_:periodStart:tokens:costUSD:)``).
+/// **Leased** (instances sharing PostgreSQL): an instance may only admit within the lease
+/// it holds from the store's budget pool (``Store/leaseBudget``), which never leases out
+/// more than is left; a background broker tops leases up before they run out (``leaseWork``),
+/// books what was spent and returns what idles. The request path never waits for the
+/// database: a request that finds its lease too small is refused (and the broker asked for
+/// more), so the cluster as a whole cannot pass the budget.
 package final class BudgetLedger: Sendable {
     private struct Account {
         var periodStart: Int64
@@ -75,11 +81,27 @@ package final class BudgetLedger: Sendable {
         var spentCost: Double = 0
         var reservedTokens: Int64 = 0
         var reservedCost: Double = 0
+        // Leased mode only.
+        var budget: Budget?
+        /// What is left of the lease this instance holds.
+        var grantedTokens: Int64 = 0
+        var grantedCost: Double = 0
+        /// Spent since the last report to the pool, and how much of it came out of the lease.
+        var unreportedTokens: Int64 = 0
+        var unreportedCost: Double = 0
+        var consumedTokens: Int64 = 0
+        var consumedCost: Double = 0
+        /// The largest charge seen: a lease smaller than it could admit nothing.
+        var largest = BudgetCharge(tokens: 0, costUSD: 0)
+        var wanted = false
+        var lastUse: Int64 = 0
     }
 
     private let accounts = Mutex([String: Account]())
+    /// Whether admission is limited to leases from the store's pool.
+    package let leased: Bool
 
-    package init() {}
+    package init(leased: Bool = false) { self.leased = leased }
 
     /// Why a reservation was refused.
     package struct Exhausted: Sendable, Equatable {
@@ -88,28 +110,38 @@ package final class BudgetLedger: Sendable {
         package var limit: String
         /// When the budget starts again (ms since 1970); nil for a total budget.
         package var resetsAt: Int64?
+        /// Leased mode: this instance's lease was too small; the pool may still have more (retry shortly).
+        package var leaseTooSmall = false
     }
 
     /// Reserves `charge` against `budget` for `subject` at `nowMs`.
     package func reserve(_ subject: String, _ charge: BudgetCharge, budget: Budget, nowMs: Int64) -> Exhausted? {
         let periodStart = budget.period.start(containing: nowMs)
+        let leased = self.leased
         return accounts.withLock { accounts in
             var account = Self.current(accounts[subject], periodStart: periodStart)
+            defer { accounts[subject] = account }
+            account.budget = budget
+            account.lastUse = nowMs
+            account.largest = BudgetCharge(tokens: max(account.largest.tokens, charge.tokens), costUSD: max(account.largest.costUSD, charge.costUSD))
+            let resets = budget.period.end(containing: nowMs)
             if let tokens = budget.tokens {
-                let (sum, overflow) = account.spentTokens.addingReportingOverflow(account.reservedTokens)
-                let (total, overflow2) = sum.addingReportingOverflow(charge.tokens)
-                if overflow || overflow2 || total > tokens {
-                    accounts[subject] = account
-                    return Exhausted(dimension: "tokens", limit: "\(tokens) tokens", resetsAt: budget.period.end(containing: nowMs))
+                let room = leased ? account.grantedTokens : tokens &- account.spentTokens
+                let (total, overflow) = account.reservedTokens.addingReportingOverflow(charge.tokens)
+                if overflow || total > room {
+                    account.wanted = leased
+                    return Exhausted(dimension: "tokens", limit: "\(tokens) tokens", resetsAt: resets, leaseTooSmall: leased)
                 }
             }
-            if let cost = budget.costUSD, account.spentCost + account.reservedCost + charge.costUSD > cost + 1e-12 {
-                accounts[subject] = account
-                return Exhausted(dimension: "cost", limit: "$\(cost)", resetsAt: budget.period.end(containing: nowMs))
+            if let cost = budget.costUSD {
+                let room = leased ? account.grantedCost : cost - account.spentCost
+                if account.reservedCost + charge.costUSD > room + 1e-12 {
+                    account.wanted = leased
+                    return Exhausted(dimension: "cost", limit: "$\(cost)", resetsAt: resets, leaseTooSmall: leased)
+                }
             }
             account.reservedTokens &+= charge.tokens
             account.reservedCost += charge.costUSD
-            accounts[subject] = account
             return nil
         }
     }
@@ -119,12 +151,24 @@ package final class BudgetLedger: Sendable {
     /// charging the new one for what the old one spent.
     package func settle(_ subject: String, reserved: BudgetCharge, used: BudgetCharge, budget: Budget, nowMs: Int64) {
         let periodStart = budget.period.start(containing: nowMs)
+        let leased = self.leased
         accounts.withLock { accounts in
             var account = Self.current(accounts[subject], periodStart: periodStart)
             account.reservedTokens = max(0, account.reservedTokens &- reserved.tokens)
             account.reservedCost = max(0, account.reservedCost - reserved.costUSD)
-            account.spentTokens &+= max(0, used.tokens)
-            account.spentCost += max(0, used.costUSD)
+            let tokens = max(0, used.tokens), cost = max(0, used.costUSD)
+            account.spentTokens &+= tokens
+            account.spentCost += cost
+            if leased {
+                let fromLeaseTokens = min(tokens, max(0, account.grantedTokens))
+                let fromLeaseCost = min(cost, max(0, account.grantedCost))
+                account.grantedTokens -= fromLeaseTokens
+                account.grantedCost -= fromLeaseCost
+                account.unreportedTokens &+= tokens
+                account.unreportedCost += cost
+                account.consumedTokens &+= fromLeaseTokens
+                account.consumedCost += fromLeaseCost
+            }
             accounts[subject] = account
         }
     }
@@ -147,14 +191,120 @@ package final class BudgetLedger: Sendable {
         return (BudgetCharge(tokens: account.spentTokens, costUSD: account.spentCost), BudgetCharge(tokens: account.reservedTokens, costUSD: account.reservedCost))
     }
 
+    // MARK: leases (the broker's side)
+
+    /// One thing the broker should do for a subject.
+    package struct LeaseTask: Sendable, Equatable {
+        package var subject: String
+        package var periodStart: Int64
+        package var budget: Budget
+        /// Ask the pool for more, at least this much (what one request needs).
+        package var acquire: BudgetCharge?
+        /// Book spent (moved out of the lease as `consumed`) and hand back `returned`.
+        package var spent: BudgetCharge
+        package var consumed: BudgetCharge
+        package var returned: BudgetCharge
+    }
+
+    /// Makes a subject known before its first request (start-up, a key with a budget), so
+    /// the broker leases for it at once.
+    package func expect(_ subject: String, budget: Budget, nowMs: Int64) {
+        let periodStart = budget.period.start(containing: nowMs)
+        accounts.withLock { accounts in
+            var account = Self.current(accounts[subject], periodStart: periodStart)
+            account.budget = budget
+            account.wanted = true
+            account.lastUse = max(account.lastUse, nowMs)
+            accounts[subject] = account
+        }
+    }
+
+    /// What the broker should do now: top up leases that are wanted or below two requests'
+    /// worth, report spending, and return leases idle for `idleMs`. Taking a task clears the
+    /// reported amounts (``restore(_:)`` puts them back when the store did not answer).
+    /// `releaseAll` (shutdown): report and hand back every lease, acquire nothing.
+    package func leaseWork(nowMs: Int64, idleMs: Int64 = 10_000, releaseAll: Bool = false) -> [LeaseTask] {
+        accounts.withLock { accounts in
+            var tasks: [LeaseTask] = []
+            for (subject, var account) in accounts {
+                guard let budget = account.budget else { continue }
+                let periodStart = budget.period.start(containing: nowMs)
+                if account.periodStart != periodStart { account = Self.current(account, periodStart: periodStart) }
+                let spareTokens = account.grantedTokens - account.reservedTokens
+                let spareCost = account.grantedCost - account.reservedCost
+                let low =
+                    (budget.tokens != nil && spareTokens < 2 * max(1, account.largest.tokens))
+                    || (budget.costUSD != nil && spareCost < 2 * account.largest.costUSD)
+                let idle = releaseAll || (nowMs - account.lastUse > idleMs && account.reservedTokens == 0 && account.reservedCost == 0)
+                let hasReport = account.unreportedTokens > 0 || account.unreportedCost > 0
+                var task = LeaseTask(
+                    subject: subject, periodStart: periodStart, budget: budget, acquire: nil,
+                    spent: BudgetCharge(tokens: account.unreportedTokens, costUSD: account.unreportedCost),
+                    consumed: BudgetCharge(tokens: account.consumedTokens, costUSD: account.consumedCost), returned: BudgetCharge(tokens: 0, costUSD: 0))
+                if idle && (releaseAll || !account.wanted) {
+                    task.returned = BudgetCharge(tokens: max(0, account.grantedTokens), costUSD: max(0, account.grantedCost))
+                    account.grantedTokens = 0
+                    account.grantedCost = 0
+                } else if account.wanted || low {
+                    task.acquire = account.largest
+                    account.wanted = false
+                }
+                guard task.acquire != nil || hasReport || task.returned.tokens > 0 || task.returned.costUSD > 0 else {
+                    accounts[subject] = account
+                    continue
+                }
+                account.unreportedTokens = 0
+                account.unreportedCost = 0
+                account.consumedTokens = 0
+                account.consumedCost = 0
+                accounts[subject] = account
+                tasks.append(task)
+            }
+            return tasks
+        }
+    }
+
+    /// Adds a grant from the pool to the subject's lease (for the period it was asked for).
+    package func addGrant(_ subject: String, periodStart: Int64, tokens: Int64, costUSD: Double) {
+        accounts.withLock { accounts in
+            guard var account = accounts[subject], account.periodStart == periodStart else { return }
+            account.grantedTokens &+= max(0, tokens)
+            account.grantedCost += max(0, costUSD)
+            accounts[subject] = account
+        }
+    }
+
+    /// Puts back what a task took when the store did not take it.
+    package func restore(_ task: LeaseTask) {
+        accounts.withLock { accounts in
+            guard var account = accounts[task.subject], account.periodStart == task.periodStart else { return }
+            account.unreportedTokens &+= task.spent.tokens
+            account.unreportedCost += task.spent.costUSD
+            account.consumedTokens &+= task.consumed.tokens
+            account.consumedCost += task.consumed.costUSD
+            account.grantedTokens &+= task.returned.tokens
+            account.grantedCost += task.returned.costUSD
+            if task.acquire != nil { account.wanted = true }
+            accounts[task.subject] = account
+        }
+    }
+
     /// The account in the period starting at `periodStart`: spending from an older period is
-    /// forgotten, reservations in flight are kept (they settle against the new one).
+    /// forgotten, reservations in flight are kept (they settle against the new one). A lease
+    /// belongs to its period: a new period starts with none.
     private static func current(_ account: Account?, periodStart: Int64) -> Account {
         guard var account else { return Account(periodStart: periodStart) }
         if account.periodStart != periodStart {
             account.periodStart = periodStart
             account.spentTokens = 0
             account.spentCost = 0
+            account.grantedTokens = 0
+            account.grantedCost = 0
+            account.unreportedTokens = 0
+            account.unreportedCost = 0
+            account.consumedTokens = 0
+            account.consumedCost = 0
+            account.wanted = account.budget != nil
         }
         return account
     }

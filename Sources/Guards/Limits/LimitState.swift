@@ -14,13 +14,15 @@ package final class LimitState: Sendable {
     package let modelRates = RateLimiter()
     package let modelSlots = ConcurrencyLimiter()
     package let modelTokens = RateLimiter()
-    package let budgets = BudgetLedger()
+    package let budgets: BudgetLedger
     package let shedder = LoadShedder()
     /// Blocked addresses and the detector that fills the list.
     package let blocks = BlockList()
     package let detector = ThreatDetector()
 
-    package init() {}
+    /// `leasedBudgets`: instances share a PostgreSQL store, and admit within leases from its
+    /// budget pool (see ``BudgetLedger``).
+    package init(leasedBudgets: Bool = false) { budgets = BudgetLedger(leased: leasedBudgets) }
 
     /// The name a client key is counted under: the managed key's id, else a digest of the
     /// configured key (never the key itself, which must not sit in memory tables or logs).

@@ -6,8 +6,9 @@ import Synchronization
 /// developer who mistypes a key a few times, or a test suite checking its 401 handling, never
 /// gets near the threshold; dozens of failures or probes within minutes do.
 ///
-/// Also watches for anomalies that only raise alerts: request-rate spikes against the
-/// address's own baseline. Pure over an injected clock, bounded in memory.
+/// Also watches for anomalies that only raise alerts — request-rate spikes against the
+/// subject's own baseline, error-ratio spikes, body-size outliers — per address and per key
+/// (a subject is any string). Pure over an injected clock, bounded in memory.
 package final class ThreatDetector: Sendable {
     package struct Settings: Sendable, Equatable {
         /// Score at which an address is blocked. Default 50.
@@ -35,13 +36,26 @@ package final class ThreatDetector: Sendable {
         case unknownPath
     }
 
+    /// Anomalies worth an alert, never a block on their own.
+    package enum Anomaly: String, Sendable, Equatable {
+        /// Requests in a minute past the floor and ten times the subject's own baseline.
+        case requestRateSpike = "request_rate_spike"
+        /// At least 100 requests in a minute, nine in ten of them refused or failed.
+        case errorRatioSpike = "error_ratio_spike"
+        /// A body over 1 MiB and fifty times the subject's usual size.
+        case bodySizeOutlier = "body_size_outlier"
+    }
+
     /// What the detector concluded from one observation.
     package struct Verdict: Sendable, Equatable {
         /// The score passed the threshold: block the address.
         package var block: Bool
         package var score: Double
-        /// A request-rate spike was seen (alert only).
-        package var spike: Bool
+        /// Anomalies seen with this request (each raised at most once a minute per subject).
+        package var anomalies: [Anomaly] = []
+
+        /// A request-rate spike was seen.
+        package var spike: Bool { anomalies.contains(.requestRateSpike) }
     }
 
     private struct Track {
@@ -52,6 +66,11 @@ package final class ThreatDetector: Sendable {
         var count: Double = 0
         var baseline: Double = 0
         var alerted = false
+        var errors: Double = 0
+        var errorAlerted = false
+        /// Smoothed body size and how many bodies it has seen.
+        var bodyMean: Double = 0
+        var bodies: Int = 0
     }
 
     package static let maxTracked = 100_000
@@ -62,7 +81,9 @@ package final class ThreatDetector: Sendable {
 
     /// Notes one request from `address` at `now` (seconds), with what it showed (if anything),
     /// under `settings` (the current configuration's: they may change on reload).
-    package func observe(_ address: String, evidence: Evidence?, now: Double, settings: Settings = Settings()) -> Verdict {
+    package func observe(
+        _ address: String, evidence: Evidence?, now: Double, settings: Settings = Settings(), failed: Bool = false, bodyBytes: Int = 0
+    ) -> Verdict {
         tracks.withLock { tracks in
             if tracks[address] == nil, tracks.count >= Self.maxTracked {
                 // Forget what has decayed to nothing; failing that, start over (errs to no block).
@@ -72,7 +93,7 @@ package final class ThreatDetector: Sendable {
             var track = tracks[address] ?? Track(scoredAt: now)
             // Rate: per-minute counts against an exponentially smoothed baseline.
             let minute = Int64(now / 60)
-            var spike = false
+            var anomalies: [Anomaly] = []
             if minute != track.minute {
                 let missed = Double(max(0, min(60, minute - track.minute - 1)))
                 track.baseline = track.baseline * 0.7 + track.count * 0.3
@@ -80,11 +101,23 @@ package final class ThreatDetector: Sendable {
                 track.minute = minute
                 track.count = 0
                 track.alerted = false
+                track.errors = 0
+                track.errorAlerted = false
             }
             track.count += 1
+            if failed { track.errors += 1 }
             if !track.alerted, track.count > settings.spikeFloor, track.count > 10 * max(track.baseline, 1) {
                 track.alerted = true
-                spike = true
+                anomalies.append(.requestRateSpike)
+            }
+            if !track.errorAlerted, track.count >= 100, track.errors >= 0.9 * track.count {
+                track.errorAlerted = true
+                anomalies.append(.errorRatioSpike)
+            }
+            if bodyBytes > 0 {
+                if track.bodies >= 20, bodyBytes > 1_048_576, Double(bodyBytes) > 50 * track.bodyMean { anomalies.append(.bodySizeOutlier) }
+                track.bodyMean = track.bodies == 0 ? Double(bodyBytes) : track.bodyMean * 0.95 + Double(bodyBytes) * 0.05
+                track.bodies = min(track.bodies + 1, 1000)
             }
             var block = false
             if let evidence {
@@ -96,7 +129,7 @@ package final class ThreatDetector: Sendable {
                 }
             }
             tracks[address] = track
-            return Verdict(block: block, score: track.score, spike: spike)
+            return Verdict(block: block, score: track.score, anomalies: anomalies)
         }
     }
 
