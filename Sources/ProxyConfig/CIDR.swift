@@ -34,8 +34,24 @@ package struct CIDR: Sendable, Equatable, CustomStringConvertible {
         return Self.masked(bytes, bits: bits) == network
     }
 
+    /// Whether an address already turned into 16 bytes (``bytes(_:)``) lies in this network,
+    /// without allocating.
+    package func contains(bytes address: [UInt8]) -> Bool {
+        guard address.count == 16 else { return false }
+        var index = 0
+        var remaining = bits
+        while remaining > 0 {
+            let keep = min(8, remaining)
+            let mask = UInt8(truncatingIfNeeded: 0xff << (8 - keep))
+            if address[index] & mask != network[index] { return false }
+            remaining -= keep
+            index += 1
+        }
+        return true
+    }
+
     /// 16 bytes for an IPv4 (mapped) or IPv6 address, nil when it is neither.
-    static func bytes(_ text: String) -> [UInt8]? {
+    package static func bytes(_ text: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
             let value = UInt32(bigEndian: v4.s_addr)

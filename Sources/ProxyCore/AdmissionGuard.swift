@@ -16,10 +16,8 @@ package struct Admission: Sendable {
     package let query: Substring?
     package let headers: HTTPFields
     package let operation: Operation
-    /// The connection's peer, as the driver knows it.
-    package let peer: SocketAddress?
-    /// `server.trusted_proxies` of the request's configuration.
-    let trustedProxies: [CIDR]
+    /// Where the request came from (peer, client address, user agent), shared with its record.
+    package let origin: RequestOrigin
     /// The client key as presented. Guards compare it; nothing may log or forward it.
     package let presentedKey: String?
     /// The request is answered by the gateway itself (a model listing), not forwarded.
@@ -37,33 +35,38 @@ package struct Admission: Sendable {
     package var bodySize = 0
     /// The output allowance the body names (`max_tokens` and siblings), for up-front charges.
     package var maxOutputTokens: Int?
-    /// What the guards took for this request (slots, token charges, budget holds); the
-    /// planner copies it into the record so the request's accounting settles it.
-    package var reservation = Reservation()
+    /// What the guards took for this request (slots, token charges, budget holds), made by
+    /// the first guard that takes something (``reserve()``); the planner hands it to the
+    /// record so the request's accounting settles it.
+    package var reservation: Reservation?
+    /// The name the rate guards count the client key under, once worked out.
+    package var limitSubject: String?
     /// The providers the route chose; nil when routing failed (the guards still run, so a
     /// key limited to other models is told so before it learns which models exist).
     package var providers: [Provider]?
 
     /// The client's address: the peer, or the first untrusted hop of `X-Forwarded-For` when
-    /// the peer is a trusted proxy. Worked out when a guard asks (most requests never need
-    /// the text of an address).
-    package var clientAddress: String? {
-        let forwarded = headers[values: .xForwardedFor]
-        return ClientAddress.resolve(
-            peer: peer?.ipAddress, forwardedFor: forwarded.isEmpty ? nil : forwarded.joined(separator: ","), trusted: trustedProxies)
+    /// the peer is a trusted proxy (worked out once per request, in its origin).
+    package var clientAddress: String? { origin.clientAddress }
+
+    /// The request's reservation, made on first use.
+    package mutating func reserve() -> Reservation {
+        if let reservation { return reservation }
+        let made = Reservation()
+        reservation = made
+        return made
     }
 
     package init(
         method: HTTPRequest.Method, path: String, query: Substring?, headers: HTTPFields, operation: Operation,
-        peer: SocketAddress?, trustedProxies: [CIDR], presentedKey: String?, answeredLocally: Bool
+        origin: RequestOrigin, presentedKey: String?, answeredLocally: Bool
     ) {
         self.method = method
         self.path = path
         self.query = query
         self.headers = headers
         self.operation = operation
-        self.peer = peer
-        self.trustedProxies = trustedProxies
+        self.origin = origin
         self.presentedKey = presentedKey
         self.answeredLocally = answeredLocally
     }

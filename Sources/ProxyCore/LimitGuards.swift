@@ -6,20 +6,22 @@ import Store
 /// Refuses addresses in `security.deny_ips`, and outside `security.allow_ips` when it lists
 /// any. First in the chain: a refused address costs nothing else.
 package struct AddressGuard: AdmissionGuard {
-    let allow: AddressAllowList
+    /// Empty: every address (that the deny list lets through) is allowed.
+    let allow: [CIDR]
     let deny: [CIDR]
 
     package var name: String { "ip" }
 
     package init(allow: [String], deny: [String]) {
-        self.allow = AddressAllowList(allow)
+        self.allow = allow.compactMap(CIDR.init)
         self.deny = deny.compactMap(CIDR.init)
     }
 
     package func admitHead(_ admission: inout Admission) -> GuardVerdict {
-        let address = admission.clientAddress
-        if let address, deny.contains(where: { $0.contains(address) }) { return .reject(.ipDenied) }
-        return allow.permits(address) ? .admit : .reject(.ipDenied)
+        let origin = admission.origin
+        if origin.isIn(deny) { return .reject(.ipDenied) }
+        guard !allow.isEmpty else { return .admit }
+        return origin.isIn(allow) ? .admit : .reject(.ipDenied)
     }
 }
 
@@ -34,7 +36,7 @@ package struct SheddingGuard: AdmissionGuard {
     package func admitHead(_ admission: inout Admission) -> GuardVerdict {
         switch shedder.admit(maxInFlight: config.maxInFlight, maxMemoryBytes: config.maxMemoryMB * 1_048_576, maxCPUPercent: config.maxCPUPercent) {
         case .admit(let tookSlot):
-            if tookSlot { admission.reservation.holdShedSlot(shedder) }
+            if tookSlot { admission.reserve().holdShedSlot(shedder) }
             return .admit
         case .shed:
             return .reject(.overloaded(retryAfter: config.retryAfter))
@@ -52,17 +54,11 @@ package struct AddressRateGuard: AdmissionGuard {
 
     package func admitHead(_ admission: inout Admission) -> GuardVerdict {
         guard let address = admission.clientAddress else { return .admit }
-        if let rpm = rule.requestsPerMinute {
-            let gcra = GCRA.perMinute(rpm, burst: rule.burst)
-            let decision = state.addressRates.charge(address, rule: gcra, now: MonotonicClock.nanos())
-            if !decision.admitted { return .reject(RateLimitGuard.refusal("requests per minute for this address", rpm, decision)) }
-            admission.reservation.noteRequests(decision, limit: Int64(rpm))
-        }
-        if let concurrency = rule.concurrency {
-            guard state.addressSlots.acquire(address, limit: concurrency) else {
-                return .reject(.rateLimited("This address already has \(concurrency) requests in flight (limits.ip.concurrency)", retryAfter: 1))
-            }
-            admission.reservation.holdSlot(state.addressSlots, key: address)
+        let charges = RateCharges(now: MonotonicClock.nanos())
+        if let refusal = charges.request(state.addressRates, address, rule, "requests per minute for this address", &admission)
+            ?? charges.slot(state.addressSlots, address, rule.concurrency, "This address", &admission)
+        {
+            return .reject(refusal)
         }
         return .admit
     }
@@ -98,64 +94,46 @@ package struct RateLimitGuard: AdmissionGuard {
         return rule
     }
 
+    /// The name the key is counted under, worked out once per request (a configured key's
+    /// digest is a SHA-256) and kept in the admission for the routed stage.
+    func subject(_ admission: inout Admission) -> String? {
+        if let known = admission.limitSubject { return known }
+        admission.limitSubject = LimitState.subject(keyID: admission.identity?.keyID, presented: admission.presentedKey)
+        return admission.limitSubject
+    }
+
     package func admitHead(_ admission: inout Admission) -> GuardVerdict {
         let rule = keyRule(admission)
-        guard rule.requestsPerMinute != nil || rule.concurrency != nil,
-            let subject = LimitState.subject(keyID: admission.identity?.keyID, presented: admission.presentedKey)
-        else { return .admit }
-        if let rpm = rule.requestsPerMinute {
-            let decision = state.keyRates.charge(subject, rule: .perMinute(rpm, burst: rule.burst), now: MonotonicClock.nanos())
-            if !decision.admitted { return .reject(Self.refusal("requests per minute for this key", rpm, decision)) }
-            admission.reservation.noteRequests(decision, limit: Int64(rpm))
-        }
-        if let concurrency = rule.concurrency {
-            guard state.keySlots.acquire(subject, limit: concurrency) else {
-                return .reject(.rateLimited("This key already has \(concurrency) requests in flight", retryAfter: 1))
-            }
-            admission.reservation.holdSlot(state.keySlots, key: subject)
+        guard rule.requestsPerMinute != nil || rule.concurrency != nil, let subject = subject(&admission) else { return .admit }
+        let charges = RateCharges(now: MonotonicClock.nanos())
+        if let refusal = charges.request(state.keyRates, subject, rule, "requests per minute for this key", &admission)
+            ?? charges.slot(state.keySlots, subject, rule.concurrency, "This key", &admission)
+        {
+            return .reject(refusal)
         }
         return .admit
     }
 
     package func admitRouted(_ admission: inout Admission) -> GuardVerdict {
-        let now = MonotonicClock.nanos()
-        let estimate = admission.estimatedTokens(defaultOutput: config.defaultOutputTokens)
-        let subject = LimitState.subject(keyID: admission.identity?.keyID, presented: admission.presentedKey)
+        let charges = RateCharges(now: MonotonicClock.nanos(), tokens: admission.estimatedTokens(defaultOutput: config.defaultOutputTokens))
         let model = admission.model ?? ""
-        // Requests first (cheapest to refuse), then slots, then tokens.
-        if let subject, let tpm = keyRule(admission).tokensPerMinute,
-            let refusal = charge(tokens: estimate, tpm: tpm, in: state.keyTokens, key: subject, what: "tokens per minute for this key", now: now, &admission)
-        {
-            return .reject(refusal)
-        }
-        if let subject, !config.keyModel.isEmpty {
-            let pair = subject + "|" + model
-            if let rpm = config.keyModel.requestsPerMinute {
-                let decision = state.keyModelRates.charge(pair, rule: .perMinute(rpm, burst: config.keyModel.burst), now: now)
-                if !decision.admitted { return .reject(Self.refusal("requests per minute for this key and model", rpm, decision)) }
-                admission.reservation.noteRequests(decision, limit: Int64(rpm))
-            }
-            if let tpm = config.keyModel.tokensPerMinute,
-                let refusal = charge(tokens: estimate, tpm: tpm, in: state.keyModelTokens, key: pair, what: "tokens per minute for this key and model", now: now, &admission)
-            {
-                return .reject(refusal)
+        let keyTokens = keyRule(admission).tokensPerMinute
+        if keyTokens != nil || !config.keyModel.isEmpty, let subject = subject(&admission) {
+            if let refusal = charges.tokens(state.keyTokens, subject, keyTokens, "tokens per minute for this key", &admission) { return .reject(refusal) }
+            if !config.keyModel.isEmpty {
+                let pair = subject + "|" + model
+                if let refusal = charges.request(state.keyModelRates, pair, config.keyModel, "requests per minute for this key and model", &admission)
+                    ?? charges.tokens(state.keyModelTokens, pair, config.keyModel.tokensPerMinute, "tokens per minute for this key and model", &admission)
+                {
+                    return .reject(refusal)
+                }
             }
         }
         if let (glob, rule) = modelRules.first(where: { $0.glob.matches(model) }) {
             let key = glob.pattern
-            if let rpm = rule.requestsPerMinute {
-                let decision = state.modelRates.charge(key, rule: .perMinute(rpm, burst: rule.burst), now: now)
-                if !decision.admitted { return .reject(Self.refusal("requests per minute for \(key)", rpm, decision)) }
-                admission.reservation.noteRequests(decision, limit: Int64(rpm))
-            }
-            if let concurrency = rule.concurrency {
-                guard state.modelSlots.acquire(key, limit: concurrency) else {
-                    return .reject(.rateLimited("\(key) already has \(concurrency) requests in flight", retryAfter: 1))
-                }
-                admission.reservation.holdSlot(state.modelSlots, key: key)
-            }
-            if let tpm = rule.tokensPerMinute,
-                let refusal = charge(tokens: estimate, tpm: tpm, in: state.modelTokens, key: key, what: "tokens per minute for \(key)", now: now, &admission)
+            if let refusal = charges.request(state.modelRates, key, rule, "requests per minute for \(key)", &admission)
+                ?? charges.slot(state.modelSlots, key, rule.concurrency, key, &admission)
+                ?? charges.tokens(state.modelTokens, key, rule.tokensPerMinute, "tokens per minute for \(key)", &admission)
             {
                 return .reject(refusal)
             }
@@ -163,21 +141,44 @@ package struct RateLimitGuard: AdmissionGuard {
         return .admit
     }
 
-    /// Charges a token estimate against a per-minute token rate (a full minute may be spent at once).
-    private func charge(
-        tokens: Int64, tpm: Int, in limiter: RateLimiter, key: String, what: String, now: Int64, _ admission: inout Admission
-    ) -> GatewayError? {
-        let rule = GCRA.perMinute(tpm, burst: tpm)
-        let decision = limiter.charge(key, rule: rule, cost: tokens, now: now)
-        guard decision.admitted else { return Self.refusal(what, tpm, decision) }
-        admission.reservation.holdToken(limiter, key: key, rule: rule, charged: min(tokens, rule.burst))
-        admission.reservation.noteTokens(decision, limit: Int64(tpm))
-        return nil
-    }
-
     static func refusal(_ what: String, _ limit: Int, _ decision: GCRA.Decision) -> GatewayError {
         let seconds = Int(Reservation.Status.seconds(decision.retryAfterNanos))
         return .rateLimited("Rate limit of \(limit) \(what) reached; retry in \(max(1, seconds)) s", retryAfter: seconds)
+    }
+}
+
+/// The three ways a rate guard charges a request — one request against a per-minute rate, a
+/// slot against a concurrency limit, its token estimate against a per-minute token rate —
+/// each noting what it took in the reservation (so it is settled) and what the headers
+/// report. Each returns the refusal, or nil when admitted (or when its limit is not set).
+struct RateCharges {
+    let now: Int64
+    var tokens: Int64 = 0
+
+    func request(_ limiter: RateLimiter, _ key: String, _ rule: RateRule, _ what: String, _ admission: inout Admission) -> GatewayError? {
+        guard let rpm = rule.requestsPerMinute else { return nil }
+        let decision = limiter.charge(key, rule: .perMinute(rpm, burst: rule.burst), now: now)
+        guard decision.admitted else { return RateLimitGuard.refusal(what, rpm, decision) }
+        admission.reserve().noteRequests(decision, limit: Int64(rpm))
+        return nil
+    }
+
+    func slot(_ limiter: ConcurrencyLimiter, _ key: String, _ limit: Int?, _ who: String, _ admission: inout Admission) -> GatewayError? {
+        guard let limit else { return nil }
+        guard limiter.acquire(key, limit: limit) else { return .rateLimited("\(who) already has \(limit) requests in flight", retryAfter: 1) }
+        admission.reserve().holdSlot(limiter, key: key)
+        return nil
+    }
+
+    /// A full minute's tokens may be spent at once (the burst is the per-minute limit).
+    func tokens(_ limiter: RateLimiter, _ key: String, _ tpm: Int?, _ what: String, _ admission: inout Admission) -> GatewayError? {
+        guard let tpm else { return nil }
+        let rule = GCRA.perMinute(tpm, burst: tpm)
+        let decision = limiter.charge(key, rule: rule, cost: tokens, now: now)
+        guard decision.admitted else { return RateLimitGuard.refusal(what, tpm, decision) }
+        admission.reserve().holdToken(limiter, key: key, rule: rule, charged: min(tokens, rule.burst))
+        admission.reserve().noteTokens(decision, limit: Int64(tpm))
+        return nil
     }
 }
 
@@ -220,7 +221,7 @@ package struct BudgetGuard: AdmissionGuard {
                         "\(whose) \(exhausted.dimension) budget of \(exhausted.limit)\(period) cannot cover this request (it reserves up to \(charge.tokens) tokens); it is spent\(reset)",
                         retryAfter: retry))
             }
-            admission.reservation.holdBudget(state.budgets, subject: subject, budget: budget, charge: charge)
+            admission.reserve().holdBudget(state.budgets, subject: subject, budget: budget, charge: charge)
         }
         return .admit
     }

@@ -9,8 +9,8 @@ package struct LimitSettlement: RequestObserver {
     package init() {}
 
     package func requestFinished(_ record: RequestRecord) {
-        guard !record.reservation.isEmpty else { return }
-        record.reservation.settle(record.outcome, nowNanos: MonotonicClock.nanos(), nowMs: WallClock.nowMs())
+        guard let reservation = record.reservation, !reservation.isEmpty else { return }
+        reservation.settle(record.outcome, nowNanos: MonotonicClock.nanos(), nowMs: WallClock.nowMs())
     }
 }
 
@@ -18,7 +18,7 @@ extension RequestRecord {
     /// What every answer of the engine carries besides its own headers: the rate-limit
     /// status, the CORS grant for an allowed browser origin, and the security headers.
     package func decorate(_ fields: inout HTTPFields, securityHeaders: Bool) {
-        reservation.apply(to: &fields)
+        reservation?.apply(to: &fields)
         if let corsOrigin {
             fields[.accessControlAllowOrigin] = corsOrigin
             fields[.accessControlExposeHeaders] = CORSPolicy.exposedHeaders

@@ -80,15 +80,15 @@ package enum RequestPlanner {
             record.errorCode = error.code
             return .reject(Rejection(error: error, dialect: dialect, record: record, closeConnection: close))
         }
-        // Who is asking, for the detectors (unsafe paths are evidence too).
-        record.peer = peer
-        record.query = query
-        record.userAgent = request.headerFields[.userAgent]
+        // Who is asking, for the guards and the detectors (unsafe paths are evidence too).
+        var forwardedFor: String?
         if !state.trustedProxies.isEmpty {
-            record.trustedProxies = state.trustedProxies
             let forwarded = request.headerFields[values: .xForwardedFor]
-            record.forwardedFor = forwarded.isEmpty ? nil : forwarded.joined(separator: ",")
+            forwardedFor = forwarded.isEmpty ? nil : forwarded.joined(separator: ",")
         }
+        let origin = RequestOrigin(
+            peer: peer, forwardedFor: forwardedFor, trustedProxies: state.trustedProxies, userAgent: request.headerFields[.userAgent], query: query)
+        record.origin = origin
         if let unsafe = Operation.pathProblem(path) { return refuse(unsafe, Dialect.guess(path: path)) }
         if state.environment.isLocalSurface(path) { return .notProxied }
         record.pricing = state.pricing
@@ -124,7 +124,7 @@ package enum RequestPlanner {
         let listing = hostMatch == nil && operation.isModelListing
         var admission = Admission(
             method: request.method, path: path, query: query, headers: request.headerFields, operation: operation,
-            peer: peer, trustedProxies: state.trustedProxies, presentedKey: ClientKey.extract(from: request.headerFields, query: query),
+            origin: origin, presentedKey: ClientKey.extract(from: request.headerFields, query: query),
             answeredLocally: listing)
         let refusal = state.guards.admitHead(&admission)
         record.identity = admission.identity

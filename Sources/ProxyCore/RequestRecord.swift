@@ -38,25 +38,14 @@ package struct RequestRecord: Sendable {
     /// The request was refused by a guard: which one (for metrics and the log).
     package var rejectedBy: String?
     /// What the guards took, settled once when the request is accounted for.
-    package var reservation = Reservation()
+    package var reservation: Reservation?
     /// The browser origin the answer allows (CORS), when the request came from one that
     /// `security.cors_origins` lists.
     package var corsOrigin: String?
     /// The prices the request's cost is worked out with (its configuration's).
     package var pricing: PriceTable?
-    /// Where the request came from, for the detectors: the connection's peer, the
-    /// `X-Forwarded-For` it carried (kept only when trusted proxies are configured), its user
-    /// agent and query. The address as text is worked out only when asked.
-    package var peer: SocketAddress?
-    package var forwardedFor: String?
-    package var trustedProxies: [CIDR] = []
-    package var userAgent: String?
-    package var query: Substring?
-
-    /// The client's address (see ``Admission/clientAddress``).
-    package var clientAddress: String? {
-        ClientAddress.resolve(peer: peer?.ipAddress, forwardedFor: forwardedFor, trusted: trustedProxies)
-    }
+    /// Where the request came from, for the detectors (nil for the HTTP application's own surfaces).
+    package var origin: RequestOrigin?
 
     /// The request's cost in US dollars, from its tokens; nil when it reported none or the
     /// model has no price.

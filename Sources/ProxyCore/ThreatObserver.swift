@@ -28,11 +28,11 @@ package struct ThreatObserver: RequestObserver {
     package func requestFinished(_ record: RequestRecord) {
         let state = store.state
         let config = state.config.security.autoBlock
-        guard config.enabled, record.peer != nil else { return }
+        guard config.enabled, let origin = record.origin, origin.peer != nil else { return }
         let evidence = Self.evidence(record)
         // Requests with no evidence still count towards the address's rate (spike alerts).
-        guard let address = record.clientAddress else { return }
-        if evidence != nil, config.exempt.contains(where: { CIDR($0)?.contains(address) == true }) { return }
+        guard let address = origin.clientAddress else { return }
+        if evidence != nil, origin.isIn(config.exempt.compactMap(CIDR.init)) { return }
         var settings = ThreatDetector.Settings()
         settings.threshold = config.threshold
         settings.halfLife = config.halfLife
@@ -65,7 +65,7 @@ package struct ThreatObserver: RequestObserver {
     /// answered API call (the hot path) then costs no pattern matching at all.
     static func evidence(_ record: RequestRecord) -> ThreatDetector.Evidence? {
         guard record.status >= 400 else { return nil }
-        if let finding = IntrusionPatterns.inspect(method: record.method, path: record.path, query: record.query, userAgent: record.userAgent) {
+        if let finding = IntrusionPatterns.inspect(method: record.method, path: record.path, query: record.origin?.query, userAgent: record.origin?.userAgent) {
             return .probe(finding)
         }
         if record.errorCode == .invalidAPIKey { return .authFailure }

@@ -38,7 +38,7 @@ package struct TokenUsage: Sendable, Equatable {
 /// Model → price, first match wins: the configured entries (`pricing.models`, exact names or
 /// `*`/`?` patterns) before the built-in list. A model with no price costs nothing, and
 /// money budgets cannot hold it back (the docs say so; `pricing.models` fixes it).
-package struct PriceTable: Sendable {
+package final class PriceTable: Sendable {
     package struct Entry: Sendable {
         package var pattern: String
         package var price: ModelPrice

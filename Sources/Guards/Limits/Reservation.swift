@@ -7,7 +7,11 @@ import HTTPTypes
 ///
 /// Also holds what the `X-RateLimit-*` headers report: the tightest request limit and the
 /// tightest token limit met on the way.
-package struct Reservation: Sendable {
+///
+/// A class, made only when a guard takes something, shared by the admission and the record:
+/// copies of the record cost one retain. Confined to the request's event loop (the guards,
+/// the driver and the recorder's observers all run there), hence unchecked.
+package final class Reservation: @unchecked Sendable {
     struct TokenCharge: Sendable {
         let limiter: RateLimiter
         let key: String
@@ -46,24 +50,24 @@ package struct Reservation: Sendable {
 
     package var isEmpty: Bool { tokens.isEmpty && slots.isEmpty && budgets.isEmpty && shedder == nil }
 
-    package mutating func holdToken(_ limiter: RateLimiter, key: String, rule: GCRA, charged: Int64) {
+    package func holdToken(_ limiter: RateLimiter, key: String, rule: GCRA, charged: Int64) {
         tokens.append(TokenCharge(limiter: limiter, key: key, rule: rule, charged: charged))
     }
 
-    package mutating func holdSlot(_ limiter: ConcurrencyLimiter, key: String) { slots.append(Slot(limiter: limiter, key: key)) }
+    package func holdSlot(_ limiter: ConcurrencyLimiter, key: String) { slots.append(Slot(limiter: limiter, key: key)) }
 
-    package mutating func holdBudget(_ ledger: BudgetLedger, subject: String, budget: Budget, charge: BudgetCharge) {
+    package func holdBudget(_ ledger: BudgetLedger, subject: String, budget: Budget, charge: BudgetCharge) {
         budgets.append(BudgetHold(ledger: ledger, subject: subject, budget: budget, charge: charge))
     }
 
-    package mutating func holdShedSlot(_ shedder: LoadShedder) { self.shedder = shedder }
+    package func holdShedSlot(_ shedder: LoadShedder) { self.shedder = shedder }
 
     /// Keeps the tighter of what is known and `decision` for the request headers.
-    package mutating func noteRequests(_ decision: GCRA.Decision, limit: Int64) {
+    package func noteRequests(_ decision: GCRA.Decision, limit: Int64) {
         requests = Self.tighter(requests, Status(decision, limit: limit))
     }
 
-    package mutating func noteTokens(_ decision: GCRA.Decision, limit: Int64) {
+    package func noteTokens(_ decision: GCRA.Decision, limit: Int64) {
         tokenStatus = Self.tighter(tokenStatus, Status(decision, limit: limit))
     }
 
