@@ -32,20 +32,18 @@ struct BlockSync: Service {
     private func loop() async {
         var lastPrune = ContinuousClock.now
         var failing = false
-        do {
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                try? await Task.sleep(for: Self.interval)
-                do {
-                    try await Self.load(store: store, into: blocks)
-                    failing = false
-                    if ContinuousClock.now - lastPrune > .seconds(3600) {
-                        lastPrune = ContinuousClock.now
-                        try await store.pruneBlocks(before: WallClock.nowMs() - 86_400_000)
-                    }
-                } catch {
-                    if !failing { logger.warning("cannot sync the block list with the database; blocks hold in memory", metadata: ["error": .string("\(error)")]) }
-                    failing = true
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: Self.interval)
+            do {
+                try await Self.load(store: store, into: blocks)
+                failing = false
+                if ContinuousClock.now - lastPrune > .seconds(3600) {
+                    lastPrune = ContinuousClock.now
+                    try await store.pruneBlocks(before: WallClock.nowMs() - 86_400_000)
                 }
+            } catch {
+                if !failing { logger.warning("cannot sync the block list with the database; blocks hold in memory", metadata: ["error": .string("\(error)")]) }
+                failing = true
             }
         }
     }

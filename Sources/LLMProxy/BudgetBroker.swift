@@ -54,12 +54,9 @@ struct BudgetBroker: Service {
         // A pool row is created seeded with what the events say was spent this period.
         var seed: (Int64, Double) = (0, 0)
         if try await store.budgetPool(subject: task.subject, periodStart: task.periodStart) == nil {
-            let spent: (tokens: Int64, costUSD: Double)
-            if task.subject.hasPrefix("key:") {
-                spent = try await store.spend(keyID: String(task.subject.dropFirst(4)), since: task.periodStart)
-            } else {
-                spent = try await store.spend(username: String(task.subject.dropFirst(6)), since: task.periodStart)
-            }
+            let keyID = task.subject.hasPrefix("key:") ? String(task.subject.dropFirst(4)) : nil
+            let owner = task.subject.hasPrefix("owner:") ? String(task.subject.dropFirst(6)) : nil
+            let spent = try await store.spend(keyID: keyID, username: owner, since: task.periodStart)
             seed = (spent.tokens, spent.costUSD)
         }
         let grant = try await store.leaseBudget(

@@ -84,7 +84,7 @@ package final class Gateway: Sendable {
                 try await BlockSync.load(store: opened, into: limits.blocks)
             } catch {
                 await opened.close()
-                throw StoreError.unavailable("cannot read the keys from the database: \(error)")
+                throw StoreError.unavailable("cannot read the keys, budgets or blocks from the database: \(error)")
             }
             dataStore = opened
             recorder = EventRecorder(
