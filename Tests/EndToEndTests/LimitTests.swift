@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Store
+import Synchronization
 import Testing
 
 /// Rate limits, concurrency, budgets, address lists, shedding and CORS over real sockets,
@@ -39,6 +40,52 @@ struct LimitTests {
             return all
         }
     }
+
+    /// `count` requests at once for the upstream's `held` model, `holding` of which should be
+    /// admitted: once that many wait upstream and every other one has been answered (or 30 s
+    /// have passed, or more than `holding` got through), they are let go. Nothing here depends
+    /// on how fast the machine is: the admitted ones stay in flight until the refusals are in.
+    /// `held`: whether exactly that happened.
+    static func heldBurst(
+        _ count: Int, holding: Int, upstream: MockUpstream, _ make: @escaping @Sendable (Int) async throws -> TestResponse
+    ) async throws -> (responses: [TestResponse], held: Bool) {
+        let answered = Counter()
+        return try await withThrowingTaskGroup(of: TestResponse.self) { group in
+            for index in 0..<count {
+                group.addTask {
+                    let response = try await make(index)
+                    answered.add()
+                    return response
+                }
+            }
+            let held = await eventually(timeout: .seconds(30)) {
+                upstream.held > holding || upstream.held == holding && answered.value == count - holding
+            }
+            upstream.release()
+            var all: [TestResponse] = []
+            for try await response in group { all.append(response) }
+            upstream.hold()
+            return (all, held && upstream.held <= holding)
+        }
+    }
+
+    final class Counter: Sendable {
+        private let count = Mutex(0)
+        var value: Int { count.withLock { $0 } }
+        func add() { count.withLock { $0 += 1 } }
+    }
+
+    /// One OpenAI-type provider on a ``MockUpstream`` whose `held` model waits for the test.
+    static func heldConfig(_ upstream: MockUpstream, _ extra: String) -> String {
+        """
+        auth: {keys: ["\(Configs.clientKey)"]}
+        providers:
+          - {name: up, type: openai, base_url: "\(upstream.baseURL)/v1", api_key: \(upstream.requiredKey), models: ["held"], discover_models: false}
+        \(extra)
+        """
+    }
+
+    static let held = #"{"model":"held","messages":[]}"#
 
     static func mockConfig(latency: Int = 0, _ extra: String) -> String {
         """
@@ -106,16 +153,21 @@ struct LimitTests {
         let (key, secret) = KeyIssuer.issue(username: "carol", name: nil, expiresAt: nil, limits: KeyLimits(concurrency: 3), now: WallClock.nowMs())
         try await store.insertKey(key)
         await store.close()
-        // Slow answers keep the first three in flight while the rest arrive.
-        let gateway = try await GatewayHarness.start(yaml: Self.mockConfig(latency: 1500, "database: {path: \(path)}"))
+        // The upstream holds the first three in flight until the rest are refused.
+        let upstream = MockUpstream(name: "held", requiredKey: "upstream-key-held")
+        try await upstream.start()
+        let gateway = try await GatewayHarness.start(yaml: Self.heldConfig(upstream, "database: {path: \(path)}"))
         let auth = [("Authorization", "Bearer \(secret)")]
-        let responses = try await Self.burst(12) { _ in try await Self.send("\(gateway.url)/v1/chat/completions", headers: auth) }
+        let url = "\(gateway.url)/v1/chat/completions"
+        let (responses, responsesHeld) = try await Self.heldBurst(12, holding: 3, upstream: upstream) { _ in try await Self.send(url, headers: auth, body: Self.held) }
+        #expect(responsesHeld)
         #expect(responses.filter { $0.status == 200 }.count == 3)
         #expect(responses.filter { $0.status == 429 }.count == 9)
         // All three ended: their slots are free again.
-        let again = try await Self.burst(3) { _ in try await Self.send("\(gateway.url)/v1/chat/completions", headers: auth) }
-        #expect(again.allSatisfy { $0.status == 200 })
+        let (again, againHeld) = try await Self.heldBurst(3, holding: 3, upstream: upstream) { _ in try await Self.send(url, headers: auth, body: Self.held) }
+        #expect(againHeld && again.allSatisfy { $0.status == 200 })
         await gateway.stop()
+        await upstream.stop()
     }
 
     @Test("tokens per minute are charged up front and settled from streamed usage, in all three dialects")
@@ -150,34 +202,42 @@ struct LimitTests {
     func budgetsUnderConcurrency() async throws {
         let path = NSTemporaryDirectory() + "llmproxy-budget-\(UUID().uuidString)/llmproxy.sqlite"
         let store = try await Store.openSQLite(path: path, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
-        let body = #"{"model":"m1","max_tokens":1000,"messages":[]}"#
+        let body = #"{"model":"held","max_tokens":1000,"messages":[]}"#
         // Each request reserves body/4 + 1 + 1000 tokens; the budget covers ten of them.
         let perRequest = Int64(body.utf8.count / 4 + 1 + 1000)
         let (tokenKey, tokenSecret) = KeyIssuer.issue(
             username: "dave", name: nil, expiresAt: nil, limits: KeyLimits(tokenBudget: perRequest * 10 + perRequest / 2, budgetPeriod: "day"), now: WallClock.nowMs())
-        // m2 costs $1 per million input and $1000 per million output: a request reserves about $1.
+        // `held` costs $1 per million input and $1000 per million output: a request reserves about $1.
         let (costKey, costSecret) = KeyIssuer.issue(
             username: "erin", name: nil, expiresAt: nil, limits: KeyLimits(costBudget: 10.5, budgetPeriod: "month"), now: WallClock.nowMs())
         try await store.insertKey(tokenKey)
         try await store.insertKey(costKey)
         await store.close()
+        // The upstream holds the admitted requests until every other one has been refused: the
+        // reservations they hold, not their settled usage, are what the budget is checked against.
+        let upstream = MockUpstream(name: "held", requiredKey: "upstream-key-held")
+        try await upstream.start()
         let gateway = try await GatewayHarness.start(
-            yaml: Self.mockConfig(latency: 1500, "database: {path: \(path)}\npricing: {models: {m2: {input: 1, output: 1000}}}"))
-        let tokens = try await Self.burst(50) { _ in
-            try await Self.send("\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer \(tokenSecret)")], body: body)
+            yaml: Self.heldConfig(upstream, "database: {path: \(path)}\npricing: {models: {held: {input: 1, output: 1000}}}"))
+        let url = "\(gateway.url)/v1/chat/completions"
+        let (tokens, tokensHeld) = try await Self.heldBurst(50, holding: 10, upstream: upstream) { _ in
+            try await Self.send(url, headers: [("Authorization", "Bearer \(tokenSecret)")], body: body)
         }
+        #expect(tokensHeld)
         let admitted = tokens.filter { $0.status == 200 }.count
         #expect(admitted == 10)
         let refused = tokens.filter { $0.status == 429 }
         #expect(refused.count == 40)
         #expect(refused.allSatisfy { ($0.json["error"] as? [String: Any])?["code"] as? String == "budget_exceeded" && $0.headers["retry-after"].first != nil })
 
-        let money = try await Self.burst(50) { _ in
-            try await Self.send(
-                "\(gateway.url)/v1/chat/completions", headers: [("Authorization", "Bearer \(costSecret)")], body: #"{"model":"m2","max_tokens":1000,"messages":[]}"#)
+        let (money, moneyHeld) = try await Self.heldBurst(50, holding: 10, upstream: upstream) { _ in
+            try await Self.send(url, headers: [("Authorization", "Bearer \(costSecret)")], body: body)
         }
+        #expect(moneyHeld)
         #expect(money.filter { $0.status == 200 }.count == 10)
+        #expect(money.filter { $0.status == 429 }.count == 40)
         await gateway.stop()
+        await upstream.stop()
     }
 
     @Test("address deny and allow lists, with the client address taken from X-Forwarded-For only through a trusted proxy")
@@ -204,15 +264,24 @@ struct LimitTests {
         await untrusted.stop()
     }
 
-    @Test("shedding: past max_in_flight new requests get 503 with Retry-After at once, admitted ones keep their latency, health keeps answering")
+    @Test("shedding: past max_in_flight new requests get 503 with Retry-After while the admitted ones are in flight, and health keeps answering")
     func shedding() async throws {
-        let gateway = try await GatewayHarness.start(yaml: Self.mockConfig(latency: 1000, "shedding: {max_in_flight: 4, retry_after: 2}"))
-        let started = ContinuousClock.now
-        async let health = { () async throws -> Int in
-            try await Task.sleep(for: .milliseconds(300))
-            return try await TestHTTP.send(.GET, "\(gateway.url)/health").status
-        }()
-        let responses = try await Self.burst(40) { _ in try await Self.send("\(gateway.url)/v1/chat/completions") }
+        let upstream = MockUpstream(name: "held", requiredKey: "upstream-key-held")
+        try await upstream.start()
+        let gateway = try await GatewayHarness.start(yaml: Self.heldConfig(upstream, "shedding: {max_in_flight: 4, retry_after: 2}"))
+        let url = "\(gateway.url)/v1/chat/completions"
+        let shedSoFar = Counter()
+        let (responses, held) = try await Self.heldBurst(40, holding: 4, upstream: upstream) { _ in
+            let response = try await Self.send(url, body: Self.held)
+            if response.status == 503 {
+                shedSoFar.add()
+                // Health keeps answering while the gateway is full.
+                if shedSoFar.value == 36 { #expect(try await TestHTTP.send(.GET, "\(gateway.url)/health").status == 200) }
+            }
+            return response
+        }
+        // Every refusal came while the admitted four were held upstream: at once, not queued.
+        #expect(held)
         let admitted = responses.filter { $0.status == 200 }
         let shed = responses.filter { $0.status == 503 }
         #expect(admitted.count == 4)
@@ -221,11 +290,10 @@ struct LimitTests {
             #expect(response.headers["retry-after"].first == "2")
             #expect(response.body.contains(#""code":"overloaded""#), "\(response.body)")
         }
-        // Admitted requests took about the mock's second, not a queue's worth of them.
-        #expect(ContinuousClock.now - started < .seconds(10))
-        #expect(try await health == 200)
-        #expect(try await Self.send("\(gateway.url)/v1/chat/completions").status == 200)
+        upstream.release()
+        #expect(try await Self.send(url, body: Self.held).status == 200)
         await gateway.stop()
+        await upstream.stop()
     }
 
     @Test("CORS: a preflight is answered before authentication for listed origins, refused as JSON for others; answers carry the grant and nosniff")

@@ -241,7 +241,8 @@ struct ManagedKeyTests {
         let process = try await GatewayProcess.launch(config: config.path)
         let count = 40
         for _ in 0..<count {
-            #expect(try await TestHTTP.send(.POST, "http://127.0.0.1:\(process.port)/v1/chat/completions", headers: Self.bearer(secret), body: Self.chat).status == 200)
+            let response = try await TestHTTP.send(.POST, "http://127.0.0.1:\(process.port)/v1/chat/completions", headers: Self.bearer(secret), body: Self.chat)
+            #expect(response.status == 200, "\(response.status): \(response.body)")
         }
         process.signal(SIGTERM)
         #expect(await process.waitForExit(timeout: .seconds(20)) == 0)

@@ -52,6 +52,18 @@ struct LimitPrimitivesTests {
         #expect(!limiter.charge("address-999", rule: rule, now: 999).admitted)
     }
 
+    @Test("a charge that read the clock before a later one took the lock is judged at the later time: the burst is admitted whole, remaining counts down by one")
+    func staleClockReadings() {
+        let limiter = RateLimiter()
+        let rule = GCRA.perMinute(5, burst: 5)
+        let interval: Int64 = 12_000_000_000
+        // Five callers read the clock 1 ms apart and reach the lock newest first.
+        let readings = (0..<5).map { Int64($0) * 1_000_000 + interval * 10 }.reversed()
+        let decisions = readings.map { limiter.charge("k", rule: rule, now: $0) }
+        #expect(decisions.allSatisfy { $0.admitted })
+        #expect(decisions.map(\.remaining) == [4, 3, 2, 1, 0])
+    }
+
     @Test("concurrency slots: at most the limit per key, released one by one")
     func slots() {
         let slots = ConcurrencyLimiter()

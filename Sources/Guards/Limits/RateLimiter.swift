@@ -17,6 +17,11 @@ package final class RateLimiter: Sendable {
         /// Insertion order, for eviction when every entry is live.
         var order: [String] = []
         var orderStart = 0
+        /// The latest `now` any charge passed: callers read the clock before they take the
+        /// lock, so a caller that read it earlier may arrive later; its decision is made at
+        /// the latest time seen, so no charge is judged against a TAT set "in its future"
+        /// (which would refuse it, or report less remaining, than its turn deserves).
+        var latest: Int64 = 0
     }
 
     private let table = Mutex(Table())
@@ -29,6 +34,8 @@ package final class RateLimiter: Sendable {
     /// Charges `cost` for `key` at `now` (monotonic nanoseconds).
     package func charge(_ key: String, rule: GCRA, cost: Int64 = 1, now: Int64) -> GCRA.Decision {
         table.withLock { table in
+            let now = max(now, table.latest)
+            table.latest = now
             if let tat = table.tats[key] {
                 var state = tat
                 let decision = rule.charge(cost, tat: &state, now: now)
@@ -48,6 +55,8 @@ package final class RateLimiter: Sendable {
     package func adjust(_ key: String, rule: GCRA, by delta: Int64, now: Int64) {
         guard delta != 0 else { return }
         table.withLock { table in
+            let now = max(now, table.latest)
+            table.latest = now
             var state = table.tats[key] ?? 0
             rule.adjust(delta, tat: &state, now: now)
             if table.tats[key] != nil {

@@ -8,14 +8,14 @@ enum Configs {
         auth:
           keys: ["\(clientKey)"]
         upstream:
-          first_byte_timeout: 1.5
+          first_byte_timeout: 5
           idle_timeout: \(idleTimeout)
         providers:
           - name: oa
             type: openai
             base_url: \(upstream.baseURL)/v1
             api_key: \(upstream.requiredKey)
-            models: ["gpt-4o-mini", "stream-*", "slow-head", "fail-500", "long-stream"]
+            models: ["gpt-4o-mini", "stream-*", "slow-head", "fail-500", "long-stream", "held"]
           - name: an
             type: anthropic
             base_url: \(upstream.baseURL)

@@ -13,7 +13,10 @@ import Synchronization
 /// port (their paths do not collide), recording every request it receives.
 ///
 /// Behaviour is chosen by the model name, so each test says what it needs in the request:
-/// - `slow-head`: waits 3 s before answering (first-byte timeouts);
+/// - `slow-head`: waits 10 s before answering, or until the gateway closes the connection
+///   (first-byte timeouts: well past the tests' 5 s, so a loaded machine cannot blur them);
+/// - `held`: waits until ``release()`` (or 60 s, or the connection closing), so a test keeps
+///   an exact number of requests in flight without depending on how fast anything runs;
 /// - `fail-500`: answers 500 in the provider's error shape;
 /// - `long-stream`: streams a chunk every 100 ms for 20 s (disconnects, drains);
 /// - `stream-N-MS`: streams N chunks, MS milliseconds apart;
@@ -38,6 +41,7 @@ final class MockUpstream: Sendable {
     private let portBox = Mutex<Int>(0)
     private let task = Mutex<Task<Void, any Error>?>(nil)
     private let group = Mutex<ServiceGroup?>(nil)
+    private let gate = Mutex<(released: Bool, waiting: Int)>((false, 0))
 
     var port: Int { portBox.withLock { $0 } }
     var received: [Received] { log.withLock { $0 } }
@@ -47,6 +51,12 @@ final class MockUpstream: Sendable {
     /// Connections the gateway closed before this upstream had finished its answer: how a
     /// cancelled upstream request looks from the upstream's side.
     var closedEarly: Int { closedEarlyCount.withLock { $0 } }
+    /// Requests for the model `held` waiting now.
+    var held: Int { gate.withLock { $0.waiting } }
+    /// Lets every `held` request (now and later) answer.
+    func release() { gate.withLock { $0.released = true } }
+    /// Holds `held` requests again (after a ``release()``).
+    func hold() { gate.withLock { $0.released = false } }
     var baseURL: String { "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)" }
 
     init(name: String, requiredKey: String, tls: TLSConfiguration? = nil) {
@@ -170,12 +180,12 @@ final class MockUpstream: Sendable {
         func respond(to request: Request, context: Context) async throws -> Response {
             let completion = Completion()
             upstream.begin(completion, on: context.channel)
-            let response = try await answer(to: request, completion: completion)
+            let response = try await answer(to: request, completion: completion, channel: context.channel)
             if case .some = response.body.contentLength { completion.done.store(true, ordering: .relaxed) }
             return response
         }
 
-        func answer(to request: Request, completion: Completion) async throws -> Response {
+        func answer(to request: Request, completion: Completion, channel: any Channel) async throws -> Response {
             var request = request
             let body = try await request.collectBody(upTo: 64 << 20)
             let text = String(buffer: body)
@@ -198,7 +208,12 @@ final class MockUpstream: Sendable {
             if !upstream.requiredKey.isEmpty, (path == "/v1/models" ? anyKey : presented) != upstream.requiredKey {
                 return json(.unauthorized, #"{"error":{"message":"mock upstream: wrong key","type":"invalid_request_error"}}"#)
             }
-            if model == "slow-head" { try await Task.sleep(for: .seconds(3)) }
+            if model == "slow-head" { await wait(seconds: 10, on: channel) { false } }
+            if model == "held" {
+                upstream.gate.withLock { $0.waiting += 1 }
+                await wait(seconds: 60, on: channel) { upstream.gate.withLock { $0.released } }
+                upstream.gate.withLock { $0.waiting -= 1 }
+            }
             if model == "fail-500" {
                 return json(.internalServerError, #"{"error":{"message":"mock upstream failure","type":"server_error"}}"#)
             }
@@ -284,6 +299,15 @@ final class MockUpstream: Sendable {
                 return json(.ok, #"{"embedding":{"values":[0.5,0.25]}}"#, headers)
             default:
                 return json(.notFound, #"{"error":{"message":"mock upstream: no route for \#(path)"}}"#, headers)
+            }
+        }
+
+        /// Polls until `done`, the connection closing or the time passing: a waiting answer
+        /// never holds the server's shutdown for longer than the gateway keeps it.
+        func wait(seconds: Int, on channel: any Channel, until done: () -> Bool) async {
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            while ContinuousClock.now < deadline, channel.isActive, !done() {
+                try? await Task.sleep(for: .milliseconds(20))
             }
         }
 
