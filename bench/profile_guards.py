@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """One-connection A/B for the guards: nginx as the mock, one gateway (MODE: guards, noguards or old),
-wrk -c1 for 6 s; PERF=1 also records perf-MODE.data; MANAGED=1 calls it with a managed key.
+wrk -c1 for 6 s (CONN=64: 64 connections); PERF=1 also records perf-MODE.data; MANAGED=1 calls it with a managed key.
 usage: NEW=path OLD=path python3 bench/profile_guards.py MODE"""
 import sys, os, subprocess, time, tempfile, json
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -34,7 +34,7 @@ try:
     b.wrk(url, 1, 1, key)
     if os.environ.get("PERF"):
         perf = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-o", f"perf-{mode}.data", "-p", str(gw.pid), "--", "sleep", "6"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    r = b.wrk(url, 1, 6, key)
+    r = b.wrk(url, int(os.environ.get("CONN", "1")), 6, key)
     if os.environ.get("PERF"):
         perf.wait()
     print(mode, "managed" if os.environ.get("MANAGED") else "configured", json.dumps({k: r[k] for k in ("rps", "p50_us", "p99_us")}))

@@ -13,6 +13,11 @@ package struct ClientIdentity: Sendable, Equatable {
     package let models: [String]?
     /// The key's own rates and budget (from its `limits`).
     package let limits: IdentityLimits
+    /// The names the key is counted under by the rate tables and the budget ledger, made once
+    /// when the key is loaded rather than on every request.
+    package let limitSubject: String
+    package let keyBudgetSubject: String
+    package let ownerBudgetSubject: String
 
     package init(keyID: String, username: String, expiresAt: Int64?, revoked: Bool, models: [String]?, limits: IdentityLimits = IdentityLimits()) {
         self.keyID = keyID
@@ -21,6 +26,9 @@ package struct ClientIdentity: Sendable, Equatable {
         self.revoked = revoked
         self.models = models
         self.limits = limits
+        limitSubject = "id:" + keyID
+        keyBudgetSubject = BudgetSubject.key(keyID).name
+        ownerBudgetSubject = BudgetSubject.owner(username).name
     }
 
     package func isActive(at now: Int64) -> Bool { !revoked && (expiresAt.map { now < $0 } ?? true) }

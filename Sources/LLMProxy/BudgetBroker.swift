@@ -54,8 +54,9 @@ struct BudgetBroker: Service {
         // A pool row is created seeded with what the events say was spent this period.
         var seed: (Int64, Double) = (0, 0)
         if try await store.budgetPool(subject: task.subject, periodStart: task.periodStart) == nil {
-            let keyID = task.subject.hasPrefix("key:") ? String(task.subject.dropFirst(4)) : nil
-            let owner = task.subject.hasPrefix("owner:") ? String(task.subject.dropFirst(6)) : nil
+            let subject = BudgetSubject(name: task.subject)
+            let keyID: String? = if case .key(let id)? = subject { id } else { nil }
+            let owner: String? = if case .owner(let name)? = subject { name } else { nil }
             let spent = try await store.spend(keyID: keyID, username: owner, since: task.periodStart)
             seed = (spent.tokens, spent.costUSD)
         }

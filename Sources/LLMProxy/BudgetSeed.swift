@@ -12,10 +12,11 @@ enum BudgetSeed {
         var subjects: [(String, Budget, keyID: String?, owner: String?)] = []
         for key in try await store.keys() where key.revokedAt == nil {
             guard let budget = key.limits.identityLimits.budget else { continue }
-            subjects.append(("key:" + key.id, budget, key.id, nil))
+            subjects.append((BudgetSubject.key(key.id).name, budget, key.id, nil))
         }
         for (owner, budget) in config.budgets.owners {
-            subjects.append(("owner:" + owner, Budget(tokens: budget.tokens, costUSD: budget.costUSD, period: BudgetPeriod(rawValue: budget.period) ?? .month), nil, owner))
+            subjects.append(
+                (BudgetSubject.owner(owner).name, Budget(tokens: budget.tokens, costUSD: budget.costUSD, period: BudgetPeriod(rawValue: budget.period) ?? .month), nil, owner))
         }
         for (subject, budget, keyID, owner) in subjects {
             if ledger.leased {

@@ -237,6 +237,10 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
         guard let out = exchange.stages.body(buffer) else { return true }
         exchange.plan.record.bytesOut += out.readableBytes
         context.write(wrapOutboundOut(.body(out)), promise: nil)
+        if exchange.stages.isCutOff {
+            cutOff(exchange)
+            return false
+        }
         return context.channel.isWritable
     }
 
@@ -245,7 +249,23 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
     }
 
     func upstreamEnd() {
-        guard case .forwarding(let exchange) = phase, let context else { return }
+        guard case .forwarding(let exchange) = phase else { return }
+        complete(exchange)
+    }
+
+    /// A stage ended the stream (at a budget): the upstream request is cancelled, so nothing
+    /// more is generated and billed, and the response ends with the stage's last words.
+    private func cutOff(_ exchange: Exchange) {
+        // Idle first: a cancel may report back at once, and must find nothing to fail.
+        phase = .idle
+        exchange.upstream?.cancel()
+        exchange.upstream = nil
+        complete(exchange)
+    }
+
+    /// Ends the response: what the stages still hold, the end, the accounting.
+    private func complete(_ exchange: Exchange) {
+        guard let context else { return }
         // Idle before the write: the pipelining handler may deliver the next request from
         // inside it.
         phase = .idle

@@ -58,7 +58,8 @@ extension BudgetConfig {
 
 extension BudgetsConfig {
     mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
-        let map = reader.mapping(node, at: path, known: ["owners"])
+        let map = reader.mapping(node, at: path, known: ["owners", "stream_cutoff"])
+        streamCutoff = reader.double(map["stream_cutoff"], at: "\(path).stream_cutoff") ?? streamCutoff
         if let node = map["owners"] {
             for (name, value) in reader.entries(node, at: "\(path).owners") {
                 owners[name] = BudgetConfig.read(value, at: "\(path).owners.\(name)", with: &reader)
@@ -146,6 +147,9 @@ extension GatewayConfig {
             if let tokens = budget.tokens, !ConfigRange.tokenBudget.contains(Double(tokens)) { fail("\(path).tokens", ConfigRange.tokenBudget.message(got: "\(tokens)")) }
             if let cost = budget.costUSD, !ConfigRange.costBudget.contains(cost) { fail("\(path).cost_usd", ConfigRange.costBudget.message(got: "\(cost)")) }
             if !["day", "month", "total"].contains(budget.period) { fail("\(path).period", "must be day, month or total (got \"\(budget.period)\")") }
+        }
+        if !(0...10).contains(budgets.streamCutoff) {
+            fail("budgets.stream_cutoff", "must be between 0 (never cut a stream) and 10 times the budget (got \(budgets.streamCutoff)); the default is 1")
         }
         for entry in pricing.models {
             let path = "pricing.models.\(entry.pattern)"

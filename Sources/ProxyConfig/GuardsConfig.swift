@@ -70,6 +70,13 @@ package struct BudgetConfig: Sendable, Equatable {
 package struct BudgetsConfig: Sendable, Equatable {
     /// Owner (managed keys' user name) → budget over all their keys.
     package var owners: [String: BudgetConfig] = [:]
+    /// Where a streamed answer is cut off, as a share of its budget: a stream whose generated
+    /// output (estimated as it passes) would take a key's or owner's spending past
+    /// `stream_cutoff` × the budget is ended there, with a `budget_exceeded` error event in the
+    /// client's dialect, and its upstream request cancelled. Default 1 (at the budget); 0 never
+    /// cuts (a stream then finishes, and spending may pass the budget by what it generated
+    /// beyond its reservation).
+    package var streamCutoff: Double = 1
 
     package init() {}
 }

@@ -56,6 +56,13 @@ package final class ForwardPlan: @unchecked Sendable {
         let sent = withUsage ?? body
         var stages: [any ResponseStage] = [UsageTap()]
         if withUsage != nil { stages.append(UsageChunkRemoval()) }
+        let cutoff = state.config.budgets.streamCutoff
+        if record.stream, cutoff > 0, let reservation = admission.reservation, reservation.holdsBudget {
+            stages.append(
+                StreamBudgetCutoff(
+                    reservation: reservation, pricing: state.pricing, model: record.model, dialect: dialect,
+                    outputAllowance: Int64(admission.maxOutputTokens ?? state.config.limits.defaultOutputTokens), scale: cutoff))
+        }
         let plan = UpstreamRequestPlan(
             endpoint: endpoint, dialect: dialect, path: path, query: admission.query.map(String.init),
             clientHeaders: admission.headers, extraHeaders: provider?.extraHeaders ?? [], requestID: record.id)

@@ -98,7 +98,7 @@ package struct RateLimitGuard: AdmissionGuard {
     /// digest is a SHA-256) and kept in the admission for the routed stage.
     func subject(_ admission: inout Admission) -> String? {
         if let known = admission.limitSubject { return known }
-        admission.limitSubject = LimitState.subject(keyID: admission.identity?.keyID, presented: admission.presentedKey)
+        admission.limitSubject = LimitState.subject(identity: admission.identity, presented: admission.presentedKey)
         return admission.limitSubject
     }
 
@@ -203,27 +203,34 @@ package struct BudgetGuard: AdmissionGuard {
         let cost = pricing.cost(model: admission.model, usage: TokenUsage(input: prompt, output: output))
         let charge = BudgetCharge(tokens: prompt &+ output, costUSD: cost)
         let nowMs = WallClock.nowMs()
-        for (subject, budget) in [("key:" + identity.keyID, keyBudget), ("owner:" + identity.username, ownerBudget)] {
-            guard let budget else { continue }
-            if let exhausted = state.budgets.reserve(subject, charge, budget: budget, nowMs: nowMs) {
-                if exhausted.leaseTooSmall {
-                    return .reject(
-                        .budgetExceeded(
-                            "This instance's share of the \(subject.hasPrefix("key:") ? "key's" : "key owner's") \(exhausted.dimension) budget cannot cover this request (it reserves up to \(charge.tokens) tokens); more is being leased from the shared pool if any is left: retry shortly",
-                            retryAfter: 1))
-                }
-                let whose = subject.hasPrefix("key:") ? "This key's" : "The key owner's"
-                let period = budget.period == .total ? "" : " per \(budget.period.rawValue)"
-                let reset = exhausted.resetsAt.map { " until \(CivilDate.iso8601(ms: $0))" } ?? ""
-                let retry = exhausted.resetsAt.map { Int(max(1, ($0 - nowMs + 999) / 1000)) } ?? 86_400
-                return .reject(
-                    .budgetExceeded(
-                        "\(whose) \(exhausted.dimension) budget of \(exhausted.limit)\(period) cannot cover this request (it reserves up to \(charge.tokens) tokens); it is spent\(reset)",
-                        retryAfter: retry))
-            }
-            admission.reserve().holdBudget(state.budgets, subject: subject, budget: budget, charge: charge)
+        if let keyBudget, let refusal = reserve(identity.keyBudgetSubject, .key(identity.keyID), keyBudget, charge, nowMs, &admission) {
+            return .reject(refusal)
+        }
+        if let ownerBudget, let refusal = reserve(identity.ownerBudgetSubject, .owner(identity.username), ownerBudget, charge, nowMs, &admission) {
+            return .reject(refusal)
         }
         return .admit
+    }
+
+    /// Reserves `charge` against one budget (noted in the reservation), or the refusal.
+    private func reserve(
+        _ name: String, _ subject: BudgetSubject, _ budget: Budget, _ charge: BudgetCharge, _ nowMs: Int64, _ admission: inout Admission
+    ) -> GatewayError? {
+        guard let exhausted = state.budgets.reserve(name, charge, budget: budget, nowMs: nowMs) else {
+            admission.reserve().holdBudget(state.budgets, subject: name, budget: budget, charge: charge)
+            return nil
+        }
+        if exhausted.leaseTooSmall {
+            return .budgetExceeded(
+                "This instance's share of \(subject.whose.lowercased()) \(exhausted.dimension) budget cannot cover this request (it reserves up to \(charge.tokens) tokens); more is being leased from the shared pool if any is left: retry shortly",
+                retryAfter: 1)
+        }
+        let period = budget.period == .total ? "" : " per \(budget.period.rawValue)"
+        let reset = exhausted.resetsAt.map { " until \(CivilDate.iso8601(ms: $0))" } ?? ""
+        let retry = exhausted.resetsAt.map { Int(max(1, ($0 - nowMs + 999) / 1000)) } ?? 86_400
+        return .budgetExceeded(
+            "\(subject.whose) \(exhausted.dimension) budget of \(exhausted.limit)\(period) cannot cover this request (it reserves up to \(charge.tokens) tokens); it is spent\(reset)",
+            retryAfter: retry)
     }
 }
 

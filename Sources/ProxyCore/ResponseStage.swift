@@ -15,12 +15,16 @@ package protocol ResponseStage: AnyObject {
     /// Adds what the stage learned to the request's record (called once, at the end or when
     /// the response broke off).
     func finish(into record: inout RequestRecord)
+    /// Set when the stage ended the response early (a stream cut off at its budget): the
+    /// driver then sends what ``end()`` returns, ends the response and cancels the upstream.
+    var cutOff: GatewayError? { get }
 }
 
 extension ResponseStage {
     package func head(status: Int, headers: HTTPHeaders) {}
     package func end() -> ByteBuffer? { nil }
     package func finish(into record: inout RequestRecord) {}
+    package var cutOff: GatewayError? { nil }
 }
 
 /// The stages of one attempt, in order.
@@ -63,6 +67,9 @@ package struct ResponseStages {
     package func finish(into record: inout RequestRecord) {
         for stage in stages { stage.finish(into: &record) }
     }
+
+    /// Whether a stage ended the response early (see ``ResponseStage/cutOff``).
+    package var isCutOff: Bool { stages.contains { $0.cutOff != nil } }
 }
 
 /// Reads token counts off the response as it passes (JSON bodies and event streams of the

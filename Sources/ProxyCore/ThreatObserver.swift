@@ -42,9 +42,11 @@ package struct ThreatObserver: RequestObserver {
         let verdict = limits.detector.observe(address, evidence: evidence, now: now, settings: settings, failed: failed, bodyBytes: record.bytesIn)
         for anomaly in verdict.anomalies { onAnomaly(anomaly, address) }
         // Per key too: a leaked key used from many addresses spikes here, not per address.
-        if let keyID = record.identity?.keyID {
-            let perKey = limits.detector.observe("key:" + keyID, evidence: nil, now: now, settings: settings, failed: failed, bodyBytes: record.bytesIn)
-            for anomaly in perKey.anomalies { onAnomaly(anomaly, "key:" + keyID) }
+        if let identity = record.identity {
+            // Tracked as `key:<id>` (made once per key, like its budget's name).
+            let subject = identity.keyBudgetSubject
+            let perKey = limits.detector.observe(subject, evidence: nil, now: now, settings: settings, failed: failed, bodyBytes: record.bytesIn)
+            for anomaly in perKey.anomalies { onAnomaly(anomaly, subject) }
         }
         if verdict.block {
             let reason: String

@@ -240,6 +240,53 @@ struct LimitTests {
         await upstream.stop()
     }
 
+    @Test("a stream without max_tokens is cut off at its budget in all three dialects: an error event in the dialect, the upstream cancelled, the spend booked")
+    func streamCutOffAtBudget() async throws {
+        let path = ManagedKeyTests.sqlitePath()
+        let store = try await Store.openSQLite(path: path, logger: ManagedKeyTests.quiet)
+        // A request reserves its prompt (body / 4) and default_output_tokens (20); the budget
+        // of 100 tokens lets the stream run past that until about 85 output tokens (~340
+        // bytes of text, some 50 of the upstream's 100 chunks), then cuts it.
+        var secrets: [String] = []
+        for name in ["openai", "anthropic", "gemini"] {
+            let (key, secret) = KeyIssuer.issue(
+                username: "cut-\(name)", name: nil, expiresAt: nil, limits: KeyLimits(tokenBudget: 100, budgetPeriod: "day"), now: WallClock.nowMs())
+            try await store.insertKey(key)
+            secrets.append(secret)
+        }
+        await store.close()
+        try await withGateway(yaml: { Configs.threeProviders($0["primary"]!, extra: "database: {path: \(path)}\nlimits: {default_output_tokens: 20}") }) {
+            gateway, upstreams in
+            let upstream = upstreams["primary"]!
+            let requests: [(String, [(String, String)], String, String)] = [
+                ("/v1/chat/completions", [("Authorization", "Bearer \(secrets[0])")], #"{"model":"stream-100-10","stream":true,"messages":[]}"#, "data: [DONE]\n\n"),
+                (
+                    "/v1/messages", [("x-api-key", secrets[1]), ("anthropic-version", "2023-06-01")],
+                    #"{"model":"claude-stream-100-10","stream":true,"messages":[]}"#, "event: error\ndata: "
+                ),
+                ("/v1beta/models/gemini-stream-100-10:streamGenerateContent?alt=sse", [("x-goog-api-key", secrets[2])], #"{"contents":[]}"#, "data: {\"error\":"),
+            ]
+            for (index, (route, headers, body, ending)) in requests.enumerated() {
+                let cancelledBefore = upstream.closedEarly
+                let response = try await Self.send(gateway.url + route, headers: headers, body: body)
+                #expect(response.status == 200, "\(route): \(response.body)")
+                // The upstream's chunks say "part0 ", "part1 ", …
+                let parts = (0..<100).filter { response.body.contains("part\($0) ") }.count
+                #expect(parts > 20 && parts < 90, "\(route): \(parts) chunks passed")
+                // The last event is the dialect's error, naming the budget.
+                let tail = response.body.suffix(400)
+                #expect(tail.contains(ending) && tail.contains("budget of 100 tokens"), "\(route): \(tail)")
+                #expect(index != 0 || tail.contains(#""code":"budget_exceeded""#), "\(tail)")
+                // The gateway hung up on the upstream instead of letting it generate the rest.
+                #expect(await eventually { upstream.closedEarly > cancelledBefore }, "\(route)")
+                // What the stream generated was booked: the budget is spent.
+                let again = try await Self.send(gateway.url + route, headers: headers, body: body)
+                #expect(again.status == 429, "\(route): \(again.body)")
+                #expect(again.body.contains("budget of 100 tokens per day cannot cover this request"), "\(route): \(again.body)")
+            }
+        }
+    }
+
     @Test("address deny and allow lists, with the client address taken from X-Forwarded-For only through a trusted proxy")
     func addressLists() async throws {
         let denied = try await GatewayHarness.start(yaml: Self.mockConfig("security: {deny_ips: [127.0.0.0/8]}"))

@@ -104,6 +104,34 @@ struct LimitPrimitivesTests {
         #expect(ledger.reserve("s", BudgetCharge(tokens: 0, costUSD: 0.1), budget: money, nowMs: now) != nil)
     }
 
+    @Test("a stream extends its budget holds as it runs, all or nothing, and settles everything it holds")
+    func extendHolds() {
+        let ledger = BudgetLedger()
+        let now: Int64 = 1_764_547_200_000
+        let keyBudget = Budget(tokens: 100, period: .day)
+        let ownerBudget = Budget(tokens: 1000, period: .day)
+        let start = BudgetCharge(tokens: 40, costUSD: 0)
+        let reservation = Reservation()
+        #expect(ledger.reserve("key", start, budget: keyBudget, nowMs: now) == nil)
+        reservation.holdBudget(ledger, subject: "key", budget: keyBudget, charge: start)
+        #expect(ledger.reserve("owner", start, budget: ownerBudget, nowMs: now) == nil)
+        reservation.holdBudget(ledger, subject: "owner", budget: ownerBudget, charge: start)
+        #expect(reservation.holdsBudget)
+        #expect(reservation.extendBudgets(by: BudgetCharge(tokens: 50, costUSD: 0), scale: 1, nowMs: now) == nil)
+        #expect(ledger.usage("key", period: .day, nowMs: now).reserved.tokens == 90)
+        // The key's budget has 10 left: nothing is taken from either.
+        #expect(reservation.extendBudgets(by: BudgetCharge(tokens: 20, costUSD: 0), scale: 1, nowMs: now)?.dimension == "tokens")
+        #expect(ledger.usage("owner", period: .day, nowMs: now).reserved.tokens == 90)
+        #expect(ledger.usage("key", period: .day, nowMs: now).reserved.tokens == 90)
+        // With stream_cutoff 1.5 the key may reach 150.
+        #expect(reservation.extendBudgets(by: BudgetCharge(tokens: 20, costUSD: 0), scale: 1.5, nowMs: now) == nil)
+        reservation.settle(.init(tokens: 105, costUSD: nil, upstreamWorked: true), nowNanos: 0, nowMs: now)
+        for subject in ["key", "owner"] {
+            let usage = ledger.usage(subject, period: .day, nowMs: now)
+            #expect(usage.reserved.tokens == 0 && usage.spent.tokens == 105, "\(subject)")
+        }
+    }
+
     @Test("periods: UTC days and calendar months, including leap years and year ends")
     func periods() {
         let day: Int64 = 86_400_000

@@ -25,7 +25,7 @@ struct GuardsConfigTests {
                   key_model: {tokens_per_minute: 5000}
                   models: {"gpt-4o*": {requests_per_minute: 10}, "*": {concurrency: 100}}
                   default_output_tokens: 2048
-                budgets: {owners: {alice: {tokens: 1000000, cost_usd: 25.5, period: day}}}
+                budgets: {owners: {alice: {tokens: 1000000, cost_usd: 25.5, period: day}}, stream_cutoff: 1.2}
                 pricing: {builtin: false, models: {my-model: {input: 1, output: 2, cached_input: 0.5}}}
                 security: {allow_ips: [10.0.0.0/8], deny_ips: ["2001:db8::/32"], cors_origins: ["https://app.example"], auto_block: {threshold: 80, exempt: [127.0.0.1]}}
                 shedding: {max_in_flight: 500, max_memory_mb: 2048, max_cpu_percent: 180, retry_after: 3}
@@ -36,6 +36,7 @@ struct GuardsConfigTests {
         #expect(config.limits.models.map(\.pattern) == ["gpt-4o*", "*"])
         #expect(config.limits.defaultOutputTokens == 2048)
         #expect(config.budgets.owners["alice"] == BudgetConfig(tokens: 1_000_000, costUSD: 25.5, period: "day"))
+        #expect(config.budgets.streamCutoff == 1.2)
         #expect(!config.pricing.builtIn && config.pricing.models.first?.cachedInput == 0.5)
         #expect(config.security.autoBlock.threshold == 80 && config.security.autoBlock.exempt == ["127.0.0.1"])
         #expect(config.shedding.maxInFlight == 500 && config.shedding.retryAfter == 3)
@@ -56,6 +57,7 @@ struct GuardsConfigTests {
             ("limits: {models: {\"x*\": {concurrency: -1}}}", "limits.models.x*.concurrency must be between 1 and 1000000"),
             ("budgets: {owners: {bob: {period: week, tokens: 5}}}", #"budgets.owners.bob.period must be day, month or total (got "week")"#),
             ("budgets: {owners: {bob: {period: day}}}", "budgets.owners.bob needs tokens or cost_usd"),
+            ("budgets: {stream_cutoff: -1}", "budgets.stream_cutoff must be between 0 (never cut a stream) and 10 times the budget (got -1.0)"),
             ("budgets: {owners: {bob: {cost_usd: 0}}}", "budgets.owners.bob.cost_usd must be above 0"),
             ("pricing: {models: {m: {input: 1}}}", "pricing.models.m needs input and output"),
             ("pricing: {models: {m: {input: -1, output: 1}}}", "pricing.models.m.input must be between 0 and 1000000"),

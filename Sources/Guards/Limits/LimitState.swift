@@ -26,8 +26,8 @@ package final class LimitState: Sendable {
 
     /// The name a client key is counted under: the managed key's id, else a digest of the
     /// configured key (never the key itself, which must not sit in memory tables or logs).
-    package static func subject(keyID: String?, presented: String?) -> String? {
-        if let keyID { return "id:" + keyID }
+    package static func subject(identity: ClientIdentity?, presented: String?) -> String? {
+        if let identity { return identity.limitSubject }
         guard let presented, !presented.isEmpty else { return nil }
         let digest = SHA256.hash(data: Array(presented.utf8))
         var text = "sha:"

@@ -28,7 +28,8 @@ package final class Reservation: @unchecked Sendable {
         let ledger: BudgetLedger
         let subject: String
         let budget: Budget
-        let charge: BudgetCharge
+        /// What is reserved: the request's worst case, plus what a stream reserved as it ran.
+        var charge: BudgetCharge
     }
 
     /// One limit's state for the response headers.
@@ -61,6 +62,32 @@ package final class Reservation: @unchecked Sendable {
     }
 
     package func holdShedSlot(_ shedder: LoadShedder) { self.shedder = shedder }
+
+    /// Whether the request holds any budget (a stream may then be cut off at it).
+    package var holdsBudget: Bool { !budgets.isEmpty }
+
+    /// Reserves `extra` more against every budget the request holds: a stream that has
+    /// generated past what it reserved asks for the next slice as it runs. `scale` is the share
+    /// of each budget the stream may reach (`budgets.stream_cutoff`). All or nothing: on a
+    /// refusal, what the earlier budgets gave is handed back, and the refusal is returned.
+    package func extendBudgets(by extra: BudgetCharge, scale: Double, nowMs: Int64) -> BudgetLedger.Exhausted? {
+        for index in budgets.indices {
+            let hold = budgets[index]
+            var budget = hold.budget
+            budget.tokens = budget.tokens.map { Int64(min(Double(Int64.max / 2), Double($0) * scale)) }
+            budget.costUSD = budget.costUSD.map { $0 * scale }
+            if let exhausted = hold.ledger.reserve(hold.subject, extra, budget: budget, nowMs: nowMs) {
+                for earlier in budgets.indices[..<index] {
+                    let given = budgets[earlier]
+                    given.ledger.settle(given.subject, reserved: extra, used: BudgetCharge(tokens: 0, costUSD: 0), budget: given.budget, nowMs: nowMs)
+                    budgets[earlier].charge = BudgetCharge(tokens: given.charge.tokens &- extra.tokens, costUSD: given.charge.costUSD - extra.costUSD)
+                }
+                return exhausted
+            }
+            budgets[index].charge = BudgetCharge(tokens: hold.charge.tokens &+ extra.tokens, costUSD: hold.charge.costUSD + extra.costUSD)
+        }
+        return nil
+    }
 
     /// Keeps the tighter of what is known and `decision` for the request headers.
     package func noteRequests(_ decision: GCRA.Decision, limit: Int64) {

@@ -19,7 +19,7 @@ import Synchronization
 ///   an exact number of requests in flight without depending on how fast anything runs;
 /// - `fail-500`: answers 500 in the provider's error shape;
 /// - `long-stream`: streams a chunk every 100 ms for 20 s (disconnects, drains);
-/// - `stream-N-MS`: streams N chunks, MS milliseconds apart;
+/// - `stream-N-MS` (or `…-stream-N-MS`): streams N chunks, MS milliseconds apart;
 /// - anything else: a normal answer naming the model.
 final class MockUpstream: Sendable {
     struct Received: Sendable {
@@ -322,7 +322,8 @@ final class MockUpstream: Sendable {
                 count = 200
                 delay = 100
             }
-            let parts = model.split(separator: "-")
+            // `stream-N-MS`, also at the end of a name (`claude-stream-N-MS`, for another provider).
+            let parts = Array(model.split(separator: "-").suffix(3))
             if parts.count == 3, parts[0] == "stream", let n = Int(parts[1]), let ms = Int(parts[2]) {
                 count = n
                 delay = ms
