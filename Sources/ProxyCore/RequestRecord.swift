@@ -50,8 +50,8 @@ package struct RequestRecord: Sendable {
     /// The request's cost in US dollars, from its tokens; nil when it reported none or the
     /// model has no price.
     package var costUSD: Double? {
-        guard let pricing, promptTokens != nil || completionTokens != nil, pricing.price(for: model) != nil else { return nil }
-        return pricing.cost(model: model, usage: TokenUsage(input: Int64(promptTokens ?? 0), output: Int64(completionTokens ?? 0)))
+        guard let pricing, promptTokens != nil || completionTokens != nil else { return nil }
+        return pricing.costIfPriced(model: model, usage: TokenUsage(input: Int64(promptTokens ?? 0), output: Int64(completionTokens ?? 0)))
     }
 
     /// What the request used, for settling its reservation.

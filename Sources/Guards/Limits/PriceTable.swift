@@ -89,7 +89,12 @@ package final class PriceTable: Sendable {
 
     /// The cost of `usage` on `model`, in US dollars (0 when the model has no price).
     package func cost(model: String?, usage: TokenUsage) -> Double {
-        guard let price = price(for: model) else { return 0 }
+        costIfPriced(model: model, usage: usage) ?? 0
+    }
+
+    /// The cost of `usage` on `model`; nil when the model has no price (one look-up).
+    package func costIfPriced(model: String?, usage: TokenUsage) -> Double? {
+        guard let price = price(for: model) else { return nil }
         let cached = min(max(0, usage.cachedInput), max(0, usage.input))
         let reasoning = min(max(0, usage.reasoning), max(0, usage.output))
         let plainInput = Double(max(0, usage.input) - cached)

@@ -40,51 +40,70 @@ package final class Reservation: @unchecked Sendable {
         package var resetSeconds: Int64
     }
 
-    private var tokens: [TokenCharge] = []
-    private var slots: [Slot] = []
-    private var budgets: [BudgetHold] = []
+    /// What was taken, in one array (one allocation per request, not one per kind).
+    private enum Hold {
+        case token(TokenCharge)
+        case slot(Slot)
+        case budget(BudgetHold)
+    }
+
+    private var holds: [Hold] = []
     private var shedder: LoadShedder?
     package private(set) var requests: Status?
     package private(set) var tokenStatus: Status?
 
     package init() {}
 
-    package var isEmpty: Bool { tokens.isEmpty && slots.isEmpty && budgets.isEmpty && shedder == nil }
+    package var isEmpty: Bool { holds.isEmpty && shedder == nil }
 
-    package func holdToken(_ limiter: RateLimiter, key: String, rule: GCRA, charged: Int64) {
-        tokens.append(TokenCharge(limiter: limiter, key: key, rule: rule, charged: charged))
+    private func add(_ hold: Hold) {
+        if holds.isEmpty { holds.reserveCapacity(8) }
+        holds.append(hold)
     }
 
-    package func holdSlot(_ limiter: ConcurrencyLimiter, key: String) { slots.append(Slot(limiter: limiter, key: key)) }
+    package func holdToken(_ limiter: RateLimiter, key: String, rule: GCRA, charged: Int64) {
+        add(.token(TokenCharge(limiter: limiter, key: key, rule: rule, charged: charged)))
+    }
+
+    package func holdSlot(_ limiter: ConcurrencyLimiter, key: String) { add(.slot(Slot(limiter: limiter, key: key))) }
 
     package func holdBudget(_ ledger: BudgetLedger, subject: String, budget: Budget, charge: BudgetCharge) {
-        budgets.append(BudgetHold(ledger: ledger, subject: subject, budget: budget, charge: charge))
+        add(.budget(BudgetHold(ledger: ledger, subject: subject, budget: budget, charge: charge)))
     }
 
     package func holdShedSlot(_ shedder: LoadShedder) { self.shedder = shedder }
 
     /// Whether the request holds any budget (a stream may then be cut off at it).
-    package var holdsBudget: Bool { !budgets.isEmpty }
+    package var holdsBudget: Bool {
+        holds.contains {
+            if case .budget = $0 { return true }
+            return false
+        }
+    }
 
     /// Reserves `extra` more against every budget the request holds: a stream that has
     /// generated past what it reserved asks for the next slice as it runs. `scale` is the share
     /// of each budget the stream may reach (`budgets.stream_cutoff`). All or nothing: on a
     /// refusal, what the earlier budgets gave is handed back, and the refusal is returned.
     package func extendBudgets(by extra: BudgetCharge, scale: Double, nowMs: Int64) -> BudgetLedger.Exhausted? {
-        for index in budgets.indices {
-            let hold = budgets[index]
+        var extended: [Int] = []
+        for index in holds.indices {
+            guard case .budget(var hold) = holds[index] else { continue }
             var budget = hold.budget
             budget.tokens = budget.tokens.map { Int64(min(Double(Int64.max / 2), Double($0) * scale)) }
             budget.costUSD = budget.costUSD.map { $0 * scale }
             if let exhausted = hold.ledger.reserve(hold.subject, extra, budget: budget, nowMs: nowMs) {
-                for earlier in budgets.indices[..<index] {
-                    let given = budgets[earlier]
+                for earlier in extended {
+                    guard case .budget(var given) = holds[earlier] else { continue }
                     given.ledger.settle(given.subject, reserved: extra, used: BudgetCharge(tokens: 0, costUSD: 0), budget: given.budget, nowMs: nowMs)
-                    budgets[earlier].charge = BudgetCharge(tokens: given.charge.tokens &- extra.tokens, costUSD: given.charge.costUSD - extra.costUSD)
+                    given.charge = BudgetCharge(tokens: given.charge.tokens &- extra.tokens, costUSD: given.charge.costUSD - extra.costUSD)
+                    holds[earlier] = .budget(given)
                 }
                 return exhausted
             }
-            budgets[index].charge = BudgetCharge(tokens: hold.charge.tokens &+ extra.tokens, costUSD: hold.charge.costUSD + extra.costUSD)
+            hold.charge = BudgetCharge(tokens: hold.charge.tokens &+ extra.tokens, costUSD: hold.charge.costUSD + extra.costUSD)
+            holds[index] = .budget(hold)
+            extended.append(index)
         }
         return nil
     }
@@ -126,35 +145,49 @@ package final class Reservation: @unchecked Sendable {
     /// answered with an error, is charged nothing.
     package func settle(_ outcome: Outcome, nowNanos: Int64, nowMs: Int64) {
         shedder?.release()
-        for slot in slots { slot.limiter.release(slot.key) }
-        for token in tokens {
-            let used = outcome.tokens ?? (outcome.upstreamWorked ? token.charged : 0)
-            token.limiter.adjust(token.key, rule: token.rule, by: used - token.charged, now: nowNanos)
-        }
-        for hold in budgets {
-            let used: BudgetCharge
-            if let tokens = outcome.tokens {
-                used = BudgetCharge(tokens: tokens, costUSD: outcome.costUSD ?? 0)
-            } else {
-                used = outcome.upstreamWorked ? hold.charge : BudgetCharge(tokens: 0, costUSD: 0)
+        for hold in holds {
+            switch hold {
+            case .slot(let slot):
+                slot.limiter.release(slot.key)
+            case .token(let token):
+                let used = outcome.tokens ?? (outcome.upstreamWorked ? token.charged : 0)
+                token.limiter.adjust(token.key, rule: token.rule, by: used - token.charged, now: nowNanos)
+            case .budget(let hold):
+                let used: BudgetCharge
+                if let tokens = outcome.tokens {
+                    used = BudgetCharge(tokens: tokens, costUSD: outcome.costUSD ?? 0)
+                } else {
+                    used = outcome.upstreamWorked ? hold.charge : BudgetCharge(tokens: 0, costUSD: 0)
+                }
+                hold.ledger.settle(hold.subject, reserved: hold.charge, used: used, budget: hold.budget, nowMs: nowMs)
             }
-            hold.ledger.settle(hold.subject, reserved: hold.charge, used: used, budget: hold.budget, nowMs: nowMs)
         }
     }
 
-    /// `X-RateLimit-Limit`, `-Remaining`, `-Reset` (seconds) and their `-Tokens` twins.
+    /// `X-RateLimit-Limit`, `-Remaining`, `-Reset` (seconds) and their `-Tokens` twins. An
+    /// upstream's own headers of those names (OpenAI sends `x-ratelimit-remaining-tokens`) would
+    /// contradict the gateway's and go first — in one pass, and only when there are any: six
+    /// name-replacing writes were most of the guards' cost in the response path.
     package func apply(to headers: inout HTTPFields) {
+        guard requests != nil || tokenStatus != nil else { return }
+        if headers.contains(where: { $0.name.canonicalName.hasPrefix("x-ratelimit-") }) {
+            headers.removeAll { Self.names.contains($0.name) }
+        }
         if let requests {
-            headers[.rateLimitLimit] = String(requests.limit)
-            headers[.rateLimitRemaining] = String(requests.remaining)
-            headers[.rateLimitReset] = String(requests.resetSeconds)
+            headers.append(HTTPField(name: .rateLimitLimit, value: String(requests.limit)))
+            headers.append(HTTPField(name: .rateLimitRemaining, value: String(requests.remaining)))
+            headers.append(HTTPField(name: .rateLimitReset, value: String(requests.resetSeconds)))
         }
         if let tokenStatus {
-            headers[.rateLimitLimitTokens] = String(tokenStatus.limit)
-            headers[.rateLimitRemainingTokens] = String(tokenStatus.remaining)
-            headers[.rateLimitResetTokens] = String(tokenStatus.resetSeconds)
+            headers.append(HTTPField(name: .rateLimitLimitTokens, value: String(tokenStatus.limit)))
+            headers.append(HTTPField(name: .rateLimitRemainingTokens, value: String(tokenStatus.remaining)))
+            headers.append(HTTPField(name: .rateLimitResetTokens, value: String(tokenStatus.resetSeconds)))
         }
     }
+
+    static let names: Set<HTTPField.Name> = [
+        .rateLimitLimit, .rateLimitRemaining, .rateLimitReset, .rateLimitLimitTokens, .rateLimitRemainingTokens, .rateLimitResetTokens,
+    ]
 }
 
 extension Reservation.Status {
