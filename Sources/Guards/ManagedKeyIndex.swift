@@ -2,8 +2,12 @@ import Crypto
 import Dialects
 import Synchronization
 
-/// Who a managed key belongs to, as the request path needs it.
-package struct ClientIdentity: Sendable, Equatable {
+/// Who a managed key belongs to, as the request path needs it. A class: one is made when the
+/// key is loaded and shared by every request that presents it, so the admission and the
+/// record (copied along the data path) carry one reference instead of five strings, an array
+/// and the limits — which, for one hot key served from both event loops, would otherwise be
+/// retained and released from both cores on every copy.
+package final class ClientIdentity: Sendable, Equatable {
     package let keyID: String
     package let username: String
     /// Milliseconds since 1970; nil when the key does not expire.
@@ -29,6 +33,12 @@ package struct ClientIdentity: Sendable, Equatable {
         limitSubject = "id:" + keyID
         keyBudgetSubject = BudgetSubject.key(keyID).name
         ownerBudgetSubject = BudgetSubject.owner(username).name
+    }
+
+    package static func == (lhs: ClientIdentity, rhs: ClientIdentity) -> Bool {
+        lhs === rhs
+            || (lhs.keyID == rhs.keyID && lhs.username == rhs.username && lhs.expiresAt == rhs.expiresAt && lhs.revoked == rhs.revoked
+                && lhs.models == rhs.models && lhs.limits == rhs.limits)
     }
 
     package func isActive(at now: Int64) -> Bool { !revoked && (expiresAt.map { now < $0 } ?? true) }
