@@ -68,10 +68,7 @@ package struct OutputEstimate: Sendable {
                 candidates.mask = 0
                 state = .key(candidates)
             } else if byte == quote {
-                var complete = false
-                for (index, name) in Self.keys.enumerated() where candidates.mask & (1 << index) != 0 && name.count == candidates.length {
-                    complete = true
-                }
+                let complete = Self.keys.indices.contains { candidates.mask & (1 << $0) != 0 && Self.keys[$0].count == candidates.length }
                 state = .afterKey(counted: complete)
             } else {
                 var mask: UInt16 = 0

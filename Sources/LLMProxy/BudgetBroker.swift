@@ -55,9 +55,7 @@ struct BudgetBroker: Service {
         var seed: (Int64, Double) = (0, 0)
         if try await store.budgetPool(subject: task.subject, periodStart: task.periodStart) == nil {
             let subject = BudgetSubject(name: task.subject)
-            let keyID: String? = if case .key(let id)? = subject { id } else { nil }
-            let owner: String? = if case .owner(let name)? = subject { name } else { nil }
-            let spent = try await store.spend(keyID: keyID, username: owner, since: task.periodStart)
+            let spent = try await store.spend(keyID: subject?.keyID, username: subject?.owner, since: task.periodStart)
             seed = (spent.tokens, spent.costUSD)
         }
         let grant = try await store.leaseBudget(

@@ -9,23 +9,22 @@ import Store
 enum BudgetSeed {
     static func load(store: Store, config: GatewayConfig, ledger: BudgetLedger) async throws {
         let now = WallClock.nowMs()
-        var subjects: [(String, Budget, keyID: String?, owner: String?)] = []
+        var subjects: [(BudgetSubject, Budget)] = []
         for key in try await store.keys() where key.revokedAt == nil {
             guard let budget = key.limits.identityLimits.budget else { continue }
-            subjects.append((BudgetSubject.key(key.id).name, budget, key.id, nil))
+            subjects.append((.key(key.id), budget))
         }
         for (owner, budget) in config.budgets.owners {
-            subjects.append(
-                (BudgetSubject.owner(owner).name, Budget(tokens: budget.tokens, costUSD: budget.costUSD, period: BudgetPeriod(rawValue: budget.period) ?? .month), nil, owner))
+            subjects.append((.owner(owner), Budget(budget)))
         }
-        for (subject, budget, keyID, owner) in subjects {
+        for (subject, budget) in subjects {
             if ledger.leased {
-                ledger.expect(subject, budget: budget, nowMs: now)
+                ledger.expect(subject.name, budget: budget, nowMs: now)
                 continue
             }
             let since = budget.period.start(containing: now)
-            let spent = try await store.spend(keyID: keyID, username: owner, since: since)
-            ledger.seed(subject, periodStart: since, tokens: spent.tokens, costUSD: spent.costUSD)
+            let spent = try await store.spend(keyID: subject.keyID, username: subject.owner, since: since)
+            ledger.seed(subject.name, periodStart: since, tokens: spent.tokens, costUSD: spent.costUSD)
         }
     }
 }

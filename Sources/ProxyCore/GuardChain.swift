@@ -31,9 +31,7 @@ package struct GuardChain: Sendable {
         // always in (each returns at once for a key without limits).
         if keys != nil || !config.limits.isEmpty { guards.append(RateLimitGuard(state: limits, config: config.limits)) }
         if keys != nil || !config.budgets.owners.isEmpty {
-            let owners = config.budgets.owners.compactMapValues { budget -> Budget? in
-                Budget(tokens: budget.tokens, costUSD: budget.costUSD, period: BudgetPeriod(rawValue: budget.period) ?? .month)
-            }
+            let owners = config.budgets.owners.mapValues(Budget.init)
             guards.append(BudgetGuard(state: limits, owners: owners, pricing: pricing, defaultOutputTokens: config.limits.defaultOutputTokens))
         }
         return GuardChain(guards + extra)

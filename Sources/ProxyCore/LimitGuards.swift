@@ -226,11 +226,9 @@ package struct BudgetGuard: AdmissionGuard {
                 retryAfter: 1)
         }
         let period = budget.period == .total ? "" : " per \(budget.period.rawValue)"
-        let reset = exhausted.resetsAt.map { " until \(CivilDate.iso8601(ms: $0))" } ?? ""
-        let retry = exhausted.resetsAt.map { Int(max(1, ($0 - nowMs + 999) / 1000)) } ?? 86_400
         return .budgetExceeded(
-            "\(subject.whose) \(exhausted.dimension) budget of \(exhausted.limit)\(period) cannot cover this request (it reserves up to \(charge.tokens) tokens); it is spent\(reset)",
-            retryAfter: retry)
+            "\(subject.whose) \(exhausted.dimension) budget of \(exhausted.limit)\(period) cannot cover this request (it reserves up to \(charge.tokens) tokens); it is spent\(exhausted.untilReset)",
+            retryAfter: exhausted.retryAfter(nowMs: nowMs))
     }
 }
 

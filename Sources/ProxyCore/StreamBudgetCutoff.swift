@@ -58,25 +58,25 @@ package final class StreamBudgetCutoff: ResponseStage {
             // A slice ahead if the budget has it, else exactly what was generated: the cut
             // then lands at the budget itself, not a slice before it.
             let needed = estimate.tokens - covered
-            guard let taken = extend(by: max(Self.slice, needed)) ?? extend(by: needed) else { break }
-            covered &+= taken
+            let ahead = max(Self.slice, needed)
+            if reserve(ahead) == nil {
+                covered &+= ahead
+            } else if let exhausted = reserve(needed) {
+                cutOff = .budgetExceeded(
+                    "The stream was cut off at the \(exhausted.dimension) budget of \(exhausted.limit): it is spent\(exhausted.untilReset)",
+                    retryAfter: exhausted.retryAfter(nowMs: WallClock.nowMs()))
+                break
+            } else {
+                covered &+= needed
+            }
         }
         return buffer
     }
 
-    /// Reserves `tokens` more output from every budget; the tokens reserved, or nil after
-    /// setting ``cutOff`` when a budget cannot give them.
-    private func extend(by tokens: Int64) -> Int64? {
+    /// Reserves `tokens` more output, priced, from every budget; why not, when a budget cannot give them.
+    private func reserve(_ tokens: Int64) -> BudgetLedger.Exhausted? {
         let charge = BudgetCharge(tokens: tokens, costUSD: pricing.cost(model: model, usage: TokenUsage(input: 0, output: tokens)))
-        let nowMs = WallClock.nowMs()
-        guard let exhausted = reservation.extendBudgets(by: charge, scale: scale, nowMs: nowMs) else {
-            cutOff = nil
-            return tokens
-        }
-        let reset = exhausted.resetsAt.map { " until \(CivilDate.iso8601(ms: $0))" } ?? ""
-        let retry = exhausted.resetsAt.map { Int(max(1, ($0 - nowMs + 999) / 1000)) } ?? 86_400
-        cutOff = .budgetExceeded("The stream was cut off at the \(exhausted.dimension) budget of \(exhausted.limit): it is spent\(reset)", retryAfter: retry)
-        return nil
+        return reservation.extendBudgets(by: charge, scale: scale, nowMs: WallClock.nowMs())
     }
 
     /// After a cut: the error event that ends the stream, in the client's dialect.

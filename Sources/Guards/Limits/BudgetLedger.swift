@@ -1,3 +1,4 @@
+import ProxyConfig
 import Synchronization
 
 /// How long a budget lasts before it starts again.
@@ -48,6 +49,11 @@ package struct Budget: Sendable, Equatable {
     }
 
     package var isEmpty: Bool { tokens == nil && costUSD == nil }
+
+    /// An owner's budget as configured (`budgets.owners.<name>`; the period is validated at load, `month` by default).
+    package init(_ config: BudgetConfig) {
+        self.init(tokens: config.tokens, costUSD: config.costUSD, period: BudgetPeriod(rawValue: config.period) ?? .month)
+    }
 }
 
 /// What one request may still spend, as reserved before it was admitted.
@@ -112,6 +118,12 @@ package final class BudgetLedger: Sendable {
         package var resetsAt: Int64?
         /// Leased mode: this instance's lease was too small; the pool may still have more (retry shortly).
         package var leaseTooSmall = false
+
+        /// For messages: " until <the reset, ISO 8601>", or nothing for a total budget.
+        package var untilReset: String { resetsAt.map { " until \(CivilDate.iso8601(ms: $0))" } ?? "" }
+
+        /// Seconds until the budget starts again (a day for a total budget, which never does).
+        package func retryAfter(nowMs: Int64) -> Int { resetsAt.map { Int(max(1, ($0 - nowMs + 999) / 1000)) } ?? 86_400 }
     }
 
     /// Reserves `charge` against `budget` for `subject` at `nowMs`.

@@ -22,6 +22,18 @@ package enum BudgetSubject: Sendable, Hashable {
         }
     }
 
+    /// The key's id, for the store's spending of a key's budget.
+    package var keyID: String? {
+        if case .key(let id) = self { return id }
+        return nil
+    }
+
+    /// The owner's name, for the store's spending of an owner's budget.
+    package var owner: String? {
+        if case .owner(let owner) = self { return owner }
+        return nil
+    }
+
     /// For messages: "This key's" or "The key owner's".
     package var whose: String {
         switch self {
