@@ -76,6 +76,7 @@ package final class Gateway: Sendable {
         let metrics = GatewayMetrics()
         var dataStore: Store?
         var recorder: EventRecorder?
+        var cluster: ClusterMembership?
         if let index = keyIndex {
             let opened = try await Self.openStore(config.database, logger: logger)
             do {
@@ -85,6 +86,16 @@ package final class Gateway: Sendable {
             } catch {
                 await opened.close()
                 throw StoreError.unavailable("cannot read the keys, budgets or blocks from the database: \(error)")
+            }
+            if limits.budgets.leased {
+                let membership = ClusterMembership(store: opened, cell: limits.cluster, logger: logger)
+                do {
+                    try await membership.join()
+                } catch {
+                    await opened.close()
+                    throw StoreError.unavailable("cannot join the instances sharing the database: \(error)")
+                }
+                cluster = membership
             }
             dataStore = opened
             recorder = EventRecorder(
@@ -156,6 +167,8 @@ package final class Gateway: Sendable {
         if let dataStore, let keyIndex { services.append(.init(service: KeySync(store: dataStore, index: keyIndex, logger: logger))) }
         if let dataStore { services.append(.init(service: BlockSync(store: dataStore, blocks: limits.blocks, logger: logger))) }
         if let dataStore, limits.budgets.leased { services.append(.init(service: BudgetBroker(store: dataStore, ledger: limits.budgets, logger: logger))) }
+        // Before the server: it leaves the list only once the server has drained.
+        if let cluster { services.append(.init(service: cluster)) }
         services += [
             .init(service: app),
             .init(service: monitor),

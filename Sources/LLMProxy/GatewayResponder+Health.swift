@@ -38,10 +38,13 @@ extension GatewayResponder {
             let status = anyAvailable && (events?.isHealthy ?? true) ? "healthy" : "degraded"
             guard detailed else { return json(.ok, #"{"status":"\#(status)","timestamp":\#(timestamp)}"#) }
             let store = events.map { #","store":{"kind":"\#($0.storeKind)","healthy":\#($0.isHealthy),"queued_events":\#($0.queued)}"# } ?? ""
+            // Instances sharing PostgreSQL split every rate and concurrency limit between them.
+            let share = state.environment.limits.cluster.current
+            let cluster = events?.storeKind == "postgres" ? #","cluster":{"instances":\#(share.instances),"rank":\#(share.rank)}"# : ""
             let uptime = RequestRecord.milliseconds(ContinuousClock.now - startedAt) / 1000
             return json(
                 .ok,
-                #"{"status":"\#(status)","timestamp":\#(timestamp),"version":"\#(GatewayVersion.current)","uptime_seconds":\#(uptime.rounded(toPlaces: 1)),"upstreams":\#(Self.upstreamsJSON(state: state))\#(store)}"#
+                #"{"status":"\#(status)","timestamp":\#(timestamp),"version":"\#(GatewayVersion.current)","uptime_seconds":\#(uptime.rounded(toPlaces: 1)),"upstreams":\#(Self.upstreamsJSON(state: state))\#(store)\#(cluster)}"#
             )
         default:
             let local = LocalResponse.error(.notFound(path: path), dialect: .openai)

@@ -147,11 +147,16 @@ extension GatewayConfig {
             ),
             (
                 "limits",
-                limits.isEmpty && limits.defaultOutputTokens == 1024
+                limits.isEmpty && limits.defaultOutputTokens == 1024 && limits.acrossInstances == .split
                     ? nil
                     : map([
                         ("ip", rule(limits.ip)), ("key", rule(limits.key)), ("key_model", rule(limits.keyModel)),
                         ("models", limits.models.isEmpty ? nil : map(limits.models.map { ($0.pattern, rule($0.rule) ?? map([])) })),
+                        (
+                            "providers",
+                            limits.providers.isEmpty ? nil : map(limits.providers.sorted { $0.key < $1.key }.map { ($0.key, rule($0.value) ?? map([])) })
+                        ),
+                        ("across_instances", Node(limits.acrossInstances.rawValue)),
                         ("default_output_tokens", int(limits.defaultOutputTokens)),
                     ])
             ),

@@ -32,13 +32,27 @@ extension RateRule {
 
 extension LimitsConfig {
     mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
-        let map = reader.mapping(node, at: path, known: ["ip", "key", "key_model", "models", "default_output_tokens"])
+        let map = reader.mapping(node, at: path, known: ["ip", "key", "key_model", "models", "providers", "across_instances", "default_output_tokens"])
         if let node = map["ip"] { ip = RateRule.read(node, at: "\(path).ip", with: &reader) }
         if let node = map["key"] { key = RateRule.read(node, at: "\(path).key", with: &reader) }
         if let node = map["key_model"] { keyModel = RateRule.read(node, at: "\(path).key_model", with: &reader) }
         if let node = map["models"] {
             models = reader.entries(node, at: "\(path).models").map { name, value in
                 ModelRateRule(pattern: name, rule: RateRule.read(value, at: "\(path).models.\(name)", with: &reader))
+            }
+        }
+        if let node = map["providers"] {
+            for (name, value) in reader.entries(node, at: "\(path).providers") {
+                providers[name] = RateRule.read(value, at: "\(path).providers.\(name)", with: &reader)
+            }
+        }
+        if let text = reader.string(map["across_instances"], at: "\(path).across_instances") {
+            if let mode = AcrossInstances(rawValue: text) {
+                acrossInstances = mode
+            } else {
+                reader.problem(
+                    "\(path).across_instances",
+                    "must be split (instances share each limit) or each (every instance enforces the whole limit) (got \"\(text)\")")
             }
         }
         defaultOutputTokens = reader.int(map["default_output_tokens"], at: "\(path).default_output_tokens") ?? defaultOutputTokens
@@ -139,6 +153,13 @@ extension GatewayConfig {
         check("limits.key", limits.key)
         check("limits.key_model", limits.keyModel)
         for entry in limits.models { check("limits.models.\(entry.pattern)", entry.rule) }
+        for (name, rule) in limits.providers.sorted(by: { $0.key < $1.key }) {
+            check("limits.providers.\(name)", rule)
+            if !providers.contains(where: { $0.name == name }) {
+                let known = providers.map(\.name).joined(separator: ", ")
+                fail("limits.providers.\(name)", "names no configured provider (configured: \(known.isEmpty ? "none" : known))")
+            }
+        }
         check("limits.default_output_tokens", limits.defaultOutputTokens, .outputTokens)
         for (owner, budget) in budgets.owners.sorted(by: { $0.key < $1.key }) {
             let path = "budgets.owners.\(owner)"

@@ -33,13 +33,28 @@ package struct LimitsConfig: Sendable, Equatable {
     package var keyModel = RateRule()
     /// Per model, all clients together: model name or pattern → rule, first match wins.
     package var models: [ModelRateRule] = []
+    /// Per provider, all clients together (its quota with the vendor): provider name → rule.
+    /// A provider at its limit is passed over for another of the route's providers with room.
+    package var providers: [String: RateRule] = [:]
+    /// How instances sharing PostgreSQL count rates and concurrency. Default ``AcrossInstances/split``.
+    package var acrossInstances = AcrossInstances.split
     /// Output tokens assumed for a request that names no `max_tokens` (or
     /// `max_completion_tokens`, `max_output_tokens`) when it is charged up front. Default 1024.
     package var defaultOutputTokens = 1024
 
     package init() {}
 
-    package var isEmpty: Bool { ip.isEmpty && key.isEmpty && keyModel.isEmpty && models.isEmpty }
+    package var isEmpty: Bool { ip.isEmpty && key.isEmpty && keyModel.isEmpty && models.isEmpty && providers.isEmpty }
+}
+
+/// `limits.across_instances`.
+package enum AcrossInstances: String, Sendable, Equatable, CaseIterable {
+    /// Each of N live instances enforces its part (K / N) of every limit: the cluster
+    /// admits what one instance would. Best behind a load balancer that spreads requests.
+    case split
+    /// Each instance enforces the whole limit: N instances admit up to N × K. For load
+    /// balancers that pin each client to one instance.
+    case each
 }
 
 package struct ModelRateRule: Sendable, Equatable {

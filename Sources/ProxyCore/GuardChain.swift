@@ -14,7 +14,7 @@ package struct GuardChain: Sendable {
 
     /// The gateway's standard chain, cheapest and most decisive first: the block list, address lists, load
     /// shedding, the per-address rate, the client key, the key's model allowlist, the key's,
-    /// key × model and model rates, budgets, then whatever the embedder added. A guard whose
+    /// key × model and model rates, budgets, the providers' rates, then whatever the embedder added. A guard whose
     /// configuration is empty is left out, so an unused feature costs nothing per request.
     package static func standard(
         config: GatewayConfig = GatewayConfig(), authenticator: ClientAuthenticator, keys: ManagedKeyIndex?, publicPaths: Set<String>,
@@ -24,7 +24,7 @@ package struct GuardChain: Sendable {
         let security = config.security
         if !security.allowIPs.isEmpty || !security.denyIPs.isEmpty { guards.append(AddressGuard(allow: security.allowIPs, deny: security.denyIPs)) }
         if config.shedding.isEnabled { guards.append(SheddingGuard(shedder: limits.shedder, config: config.shedding)) }
-        if !config.limits.ip.isEmpty { guards.append(AddressRateGuard(state: limits, rule: config.limits.ip)) }
+        if !config.limits.ip.isEmpty { guards.append(AddressRateGuard(state: limits, rule: config.limits.ip, mode: config.limits.acrossInstances)) }
         guards.append(KeyGuard(authenticator: authenticator, keys: keys, publicPaths: publicPaths))
         guards.append(ModelAllowlistGuard())
         // Managed keys carry their own limits and budgets: with a key index these guards are
@@ -34,6 +34,7 @@ package struct GuardChain: Sendable {
             let owners = config.budgets.owners.mapValues(Budget.init)
             guards.append(BudgetGuard(state: limits, owners: owners, pricing: pricing, defaultOutputTokens: config.limits.defaultOutputTokens))
         }
+        if !config.limits.providers.isEmpty { guards.append(ProviderRateGuard(state: limits, config: config.limits)) }
         return GuardChain(guards + extra)
     }
 

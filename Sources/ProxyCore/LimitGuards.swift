@@ -49,12 +49,21 @@ package struct SheddingGuard: AdmissionGuard {
 package struct AddressRateGuard: AdmissionGuard {
     let state: LimitState
     let rule: RateRule
+    let mode: AcrossInstances
+
+    package init(state: LimitState, rule: RateRule, mode: AcrossInstances) {
+        self.state = state
+        self.rule = rule
+        self.mode = mode
+    }
+
+    var share: ClusterShare { mode == .split ? state.cluster.current : .whole }
 
     package var name: String { "ip_rate_limit" }
 
     package func admitHead(_ admission: inout Admission) -> GuardVerdict {
         guard let address = admission.clientAddress else { return .admit }
-        let charges = RateCharges(now: MonotonicClock.nanos())
+        let charges = RateCharges(now: MonotonicClock.nanos(), share: share)
         if let refusal = charges.request(state.addressRates, address, rule, "requests per minute for this address", &admission)
             ?? charges.slot(state.addressSlots, address, rule.concurrency, "This address", &admission)
         {
@@ -79,6 +88,9 @@ package struct RateLimitGuard: AdmissionGuard {
         self.config = config
         modelRules = config.models.map { (Glob($0.pattern), $0.rule) }
     }
+
+    /// This instance's part of each limit (the whole of it alone, or with `across_instances: each`).
+    var share: ClusterShare { config.acrossInstances == .split ? state.cluster.current : .whole }
 
     /// The key's rule: its own fields first, `limits.key` for the rest.
     func keyRule(_ admission: Admission) -> RateRule {
@@ -105,7 +117,7 @@ package struct RateLimitGuard: AdmissionGuard {
     package func admitHead(_ admission: inout Admission) -> GuardVerdict {
         let rule = keyRule(admission)
         guard rule.requestsPerMinute != nil || rule.concurrency != nil, let subject = subject(&admission) else { return .admit }
-        let charges = RateCharges(now: MonotonicClock.nanos())
+        let charges = RateCharges(now: MonotonicClock.nanos(), share: share)
         if let refusal = charges.request(state.keyRates, subject, rule, "requests per minute for this key", &admission)
             ?? charges.slot(state.keySlots, subject, rule.concurrency, "This key", &admission)
         {
@@ -115,7 +127,8 @@ package struct RateLimitGuard: AdmissionGuard {
     }
 
     package func admitRouted(_ admission: inout Admission) -> GuardVerdict {
-        let charges = RateCharges(now: MonotonicClock.nanos(), tokens: admission.estimatedTokens(defaultOutput: config.defaultOutputTokens))
+        let charges = RateCharges(
+            now: MonotonicClock.nanos(), share: share, tokens: admission.estimatedTokens(defaultOutput: config.defaultOutputTokens))
         let model = admission.model ?? ""
         let keyTokens = keyRule(admission).tokensPerMinute
         if keyTokens != nil || !config.keyModel.isEmpty, let subject = subject(&admission) {
@@ -151,13 +164,18 @@ package struct RateLimitGuard: AdmissionGuard {
 /// slot against a concurrency limit, its token estimate against a per-minute token rate —
 /// each noting what it took in the reservation (so it is settled) and what the headers
 /// report. Each returns the refusal, or nil when admitted (or when its limit is not set).
+///
+/// Every limit is charged at this instance's part of it (``ClusterShare``); the headers still
+/// name the configured limit, with what this instance has left of it.
 struct RateCharges {
     let now: Int64
+    var share = ClusterShare.whole
     var tokens: Int64 = 0
 
     func request(_ limiter: RateLimiter, _ key: String, _ rule: RateRule, _ what: String, _ admission: inout Admission) -> GatewayError? {
         guard let rpm = rule.requestsPerMinute else { return nil }
-        let decision = limiter.charge(key, rule: .perMinute(rpm, burst: rule.burst), now: now)
+        guard let gcra = GCRA.perMinute(rpm, burst: rule.burst).shared(share) else { return emptyPart(what, rpm) }
+        let decision = limiter.charge(key, rule: gcra, now: now)
         guard decision.admitted else { return RateLimitGuard.refusal(what, rpm, decision) }
         admission.reserve().noteRequests(decision, limit: Int64(rpm))
         return nil
@@ -165,7 +183,11 @@ struct RateCharges {
 
     func slot(_ limiter: ConcurrencyLimiter, _ key: String, _ limit: Int?, _ who: String, _ admission: inout Admission) -> GatewayError? {
         guard let limit else { return nil }
-        guard limiter.acquire(key, limit: limit) else { return .rateLimited("\(who) already has \(limit) requests in flight", retryAfter: 1) }
+        let part = share.part(of: limit)
+        guard part > 0, limiter.acquire(key, limit: part) else {
+            let spread = share.isWhole ? "" : " (\(part) of them on this one of \(share.instances) gateway instances)"
+            return .rateLimited("\(who) already has \(limit) requests in flight\(spread)", retryAfter: 1)
+        }
         admission.reserve().holdSlot(limiter, key: key)
         return nil
     }
@@ -173,12 +195,20 @@ struct RateCharges {
     /// A full minute's tokens may be spent at once (the burst is the per-minute limit).
     func tokens(_ limiter: RateLimiter, _ key: String, _ tpm: Int?, _ what: String, _ admission: inout Admission) -> GatewayError? {
         guard let tpm else { return nil }
-        let rule = GCRA.perMinute(tpm, burst: tpm)
+        guard let rule = GCRA.perMinute(tpm, burst: tpm).shared(share) else { return emptyPart(what, tpm) }
         let decision = limiter.charge(key, rule: rule, cost: tokens, now: now)
         guard decision.admitted else { return RateLimitGuard.refusal(what, tpm, decision) }
         admission.reserve().holdToken(limiter, key: key, rule: rule, charged: min(tokens, rule.burst))
         admission.reserve().noteTokens(decision, limit: Int64(tpm))
         return nil
+    }
+
+    /// A limit smaller than the number of instances leaves the highest ranks none of it: the
+    /// client's next request may reach an instance that has some.
+    private func emptyPart(_ what: String, _ limit: Int) -> GatewayError {
+        .rateLimited(
+            "Rate limit of \(limit) \(what) is split over \(share.instances) gateway instances and this one holds none of it; retry shortly",
+            retryAfter: 1)
     }
 }
 

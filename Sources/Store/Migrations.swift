@@ -103,6 +103,12 @@ enum Migrations {
                 """,
             ]
         ),
+        // Issue 10: the instances sharing the store, so each enforces its part of every rate.
+        Step(
+            version: 4,
+            sqlite: ["CREATE TABLE gateway_instances (id TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL)"],
+            postgres: ["CREATE TABLE gateway_instances (id TEXT PRIMARY KEY, seen_ms BIGINT NOT NULL)"]
+        ),
     ]
 
     static var latest: Int { steps.last?.version ?? 0 }

@@ -103,6 +103,7 @@ struct LimitTests {
             "limits: {key: {requests_per_minute: 5}}",
             "limits: {key_model: {requests_per_minute: 5}}",
             #"limits: {models: {"m*": {requests_per_minute: 5}}}"#,
+            "limits: {providers: {m: {requests_per_minute: 5}}}",
         ])
     func exactAdmission(limits: String) async throws {
         let gateway = try await GatewayHarness.start(yaml: Self.mockConfig(limits))
@@ -123,6 +124,35 @@ struct LimitTests {
         }
         #expect(Set(admitted.compactMap { $0.headers["x-ratelimit-remaining"].first }) == ["0", "1", "2", "3", "4"])
         await gateway.stop()
+    }
+
+    @Test("a provider at its limit is passed over for another of the route's providers; when all are at their limits, 429")
+    func providerLimitsFailOver() async throws {
+        let first = MockUpstream(name: "first", requiredKey: "upstream-key-first")
+        let second = MockUpstream(name: "second", requiredKey: "upstream-key-second")
+        try await first.start()
+        try await second.start()
+        let yaml = """
+            auth: {keys: ["\(Configs.clientKey)"]}
+            providers:
+              - {name: first, type: openai, base_url: "\(first.baseURL)/v1", api_key: \(first.requiredKey), models: ["m1"], discover_models: false}
+              - {name: second, type: openai, base_url: "\(second.baseURL)/v1", api_key: \(second.requiredKey), models: ["m1"], discover_models: false}
+            limits: {providers: {first: {requests_per_minute: 3}, second: {requests_per_minute: 4}}}
+            """
+        let gateway = try await GatewayHarness.start(yaml: yaml)
+        let responses = try await Self.burst(12) { _ in try await Self.send("\(gateway.url)/v1/chat/completions") }
+        #expect(responses.filter { $0.status == 200 }.count == 7)
+        #expect(responses.filter { $0.status == 429 }.count == 5)
+        // Each provider got exactly its limit: the one at its limit was passed over, not tried.
+        #expect(first.received.count == 3)
+        #expect(second.received.count == 4)
+        for refused in responses where refused.status == 429 {
+            #expect(refused.headers["retry-after"].first != nil)
+            #expect(((refused.json["error"] as? [String: Any])?["message"] as? String)?.contains("for provider") == true)
+        }
+        await gateway.stop()
+        await first.stop()
+        await second.stop()
     }
 
     @Test("a per-key limit counts each key apart, and a 429 has each dialect's error shape")

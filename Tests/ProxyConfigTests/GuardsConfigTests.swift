@@ -24,7 +24,10 @@ struct GuardsConfigTests {
                   key: {requests_per_minute: 60, tokens_per_minute: 100000, concurrency: 4}
                   key_model: {tokens_per_minute: 5000}
                   models: {"gpt-4o*": {requests_per_minute: 10}, "*": {concurrency: 100}}
+                  providers: {openai: {requests_per_minute: 500, tokens_per_minute: 800000}}
+                  across_instances: each
                   default_output_tokens: 2048
+                providers: [{name: openai, type: openai, api_key: sk-test-0123456789}]
                 budgets: {owners: {alice: {tokens: 1000000, cost_usd: 25.5, period: day}}, stream_cutoff: 1.2}
                 pricing: {builtin: false, models: {my-model: {input: 1, output: 2, cached_input: 0.5}}}
                 security: {allow_ips: [10.0.0.0/8], deny_ips: ["2001:db8::/32"], cors_origins: ["https://app.example"], auto_block: {threshold: 80, exempt: [127.0.0.1]}}
@@ -35,6 +38,8 @@ struct GuardsConfigTests {
         #expect(config.limits.key.tokensPerMinute == 100_000)
         #expect(config.limits.models.map(\.pattern) == ["gpt-4o*", "*"])
         #expect(config.limits.defaultOutputTokens == 2048)
+        #expect(config.limits.providers["openai"] == RateRule(requestsPerMinute: 500, tokensPerMinute: 800_000))
+        #expect(config.limits.acrossInstances == .each)
         #expect(config.budgets.owners["alice"] == BudgetConfig(tokens: 1_000_000, costUSD: 25.5, period: "day"))
         #expect(config.budgets.streamCutoff == 1.2)
         #expect(!config.pricing.builtIn && config.pricing.models.first?.cachedInput == 0.5)
@@ -43,7 +48,9 @@ struct GuardsConfigTests {
         #expect(config.admin.denyCIDRs == ["192.0.2.0/24"])
         #expect(config.validate().isEmpty)
         let shown = config.redactedYAML()
-        for text in ["requests_per_minute: 600", "gpt-4o*", "cost_usd: 25.5", "max_in_flight: 500", "threshold: 80", "deny_cidrs"] {
+        for text in [
+            "requests_per_minute: 600", "across_instances: each", "tokens_per_minute: 800000", "gpt-4o*", "cost_usd: 25.5", "max_in_flight: 500", "threshold: 80", "deny_cidrs",
+        ] {
             #expect(shown.contains(text), "\(text)")
         }
     }
@@ -55,6 +62,12 @@ struct GuardsConfigTests {
             ("limits: {ip: {burst: 5}}", "limits.ip.burst is set without requests_per_minute"),
             ("limits: {key: {rpm: 5}}", "limits.key.rpm is not a known key"),
             ("limits: {models: {\"x*\": {concurrency: -1}}}", "limits.models.x*.concurrency must be between 1 and 1000000"),
+            (
+                "limits: {across_instances: all}",
+                #"limits.across_instances must be split (instances share each limit) or each (every instance enforces the whole limit) (got "all")"#
+            ),
+            ("limits: {providers: {nope: {requests_per_minute: 5}}}", "limits.providers.nope names no configured provider"),
+            ("limits: {providers: {nope: {concurrency: 0}}}", "limits.providers.nope.concurrency must be between 1 and 1000000"),
             ("budgets: {owners: {bob: {period: week, tokens: 5}}}", #"budgets.owners.bob.period must be day, month or total (got "week")"#),
             ("budgets: {owners: {bob: {period: day}}}", "budgets.owners.bob needs tokens or cost_usd"),
             ("budgets: {stream_cutoff: -1}", "budgets.stream_cutoff must be between 0 (never cut a stream) and 10 times the budget (got -1.0)"),

@@ -32,13 +32,13 @@ struct StoreTests {
     @Test("migrations run once, are recorded, and a newer schema is refused", arguments: Backend.allCases)
     func migrations(backend: Backend) async throws {
         let (store, reopen) = try await Self.fresh(backend)
-        #expect(try await store.schemaVersion() == 3)
+        #expect(try await store.schemaVersion() == 4)
         await store.close()
         let again = try await reopen()
-        #expect(try await again.schemaVersion() == 3)
+        #expect(try await again.schemaVersion() == 4)
         try await again.recordSchemaVersionForTests(99)
         await again.close()
-        await #expect(throws: StoreError.schemaTooNew(found: 99, known: 3)) { _ = try await reopen() }
+        await #expect(throws: StoreError.schemaTooNew(found: 99, known: 4)) { _ = try await reopen() }
     }
 
     @Test("keys: create, list, revoke once, last use", arguments: Backend.allCases)
@@ -118,6 +118,21 @@ struct StoreTests {
         }
         #expect(try await other.numericSetting("admin_session_generation") == 11)
         await other.close()
+        await store.close()
+    }
+
+    @Test("instances: a heartbeat lists the live ones sorted; one that leaves or falls silent drops out", arguments: Backend.allCases)
+    func instances(backend: Backend) async throws {
+        let (store, _) = try await Self.fresh(backend)
+        let now = WallClock.nowMs()
+        #expect(try await store.heartbeat(instance: "b", liveWithinMs: 10_000, nowMs: now) == ["b"])
+        #expect(try await store.heartbeat(instance: "a", liveWithinMs: 10_000, nowMs: now) == ["a", "b"])
+        #expect(try await store.heartbeat(instance: "c", liveWithinMs: 10_000, nowMs: now) == ["a", "b", "c"])
+        try await store.leave(instance: "b")
+        #expect(try await store.heartbeat(instance: "a", liveWithinMs: 10_000, nowMs: now) == ["a", "c"])
+        // Silent past the live window: PostgreSQL judges by its own clock, SQLite by the caller's.
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await store.heartbeat(instance: "a", liveWithinMs: 200, nowMs: WallClock.nowMs()) == ["a"])
         await store.close()
     }
 

@@ -19,6 +19,11 @@ package struct GCRA: Sendable, Equatable {
         self.burst = max(1, burst)
     }
 
+    init(interval: Int64, burst: Int64) {
+        self.interval = max(1, interval)
+        self.burst = max(1, burst)
+    }
+
     /// Per minute, the way limits are configured.
     package static func perMinute(_ limit: Int, burst: Int?) -> GCRA {
         GCRA(limit: Int64(limit), periodNanos: 60_000_000_000, burst: Int64(burst ?? limit))

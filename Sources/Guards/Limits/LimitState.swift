@@ -14,11 +14,17 @@ package final class LimitState: Sendable {
     package let modelRates = RateLimiter()
     package let modelSlots = ConcurrencyLimiter()
     package let modelTokens = RateLimiter()
+    package let providerRates = RateLimiter()
+    package let providerSlots = ConcurrencyLimiter()
+    package let providerTokens = RateLimiter()
     package let budgets: BudgetLedger
     package let shedder = LoadShedder()
     /// Blocked addresses and the detector that fills the list.
     package let blocks = BlockList()
     package let detector = ThreatDetector()
+    /// This instance's part of every rate and concurrency limit (instances sharing PostgreSQL
+    /// split them; see ``ClusterShare``).
+    package let cluster = ClusterShareCell()
 
     /// `leasedBudgets`: instances share a PostgreSQL store, and admit within leases from its
     /// budget pool (see ``BudgetLedger``).
