@@ -32,12 +32,15 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-kit.git", from: "2.17.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     ],
     targets: [
         .executableTarget(
             name: "llm-proxy",
             dependencies: [
-                "LLMProxy", "ProxyConfig", "Store", "Telemetry",
+                "LLMProxy", "ProxyConfig", "Store", "Telemetry", "Certificates",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -48,8 +51,12 @@ let package = Package(
         .target(
             name: "LLMProxy",
             dependencies: [
-                "ProxyConfig", "ProxyCore", "Dialects", "Upstreams", "Guards", "Store", "Admin", "Telemetry",
+                "ProxyConfig", "ProxyCore", "Dialects", "Upstreams", "Guards", "Store", "Admin", "Telemetry", "Certificates",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHTTPTypesHTTP2", package: "swift-nio-extras"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -161,6 +168,27 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        /// Where the TLS listener's certificates come from: files (watched), a self-signed
+        /// certificate, a private CA, ACME (RFC 8555). Each source yields a bundle; the
+        /// listener reads the current one at every handshake.
+        .target(
+            name: "Certificates",
+            dependencies: [
+                "ProxyConfig",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CertificatesTests",
+            dependencies: ["Certificates", .product(name: "X509", package: "swift-certificates"), .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            swiftSettings: strictSettings
+        ),
         /// A throwaway PostgreSQL cluster for the tests that need a real one.
         .target(
             name: "PostgresHarness",
@@ -204,7 +232,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "LLMProxy", "ProxyCore", "ProxyConfig", "Store", "PostgresHarness",
+                "LLMProxy", "ProxyCore", "ProxyConfig", "Store", "PostgresHarness", "Certificates",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),

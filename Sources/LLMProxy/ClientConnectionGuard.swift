@@ -46,14 +46,18 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
     private let maxRequestSize: Int
     /// Accepted past `server.max_connections`: only health checks are served.
     private let overflow: Bool
+    /// TLS: answers carry HSTS (the codec before marks requests `https`, which the admin
+    /// cookie's `Secure` follows).
+    private let transport: ConnectionTransport
     /// Dropping the rest of a request this handler answered itself.
     private var discarding = false
     private var timer: Scheduled<Void>?
 
-    init(box: ConnectionDeadlineBox, maxRequestSize: Int, overflow: Bool) {
+    init(box: ConnectionDeadlineBox, maxRequestSize: Int, overflow: Bool, transport: ConnectionTransport = .plain) {
         self.box = box
         self.maxRequestSize = maxRequestSize
         self.overflow = overflow
+        self.transport = transport
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -114,7 +118,16 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { box.deadlines.responseEnded(at: .now()) }
+        switch unwrapOutboundIn(data) {
+        case .end:
+            box.deadlines.responseEnded(at: .now())
+        case .head(var head) where transport.hsts != nil && head.status.code >= 200:
+            if head.headerFields[.strictTransportSecurity] == nil, let hsts = transport.hsts { head.headerFields[.strictTransportSecurity] = hsts }
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+            return
+        default:
+            break
+        }
         context.write(data, promise: promise)
     }
 

@@ -1,4 +1,5 @@
 import Admin
+import Certificates
 import Foundation
 import Guards
 import Hummingbird
@@ -51,7 +52,11 @@ package final class Gateway: Sendable {
     }
 
     /// Runs until shut down. `onListening` receives the bound port (useful with port 0).
-    package func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    /// In a TLS mode `onListening` receives the plain-HTTP (redirect) port and
+    /// `onListeningHTTPS` the HTTPS port.
+    package func run(
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }, onListeningHTTPS: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
         let config = initialConfig
         let client = try UpstreamClient(config: config.upstream)
         let catalog = ModelCatalog()
@@ -142,21 +147,49 @@ package final class Gateway: Sendable {
         let logger = self.logger
         let connections = ConnectionLimiter()
         OpenFileLimit.raise(toServe: config.server.maxConnections, logger: logger)
+        // In a TLS mode the engine listens on the HTTPS port and the HTTP port redirects to it.
+        let certificates = config.tls.isEnabled ? try makeCertificates(config: config) : nil
+        let hsts = config.tls.effectiveHSTSMaxAge
+        let httpsPort = config.tls.httpsPort(serverPort: config.server.port)
         let app = Application(
             responder: responder,
             server: HTTPServerBuilder { respond in
-                GatewayHTTPChannel(responder: respond, store: store, connections: connections) {
+                let http = GatewayHTTPChannel(responder: respond, store: store, connections: connections) {
                     HTTP1ProxyDriver(store: store, transport: transport, recorder: requests)
                 }
+                guard let certificates else { return http }
+                var secure = http
+                secure.transport = .tls(hstsMaxAge: hsts)
+                return GatewayTLSChannel(http: secure, box: certificates.box)
             },
-            configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: nil, backlog: 1024),
+            configuration: .init(
+                address: .hostname(config.server.host, port: certificates == nil ? config.server.port : httpsPort), serverName: nil, backlog: 1024),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? config.server.port
-                logger.info("listening", metadata: ["address": .string("http://\(config.server.host):\(port)")])
-                await onListening(port)
+                let scheme = certificates == nil ? "http" : "https"
+                logger.info("listening", metadata: ["address": .string("\(scheme)://\(config.server.host):\(port)")])
+                if let certificates {
+                    certificates.redirect.httpsPort.set(port)
+                    await onListeningHTTPS(port)
+                } else {
+                    await onListening(port)
+                }
             },
             logger: Logger(label: "llmproxy.http", factory: { _ in SwiftLogNoOpLogHandler() })
         )
+        var redirect: Application<HTTPSRedirect>?
+        if let certificates {
+            redirect = Application(
+                responder: certificates.redirect,
+                configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: nil, backlog: 256),
+                onServerRunning: { channel in
+                    let port = channel.localAddress?.port ?? config.server.port
+                    logger.info("redirecting to https", metadata: ["address": .string("http://\(config.server.host):\(port)")])
+                    await onListening(port)
+                },
+                logger: Logger(label: "llmproxy.redirect", factory: { _ in SwiftLogNoOpLogHandler() })
+            )
+        }
 
         // Graceful shutdown runs in reverse order: the server drains before the recorder
         // writes the events the last requests left.
@@ -169,13 +202,19 @@ package final class Gateway: Sendable {
         if let dataStore, limits.budgets.leased { services.append(.init(service: BudgetBroker(store: dataStore, ledger: limits.budgets, logger: logger))) }
         // Before the server: it leaves the list only once the server has drained.
         if let cluster { services.append(.init(service: cluster)) }
+        if let certificates { services.append(.init(service: certificates.service)) }
+        if let redirect { services.append(.init(service: redirect)) }
         services += [
             .init(service: app),
             .init(service: monitor),
             .init(service: DrainMarker(readiness: readiness, logger: logger, drain: config.server.drainTimeout)),
         ]
         if handleSignals {
-            services.append(.init(service: ReloadService(gateway: self, store: store, catalog: catalog, health: health, logger: logger)))
+            services.append(
+                .init(
+                    service: ReloadService(
+                        gateway: self, store: store, catalog: catalog, health: health, logger: logger,
+                        onReload: { certificates?.service.reloadSoon() })))
         }
         var groupConfig = ServiceGroupConfiguration(services: services, logger: Logger(label: "llmproxy.lifecycle", factory: { _ in SwiftLogNoOpLogHandler() }))
         if handleSignals { groupConfig.gracefulShutdownSignals = [.sigterm, .sigint] }
@@ -192,6 +231,34 @@ package final class Gateway: Sendable {
         try? await client.shutdown()
         await dataStore?.close()
         logger.info("stopped")
+    }
+
+    /// The TLS mode's certificate (read, reused or made now), the service that keeps it
+    /// current, and the redirecting responder of the plain-HTTP port.
+    func makeCertificates(config: GatewayConfig) throws -> (box: TLSContextBox, service: CertificateService, redirect: HTTPSRedirect) {
+        let tls = config.tls
+        let folder = tls.directory ?? (((config.database.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tls"))
+        let directory = CertificateDirectory(root: folder.isEmpty ? "tls" : folder)
+        var source = CertificateSource(config: tls, directory: directory)
+        let bundle: CertificateBundle
+        do {
+            bundle = try source.initial()
+        } catch {
+            throw CertificateSourceError.unreadable("\(tls.mode.rawValue): \(error)")
+        }
+        let box = try TLSContextBox(bundle: bundle, http2: false)
+        var metadata: Logger.Metadata = [
+            "mode": .string(tls.mode.rawValue), "names": .string(bundle.names.joined(separator: ",")),
+            "not_after": .string(CertificateService.day(bundle.notValidAfter)), "sha256": .string(bundle.fingerprint),
+        ]
+        if tls.mode == .packagedCA { metadata["root_ca"] = .string(directory.path("ca", "root.pem")) }
+        if tls.mode != .https { metadata["directory"] = .string(directory.root) }
+        logger.info("certificate", metadata: metadata)
+        if tls.mode == .devSelfSigned {
+            FileHandle.standardError.write(Data("llm-proxy: self-signed certificate, SHA-256 fingerprint \(bundle.fingerprint)\n".utf8))
+        }
+        let service = CertificateService(source: source, box: box, logger: logger)
+        return (box, service, HTTPSRedirect(httpsPort: tls.httpsPort(serverPort: config.server.port), challenges: ChallengeResponses()))
     }
 
     /// Stops accepting connections, lets requests in flight finish (up to the drain time),

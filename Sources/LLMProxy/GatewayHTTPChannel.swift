@@ -23,38 +23,65 @@ struct GatewayHTTPChannel: HTTPChannelHandler {
     /// The engine's driver for a new connection.
     let makeDriver: @Sendable () -> HTTP1ProxyDriver
 
+    /// Set on the TLS listener: requests are marked `https`, answers carry HSTS.
+    var transport = ConnectionTransport.plain
+
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let server = store.state.config.server
-        let admission = connections.admit(limit: server.maxConnections)
+        guard let admission = admit(channel) else { return channel.eventLoop.makeFailedFuture(ChannelError.alreadyClosed) }
+        return channel.eventLoop.makeCompletedFuture { try configure(channel, admission: admission, logger: logger) }
+    }
+
+    /// Counts the connection against `server.max_connections` (released when it closes);
+    /// nil, with the channel closed, past the limit and its health reserve.
+    func admit(_ channel: any Channel) -> ConnectionLimiter.Admission? {
+        let admission = connections.admit(limit: store.state.config.server.maxConnections)
         guard admission != .refused else {
             channel.close(promise: nil)
-            return channel.eventLoop.makeFailedFuture(ChannelError.alreadyClosed)
+            return nil
         }
         channel.closeFuture.whenComplete { [connections] _ in connections.release() }
-        return channel.eventLoop.makeCompletedFuture {
-            let pipeline = channel.pipeline.syncOperations
-            let limits = ConnectionDeadlines.Limits(
-                head: .fromSeconds(server.requestHeadTimeout), body: .fromSeconds(server.requestBodyTimeout),
-                keepAlive: .fromSeconds(server.keepAliveTimeout), maxBodyParts: ConnectionDeadlines.Limits.defaultMaxBodyParts)
-            let box = ConnectionDeadlineBox(ConnectionDeadlines(limits: limits, now: .now()))
-            try pipeline.addHandler(RawByteWatch(box: box))
-            try pipeline.configureHTTPServerPipeline(
-                withPipeliningAssistance: true,
-                withErrorHandling: false,
-                withOutboundHeaderValidation: false,
-                withEncoderConfiguration: .init(),
-                withDecoderLimitConfiguration: NIOHTTPDecoderLimitConfiguration()
-            )
-            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-            try pipeline.addHandler(ClientConnectionGuard(box: box, maxRequestSize: server.maxRequestSize, overflow: admission == .overflow))
-            try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
-            try pipeline.addHandler(makeDriver())
-            return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
-        }
+        return admission
+    }
+
+    /// The HTTP/1.1 pipeline on `channel` (after TLS, when the listener has it).
+    func configure(_ channel: any Channel, admission: ConnectionLimiter.Admission, logger: Logger) throws -> Value {
+        let server = store.state.config.server
+        let pipeline = channel.pipeline.syncOperations
+        let limits = ConnectionDeadlines.Limits(
+            head: .fromSeconds(server.requestHeadTimeout), body: .fromSeconds(server.requestBodyTimeout),
+            keepAlive: .fromSeconds(server.keepAliveTimeout), maxBodyParts: ConnectionDeadlines.Limits.defaultMaxBodyParts)
+        let box = ConnectionDeadlineBox(ConnectionDeadlines(limits: limits, now: .now()))
+        try pipeline.addHandler(RawByteWatch(box: box))
+        try pipeline.configureHTTPServerPipeline(
+            withPipeliningAssistance: true,
+            withErrorHandling: false,
+            withOutboundHeaderValidation: false,
+            withEncoderConfiguration: .init(),
+            withDecoderLimitConfiguration: NIOHTTPDecoderLimitConfiguration()
+        )
+        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: transport.isSecure))
+        try pipeline.addHandler(
+            ClientConnectionGuard(box: box, maxRequestSize: server.maxRequestSize, overflow: admission == .overflow, transport: transport))
+        try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+        try pipeline.addHandler(makeDriver())
+        return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
     }
 
     func handle(value: Value, logger: Logger) async {
         await handleHTTP(asyncChannel: value, logger: logger)
+    }
+}
+
+/// Plain HTTP, or TLS with the HSTS header its answers carry.
+struct ConnectionTransport: Sendable {
+    var isSecure = false
+    /// `Strict-Transport-Security` value; nil sends none.
+    var hsts: String?
+
+    static let plain = ConnectionTransport()
+
+    static func tls(hstsMaxAge: Int) -> ConnectionTransport {
+        ConnectionTransport(isSecure: true, hsts: hstsMaxAge > 0 ? "max-age=\(hstsMaxAge)" : nil)
     }
 }
 

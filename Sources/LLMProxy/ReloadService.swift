@@ -14,12 +14,15 @@ struct ReloadService: Service {
     let catalog: ModelCatalog
     let health: HealthRegistry
     let logger: Logger
+    /// Also on SIGHUP: the TLS certificate files are read again.
+    var onReload: @Sendable () -> Void = {}
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         await cancelWhenGracefulShutdown {
             for await _ in signals {
                 Self.reload(loader: gateway.loader, store: store, logger: logger)
+                onReload()
             }
         }
     }

@@ -142,7 +142,23 @@ extension GatewayConfig {
                 limits.ip = RateRule()
             }
         }
-        for unsupported in ["ENABLE_TLS", "TLS_CERT_PATH", "TLS_KEY_PATH", "ENABLE_TRACING", "OTLP_ENDPOINT"] where env[unsupported] != nil {
+        // TLS: our LLMPROXY_TLS_* names, and the edge seed's ENABLE_TLS with TLS_CERT_PATH and
+        // TLS_KEY_PATH (certificate files: https mode).
+        if let cert = value("LLMPROXY_TLS_CERT", "TLS_CERT_PATH") { tls.certFile = cert.value }
+        if let key = value("LLMPROXY_TLS_KEY", "TLS_KEY_PATH") { tls.keyFile = key.value }
+        if let enabled = flag(value("ENABLE_TLS")) {
+            if enabled, !tls.isEnabled { tls.mode = .https }
+            if !enabled { tls.mode = .localHTTP }
+        }
+        if let mode = value("LLMPROXY_TLS_MODE") {
+            if let parsed = TLSMode(rawValue: mode.value) {
+                tls.mode = parsed
+            } else {
+                problems.append(ConfigProblem(path: "$\(mode.name)", message: "must be one of \(TLSMode.names) (got \"\(mode.value)\")"))
+            }
+        }
+        if let port = portNumber(value("LLMPROXY_HTTPS_PORT")) { tls.httpsPort = port }
+        for unsupported in ["ENABLE_TRACING", "OTLP_ENDPOINT"] where env[unsupported] != nil {
             warnings.append("$\(unsupported) is recognised but its feature is not part of this build yet; it has no effect")
         }
         if !problems.isEmpty { throw ConfigError(problems) }

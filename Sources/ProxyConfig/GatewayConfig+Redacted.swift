@@ -224,6 +224,17 @@ extension GatewayConfig {
                         ("max_cpu_percent", num(shedding.maxCPUPercent)), ("retry_after", int(shedding.retryAfter)),
                     ])
             ),
+            (
+                "tls",
+                !tls.isEnabled
+                    ? nil
+                    : map([
+                        ("mode", Node(tls.mode.rawValue)), ("https_port", int(tls.httpsPort(serverPort: server.port))),
+                        ("cert_file", tls.certFile.map(str)), ("key_file", tls.keyFile.map(str)),
+                        ("domains", tls.domains.isEmpty ? nil : list(tls.domains.map(str))), ("directory", tls.directory.map(str)),
+                        ("hsts_max_age", int(tls.effectiveHSTSMaxAge)), ("http2", bool(tls.http2)),
+                    ])
+            ),
         ])
         return (try? Yams.serialize(node: root)) ?? ""
     }

@@ -120,6 +120,7 @@ extension GatewayConfig {
             fail("target_urls[\(index)]", "must be an http:// or https:// URL, optionally followed by |key (got \"\(target.url)\")")
         }
         problems += guardProblems()
+        problems += tlsProblems(fileExists: fileExists)
         return problems
     }
 

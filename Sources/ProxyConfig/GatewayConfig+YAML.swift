@@ -72,7 +72,7 @@ extension GatewayConfig {
 
     private static let topLevelKeys: Set<String> = [
         "server", "upstream", "auth", "providers", "routing", "discovery", "logging", "target_urls", "database", "admin",
-        "limits", "budgets", "pricing", "security", "shedding",
+        "limits", "budgets", "pricing", "security", "shedding", "tls",
         // the multi-provider seed's top-level keys
         "auth_keys", "health_check_interval", "cert_file", "private_key_file",
     ]
@@ -87,10 +87,11 @@ extension GatewayConfig {
         }
         if let keys = reader.strings(top["auth_keys"], at: "auth_keys") { auth.keys += keys }
         let seedInterval = reader.double(top["health_check_interval"], at: "health_check_interval")
-        if top["cert_file"] != nil || top["private_key_file"] != nil {
-            warnings.append(
-                "cert_file/private_key_file are accepted but TLS termination is not part of this build yet: the gateway serves plain HTTP; terminate TLS in front of it")
-        }
+        // The multi-provider seed's certificate files: HTTPS with them.
+        if let cert = reader.string(top["cert_file"], at: "cert_file") { tls.certFile = cert }
+        if let key = reader.string(top["private_key_file"], at: "private_key_file") { tls.keyFile = key }
+        if tls.certFile != nil || tls.keyFile != nil { tls.mode = .https }
+        if let node = top["tls"] { tls.read(node, at: "tls", with: &reader) }
         if let node = top["providers"] {
             if let sequence = node.sequence {
                 for (index, item) in sequence.enumerated() {
@@ -357,5 +358,34 @@ extension AdminConfig {
         username = reader.string(map["username"], at: "\(path).username") ?? username
         password = reader.string(map["password"], at: "\(path).password") ?? password
         sessionHours = reader.double(map["session_hours"], at: "\(path).session_hours") ?? sessionHours
+    }
+}
+
+extension TLSConfig {
+    mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
+        let map = reader.mapping(
+            node, at: path,
+            known: [
+                "mode", "https_port", "cert_file", "key_file", "domains", "email", "acme_directory", "acme_ca_file", "acme_dns_hook",
+                "directory", "hsts_max_age", "http2",
+            ])
+        if let text = reader.string(map["mode"], at: "\(path).mode") {
+            if let mode = TLSMode(rawValue: text) {
+                self.mode = mode
+            } else {
+                reader.problem("\(path).mode", "must be one of \(TLSMode.names) (got \"\(text)\")")
+            }
+        }
+        httpsPort = reader.int(map["https_port"], at: "\(path).https_port") ?? httpsPort
+        certFile = reader.string(map["cert_file"], at: "\(path).cert_file") ?? certFile
+        keyFile = reader.string(map["key_file"], at: "\(path).key_file") ?? keyFile
+        domains = reader.strings(map["domains"], at: "\(path).domains") ?? domains
+        email = reader.string(map["email"], at: "\(path).email") ?? email
+        acmeDirectory = reader.string(map["acme_directory"], at: "\(path).acme_directory") ?? acmeDirectory
+        acmeCAFile = reader.string(map["acme_ca_file"], at: "\(path).acme_ca_file") ?? acmeCAFile
+        acmeDNSHook = reader.string(map["acme_dns_hook"], at: "\(path).acme_dns_hook") ?? acmeDNSHook
+        directory = reader.string(map["directory"], at: "\(path).directory") ?? directory
+        hstsMaxAge = reader.int(map["hsts_max_age"], at: "\(path).hsts_max_age") ?? hstsMaxAge
+        http2 = reader.bool(map["http2"], at: "\(path).http2") ?? http2
     }
 }

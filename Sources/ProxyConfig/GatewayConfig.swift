@@ -18,6 +18,7 @@ package struct GatewayConfig: Sendable, Equatable {
     package var pricing = PricingConfig()
     package var security = SecurityConfig()
     package var shedding = SheddingConfig()
+    package var tls = TLSConfig()
     /// OpenAI-compatible upstreams given as `TARGET_URLS` (`url1,url2|key`): their models are
     /// learnt from each upstream's `/models` list.
     package var targetURLs: [TargetURL] = []

@@ -27,14 +27,39 @@ struct StartCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on (overrides server.port).")
     var port: Int?
 
-    @Option(help: "Serving mode. local-http: plain HTTP, by default on 127.0.0.1.")
-    var mode: ServeMode = .localHTTP
+    @Option(
+        help: """
+            Serving mode (overrides tls.mode): local-http (plain HTTP, by default on 127.0.0.1), dev-selfsigned, https \
+            (--tls-cert/--tls-key), packaged-ca (a local root CA issues the certificate). In a TLS mode --port serves plain \
+            HTTP (redirects) and HTTPS listens on --https-port, by default --port + 1.
+            """)
+    var mode: ServeMode?
+
+    @Option(name: .customLong("tls-cert"), help: "Certificate chain, PEM, leaf first (https mode; tls.cert_file).")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "Private key of the certificate, PEM (https mode; tls.key_file).")
+    var tlsKey: String?
+
+    @Option(name: .customLong("https-port"), help: "Port of the HTTPS listener (tls.https_port). Default: --port + 1.")
+    var httpsPort: Int?
+
+    @Option(name: .customLong("domain"), help: "A name the certificate is for (repeatable; tls.domains).")
+    var domains: [String] = []
 
     func run() async throws {
-        let host = self.host, port = self.port
+        let host = self.host, port = self.port, mode = self.mode, tlsCert = self.tlsCert, tlsKey = self.tlsKey
+        let httpsPort = self.httpsPort, domains = self.domains
         let loader = ConfigLoader(path: config, environment: ProcessInfo.processInfo.environment) { config in
             if let host { config.server.host = host }
             if let port { config.server.port = port }
+            if let tlsCert { config.tls.certFile = tlsCert }
+            if let tlsKey { config.tls.keyFile = tlsKey }
+            // Certificate files alone mean https.
+            if tlsCert != nil || tlsKey != nil, !config.tls.isEnabled { config.tls.mode = .https }
+            if let mode { config.tls.mode = mode.tlsMode }
+            if let httpsPort { config.tls.httpsPort = httpsPort }
+            if !domains.isEmpty { config.tls.domains = domains }
         }
         let configuration: GatewayConfig
         do {
@@ -56,4 +81,9 @@ struct StartCommand: AsyncParsableCommand {
 
 enum ServeMode: String, ExpressibleByArgument, CaseIterable {
     case localHTTP = "local-http"
+    case devSelfSigned = "dev-selfsigned"
+    case https
+    case packagedCA = "packaged-ca"
+
+    var tlsMode: TLSMode { TLSMode(rawValue: rawValue) ?? .localHTTP }
 }

@@ -57,7 +57,8 @@ struct CLITests {
     @Test("--help names only the modes that work")
     func help() throws {
         let result = try run(["start", "--help"])
-        #expect(result.stdout.contains("local-http"))
+        for mode in ["local-http", "dev-selfsigned", "https", "packaged-ca"] { #expect(result.stdout.contains(mode)) }
+        // ACME is not in this build yet: not offered.
         #expect(!result.stdout.contains("acme"))
     }
 

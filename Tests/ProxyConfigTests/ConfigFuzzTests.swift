@@ -143,6 +143,7 @@ struct ConfigFuzzTests {
 
     static let seedFormat = """
         cert_file: "/certs/certificate.pem"
+        private_key_file: "/certs/private-key.pem"
         auth_keys:
           - "client-api-key-1"
         health_check_interval: 45

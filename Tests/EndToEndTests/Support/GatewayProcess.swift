@@ -10,13 +10,16 @@ import Synchronization
 final class GatewayProcess: Sendable {
     let process: Process
     let port: Int
+    /// The HTTPS listener's port, in a TLS mode.
+    let httpsPort: Int?
     private let output: SharedText
 
     var log: String { output.value }
 
-    private init(process: Process, port: Int, output: SharedText) {
+    private init(process: Process, port: Int, httpsPort: Int?, output: SharedText) {
         self.process = process
         self.port = port
+        self.httpsPort = httpsPort
         self.output = output
     }
 
@@ -31,11 +34,12 @@ final class GatewayProcess: Sendable {
         return root.appendingPathComponent(".build/debug/llm-proxy")
     }
 
-    /// Starts `llm-proxy start -c config --port 0` and waits for its "listening" line.
-    static func launch(config: String, environment: [String: String] = [:]) async throws -> GatewayProcess {
+    /// Starts `llm-proxy start -c config --port 0` (with `arguments` after) and waits for its
+    /// "listening" line — and, when `tls`, for the HTTPS listener's too.
+    static func launch(config: String, arguments: [String] = [], tls: Bool = false, environment: [String: String] = [:]) async throws -> GatewayProcess {
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["start", "-c", config, "--port", "0", "--host", "127.0.0.1"]
+        process.arguments = ["start", "-c", config, "--port", "0", "--host", "127.0.0.1"] + arguments
         var env = ["PATH": "/usr/bin:/bin", "LLMPROXY_DISCOVERY": "false"]
         // Each process gets its own SQLite file unless its configuration names a database.
         if !((try? String(contentsOfFile: config, encoding: .utf8))?.contains("database:") ?? false) {
@@ -59,9 +63,15 @@ final class GatewayProcess: Sendable {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             let text = output.value
-            if let range = text.range(of: #""address":"http://127.0.0.1:"#) {
-                let digits = text[range.upperBound...].prefix { $0.isNumber }
-                if let port = Int(digits) { return GatewayProcess(process: process, port: port, output: output) }
+            func port(after marker: String) -> Int? {
+                guard let range = text.range(of: marker) else { return nil }
+                return Int(text[range.upperBound...].prefix { $0.isNumber })
+            }
+            if let plain = port(after: #""address":"http://127.0.0.1:"#) {
+                if !tls { return GatewayProcess(process: process, port: plain, httpsPort: nil, output: output) }
+                if let secure = port(after: #""address":"https://127.0.0.1:"#) {
+                    return GatewayProcess(process: process, port: plain, httpsPort: secure, output: output)
+                }
             }
             if !process.isRunning { break }
             try await Task.sleep(for: .milliseconds(20))
@@ -82,6 +92,12 @@ final class GatewayProcess: Sendable {
         guard let connection = try? RawConnection(port: port) else { return true }
         connection.closeConnection()
         return false
+    }
+
+    /// SIGTERM, then waits for the exit (SIGKILL after 20 s).
+    func stop() async {
+        signal(SIGTERM)
+        _ = await waitForExit(timeout: .seconds(20))
     }
 
     func signal(_ signal: Int32) {

@@ -1,0 +1,130 @@
+import Foundation
+import ProxyConfig
+
+/// The certificate of one TLS mode: where the first one comes from, and when a newer one
+/// replaces it. `dev-selfsigned` and `packaged-ca` make their own (and keep them under the
+/// TLS directory, reused while valid); `https` reads the files and notices when they change;
+/// `https-acme` is served by ``ACMESource``.
+///
+/// Used by one task (the certificate service), so a struct with mutating checks.
+package struct CertificateSource: Sendable {
+    package let mode: TLSMode
+    let names: [String]
+    let directory: CertificateDirectory
+    let certFile: String?
+    let keyFile: String?
+    /// What the files looked like when last read (`https`).
+    private var stamp: FileStamp?
+
+    package init(config: TLSConfig, directory: CertificateDirectory) {
+        mode = config.mode
+        names = CertificateIssuer.leafNames(config.domains)
+        self.directory = directory
+        certFile = config.certFile
+        keyFile = config.keyFile
+    }
+
+    /// The certificate to start with: read, reused or made now.
+    package mutating func initial(now: Date = Date()) throws -> CertificateBundle {
+        switch mode {
+        case .https:
+            return try readFiles()
+        case .devSelfSigned:
+            if let stored = try directory.bundle("dev-selfsigned", "cert"), !stored.isDue(at: now), Set(names).isSubset(of: Set(stored.names)) {
+                return stored
+            }
+            let made = try CertificateIssuer.selfSigned(names: names, now: now)
+            try directory.store(made, "dev-selfsigned", "cert")
+            return made
+        case .packagedCA:
+            let root = try packagedRoot(now: now)
+            if let stored = try directory.bundle("ca", "leaf"), !stored.isDue(at: now), Set(names).isSubset(of: Set(stored.names)),
+                stored.leaf.issuer == root.leaf.subject, stored.chainPEM.contains(root.chainPEM.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
+                return stored
+            }
+            return try issueLeaf(root: root, now: now)
+        case .localHTTP, .httpsACME:
+            throw CertificateSourceError.unreadable("\(mode.rawValue) has no certificate source of this kind")
+        }
+    }
+
+    /// A newer certificate, when one is due: the files changed (`https`), or the leaf has a
+    /// third of its life left (`dev-selfsigned`, `packaged-ca`). `force` re-reads the files
+    /// whether or not they look changed (SIGHUP). Throws when a change could not be used —
+    /// the caller keeps serving the current certificate.
+    package mutating func refresh(current: CertificateBundle, now: Date = Date(), force: Bool = false) throws -> CertificateBundle? {
+        switch mode {
+        case .https:
+            guard let certFile, let keyFile else { return nil }
+            let seen = FileStamp(certFile, keyFile)
+            guard force || seen != stamp else { return nil }
+            let bundle = try readFiles()
+            return bundle == current ? nil : bundle
+        case .devSelfSigned:
+            guard current.isDue(at: now) else { return nil }
+            let made = try CertificateIssuer.selfSigned(names: names, now: now)
+            try directory.store(made, "dev-selfsigned", "cert")
+            return made
+        case .packagedCA:
+            guard current.isDue(at: now) else { return nil }
+            return try issueLeaf(root: try packagedRoot(now: now), now: now)
+        case .localHTTP, .httpsACME:
+            return nil
+        }
+    }
+
+    /// The private CA's root: made once, kept for its ten years.
+    package func packagedRoot(now: Date = Date()) throws -> CertificateBundle {
+        if let root = try directory.bundle("ca", "root") { return root }
+        let root = try CertificateIssuer.root(now: now)
+        try directory.store(root, "ca", "root")
+        return root
+    }
+
+    private func issueLeaf(root: CertificateBundle, now: Date) throws -> CertificateBundle {
+        let leaf = try CertificateIssuer.leaf(names: names, issuedBy: root, now: now)
+        try directory.store(leaf, "ca", "leaf")
+        return leaf
+    }
+
+    private mutating func readFiles() throws -> CertificateBundle {
+        guard let certFile, let keyFile else { throw CertificateSourceError.unreadable("https mode needs tls.cert_file and tls.key_file") }
+        // The stamp is taken before reading: a change during the read is seen next time.
+        let seen = FileStamp(certFile, keyFile)
+        let chain: String
+        let key: String
+        do {
+            chain = try String(contentsOfFile: certFile, encoding: .utf8)
+        } catch {
+            throw CertificateSourceError.unreadable("cannot read tls.cert_file \(certFile): \(error.localizedDescription)")
+        }
+        do {
+            key = try String(contentsOfFile: keyFile, encoding: .utf8)
+        } catch {
+            throw CertificateSourceError.unreadable("cannot read tls.key_file \(keyFile): \(error.localizedDescription)")
+        }
+        let bundle = try CertificateBundle(chainPEM: chain, keyPEM: key)
+        stamp = seen
+        return bundle
+    }
+}
+
+/// Size, modification time and inode of the two files: a changed stamp means "read again"
+/// (a replacement by rename changes the inode even when size and time agree).
+struct FileStamp: Equatable, Sendable {
+    let parts: [Int64]
+
+    init(_ files: String...) {
+        var parts: [Int64] = []
+        for file in files {
+            var info = stat()
+            if stat(file, &info) == 0 {
+                parts += [Int64(info.st_size), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec), Int64(info.st_ino)]
+            } else {
+                parts += [-1, -1, -1, -1]
+            }
+        }
+        self.parts = parts
+    }
+}

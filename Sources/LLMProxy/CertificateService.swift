@@ -1,0 +1,67 @@
+import Certificates
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Keeps the TLS listener's certificate current, off the request path: every 2 s it looks at
+/// the certificate files (`https`: a replaced or rewritten file is read, checked and served
+/// from the next handshake), and renews generated certificates when a third of their life is
+/// left (`dev-selfsigned`, `packaged-ca`). SIGHUP asks for a re-read at once. A change that
+/// cannot be used is logged and the current certificate stays.
+final class CertificateService: Service, Sendable {
+    let box: TLSContextBox
+    let logger: Logger
+    private let source: Mutex<CertificateSource>
+    private let forced = Atomic<Bool>(false)
+    static let interval = Duration.seconds(2)
+
+    init(source: CertificateSource, box: TLSContextBox, logger: Logger) {
+        self.source = Mutex(source)
+        self.box = box
+        self.logger = logger
+    }
+
+    /// The next check re-reads the files whether or not they look changed.
+    func reloadSoon() { forced.store(true, ordering: .relaxed) }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var failing: String?
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                try? await Task.sleep(for: Self.interval)
+                failing = self.check(failing: failing)
+            }
+        }
+    }
+
+    /// One check; returns the error still in force (logged once until it changes).
+    func check(now: Date = Date(), failing: String? = nil) -> String? {
+        let force = forced.exchange(false, ordering: .relaxed)
+        let current = box.bundle
+        do {
+            let next = try source.withLock { try $0.refresh(current: current, now: now, force: force) }
+            guard let next else { return nil }
+            try box.replace(with: next)
+            logger.info(
+                "certificate replaced",
+                metadata: [
+                    "mode": .string(source.withLock { $0.mode.rawValue }), "fingerprint": .string(next.fingerprint),
+                    "not_after": .string(Self.day(next.notValidAfter)),
+                ])
+            return nil
+        } catch {
+            let text = "\(error)"
+            if text != failing {
+                logger.error("the certificate could not be replaced; the current one stays in use", metadata: ["error": .string(text)])
+            }
+            return text
+        }
+    }
+
+    static func day(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+}
