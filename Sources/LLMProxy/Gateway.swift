@@ -246,7 +246,7 @@ package final class Gateway: Sendable {
         } catch {
             throw CertificateSourceError.unreadable("\(tls.mode.rawValue): \(error)")
         }
-        let box = try TLSContextBox(bundle: bundle, http2: false)
+        let box = try TLSContextBox(bundle: bundle, http2: tls.http2)
         var metadata: Logger.Metadata = [
             "mode": .string(tls.mode.rawValue), "names": .string(bundle.names.joined(separator: ",")),
             "not_after": .string(CertificateService.day(bundle.notValidAfter)), "sha256": .string(bundle.fingerprint),

@@ -63,6 +63,12 @@ struct TLSListenerTests {
         let streamed = try curl(["--cacert", ca, "-N", http] + auth + ["-d", streamBody, "\(url)/v1/chat/completions"])
         #expect(streamed.contains("data: [DONE]"), "\(streamed)")
         #expect(streamed.components(separatedBy: "data: {").count >= 3)
+        // The protocol really is the one asked for (ALPN), and the gateway's own surfaces
+        // answer over it too.
+        let version = try curlWrite("%{http_version} %{http_code}", ["--cacert", ca, http, "\(url)/health"])
+        #expect(version == (http == "--http2" ? "2 200" : "1.1 200"), "\(version)")
+        let refused = try curlWrite("%{http_code}", ["--cacert", ca, http, "-d", body, "\(url)/v1/chat/completions"])
+        #expect(refused == "401", "no key: refused by the same guards")
     }
 
     @Test("dev-selfsigned: a P-256 certificate for localhost and the configured names, its fingerprint printed, reused at the next start; no HSTS")
@@ -73,7 +79,7 @@ struct TLSListenerTests {
         let https = try #require(gateway.httpsPort)
         let ca = folder + "/tls/dev-selfsigned/cert.pem"
         try Self.requests(ca: ca, url: "https://localhost:\(https)", http: "--http1.1")
-        try Self.requests(ca: ca, url: "https://127.0.0.1:\(https)", http: "--http1.1")
+        try Self.requests(ca: ca, url: "https://127.0.0.1:\(https)", http: "--http2")
         let bundle = try CertificateBundle(
             chainPEM: try String(contentsOfFile: ca, encoding: .utf8),
             keyPEM: try String(contentsOfFile: folder + "/tls/dev-selfsigned/cert-key.pem", encoding: .utf8))
@@ -94,6 +100,7 @@ struct TLSListenerTests {
         let https = try #require(gateway.httpsPort)
         let ca = files.path("", "ca.pem")
         try Self.requests(ca: ca, url: "https://127.0.0.1:\(https)", http: "--http1.1")
+        try Self.requests(ca: ca, url: "https://127.0.0.1:\(https)", http: "--http2")
         let hsts = try Self.curlWrite("%header{strict-transport-security}", ["--cacert", ca, "https://127.0.0.1:\(https)/health"])
         #expect(hsts == "max-age=31536000")
         let redirect = try Self.curlWrite("%{http_code} %{redirect_url}", ["http://127.0.0.1:\(gateway.port)/v1/models?x=1"])
@@ -121,6 +128,7 @@ struct TLSListenerTests {
         let https = try #require(gateway.httpsPort)
         let root = folder + "/tls/ca/root.pem"
         try Self.requests(ca: root, url: "https://localhost:\(https)", http: "--http1.1")
+        try Self.requests(ca: root, url: "https://localhost:\(https)", http: "--http2")
         // Without the root, the handshake is refused.
         #expect(throws: (any Error).self) { try Self.curl(["https://localhost:\(https)/health"]) }
         await gateway.stop()
