@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
+import ProxyConfig
 import ProxyCore
 import Synchronization
 
@@ -47,9 +48,7 @@ struct GatewayHTTPChannel: HTTPChannelHandler {
     func configure(_ channel: any Channel, admission: ConnectionLimiter.Admission, logger: Logger) throws -> Value {
         let server = store.state.config.server
         let pipeline = channel.pipeline.syncOperations
-        let limits = ConnectionDeadlines.Limits(
-            head: .fromSeconds(server.requestHeadTimeout), body: .fromSeconds(server.requestBodyTimeout),
-            keepAlive: .fromSeconds(server.keepAliveTimeout), maxBodyParts: ConnectionDeadlines.Limits.defaultMaxBodyParts)
+        let limits = ConnectionDeadlines.Limits(server)
         let box = ConnectionDeadlineBox(ConnectionDeadlines(limits: limits, now: .now()))
         try pipeline.addHandler(RawByteWatch(box: box))
         try pipeline.configureHTTPServerPipeline(
@@ -108,6 +107,15 @@ final class ConnectionLimiter: Sendable {
 
     func release() {
         open.subtract(1, ordering: .relaxed)
+    }
+}
+
+extension ConnectionDeadlines.Limits {
+    /// The deadlines `server.*` configures.
+    init(_ server: ServerConfig) {
+        self.init(
+            head: .fromSeconds(server.requestHeadTimeout), body: .fromSeconds(server.requestBodyTimeout),
+            keepAlive: .fromSeconds(server.keepAliveTimeout), maxBodyParts: Self.defaultMaxBodyParts)
     }
 }
 

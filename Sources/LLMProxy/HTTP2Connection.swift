@@ -18,9 +18,7 @@ extension GatewayHTTPChannel {
     /// connections.
     func configureHTTP2(_ channel: any Channel, admission: ConnectionLimiter.Admission, logger: Logger) throws {
         let server = store.state.config.server
-        let limits = ConnectionDeadlines.Limits(
-            head: .fromSeconds(server.requestHeadTimeout), body: .fromSeconds(server.requestBodyTimeout),
-            keepAlive: .fromSeconds(server.keepAliveTimeout), maxBodyParts: ConnectionDeadlines.Limits.defaultMaxBodyParts)
+        let limits = ConnectionDeadlines.Limits(server)
         let transport = self.transport
         let makeDriver = self.makeDriver
         let local = self
