@@ -30,6 +30,7 @@ package struct CertificateSource: Sendable {
         case .https:
             return try readFiles()
         case .devSelfSigned:
+            defer { stamp = FileStamp(directory.path("dev-selfsigned", "cert.pem"), directory.path("dev-selfsigned", "cert-key.pem")) }
             if let stored = try directory.bundle("dev-selfsigned", "cert"), !stored.isDue(at: now), Set(names).isSubset(of: Set(stored.names)) {
                 return stored
             }
@@ -37,6 +38,7 @@ package struct CertificateSource: Sendable {
             try directory.store(made, "dev-selfsigned", "cert")
             return made
         case .packagedCA:
+            defer { stamp = FileStamp(directory.path("ca", "leaf.pem"), directory.path("ca", "leaf-key.pem")) }
             let root = try packagedRoot(now: now)
             if let stored = try directory.bundle("ca", "leaf"), !stored.isDue(at: now), Set(names).isSubset(of: Set(stored.names)),
                 stored.leaf.issuer == root.leaf.subject, stored.chainPEM.contains(root.chainPEM.trimmingCharacters(in: .whitespacesAndNewlines))
@@ -62,15 +64,60 @@ package struct CertificateSource: Sendable {
             let bundle = try readFiles()
             return bundle == current ? nil : bundle
         case .devSelfSigned:
+            if let stored = try storedIfChanged("dev-selfsigned", "cert", current: current) { return stored }
             guard current.isDue(at: now) else { return nil }
+            let made = try CertificateIssuer.selfSigned(names: names, now: now)
+            try directory.store(made, "dev-selfsigned", "cert")
+            stamp = FileStamp(directory.path("dev-selfsigned", "cert.pem"), directory.path("dev-selfsigned", "cert-key.pem"))
+            return made
+        case .packagedCA:
+            if let stored = try storedIfChanged("ca", "leaf", current: current) { return stored }
+            guard current.isDue(at: now) else { return nil }
+            let leaf = try issueLeaf(root: try packagedRoot(now: now), now: now)
+            stamp = FileStamp(directory.path("ca", "leaf.pem"), directory.path("ca", "leaf-key.pem"))
+            return leaf
+        case .localHTTP, .httpsACME:
+            return nil
+        }
+    }
+
+    /// The stored certificate, when its files changed since last looked at (`llm-proxy certs
+    /// renew` wrote a new one) and it differs from `current`.
+    private mutating func storedIfChanged(_ folder: String, _ name: String, current: CertificateBundle) throws -> CertificateBundle? {
+        let seen = FileStamp(directory.path(folder, "\(name).pem"), directory.path(folder, "\(name)-key.pem"))
+        guard let previous = stamp else {
+            stamp = seen
+            return nil
+        }
+        guard seen != previous else { return nil }
+        stamp = seen
+        guard let stored = try directory.bundle(folder, name), stored != current else { return nil }
+        return stored
+    }
+
+    /// Issues a new certificate now, whatever is left of the current one (`certs renew`);
+    /// the running gateway serves it within seconds.
+    package mutating func renewNow(now: Date = Date()) throws -> CertificateBundle {
+        switch mode {
+        case .devSelfSigned:
             let made = try CertificateIssuer.selfSigned(names: names, now: now)
             try directory.store(made, "dev-selfsigned", "cert")
             return made
         case .packagedCA:
-            guard current.isDue(at: now) else { return nil }
             return try issueLeaf(root: try packagedRoot(now: now), now: now)
+        case .https:
+            throw CertificateSourceError.unreadable("https mode serves your files: renew them with their CA; the gateway reloads them when they change")
         case .localHTTP, .httpsACME:
-            return nil
+            throw CertificateSourceError.unreadable("\(mode.rawValue) has no certificate to renew")
+        }
+    }
+
+    /// The stored certificate of a generated mode, without making one.
+    package func stored() throws -> CertificateBundle? {
+        switch mode {
+        case .devSelfSigned: try directory.bundle("dev-selfsigned", "cert")
+        case .packagedCA: try directory.bundle("ca", "leaf")
+        case .https, .localHTTP, .httpsACME: nil
         }
     }
 

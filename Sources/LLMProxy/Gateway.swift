@@ -237,8 +237,7 @@ package final class Gateway: Sendable {
     /// current, and the redirecting responder of the plain-HTTP port.
     func makeCertificates(config: GatewayConfig) throws -> (box: TLSContextBox, service: CertificateService, redirect: HTTPSRedirect) {
         let tls = config.tls
-        let folder = tls.directory ?? (((config.database.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tls"))
-        let directory = CertificateDirectory(root: folder.isEmpty ? "tls" : folder)
+        let directory = CertificateDirectory(root: config.tlsDirectory)
         var source = CertificateSource(config: tls, directory: directory)
         let bundle: CertificateBundle
         do {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// `tls:` — how the gateway serves: plain HTTP, or HTTPS with a certificate from one of four
 /// sources. In a TLS mode the HTTP port (`server.port`) answers ACME challenges and redirects
 /// everything else to HTTPS on `tls.https_port` (default `server.port + 1`).
@@ -66,6 +68,14 @@ package enum TLSMode: String, Sendable, Equatable, CaseIterable {
 }
 
 extension GatewayConfig {
+    /// Where generated keys and certificates are kept: `tls.directory`, else a `tls` folder
+    /// beside the SQLite database.
+    package var tlsDirectory: String {
+        if let directory = tls.directory { return directory }
+        let folder = (database.path as NSString).deletingLastPathComponent
+        return folder.isEmpty ? "tls" : folder + "/tls"
+    }
+
     /// The problems of `tls:`, each naming its key and the fix.
     func tlsProblems(fileExists: (String) -> Bool) -> [ConfigProblem] {
         var problems: [ConfigProblem] = []

@@ -62,6 +62,25 @@ struct CLITests {
         #expect(!result.stdout.contains("acme"))
     }
 
+    @Test("certs: status before and after a renewal, and install-ca prints this system's steps with the root's path")
+    func certsCommands() throws {
+        let folder = NSTemporaryDirectory() + "llmproxy-certs-cli-\(UUID().uuidString)"
+        let environment = ["LLMPROXY_DATABASE_PATH": folder + "/llmproxy.sqlite", "LLMPROXY_TLS_MODE": "packaged-ca"]
+        let none = try run(["certs", "status"], environment: environment)
+        #expect(none.status == 0 && none.stdout.contains("no certificate yet"), "\(none)")
+        let renewed = try run(["certs", "renew"], environment: environment)
+        #expect(renewed.status == 0 && renewed.stdout.contains("renewed"), "\(renewed)")
+        let status = try run(["certs", "status"], environment: environment)
+        #expect(status.stdout.contains("names        localhost, 127.0.0.1, ::1"))
+        #expect(status.stdout.contains("issuer       CN=LLMProxy local root CA"))
+        let steps = try run(["certs", "install-ca", "--print"], environment: environment)
+        #expect(steps.status == 0)
+        #expect(steps.stdout.contains(folder + "/tls/ca/root.pem"))
+        #expect(steps.stdout.contains("update-ca-certificates") || steps.stdout.contains("update-ca-trust") || steps.stdout.contains("add-trusted-cert"))
+        let https = try run(["certs", "renew", "--mode", "dev-selfsigned"], environment: environment)
+        #expect(https.status == 0)
+    }
+
     @Test("keys create, list and revoke against the configured store; the key is printed once and works")
     func keysCommands() async throws {
         let path = NSTemporaryDirectory() + "llmproxy-cli-\(UUID().uuidString)/llmproxy.sqlite"

@@ -56,6 +56,20 @@ struct TLSListenerTests {
         return (gateway, files, root)
     }
 
+    /// The SHA-256 of the certificate a new connection to `port` is served (as
+    /// `CertificateBundle.fingerprint` writes it).
+    static func servedFingerprint(port: Int, ca: String) throws -> String {
+        let out = NSTemporaryDirectory() + "llmproxy-fp-\(UUID().uuidString)"
+        defer { unlink(out) }
+        let script = """
+            import hashlib, ssl, sys
+            der = ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate(("127.0.0.1", int(sys.argv[1])), ca_certs=sys.argv[2]))
+            open(sys.argv[3], "w").write(":".join("%02X" % b for b in hashlib.sha256(der).digest()))
+            """
+        try PostgresServer.run("/usr/bin/env", ["python3", "-c", script, String(port), ca, out])
+        return try String(contentsOfFile: out, encoding: .utf8)
+    }
+
     static func requests(ca: String, url: String, http: String) throws {
         let auth = ["-H", "Authorization: Bearer \(Configs.clientKey)", "-H", "Content-Type: application/json"]
         let plain = try curl(["--cacert", ca, http] + auth + ["-d", body, "\(url)/v1/chat/completions"])
@@ -131,6 +145,21 @@ struct TLSListenerTests {
         try Self.requests(ca: root, url: "https://localhost:\(https)", http: "--http2")
         // Without the root, the handshake is refused.
         #expect(throws: (any Error).self) { try Self.curl(["https://localhost:\(https)/health"]) }
+        // The CLI: export the root, see the status, renew — and the running gateway serves
+        // the renewed leaf within seconds.
+        let binary = GatewayProcess.binary.path
+        let exported = folder + "/exported.pem"
+        try PostgresServer.run(binary, ["certs", "export-ca", "-c", config, "--out", exported])
+        #expect(try String(contentsOfFile: exported, encoding: .utf8) == String(contentsOfFile: root, encoding: .utf8))
+        let before = try Self.servedFingerprint(port: https, ca: root)
+        try PostgresServer.run(binary, ["certs", "renew", "-c", config, "--mode", "packaged-ca"])
+        var after = before
+        for _ in 0..<50 where after == before {
+            try await Task.sleep(for: .milliseconds(200))
+            after = try Self.servedFingerprint(port: https, ca: root)
+        }
+        #expect(after != before, "the renewed certificate was not served")
+        try Self.requests(ca: root, url: "https://localhost:\(https)", http: "--http2")
         await gateway.stop()
     }
 
