@@ -328,6 +328,7 @@ def main():
                "date": time.strftime("%Y-%m-%d %H:%M:%S"), "duration_s": duration, "soak_s": args.soak, "streams": args.streams}
     try:
         mock_port, nginx_port, nginx_stream_port, stream_port, gw_port, tls_port, base_port = (free_port() for _ in range(7))
+        nginx_tls_port, gw_tls_http_port, gw_tls_port = (free_port() for _ in range(3))
         # The non-streaming mock upstream: nginx answering the completion above, over plain
         # HTTP and (same worker) over HTTPS with a throwaway self-signed certificate.
         escaped = COMPLETION.replace("\\", "\\\\").replace("'", "\\'")
@@ -354,9 +355,13 @@ def main():
     server {{ listen 127.0.0.1:{nginx_port} backlog=4096;
         location / {{ proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; }} }}
     server {{ listen 127.0.0.1:{nginx_stream_port} backlog=4096;
-        location / {{ proxy_pass http://streamer; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }} }}""")
+        location / {{ proxy_pass http://streamer; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }} }}"""
+            + (f"""
+    server {{ listen 127.0.0.1:{nginx_tls_port} ssl backlog=4096; ssl_certificate {ca_file}; ssl_certificate_key {tls_key};
+        ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:bench:1m;
+        location / {{ proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; }} }}""" if tls else ""))
         nginx = procs.start(["nginx", "-c", proxy_conf, "-p", workdir, "-g", "daemon off;"], os.path.join(workdir, "proxy.log"))
-        for port in (mock_port, stream_port, nginx_port, nginx_stream_port) + ((tls_port,) if tls else ()):
+        for port in (mock_port, stream_port, nginx_port, nginx_stream_port) + ((tls_port, nginx_tls_port) if tls else ()):
             wait_port(port)
 
         def start_gateway(features):
@@ -480,6 +485,25 @@ def main():
         results["c64_gateway_off"] = wrk(via_gateway, 64, duration)
         results["c1_gateway_off"] = wrk(via_gateway, 1, duration)
         procs.stop(gateway)
+
+        # TLS listener: the gateway terminating TLS itself (https mode, the run's certificate,
+        # HTTP/1.1 keep-alive from wrk, features on with the configured key) against nginx
+        # terminating TLS with the same certificate in front of the same mock.
+        if tls:
+            tls_yaml = gateway_yaml(workdir, "gateway-tls", gw_tls_http_port, mock_port, stream_port, True)
+            with open(tls_yaml, "a") as f:
+                f.write(f'tls: {{mode: https, cert_file: "{ca_file}", key_file: "{tls_key}", https_port: {gw_tls_port}}}\n')
+            gateway = procs.start([args.binary, "start", "-c", tls_yaml], os.path.join(workdir, "gateway-tls.log"), stdin=subprocess.DEVNULL)
+            wait_port(gw_tls_port)
+            via_nginx_tls = f"https://127.0.0.1:{nginx_tls_port}/v1/chat/completions"
+            via_gateway_tls = f"https://127.0.0.1:{gw_tls_port}/v1/chat/completions"
+            check_answer(via_nginx_tls, "", ca_file=ca_file)
+            check_answer(via_gateway_tls, CLIENT_KEY, ca_file=ca_file)
+            for connections in (1, 64):
+                for name, url, client_key in (("tlsl_nginx", via_nginx_tls, ""), ("tlsl_gateway", via_gateway_tls, CLIENT_KEY)):
+                    wrk(url, connections, 1, client_key)  # warm-up
+                    results[f"c{connections}_{name}"] = wrk(url, connections, duration, client_key)
+            procs.stop(gateway)
     finally:
         procs.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -520,6 +544,15 @@ def render(r, smoke):
                 lines.append(f"| {c} conn: added {p} ms (over nginx HTTPS direct) | | {ms(g[p + '_us'] - d[p + '_us'])} | | |")
     else:
         lines += ["", "TLS-upstream scenario skipped: no openssl command to make its certificate (smoke runs only)."]
+    if "c64_tlsl_gateway" in r:
+        lines += ["", "## Non-streaming chat completions, TLS listener", "",
+                  "wrk over HTTPS (keep-alive) to nginx terminating TLS in front of the mock, and to the gateway terminating TLS itself (https mode, the same certificate, features on).", "",
+                  "| scenario | nginx, TLS | gateway, TLS | gateway / nginx |", "|---|---|---|---|"]
+        for c in (1, 64):
+            n, g = r[f"c{c}_tlsl_nginx"], r[f"c{c}_tlsl_gateway"]
+            lines.append(f"| {c} conn: req/s | {n['rps']:.0f} | {g['rps']:.0f} | {ratio(g['rps'], n['rps'])} |")
+            for p in ("p50", "p99", "p999"):
+                lines.append(f"| {c} conn: {p} ms | {ms(n[p + '_us'])} | {ms(g[p + '_us'])} | {ratio(g[p + '_us'], n[p + '_us'])} |")
     if "before_after" in r:
         lines += render_before_after(r["before_after"], r["duration_s"])
     lines += ["", "## Streaming (SSE)", "", "| streams | direct TTFB p50 / p99 ms | nginx | gateway | added TTFB p50 gateway vs nginx ms | failed |", "|---|---|---|---|---|---|"]
@@ -546,6 +579,9 @@ def render(r, smoke):
         (f"RSS with {r['streams']} streams <= 200 MB", st.get("gateway", 0) <= 200 * 1024, f"{st.get('gateway', 0) / 1024:.1f} MB"),
         ("RSS flat over the soak (last third <= first third + 10%)", soak["last_third_max"] <= soak["first_third_max"] * 1.1, f"{soak['first_third_max'] / 1024:.1f} -> {soak['last_third_max'] / 1024:.1f} MB"),
     ]
+    if "c64_tlsl_gateway" in r:
+        tn, tg = r["c64_tlsl_nginx"], r["c64_tlsl_gateway"]
+        targets.append(("TLS listener at 64 connections >= 0.5 x nginx with TLS", tg["rps"] >= 0.5 * tn["rps"], f"{ratio(tg['rps'], tn['rps'])} x"))
     for count in sorted({32, r["streams"]}):
         d, n, g = r[f"streams{count}_direct"], r[f"streams{count}_nginx"], r[f"streams{count}_gateway"]
         targets.append((f"TTFB added at {count} streams <= nginx's", g["ttfb_p50_ms"] - d["ttfb_p50_ms"] <= n["ttfb_p50_ms"] - d["ttfb_p50_ms"],
