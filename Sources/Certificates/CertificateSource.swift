@@ -10,6 +10,8 @@ import ProxyConfig
 package struct CertificateSource: Sendable {
     package let mode: TLSMode
     let names: [String]
+    /// The configured domains alone (what an ACME order is for).
+    package let domains: [String]
     let directory: CertificateDirectory
     let certFile: String?
     let keyFile: String?
@@ -19,6 +21,7 @@ package struct CertificateSource: Sendable {
     package init(config: TLSConfig, directory: CertificateDirectory) {
         mode = config.mode
         names = CertificateIssuer.leafNames(config.domains)
+        domains = config.domains
         self.directory = directory
         certFile = config.certFile
         keyFile = config.keyFile
@@ -46,9 +49,30 @@ package struct CertificateSource: Sendable {
                 return stored
             }
             return try issueLeaf(root: root, now: now)
-        case .localHTTP, .httpsACME:
+        case .httpsACME:
+            // The last certificate the CA issued, while it is valid; else a stand-in
+            // self-signed one until the first issuance succeeds.
+            if let stored = try directory.bundle("acme", "cert"), stored.notValidAfter > now { return stored }
+            return try CertificateIssuer.selfSigned(names: names, now: now)
+        case .localHTTP:
             throw CertificateSourceError.unreadable("\(mode.rawValue) has no certificate source of this kind")
         }
+    }
+
+    /// `https-acme`: whether `current` should be replaced by a new issuance now — it is the
+    /// stand-in (not from the CA), a third of its life is left, or `llm-proxy certs renew`
+    /// asked for one.
+    package func acmeDue(current: CertificateBundle, now: Date = Date()) -> Bool {
+        guard mode == .httpsACME else { return false }
+        if FileManager.default.fileExists(atPath: directory.path("acme", "renew-now")) { return true }
+        guard let stored = try? directory.bundle("acme", "cert"), stored == current else { return true }
+        return current.isDue(at: now)
+    }
+
+    /// Keeps what the CA issued (and clears a pending renewal request).
+    package func storeACME(_ bundle: CertificateBundle) throws {
+        try directory.store(bundle, "acme", "cert")
+        try? FileManager.default.removeItem(atPath: directory.path("acme", "renew-now"))
     }
 
     /// A newer certificate, when one is due: the files changed (`https`), or the leaf has a
@@ -97,7 +121,8 @@ package struct CertificateSource: Sendable {
 
     /// Issues a new certificate now, whatever is left of the current one (`certs renew`);
     /// the running gateway serves it within seconds.
-    package mutating func renewNow(now: Date = Date()) throws -> CertificateBundle {
+    /// Nil in `https-acme`: the request is left for the running gateway, which orders it.
+    package mutating func renewNow(now: Date = Date()) throws -> CertificateBundle? {
         switch mode {
         case .devSelfSigned:
             let made = try CertificateIssuer.selfSigned(names: names, now: now)
@@ -107,7 +132,11 @@ package struct CertificateSource: Sendable {
             return try issueLeaf(root: try packagedRoot(now: now), now: now)
         case .https:
             throw CertificateSourceError.unreadable("https mode serves your files: renew them with their CA; the gateway reloads them when they change")
-        case .localHTTP, .httpsACME:
+        case .httpsACME:
+            // The running gateway orders it: it answers the CA's challenges.
+            try directory.write("\(Int(now.timeIntervalSince1970))\n", to: "acme", "renew-now")
+            return nil
+        case .localHTTP:
             throw CertificateSourceError.unreadable("\(mode.rawValue) has no certificate to renew")
         }
     }
@@ -117,7 +146,8 @@ package struct CertificateSource: Sendable {
         switch mode {
         case .devSelfSigned: try directory.bundle("dev-selfsigned", "cert")
         case .packagedCA: try directory.bundle("ca", "leaf")
-        case .https, .localHTTP, .httpsACME: nil
+        case .httpsACME: try directory.bundle("acme", "cert")
+        case .https, .localHTTP: nil
         }
     }
 

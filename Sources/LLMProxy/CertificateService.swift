@@ -14,12 +14,15 @@ final class CertificateService: Service, Sendable {
     let logger: Logger
     private let source: Mutex<CertificateSource>
     private let forced = Atomic<Bool>(false)
+    /// `https-acme`: the client and how it proves control of the names.
+    let acme: (client: ACMEClient, solver: any ACMEChallengeSolver)?
     static let interval = Duration.seconds(2)
 
-    init(source: CertificateSource, box: TLSContextBox, logger: Logger) {
+    init(source: CertificateSource, box: TLSContextBox, logger: Logger, acme: (client: ACMEClient, solver: any ACMEChallengeSolver)? = nil) {
         self.source = Mutex(source)
         self.box = box
         self.logger = logger
+        self.acme = acme
     }
 
     /// The next check re-reads the files whether or not they look changed.
@@ -28,10 +31,43 @@ final class CertificateService: Service, Sendable {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             var failing: String?
+            var nextOrder = ContinuousClock.now
+            var backoff = Duration.seconds(2)
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                if let acme = self.acme, ContinuousClock.now >= nextOrder, self.source.withLock({ $0.acmeDue(current: self.box.bundle) }) {
+                    if await self.order(acme) {
+                        backoff = .seconds(2)
+                    } else {
+                        // Failures back off (2 s, 4 s, … an hour): a CA's rate limits are
+                        // counted in failed orders too.
+                        nextOrder = ContinuousClock.now + backoff
+                        backoff = min(backoff * 2, .seconds(3600))
+                    }
+                }
                 try? await Task.sleep(for: Self.interval)
                 failing = self.check(failing: failing)
             }
+        }
+    }
+
+    /// One ACME order; true when a certificate was issued and is now served.
+    func order(_ acme: (client: ACMEClient, solver: any ACMEChallengeSolver)) async -> Bool {
+        let domains = source.withLock { $0.domains }
+        logger.info("ordering a certificate", metadata: ["domains": .string(domains.joined(separator: ",")), "challenge": .string(acme.solver.type)])
+        do {
+            let bundle = try await acme.client.issue(domains: domains, solver: acme.solver)
+            try source.withLock { try $0.storeACME(bundle) }
+            try box.replace(with: bundle)
+            logger.info(
+                "certificate issued",
+                metadata: [
+                    "issuer": .string("\(bundle.leaf.issuer)"), "fingerprint": .string(bundle.fingerprint),
+                    "not_after": .string(Self.day(bundle.notValidAfter)), "renewal": .string(Self.day(bundle.renewalDate)),
+                ])
+            return true
+        } catch {
+            logger.error("the certificate could not be ordered; the current one stays in use", metadata: ["error": .string("\(error)")])
+            return false
         }
     }
 

@@ -256,8 +256,14 @@ package final class Gateway: Sendable {
         if tls.mode == .devSelfSigned {
             FileHandle.standardError.write(Data("llm-proxy: self-signed certificate, SHA-256 fingerprint \(bundle.fingerprint)\n".utf8))
         }
-        let service = CertificateService(source: source, box: box, logger: logger)
-        return (box, service, HTTPSRedirect(httpsPort: tls.httpsPort(serverPort: config.server.port), challenges: ChallengeResponses()))
+        let challenges = ChallengeResponses()
+        var acme: (client: ACMEClient, solver: any ACMEChallengeSolver)?
+        if tls.mode == .httpsACME {
+            let client = ACMEClient(directoryURL: tls.acmeDirectoryURL, email: tls.email, caFile: tls.acmeCAFile, storage: directory)
+            acme = (client, tls.acmeDNSHook.map { DNSHookSolver(hook: $0) } ?? HTTP01Solver(responses: challenges))
+        }
+        let service = CertificateService(source: source, box: box, logger: logger, acme: acme)
+        return (box, service, HTTPSRedirect(httpsPort: tls.httpsPort(serverPort: config.server.port), challenges: challenges))
     }
 
     /// Stops accepting connections, lets requests in flight finish (up to the drain time),

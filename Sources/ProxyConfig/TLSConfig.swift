@@ -106,9 +106,6 @@ extension GatewayConfig {
                 if !fileExists(file) { fail(key, "names a file that does not exist (\(file))") }
             }
         case .httpsACME:
-            fail(
-                "tls.mode",
-                "https-acme is not part of this build yet: use https with certificate files from your ACME client (certbot, lego), or packaged-ca / dev-selfsigned")
             if tls.domains.isEmpty { fail("tls.domains", "must name at least one domain in https-acme mode (also --domain NAME)") }
             if tls.domains.contains(where: TLSNames.isIPAddress) { fail("tls.domains", "must be DNS names in https-acme mode: ACME CAs do not issue for IP addresses") }
             let url = tls.acmeDirectoryURL
@@ -116,6 +113,7 @@ extension GatewayConfig {
                 fail("tls.acme_directory", "must be production, staging or the directory's URL (got \"\(url)\")")
             }
             if let file = tls.acmeCAFile, !fileExists(file) { fail("tls.acme_ca_file", "names a file that does not exist (\(file))") }
+            if let hook = tls.acmeDNSHook, !fileExists(hook) { fail("tls.acme_dns_hook", "names a command that does not exist (\(hook)); give its full path") }
         case .devSelfSigned, .packagedCA, .localHTTP:
             break
         }

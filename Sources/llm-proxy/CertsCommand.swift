@@ -16,13 +16,17 @@ struct CertsCommand: AsyncParsableCommand {
         @Option(name: [.short, .customLong("config")], help: "Configuration file (YAML). Default: $LLMPROXY_CONFIG, else built-in defaults.")
         var config: String?
 
-        @Option(help: "Serving mode (overrides tls.mode): dev-selfsigned, https, packaged-ca.")
+        @Option(help: "Serving mode (overrides tls.mode): dev-selfsigned, https, https-acme, packaged-ca.")
         var mode: ServeMode?
 
+        @Option(name: .customLong("domain"), help: "A name the certificate is for (repeatable; tls.domains).")
+        var domains: [String] = []
+
         func load() throws -> GatewayConfig {
-            let mode = self.mode
+            let mode = self.mode, domains = self.domains
             let loader = ConfigLoader(path: config, environment: ProcessInfo.processInfo.environment) { config in
                 if let mode { config.tls.mode = mode.tlsMode }
+                if !domains.isEmpty { config.tls.domains = domains }
             }
             do {
                 return try loader.load()
@@ -88,7 +92,10 @@ struct CertsCommand: AsyncParsableCommand {
         func run() throws {
             let config = try options.load()
             var source = options.source(config)
-            let bundle = try Status.orFail { try source.renewNow() }
+            guard let bundle = try Status.orFail({ try source.renewNow() }) else {
+                print("renewal requested: the running gateway orders a new certificate within seconds (see its log)")
+                return
+            }
             print("renewed: valid to \(Status.day(bundle.notValidAfter)), sha256 \(bundle.fingerprint)")
         }
     }

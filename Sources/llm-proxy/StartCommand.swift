@@ -30,7 +30,8 @@ struct StartCommand: AsyncParsableCommand {
     @Option(
         help: """
             Serving mode (overrides tls.mode): local-http (plain HTTP, by default on 127.0.0.1), dev-selfsigned, https \
-            (--tls-cert/--tls-key), packaged-ca (a local root CA issues the certificate). In a TLS mode --port serves plain \
+            (--tls-cert/--tls-key), https-acme (--domain, --email; Let's Encrypt or --acme-directory), packaged-ca (a local \
+            root CA issues the certificate). In a TLS mode --port serves plain \
             HTTP (redirects) and HTTPS listens on --https-port, by default --port + 1.
             """)
     var mode: ServeMode?
@@ -47,9 +48,19 @@ struct StartCommand: AsyncParsableCommand {
     @Option(name: .customLong("domain"), help: "A name the certificate is for (repeatable; tls.domains).")
     var domains: [String] = []
 
+    @Option(help: "Contact address for the ACME account (tls.email).")
+    var email: String?
+
+    @Option(name: .customLong("acme-directory"), help: "ACME directory: production (default, Let's Encrypt), staging or a URL (tls.acme_directory).")
+    var acmeDirectory: String?
+
+    @Option(name: .customLong("acme-ca-file"), help: "CA bundle (PEM) to trust for a private ACME server (tls.acme_ca_file).")
+    var acmeCAFile: String?
+
     func run() async throws {
         let host = self.host, port = self.port, mode = self.mode, tlsCert = self.tlsCert, tlsKey = self.tlsKey
-        let httpsPort = self.httpsPort, domains = self.domains
+        let httpsPort = self.httpsPort, domains = self.domains, email = self.email
+        let acmeDirectory = self.acmeDirectory, acmeCAFile = self.acmeCAFile
         let loader = ConfigLoader(path: config, environment: ProcessInfo.processInfo.environment) { config in
             if let host { config.server.host = host }
             if let port { config.server.port = port }
@@ -60,6 +71,9 @@ struct StartCommand: AsyncParsableCommand {
             if let mode { config.tls.mode = mode.tlsMode }
             if let httpsPort { config.tls.httpsPort = httpsPort }
             if !domains.isEmpty { config.tls.domains = domains }
+            if let email { config.tls.email = email }
+            if let acmeDirectory { config.tls.acmeDirectory = acmeDirectory }
+            if let acmeCAFile { config.tls.acmeCAFile = acmeCAFile }
         }
         let configuration: GatewayConfig
         do {
@@ -83,6 +97,7 @@ enum ServeMode: String, ExpressibleByArgument, CaseIterable {
     case localHTTP = "local-http"
     case devSelfSigned = "dev-selfsigned"
     case https
+    case httpsACME = "https-acme"
     case packagedCA = "packaged-ca"
 
     var tlsMode: TLSMode { TLSMode(rawValue: rawValue) ?? .localHTTP }

@@ -57,9 +57,9 @@ struct CLITests {
     @Test("--help names only the modes that work")
     func help() throws {
         let result = try run(["start", "--help"])
-        for mode in ["local-http", "dev-selfsigned", "https", "packaged-ca"] { #expect(result.stdout.contains(mode)) }
-        // ACME is not in this build yet: not offered.
-        #expect(!result.stdout.contains("acme"))
+        for mode in ["local-http", "dev-selfsigned", "https", "https-acme", "packaged-ca", "--acme-directory", "--acme-ca-file"] {
+            #expect(result.stdout.contains(mode))
+        }
     }
 
     @Test("certs: status before and after a renewal, and install-ca prints this system's steps with the root's path")

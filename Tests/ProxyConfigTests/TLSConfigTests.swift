@@ -59,7 +59,9 @@ struct TLSConfigTests {
             ("tls: {mode: dev-selfsigned, https_port: 8080}", "tls.https_port must differ from server.port (8080)"),
             ("tls: {mode: dev-selfsigned, domains: [\"bad name\"]}", "tls.domains[0] is not a DNS name or an IP address"),
             ("tls: {mode: dev-selfsigned, hsts_max_age: -1}", "tls.hsts_max_age must be between 0"),
-            ("tls: {mode: https-acme, domains: [a.example]}", "tls.mode https-acme is not part of this build yet"),
+            ("tls: {mode: https-acme}", "tls.domains must name at least one domain in https-acme mode"),
+            ("tls: {mode: https-acme, domains: [10.0.0.1]}", "tls.domains must be DNS names in https-acme mode"),
+            ("tls: {mode: https-acme, domains: [a.example], acme_directory: ftp://x}", "tls.acme_directory must be production, staging or the directory's URL"),
             ("tls: {mode: packaged-ca, ciphers: x}", "tls.ciphers is not a known key"),
         ])
     func messages(yaml: String, expected: String) {

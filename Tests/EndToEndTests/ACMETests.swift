@@ -1,0 +1,169 @@
+import Certificates
+import Foundation
+import PostgresHarness
+import Testing
+
+/// `https-acme` end to end against Pebble, the ACME test server: a certificate issued through
+/// HTTP-01 on the gateway's plain port, served, renewed on request, the account and the
+/// certificate reused across restarts, and a failed challenge reported clearly while the
+/// gateway keeps serving.
+@Suite("ACME against Pebble", .serialized)
+struct ACMETests {
+    /// Pebble on free ports, validating HTTP-01 on `httpPort`, its listener certified by a
+    /// root made here (`caFile`, for `--acme-ca-file`).
+    final class Pebble: Sendable {
+        let process: Process
+        let port: Int
+        let managementPort: Int
+        let caFile: String
+
+        var directory: String { "https://127.0.0.1:\(port)/dir" }
+
+        private init(process: Process, port: Int, managementPort: Int, caFile: String) {
+            self.process = process
+            self.port = port
+            self.managementPort = managementPort
+            self.caFile = caFile
+        }
+
+        static func start(httpPort: Int, folder: String) async throws -> Pebble {
+            let files = CertificateDirectory(root: folder + "/pebble")
+            let root = try CertificateIssuer.root()
+            try files.store(root, "", "ca")
+            try files.store(try CertificateIssuer.leaf(names: CertificateIssuer.leafNames([]), issuedBy: root), "", "listener")
+            for _ in 0..<5 {
+                let port = PostgresServer.freePort(), management = PostgresServer.freePort(), tlsPort = PostgresServer.freePort()
+                let config = files.path("", "pebble.json")
+                try """
+                {"pebble": {"listenAddress": "127.0.0.1:\(port)", "managementListenAddress": "127.0.0.1:\(management)",
+                 "certificate": "\(files.path("", "listener.pem"))", "privateKey": "\(files.path("", "listener-key.pem"))",
+                 "httpPort": \(httpPort), "tlsPort": \(tlsPort), "ocspResponderURL": "", "externalAccountBindingRequired": false}}
+                """.write(toFile: config, atomically: true, encoding: .utf8)
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/pebble")
+                process.arguments = ["-config", config]
+                // No random sleeps before validation, no random nonce refusals.
+                process.environment = ["PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PATH": "/usr/bin:/bin"]
+                process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+                process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+                try process.run()
+                let deadline = ContinuousClock.now + .seconds(10)
+                while process.isRunning, ContinuousClock.now < deadline {
+                    if (try? RawConnection(port: port)).map({ $0.closeConnection() }) != nil {
+                        return Pebble(process: process, port: port, managementPort: management, caFile: files.path("", "ca.pem"))
+                    }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                // A port taken in the meantime: try others.
+                if process.isRunning { process.terminate() }
+                process.waitUntilExit()
+            }
+            throw PebbleError()
+        }
+
+        /// The roots Pebble issues under (made anew at each start): its root and intermediate.
+        func issuingRoots(into file: String) throws {
+            try PostgresServer.run(
+                "/bin/sh",
+                [
+                    "-c",
+                    "curl -sS --cacert '\(caFile)' https://127.0.0.1:\(managementPort)/roots/0 > '\(file)' && curl -sS --cacert '\(caFile)' https://127.0.0.1:\(managementPort)/intermediates/0 >> '\(file)'",
+                ])
+        }
+
+        func stop() {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+        }
+    }
+
+    struct PebbleError: Error, CustomStringConvertible {
+        var description: String { "pebble did not start (is the Debian package pebble installed?)" }
+    }
+
+    /// The gateway in https-acme mode on `httpPort` (Pebble validates there) for `domains`.
+    static func launch(config: String, httpPort: Int, pebble: Pebble, domains: [String]) async throws -> GatewayProcess {
+        try await GatewayProcess.launch(
+            config: config,
+            arguments: [
+                "--port", String(httpPort), "--https-port", "0", "--mode", "https-acme", "--email", "ops@example.com", "--acme-directory", pebble.directory,
+                "--acme-ca-file", pebble.caFile,
+            ] + domains.flatMap { ["--domain", $0] },
+            tls: true)
+    }
+
+    static func waitFor(_ text: String, in gateway: GatewayProcess, count: Int = 1) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if gateway.log.components(separatedBy: text).count > count { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    @Test("issue through HTTP-01, serve it, renew on request, reuse the account and the certificate after a restart")
+    func issueRenewRestart() async throws {
+        let folder = NSTemporaryDirectory() + "llmproxy-acme-\(UUID().uuidString)"
+        let config = try TLSListenerTests.config(folder)
+        let httpPort = PostgresServer.freePort()
+        let pebble = try await Pebble.start(httpPort: httpPort, folder: folder)
+        defer { pebble.stop() }
+        let gateway = try await Self.launch(config: config, httpPort: httpPort, pebble: pebble, domains: ["localhost"])
+        let https = try #require(gateway.httpsPort)
+        #expect(await Self.waitFor("certificate issued", in: gateway), "\(gateway.log)")
+        let roots = folder + "/pebble-roots.pem"
+        try pebble.issuingRoots(into: roots)
+        try TLSListenerTests.requests(ca: roots, url: "https://localhost:\(https)", http: "--http2")
+        let issued = try TLSListenerTests.servedFingerprint(port: https, ca: roots)
+        let account = try String(contentsOfFile: folder + "/tls/acme/account.json", encoding: .utf8)
+
+        // Renewal on request: a new certificate, served without a restart.
+        let binary = GatewayProcess.binary.path
+        try PostgresServer.run(binary, ["certs", "renew", "-c", config, "--mode", "https-acme", "--domain", "localhost"])
+        #expect(await Self.waitFor("certificate issued", in: gateway, count: 2), "\(gateway.log)")
+        var renewed = issued
+        for _ in 0..<50 where renewed == issued {
+            try await Task.sleep(for: .milliseconds(100))
+            renewed = try TLSListenerTests.servedFingerprint(port: https, ca: roots)
+        }
+        #expect(renewed != issued)
+        await gateway.stop()
+
+        // A restart reuses the account and the stored certificate: no new order.
+        let again = try await Self.launch(config: config, httpPort: httpPort, pebble: pebble, domains: ["localhost"])
+        let againHTTPS = try #require(again.httpsPort)
+        #expect(try TLSListenerTests.servedFingerprint(port: againHTTPS, ca: roots) == renewed)
+        try await Task.sleep(for: .seconds(3))
+        #expect(!again.log.contains("ordering a certificate"))
+        #expect(try String(contentsOfFile: folder + "/tls/acme/account.json", encoding: .utf8) == account)
+        await again.stop()
+    }
+
+    @Test("a challenge the CA cannot validate is reported with its reason, and the gateway keeps serving with what it has")
+    func failedChallenge() async throws {
+        let folder = NSTemporaryDirectory() + "llmproxy-acme-\(UUID().uuidString)"
+        let config = try TLSListenerTests.config(folder)
+        let httpPort = PostgresServer.freePort()
+        let pebble = try await Pebble.start(httpPort: httpPort, folder: folder)
+        defer { pebble.stop() }
+        let gateway = try await Self.launch(config: config, httpPort: httpPort, pebble: pebble, domains: ["nowhere.invalid"])
+        let https = try #require(gateway.httpsPort)
+        #expect(await Self.waitFor("the certificate could not be ordered", in: gateway), "\(gateway.log)")
+        #expect(gateway.log.contains("the http-01 challenge for nowhere.invalid failed"), "\(gateway.log)")
+        // Still serving (with the stand-in certificate) while it backs off and retries.
+        let health = try TLSListenerTests.curlWrite("%{http_code}", ["-k", "https://127.0.0.1:\(https)/health"])
+        #expect(health == "200")
+        await gateway.stop()
+    }
+
+    @Test("an unreachable directory is named in the error")
+    func unreachableDirectory() async throws {
+        let folder = NSTemporaryDirectory() + "llmproxy-acme-\(UUID().uuidString)"
+        let config = try TLSListenerTests.config(folder)
+        // .invalid never resolves (RFC 6761).
+        let gateway = try await GatewayProcess.launch(
+            config: config, arguments: ["--mode", "https-acme", "--domain", "gw.example", "--acme-directory", "https://acme.invalid/dir"], tls: true)
+        #expect(await Self.waitFor("cannot reach the ACME directory https://acme.invalid/dir", in: gateway), "\(gateway.log)")
+        await gateway.stop()
+    }
+}
