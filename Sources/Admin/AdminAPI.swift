@@ -224,7 +224,10 @@ package struct AdminAPI: Sendable {
 
     /// Served over TLS (directly, or behind a proxy that says so).
     static func isSecure(_ request: Request) -> Bool {
-        request.uri.scheme == .https || request.headers[HTTPField.Name("x-forwarded-proto")!]?.lowercased() == "https"
+        // The TLS listener marks its requests `https` (HTTP/1.1 by the codec, HTTP/2 by its
+        // `:scheme`); the URI holds only the path.
+        request.head.scheme == "https" || request.uri.scheme == .https
+            || request.headers[HTTPField.Name("x-forwarded-proto")!]?.lowercased() == "https"
     }
 
     static func jsonObject(_ request: Request) async -> Result<[String: Any], AdminProblem> {

@@ -114,6 +114,8 @@ struct ACMETests {
         let roots = folder + "/pebble-roots.pem"
         try pebble.issuingRoots(into: roots)
         try TLSListenerTests.requests(ca: roots, url: "https://localhost:\(https)", http: "--http2")
+        try TLSListenerTests.requests(ca: roots, url: "https://localhost:\(https)", http: "--http1.1")
+        try TLSListenerTests.sdk(ca: roots, url: "https://localhost:\(https)")
         let issued = try TLSListenerTests.servedFingerprint(port: https, ca: roots)
         let account = try String(contentsOfFile: folder + "/tls/acme/account.json", encoding: .utf8)
 

@@ -52,7 +52,8 @@ struct TLSListenerTests {
         try files.store(root, "", "ca")
         try files.store(try CertificateIssuer.leaf(names: CertificateIssuer.leafNames([]), issuedBy: root), "", "server")
         let gateway = try await GatewayProcess.launch(
-            config: config, arguments: ["--tls-cert", files.path("", "server.pem"), "--tls-key", files.path("", "server-key.pem")], tls: true)
+            config: config, arguments: ["--tls-cert", files.path("", "server.pem"), "--tls-key", files.path("", "server-key.pem")], tls: true,
+            environment: ["LLMPROXY_ADMIN_USER": "root", "LLMPROXY_ADMIN_PASSWORD": "correct horse battery"])
         return (gateway, files, root)
     }
 
@@ -68,6 +69,19 @@ struct TLSListenerTests {
             """
         try PostgresServer.run("/usr/bin/env", ["python3", "-c", script, String(port), ca, out])
         return try String(contentsOfFile: out, encoding: .utf8)
+    }
+
+    /// The official OpenAI SDK over HTTPS, trusting `ca`: a completion and a stream.
+    static func sdk(ca: String, url: String) throws {
+        let script = """
+            import httpx, openai, sys
+            client = openai.OpenAI(base_url=sys.argv[1], api_key=sys.argv[2], http_client=httpx.Client(verify=sys.argv[3]))
+            answer = client.chat.completions.create(model="m1", messages=[{"role": "user", "content": "hi"}])
+            assert answer.choices[0].message.content, answer
+            chunks = list(client.chat.completions.create(model="m1", messages=[{"role": "user", "content": "hi"}], stream=True))
+            assert len(chunks) >= 3, chunks
+            """
+        try PostgresServer.run("/usr/bin/env", ["python3", "-c", script, url + "/v1", Configs.clientKey, ca])
     }
 
     static func requests(ca: String, url: String, http: String) throws {
@@ -94,6 +108,7 @@ struct TLSListenerTests {
         let ca = folder + "/tls/dev-selfsigned/cert.pem"
         try Self.requests(ca: ca, url: "https://localhost:\(https)", http: "--http1.1")
         try Self.requests(ca: ca, url: "https://127.0.0.1:\(https)", http: "--http2")
+        try Self.sdk(ca: ca, url: "https://localhost:\(https)")
         let bundle = try CertificateBundle(
             chainPEM: try String(contentsOfFile: ca, encoding: .utf8),
             keyPEM: try String(contentsOfFile: folder + "/tls/dev-selfsigned/cert-key.pem", encoding: .utf8))
@@ -121,16 +136,17 @@ struct TLSListenerTests {
         #expect(redirect == "301 https://127.0.0.1:\(https)/v1/models?x=1")
         let post = try Self.curlWrite("%{http_code}", ["-X", "POST", "-d", "{}", "http://127.0.0.1:\(gateway.port)/v1/chat/completions"])
         #expect(post == "308")
-        // The official SDK, trusting the CA.
-        let script = """
-            import httpx, openai, sys
-            client = openai.OpenAI(base_url=sys.argv[1], api_key=sys.argv[2], http_client=httpx.Client(verify=sys.argv[3]))
-            answer = client.chat.completions.create(model="m1", messages=[{"role": "user", "content": "hi"}])
-            assert answer.choices[0].message.content, answer
-            chunks = list(client.chat.completions.create(model="m1", messages=[{"role": "user", "content": "hi"}], stream=True))
-            assert len(chunks) >= 3, chunks
-            """
-        try PostgresServer.run("/usr/bin/env", ["python3", "-c", script, "https://127.0.0.1:\(https)/v1", Configs.clientKey, ca])
+        try Self.sdk(ca: ca, url: "https://127.0.0.1:\(https)")
+        // The admin session cookie is Secure over TLS, on both protocols.
+        for http in ["--http1.1", "--http2"] {
+            let cookie = try Self.curlWrite(
+                "%header{set-cookie}",
+                [
+                    "--cacert", ca, http, "-H", "Content-Type: application/json", "-d", #"{"username":"root","password":"correct horse battery"}"#,
+                    "https://127.0.0.1:\(https)/auth/login",
+                ])
+            #expect(cookie.hasPrefix("auth_token=") && cookie.contains("; Secure"), "\(http): \(cookie)")
+        }
         await gateway.stop()
     }
 
@@ -143,6 +159,7 @@ struct TLSListenerTests {
         let root = folder + "/tls/ca/root.pem"
         try Self.requests(ca: root, url: "https://localhost:\(https)", http: "--http1.1")
         try Self.requests(ca: root, url: "https://localhost:\(https)", http: "--http2")
+        try Self.sdk(ca: root, url: "https://localhost:\(https)")
         // Without the root, the handshake is refused.
         #expect(throws: (any Error).self) { try Self.curl(["https://localhost:\(https)/health"]) }
         // The CLI: export the root, see the status, renew — and the running gateway serves
