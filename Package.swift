@@ -187,7 +187,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CertificatesTests",
-            dependencies: ["Certificates", .product(name: "X509", package: "swift-certificates"), .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            dependencies: [
+                "Certificates", .product(name: "X509", package: "swift-certificates"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strictSettings
         ),
         /// A throwaway PostgreSQL cluster for the tests that need a real one.

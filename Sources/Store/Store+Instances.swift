@@ -9,14 +9,19 @@ extension Store {
     /// `liveWithinMs`, sorted (an instance's rank is its place in that list). Rows silent for
     /// an hour are removed.
     package func heartbeat(instance: String, liveWithinMs: Int64, nowMs: Int64) async throws -> [String] {
-        let now: SQLQueryString = kind == .postgres ? "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)" : "\(bind: nowMs)"
+        // One reading of the clock for the whole heartbeat: however long its statements take
+        // on a loaded machine, this instance's own row is never judged stale against it.
+        var now = nowMs
+        if kind == .postgres, let row = try await all("SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS now").first {
+            now = try row.decode(column: "now", as: Int64.self)
+        }
         try await run(
             """
-            INSERT INTO gateway_instances (id, seen_ms) VALUES (\(bind: instance), \(now))
+            INSERT INTO gateway_instances (id, seen_ms) VALUES (\(bind: instance), \(bind: now))
             ON CONFLICT (id) DO UPDATE SET seen_ms = excluded.seen_ms
             """)
-        try await run("DELETE FROM gateway_instances WHERE seen_ms < \(now) - 3600000")
-        return try await all("SELECT id FROM gateway_instances WHERE seen_ms >= \(now) - \(bind: liveWithinMs) ORDER BY id").map {
+        try await run("DELETE FROM gateway_instances WHERE seen_ms < \(bind: now - 3_600_000)")
+        return try await all("SELECT id FROM gateway_instances WHERE seen_ms >= \(bind: now - liveWithinMs) ORDER BY id").map {
             try $0.decode(column: "id", as: String.self)
         }
     }

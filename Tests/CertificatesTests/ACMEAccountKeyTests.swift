@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NIOHTTP1
 import Testing
 
 @testable import Certificates
@@ -44,5 +45,27 @@ struct ACMEAccountKeyTests {
         #expect(!key.thumbprint.contains("=") && !key.thumbprint.contains("+") && !key.thumbprint.contains("/"))
         #expect(key.keyAuthorization("tok") == "tok." + key.thumbprint)
         #expect(try ACMEAccountKey(pem: key.pem).thumbprint == key.thumbprint)
+    }
+}
+
+@Suite("ACME refusals in words")
+struct ACMERefusalTests {
+    @Test("a rate limit says so, with the CA's retry time and that the current certificate stays; other problems name their type and detail")
+    func refusals() {
+        var headers = HTTPHeaders()
+        headers.add(name: "Retry-After", value: "3600")
+        let limited = ACMEClient.Session.refusal(
+            status: 429, headers: headers,
+            body: ["type": "urn:ietf:params:acme:error:rateLimited", "detail": "too many certificates already issued for example.com"],
+            url: "https://ca/new-order")
+        #expect(limited.description.contains("rate limit was reached (retry after 3600)"))
+        #expect(limited.description.contains("too many certificates") && limited.description.contains("current certificate stays in use"))
+        let other = ACMEClient.Session.refusal(
+            status: 403, headers: HTTPHeaders(), body: ["type": "urn:ietf:params:acme:error:unauthorized", "detail": "account is deactivated"],
+            url: "https://ca/new-order")
+        #expect(other.description == "the CA refused https://ca/new-order: unauthorized: account is deactivated")
+        #expect(
+            ACMEClient.challengeError(["challenges": [["type": "http-01", "error": ["type": "urn:ietf:params:acme:error:connection", "detail": "refused"]]]])
+                == "connection: refused")
     }
 }

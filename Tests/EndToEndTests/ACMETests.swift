@@ -26,7 +26,7 @@ struct ACMETests {
             self.caFile = caFile
         }
 
-        static func start(httpPort: Int, folder: String) async throws -> Pebble {
+        static func start(httpPort: Int, folder: String, dnsServer: String? = nil) async throws -> Pebble {
             let files = CertificateDirectory(root: folder + "/pebble")
             let root = try CertificateIssuer.root()
             try files.store(root, "", "ca")
@@ -41,7 +41,7 @@ struct ACMETests {
                 """.write(toFile: config, atomically: true, encoding: .utf8)
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: "/usr/bin/pebble")
-                process.arguments = ["-config", config]
+                process.arguments = ["-config", config] + (dnsServer.map { ["-dnsserver", $0] } ?? [])
                 // No random sleeps before validation, no random nonce refusals.
                 process.environment = ["PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PATH": "/usr/bin:/bin"]
                 process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
@@ -155,6 +155,61 @@ struct ACMETests {
         // Still serving (with the stand-in certificate) while it backs off and retries.
         let health = try TLSListenerTests.curlWrite("%{http_code}", ["-k", "https://127.0.0.1:\(https)/health"])
         #expect(health == "200")
+        await gateway.stop()
+    }
+
+    @Test("DNS-01 through the configured hook: the hook sets the TXT record (in Pebble's test DNS server) and the certificate is issued")
+    func dnsHook() async throws {
+        let folder = NSTemporaryDirectory() + "llmproxy-acme-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        // pebble-challtestsrv: a DNS server whose records are set over HTTP.
+        var dns: Process?
+        var management = 0, dnsPort = 0
+        for _ in 0..<5 where dns == nil {
+            management = PostgresServer.freePort()
+            dnsPort = PostgresServer.freePort()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/pebble-challtestsrv")
+            process.arguments = [
+                "-dns01", "127.0.0.1:\(dnsPort)", "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", "127.0.0.1:\(management)",
+            ]
+            process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try process.run()
+            let deadline = ContinuousClock.now + .seconds(10)
+            while process.isRunning, ContinuousClock.now < deadline, dns == nil {
+                if (try? RawConnection(port: management)).map({ $0.closeConnection() }) != nil { dns = process }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            if dns == nil, process.isRunning { process.terminate() }
+        }
+        let server = try #require(dns, "pebble-challtestsrv did not start")
+        defer {
+            server.terminate()
+            server.waitUntilExit()
+        }
+        let hook = folder + "/dns-hook"
+        try """
+        #!/bin/sh
+        # present|cleanup DOMAIN VALUE
+        case "$1" in
+          present) exec curl -sfS -d "{\\"host\\":\\"_acme-challenge.$2.\\",\\"value\\":\\"$3\\"}" http://127.0.0.1:\(management)/set-txt ;;
+          cleanup) exec curl -sfS -d "{\\"host\\":\\"_acme-challenge.$2.\\"}" http://127.0.0.1:\(management)/clear-txt ;;
+        esac
+        exit 2
+        """.write(toFile: hook, atomically: true, encoding: .utf8)
+        chmod(hook, 0o755)
+        let config = try TLSListenerTests.config(folder, ", acme_dns_hook: \"\(hook)\"")
+        let pebble = try await Pebble.start(httpPort: PostgresServer.freePort(), folder: folder, dnsServer: "127.0.0.1:\(dnsPort)")
+        defer { pebble.stop() }
+        let gateway = try await GatewayProcess.launch(
+            config: config,
+            arguments: ["--mode", "https-acme", "--domain", "gw.example", "--acme-directory", pebble.directory, "--acme-ca-file", pebble.caFile], tls: true)
+        #expect(await Self.waitFor("certificate issued", in: gateway), "\(gateway.log)")
+        #expect(gateway.log.contains(#""challenge":"dns-01""#))
+        let stored = try String(contentsOfFile: folder + "/tls/acme/cert.pem", encoding: .utf8)
+        let bundle = try CertificateBundle(chainPEM: stored, keyPEM: try String(contentsOfFile: folder + "/tls/acme/cert-key.pem", encoding: .utf8))
+        #expect(bundle.names == ["gw.example"])
         await gateway.stop()
     }
 

@@ -308,7 +308,7 @@ struct LimitTests {
                 #expect(tail.contains(ending) && tail.contains("budget of 100 tokens"), "\(route): \(tail)")
                 #expect(index != 0 || tail.contains(#""code":"budget_exceeded""#), "\(tail)")
                 // The gateway hung up on the upstream instead of letting it generate the rest.
-                #expect(await eventually { upstream.closedEarly > cancelledBefore }, "\(route)")
+                #expect(await eventually(timeout: .seconds(20)) { upstream.closedEarly > cancelledBefore }, "\(route)")
                 // What the stream generated was booked: the budget is spent.
                 let again = try await Self.send(gateway.url + route, headers: headers, body: body)
                 #expect(again.status == 429, "\(route): \(again.body)")
