@@ -79,6 +79,13 @@ package struct CertificateBundle: Sendable, Equatable {
         return notValidAfter.timeIntervalSince(now) < lifetime / 3
     }
 
+    /// A certificate date as logs and `certs status` show it (ISO 8601, UTC).
+    package static func text(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+
     /// When renewal becomes due.
     package var renewalDate: Date {
         notValidAfter.addingTimeInterval(-notValidAfter.timeIntervalSince(notValidBefore) / 3)

@@ -28,8 +28,7 @@ struct DNSHookSolver: ACMEChallengeSolver {
     var type: String { "dns-01" }
 
     static func txtValue(_ keyAuthorization: String) -> String {
-        Data(SHA256.hash(data: Array(keyAuthorization.utf8))).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        Base64URL.encode(SHA256.hash(data: Array(keyAuthorization.utf8)))
     }
 
     func present(domain: String, token: String, keyAuthorization: String) async throws {

@@ -62,7 +62,7 @@ final class CertificateService: Service, Sendable {
                 "certificate issued",
                 metadata: [
                     "issuer": .string("\(bundle.leaf.issuer)"), "fingerprint": .string(bundle.fingerprint),
-                    "not_after": .string(Self.day(bundle.notValidAfter)), "renewal": .string(Self.day(bundle.renewalDate)),
+                    "not_after": .string(CertificateBundle.text(bundle.notValidAfter)), "renewal": .string(CertificateBundle.text(bundle.renewalDate)),
                 ])
             return true
         } catch {
@@ -83,7 +83,7 @@ final class CertificateService: Service, Sendable {
                 "certificate replaced",
                 metadata: [
                     "mode": .string(source.withLock { $0.mode.rawValue }), "fingerprint": .string(next.fingerprint),
-                    "not_after": .string(Self.day(next.notValidAfter)),
+                    "not_after": .string(CertificateBundle.text(next.notValidAfter)),
                 ])
             return nil
         } catch {
@@ -93,11 +93,5 @@ final class CertificateService: Service, Sendable {
             }
             return text
         }
-    }
-
-    static func day(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
     }
 }

@@ -248,7 +248,7 @@ package final class Gateway: Sendable {
         let box = try TLSContextBox(bundle: bundle, http2: tls.http2)
         var metadata: Logger.Metadata = [
             "mode": .string(tls.mode.rawValue), "names": .string(bundle.names.joined(separator: ",")),
-            "not_after": .string(CertificateService.day(bundle.notValidAfter)), "sha256": .string(bundle.fingerprint),
+            "not_after": .string(CertificateBundle.text(bundle.notValidAfter)), "sha256": .string(bundle.fingerprint),
         ]
         if tls.mode == .packagedCA { metadata["root_ca"] = .string(directory.path("ca", "root.pem")) }
         if tls.mode != .https { metadata["directory"] = .string(directory.root) }

@@ -57,13 +57,11 @@ package struct AddressRateGuard: AdmissionGuard {
         self.mode = mode
     }
 
-    var share: ClusterShare { mode == .split ? state.cluster.current : .whole }
-
     package var name: String { "ip_rate_limit" }
 
     package func admitHead(_ admission: inout Admission) -> GuardVerdict {
         guard let address = admission.clientAddress else { return .admit }
-        let charges = RateCharges(now: MonotonicClock.nanos(), share: share)
+        let charges = RateCharges(now: MonotonicClock.nanos(), share: state.share(mode))
         if let refusal = charges.request(state.addressRates, address, rule, "requests per minute for this address", &admission)
             ?? charges.slot(state.addressSlots, address, rule.concurrency, "This address", &admission)
         {
@@ -88,9 +86,6 @@ package struct RateLimitGuard: AdmissionGuard {
         self.config = config
         modelRules = config.models.map { (Glob($0.pattern), $0.rule) }
     }
-
-    /// This instance's part of each limit (the whole of it alone, or with `across_instances: each`).
-    var share: ClusterShare { config.acrossInstances == .split ? state.cluster.current : .whole }
 
     /// The key's rule: its own fields first, `limits.key` for the rest.
     func keyRule(_ admission: Admission) -> RateRule {
@@ -117,7 +112,7 @@ package struct RateLimitGuard: AdmissionGuard {
     package func admitHead(_ admission: inout Admission) -> GuardVerdict {
         let rule = keyRule(admission)
         guard rule.requestsPerMinute != nil || rule.concurrency != nil, let subject = subject(&admission) else { return .admit }
-        let charges = RateCharges(now: MonotonicClock.nanos(), share: share)
+        let charges = RateCharges(now: MonotonicClock.nanos(), share: state.share(config.acrossInstances))
         if let refusal = charges.request(state.keyRates, subject, rule, "requests per minute for this key", &admission)
             ?? charges.slot(state.keySlots, subject, rule.concurrency, "This key", &admission)
         {
@@ -128,7 +123,7 @@ package struct RateLimitGuard: AdmissionGuard {
 
     package func admitRouted(_ admission: inout Admission) -> GuardVerdict {
         let charges = RateCharges(
-            now: MonotonicClock.nanos(), share: share, tokens: admission.estimatedTokens(defaultOutput: config.defaultOutputTokens))
+            now: MonotonicClock.nanos(), share: state.share(config.acrossInstances), tokens: admission.estimatedTokens(defaultOutput: config.defaultOutputTokens))
         let model = admission.model ?? ""
         let keyTokens = keyRule(admission).tokensPerMinute
         if keyTokens != nil || !config.keyModel.isEmpty, let subject = subject(&admission) {

@@ -30,7 +30,7 @@ package struct ProviderRateGuard: AdmissionGuard {
     package func admitRouted(_ admission: inout Admission) -> GuardVerdict {
         guard var candidates = admission.providers, candidates.contains(where: { rules[$0.name] != nil }) else { return .admit }
         let charges = RateCharges(
-            now: MonotonicClock.nanos(), share: mode == .split ? state.cluster.current : .whole,
+            now: MonotonicClock.nanos(), share: state.share(mode),
             tokens: admission.estimatedTokens(defaultOutput: defaultOutputTokens))
         var refusal: GatewayError?
         while !candidates.isEmpty {
@@ -48,8 +48,8 @@ package struct ProviderRateGuard: AdmissionGuard {
                 admission.providers = [chosen]
                 return .admit
             }
-            // What an earlier kind of limit took for this provider is given back when the
-            // request is settled (it never reached an upstream).
+            // A slot taken for this provider before the refusal is given back when the request
+            // is settled; its request-rate charge stays, as for every kind of limit.
             if refusal == nil || (refused.retryAfter ?? 0) < (refusal?.retryAfter ?? 0) { refusal = refused }
             candidates.removeAll { $0 === chosen }
         }

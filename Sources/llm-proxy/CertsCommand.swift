@@ -68,15 +68,10 @@ struct CertsCommand: AsyncParsableCommand {
             print("names        \(bundle.names.joined(separator: ", "))")
             print("subject      \(bundle.leaf.subject)")
             print("issuer       \(bundle.leaf.issuer)")
-            print("valid        \(Self.day(bundle.notValidBefore)) to \(Self.day(bundle.notValidAfter))")
+            print("valid        \(CertificateBundle.text(bundle.notValidBefore)) to \(CertificateBundle.text(bundle.notValidAfter))")
             print("sha256       \(bundle.fingerprint)")
-            if config.tls.mode != .https { print("renewal      \(Self.day(bundle.renewalDate)) (when a third of the lifetime is left)") }
+            if config.tls.mode != .https { print("renewal      \(CertificateBundle.text(bundle.renewalDate)) (when a third of the lifetime is left)") }
             if bundle.notValidAfter < Date() { print("EXPIRED") }
-        }
-
-        static func day(_ date: Date) -> String {
-            let formatter = ISO8601DateFormatter()
-            return formatter.string(from: date)
         }
 
         static func orFail<T>(_ body: () throws -> T) throws -> T {
@@ -85,7 +80,7 @@ struct CertsCommand: AsyncParsableCommand {
     }
 
     struct Renew: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Issue a new certificate now (dev-selfsigned, packaged-ca).")
+        static let configuration = CommandConfiguration(abstract: "Issue a new certificate now (dev-selfsigned, packaged-ca); in https-acme the running gateway orders one.")
 
         @OptionGroup var options: Options
 
@@ -96,7 +91,7 @@ struct CertsCommand: AsyncParsableCommand {
                 print("renewal requested: the running gateway orders a new certificate within seconds (see its log)")
                 return
             }
-            print("renewed: valid to \(Status.day(bundle.notValidAfter)), sha256 \(bundle.fingerprint)")
+            print("renewed: valid to \(CertificateBundle.text(bundle.notValidAfter)), sha256 \(bundle.fingerprint)")
         }
     }
 

@@ -1,4 +1,5 @@
 import Crypto
+import ProxyConfig
 
 /// The counters every limit guard shares, kept across configuration reloads (a reload must
 /// not hand every client a fresh allowance): one table per kind of limit, the budget ledger
@@ -25,6 +26,10 @@ package final class LimitState: Sendable {
     /// This instance's part of every rate and concurrency limit (instances sharing PostgreSQL
     /// split them; see ``ClusterShare``).
     package let cluster = ClusterShareCell()
+
+    /// The part of each limit this instance enforces: its cluster share when instances split
+    /// the limits, the whole of it with `across_instances: each` (or alone).
+    package func share(_ mode: AcrossInstances) -> ClusterShare { mode == .split ? cluster.current : .whole }
 
     /// `leasedBudgets`: instances share a PostgreSQL store, and admit within leases from its
     /// budget pool (see ``BudgetLedger``).
