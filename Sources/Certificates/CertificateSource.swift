@@ -4,7 +4,7 @@ import ProxyConfig
 /// The certificate of one TLS mode: where the first one comes from, and when a newer one
 /// replaces it. `dev-selfsigned` and `packaged-ca` make their own (and keep them under the
 /// TLS directory, reused while valid); `https` reads the files and notices when they change;
-/// `https-acme` is served by ``ACMESource``.
+/// `https-acme` keeps what the CA issued (the service orders it through ``ACMEClient``).
 ///
 /// Used by one task (the certificate service), so a struct with mutating checks.
 package struct CertificateSource: Sendable {
@@ -15,8 +15,11 @@ package struct CertificateSource: Sendable {
     let directory: CertificateDirectory
     let certFile: String?
     let keyFile: String?
-    /// What the files looked like when last read (`https`).
+    /// What the watched files looked like when last read or written: the `https` files, or
+    /// the kept certificate of a generated mode (which `llm-proxy certs renew` may replace).
     private var stamp: FileStamp?
+    /// `https-acme`: the certificate the CA issued last (nil while the stand-in is served).
+    private var issued: CertificateBundle?
 
     package init(config: TLSConfig, directory: CertificateDirectory) {
         mode = config.mode
@@ -27,32 +30,48 @@ package struct CertificateSource: Sendable {
         keyFile = config.keyFile
     }
 
+    /// Where the mode keeps its certificate under the TLS directory (`NAME.pem`,
+    /// `NAME-key.pem` in FOLDER); nil for `https` (the operator's files) and `local-http`.
+    private var kept: (folder: String, name: String)? {
+        switch mode {
+        case .devSelfSigned: ("dev-selfsigned", "cert")
+        case .packagedCA: ("ca", "leaf")
+        case .httpsACME: ("acme", "cert")
+        case .https, .localHTTP: nil
+        }
+    }
+
+    private var keptStamp: FileStamp? {
+        kept.map { FileStamp(directory.path($0.folder, "\($0.name).pem"), directory.path($0.folder, "\($0.name)-key.pem")) }
+    }
+
     /// The certificate to start with: read, reused or made now.
     package mutating func initial(now: Date = Date()) throws -> CertificateBundle {
         switch mode {
         case .https:
             return try readFiles()
         case .devSelfSigned:
-            defer { stamp = FileStamp(directory.path("dev-selfsigned", "cert.pem"), directory.path("dev-selfsigned", "cert-key.pem")) }
-            if let stored = try directory.bundle("dev-selfsigned", "cert"), !stored.isDue(at: now), Set(names).isSubset(of: Set(stored.names)) {
+            if let stored = try stored(), !stored.isDue(at: now), Set(names).isSubset(of: Set(stored.names)) {
+                stamp = keptStamp
                 return stored
             }
-            let made = try CertificateIssuer.selfSigned(names: names, now: now)
-            try directory.store(made, "dev-selfsigned", "cert")
-            return made
+            return try make(now: now)
         case .packagedCA:
-            defer { stamp = FileStamp(directory.path("ca", "leaf.pem"), directory.path("ca", "leaf-key.pem")) }
             let root = try packagedRoot(now: now)
-            if let stored = try directory.bundle("ca", "leaf"), !stored.isDue(at: now), Set(names).isSubset(of: Set(stored.names)),
+            if let stored = try stored(), !stored.isDue(at: now), Set(names).isSubset(of: Set(stored.names)),
                 stored.leaf.issuer == root.leaf.subject, stored.chainPEM.contains(root.chainPEM.trimmingCharacters(in: .whitespacesAndNewlines))
             {
+                stamp = keptStamp
                 return stored
             }
-            return try issueLeaf(root: root, now: now)
+            return try make(now: now)
         case .httpsACME:
             // The last certificate the CA issued, while it is valid; else a stand-in
             // self-signed one until the first issuance succeeds.
-            if let stored = try directory.bundle("acme", "cert"), stored.notValidAfter > now { return stored }
+            if let stored = try stored(), stored.notValidAfter > now {
+                issued = stored
+                return stored
+            }
             return try CertificateIssuer.selfSigned(names: names, now: now)
         case .localHTTP:
             throw CertificateSourceError.unreadable("\(mode.rawValue) has no certificate source of this kind")
@@ -61,17 +80,17 @@ package struct CertificateSource: Sendable {
 
     /// `https-acme`: whether `current` should be replaced by a new issuance now — it is the
     /// stand-in (not from the CA), a third of its life is left, or `llm-proxy certs renew`
-    /// asked for one.
+    /// asked for one. Asked every 2 s: a file test and a date comparison.
     package func acmeDue(current: CertificateBundle, now: Date = Date()) -> Bool {
         guard mode == .httpsACME else { return false }
         if FileManager.default.fileExists(atPath: directory.path("acme", "renew-now")) { return true }
-        guard let stored = try? directory.bundle("acme", "cert"), stored == current else { return true }
-        return current.isDue(at: now)
+        return issued != current || current.isDue(at: now)
     }
 
     /// Keeps what the CA issued (and clears a pending renewal request).
-    package func storeACME(_ bundle: CertificateBundle) throws {
+    package mutating func storeACME(_ bundle: CertificateBundle) throws {
         try directory.store(bundle, "acme", "cert")
+        issued = bundle
         try? FileManager.default.removeItem(atPath: directory.path("acme", "renew-now"))
     }
 
@@ -87,35 +106,21 @@ package struct CertificateSource: Sendable {
             guard force || seen != stamp else { return nil }
             let bundle = try readFiles()
             return bundle == current ? nil : bundle
-        case .devSelfSigned:
-            if let stored = try storedIfChanged("dev-selfsigned", "cert", current: current) { return stored }
-            guard current.isDue(at: now) else { return nil }
-            let made = try CertificateIssuer.selfSigned(names: names, now: now)
-            try directory.store(made, "dev-selfsigned", "cert")
-            stamp = FileStamp(directory.path("dev-selfsigned", "cert.pem"), directory.path("dev-selfsigned", "cert-key.pem"))
-            return made
-        case .packagedCA:
-            if let stored = try storedIfChanged("ca", "leaf", current: current) { return stored }
-            guard current.isDue(at: now) else { return nil }
-            let leaf = try issueLeaf(root: try packagedRoot(now: now), now: now)
-            stamp = FileStamp(directory.path("ca", "leaf.pem"), directory.path("ca", "leaf-key.pem"))
-            return leaf
+        case .devSelfSigned, .packagedCA:
+            if let stored = try storedIfChanged(current: current) { return stored }
+            return current.isDue(at: now) ? try make(now: now) : nil
         case .localHTTP, .httpsACME:
             return nil
         }
     }
 
-    /// The stored certificate, when its files changed since last looked at (`llm-proxy certs
+    /// The kept certificate, when its files changed since last looked at (`llm-proxy certs
     /// renew` wrote a new one) and it differs from `current`.
-    private mutating func storedIfChanged(_ folder: String, _ name: String, current: CertificateBundle) throws -> CertificateBundle? {
-        let seen = FileStamp(directory.path(folder, "\(name).pem"), directory.path(folder, "\(name)-key.pem"))
-        guard let previous = stamp else {
-            stamp = seen
-            return nil
-        }
-        guard seen != previous else { return nil }
+    private mutating func storedIfChanged(current: CertificateBundle) throws -> CertificateBundle? {
+        let seen = keptStamp
+        guard seen != stamp else { return nil }
         stamp = seen
-        guard let stored = try directory.bundle(folder, name), stored != current else { return nil }
+        guard let stored = try stored(), stored != current else { return nil }
         return stored
     }
 
@@ -124,12 +129,8 @@ package struct CertificateSource: Sendable {
     /// Nil in `https-acme`: the request is left for the running gateway, which orders it.
     package mutating func renewNow(now: Date = Date()) throws -> CertificateBundle? {
         switch mode {
-        case .devSelfSigned:
-            let made = try CertificateIssuer.selfSigned(names: names, now: now)
-            try directory.store(made, "dev-selfsigned", "cert")
-            return made
-        case .packagedCA:
-            return try issueLeaf(root: try packagedRoot(now: now), now: now)
+        case .devSelfSigned, .packagedCA:
+            return try make(now: now)
         case .https:
             throw CertificateSourceError.unreadable("https mode serves your files: renew them with their CA; the gateway reloads them when they change")
         case .httpsACME:
@@ -141,14 +142,11 @@ package struct CertificateSource: Sendable {
         }
     }
 
-    /// The stored certificate of a generated mode, without making one.
+    /// The kept certificate of a generated mode (or the last one the CA issued), without
+    /// making one.
     package func stored() throws -> CertificateBundle? {
-        switch mode {
-        case .devSelfSigned: try directory.bundle("dev-selfsigned", "cert")
-        case .packagedCA: try directory.bundle("ca", "leaf")
-        case .httpsACME: try directory.bundle("acme", "cert")
-        case .https, .localHTTP: nil
-        }
+        guard let kept else { return nil }
+        return try directory.bundle(kept.folder, kept.name)
     }
 
     /// The private CA's root: made once, kept for its ten years.
@@ -159,10 +157,19 @@ package struct CertificateSource: Sendable {
         return root
     }
 
-    private func issueLeaf(root: CertificateBundle, now: Date) throws -> CertificateBundle {
-        let leaf = try CertificateIssuer.leaf(names: names, issuedBy: root, now: now)
-        try directory.store(leaf, "ca", "leaf")
-        return leaf
+    /// A new certificate of a generated mode — self-signed, or a leaf from the private CA —
+    /// kept, and its files' stamp noted (so it is not taken for an outside replacement).
+    private mutating func make(now: Date) throws -> CertificateBundle {
+        guard let kept, mode == .devSelfSigned || mode == .packagedCA else {
+            throw CertificateSourceError.unreadable("\(mode.rawValue) does not make its own certificate")
+        }
+        let made =
+            mode == .devSelfSigned
+            ? try CertificateIssuer.selfSigned(names: names, now: now)
+            : try CertificateIssuer.leaf(names: names, issuedBy: try packagedRoot(now: now), now: now)
+        try directory.store(made, kept.folder, kept.name)
+        stamp = keptStamp
+        return made
     }
 
     private mutating func readFiles() throws -> CertificateBundle {
