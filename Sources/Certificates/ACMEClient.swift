@@ -185,20 +185,13 @@ package struct ACMEClient: Sendable {
 
         /// A signed POST (`payload` nil: POST-as-GET); its JSON body and `Location`.
         mutating func post(_ url: String, _ payload: String?, key: ACMEAccountKey, kid: String?) async throws -> ([String: Any], String?) {
-            let (status, headers, bytes) = try await send(url, payload, key: key, kid: kid)
-            let body = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] ?? [:]
-            guard (200..<300).contains(status) else { throw Self.refusal(status: status, headers: headers, body: body, url: url) }
-            return (body, headers.first(name: "location"))
+            let (bytes, headers) = try await exchange(url, payload, key: key, kid: kid)
+            return (Self.json(bytes), headers.first(name: "location"))
         }
 
         /// A signed POST-as-GET for text (the certificate chain, PEM).
         mutating func postForText(_ url: String, key: ACMEAccountKey, kid: String) async throws -> String {
-            let (status, headers, bytes) = try await send(url, nil, key: key, kid: kid)
-            guard (200..<300).contains(status) else {
-                let body = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] ?? [:]
-                throw Self.refusal(status: status, headers: headers, body: body, url: url)
-            }
-            return String(decoding: bytes, as: UTF8.self)
+            String(decoding: try await exchange(url, nil, key: key, kid: kid).body, as: UTF8.self)
         }
 
         /// Asks `url` until `done` says so (it throws for a final failure), waiting as the
@@ -207,14 +200,25 @@ package struct ACMEClient: Sendable {
             _ url: String, key: ACMEAccountKey, kid: String, until deadline: ContinuousClock.Instant, done: ([String: Any]) throws -> Bool
         ) async throws {
             while true {
-                let (status, headers, bytes) = try await send(url, nil, key: key, kid: kid)
-                let body = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] ?? [:]
-                guard (200..<300).contains(status) else { throw Self.refusal(status: status, headers: headers, body: body, url: url) }
-                if try done(body) { return }
+                let (bytes, headers) = try await exchange(url, nil, key: key, kid: kid)
+                if try done(Self.json(bytes)) { return }
                 guard ContinuousClock.now < deadline else { throw CertificateSourceError.acme("the CA did not finish \(url) in time") }
                 let wait = min(10, max(1, Int(headers.first(name: "retry-after") ?? "") ?? 1))
                 try await Task.sleep(for: .seconds(wait))
             }
+        }
+
+        /// One signed request's body and headers; a refusal (not 2xx) thrown in words.
+        private mutating func exchange(_ url: String, _ payload: String?, key: ACMEAccountKey, kid: String?) async throws -> (
+            body: [UInt8], headers: HTTPHeaders
+        ) {
+            let (status, headers, bytes) = try await send(url, payload, key: key, kid: kid)
+            guard (200..<300).contains(status) else { throw Self.refusal(status: status, headers: headers, body: Self.json(bytes), url: url) }
+            return (bytes, headers)
+        }
+
+        static func json(_ bytes: [UInt8]) -> [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] ?? [:]
         }
 
         private mutating func send(_ url: String, _ payload: String?, key: ACMEAccountKey, kid: String?) async throws -> (Int, HTTPHeaders, [UInt8]) {
@@ -236,9 +240,7 @@ package struct ACMEClient: Sendable {
                 self.nonce = response.headers.first(name: "replay-nonce")
                 let status = Int(response.status.code)
                 let data = Array(buffer: bytes)
-                if status == 400, attempt == 0, let body = try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any],
-                    (body["type"] as? String)?.hasSuffix(":badNonce") == true
-                {
+                if status == 400, attempt == 0, (Self.json(data)["type"] as? String)?.hasSuffix(":badNonce") == true {
                     continue
                 }
                 return (status, response.headers, data)

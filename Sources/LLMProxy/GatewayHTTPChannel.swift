@@ -59,11 +59,17 @@ struct GatewayHTTPChannel: HTTPChannelHandler {
             withDecoderLimitConfiguration: NIOHTTPDecoderLimitConfiguration()
         )
         try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: transport.isSecure))
-        try pipeline.addHandler(
-            ClientConnectionGuard(box: box, maxRequestSize: server.maxRequestSize, overflow: admission == .overflow, transport: transport))
+        try pipeline.addHandler(connectionGuard(box, admission: admission))
         try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
         try pipeline.addHandler(makeDriver())
         return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+    }
+
+    /// The deadlines, `Expect` handling, overflow answer and HSTS of one connection (or, on
+    /// HTTP/2, one stream).
+    func connectionGuard(_ box: ConnectionDeadlineBox, admission: ConnectionLimiter.Admission) -> ClientConnectionGuard {
+        ClientConnectionGuard(
+            box: box, maxRequestSize: store.state.config.server.maxRequestSize, overflow: admission == .overflow, transport: transport)
     }
 
     func handle(value: Value, logger: Logger) async {

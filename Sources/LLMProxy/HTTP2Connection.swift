@@ -19,7 +19,6 @@ extension GatewayHTTPChannel {
     func configureHTTP2(_ channel: any Channel, admission: ConnectionLimiter.Admission, logger: Logger) throws {
         let server = store.state.config.server
         let limits = ConnectionDeadlines.Limits(server)
-        let transport = self.transport
         let makeDriver = self.makeDriver
         let local = self
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
@@ -29,8 +28,7 @@ extension GatewayHTTPChannel {
                 let pipeline = stream.pipeline.syncOperations
                 try pipeline.addHandler(HTTP2FramePayloadToHTTPServerCodec())
                 let box = ConnectionDeadlineBox(ConnectionDeadlines(limits: limits, now: .now()))
-                try pipeline.addHandler(
-                    ClientConnectionGuard(box: box, maxRequestSize: server.maxRequestSize, overflow: admission == .overflow, transport: transport))
+                try pipeline.addHandler(local.connectionGuard(box, admission: admission))
                 try pipeline.addHandler(makeDriver())
                 try pipeline.addHandler(LocalSurfaceBridge(http: local, logger: logger))
             }
