@@ -24,6 +24,8 @@ package struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
         case ipBlocked = "ip_blocked"
         case overloaded = "overloaded"
         case originNotAllowed = "origin_not_allowed"
+        case untranslatable = "untranslatable"
+        case upstreamRefused = "upstream_refused"
     }
 
     private let backing: Backing
@@ -69,6 +71,12 @@ package struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     package static let overloaded = ErrorCode(.overloaded)
     /// A CORS preflight from an origin not in `security.cors_origins` (403).
     package static let originNotAllowed = ErrorCode(.originNotAllowed)
+
+    /// The request uses a feature the serving provider's dialect cannot express (400).
+    package static let untranslatable = ErrorCode(.untranslatable)
+    /// A translated request the upstream answered with an error, passed on in the client's
+    /// dialect with the upstream's status.
+    package static let upstreamRefused = ErrorCode(.upstreamRefused)
 
     /// Every code, for metrics that pre-create one series per label.
     package static let all: [ErrorCode] = Backing.allCases.map(ErrorCode.init)
