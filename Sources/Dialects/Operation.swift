@@ -6,6 +6,8 @@ package struct Operation: Sendable, Equatable {
     package enum Kind: Sendable, Equatable {
         // OpenAI
         case chatCompletions, completions, embeddings, listModels, retrieveModel
+        /// `POST /v1/responses` (the Responses API).
+        case responses
         /// Any other `/v1/*` path: forwarded as is to the route's upstream.
         case openAIPassthrough
         // Anthropic
@@ -22,7 +24,7 @@ package struct Operation: Sendable, Equatable {
     /// Whether the model comes from the JSON body (`model` field).
     package var modelInBody: Bool {
         switch kind {
-        case .chatCompletions, .completions, .embeddings, .messages, .countTokens: return true
+        case .chatCompletions, .completions, .embeddings, .messages, .countTokens, .responses: return true
         default: return false
         }
     }
@@ -56,6 +58,7 @@ package struct Operation: Sendable, Equatable {
         case "/v1/embeddings": return post(.embeddings, .openai)
         case "/v1/models": return get(.listModels, .openai)
         case "/v1/messages": return post(.messages, .anthropic)
+        case "/v1/responses": return post(.responses, .openai)
         case "/v1/messages/count_tokens": return post(.countTokens, .anthropic)
         case "/v1beta/models": return get(.geminiListModels, .gemini)
         default: break
@@ -127,6 +130,19 @@ package struct Operation: Sendable, Equatable {
 
     private static func unsafe(_ path: String) -> GatewayError {
         .badRequest("The request path may not contain '.' or '..' segments, empty segments, or encoded dots, slashes or backslashes")
+    }
+
+    /// The request shape translation reads, for the operations it translates (chats in the
+    /// four shapes); nil for everything else, which only a provider of the client's own
+    /// dialect serves.
+    package var wireFormat: WireFormat? {
+        switch kind {
+        case .chatCompletions: return .openAIChat
+        case .responses: return .openAIResponses
+        case .messages: return .anthropicMessages
+        case .generateContent, .streamGenerateContent: return .gemini
+        default: return nil
+        }
     }
 
     /// Whether the response will be a stream, from the path (Gemini) or the body flag.

@@ -197,7 +197,13 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
     /// Sends the request to `endpoint` on a connection of this loop (or to the mock).
     private func send(to endpoint: Endpoint, fresh: Bool, _ exchange: Exchange) {
         guard let context else { return }
-        let attempt = exchange.plan.attempt(to: endpoint)
+        let attempt: ForwardPlan.Attempt
+        switch exchange.plan.attempt(to: endpoint) {
+        case .success(let made): attempt = made
+        case .failure(let error):
+            fail(error, exchange)
+            return
+        }
         exchange.stages = attempt.stages
         transport.send(attempt, to: endpoint, freshConnection: fresh, on: context.eventLoop, sink: self) { [self] upstream in
             // The client may have left while the connection was being made.
@@ -218,17 +224,20 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
     func upstreamHead(_ head: HTTPResponseHead) {
         guard case .forwarding(let exchange) = phase, let context else { return }
         let plan = exchange.plan
-        let status = Int(head.status.code)
+        let upstreamStatus = Int(head.status.code)
         let firstByte = ContinuousClock.now - plan.record.start
         plan.record.firstByte = firstByte
+        plan.attempts.responded(status: upstreamStatus, firstByte: firstByte)
+        var status = upstreamStatus
+        var headers = head.headers
+        exchange.stages.head(status: &status, headers: &headers)
         plan.record.status = status
-        plan.attempts.responded(status: status, firstByte: firstByte)
-        exchange.stages.head(status: status, headers: head.headers)
-        var fields = plan.state.responseHeaders.clientFields(head.headers, requestID: plan.record.id)
+        var fields = plan.state.responseHeaders.clientFields(headers, requestID: plan.record.id)
         plan.record.decorate(&fields, securityHeaders: plan.state.config.security.securityHeaders)
         if closeAfterResponse { fields[.connection] = "close" }
         exchange.headSent = true
-        let response = HTTPResponse(status: HTTPResponse.Status(code: status, reasonPhrase: head.status.reasonPhrase), headerFields: fields)
+        let reason = status == upstreamStatus ? head.status.reasonPhrase : HTTPResponse.Status(code: status).reasonPhrase
+        let response = HTTPResponse(status: HTTPResponse.Status(code: status, reasonPhrase: reason), headerFields: fields)
         context.write(wrapOutboundOut(.head(response)), promise: nil)
     }
 

@@ -45,6 +45,8 @@ extension GatewayConfig {
                 ("auth_keys", p.authKeys.isEmpty ? nil : list(p.authKeys.map { _ in redacted })),
                 ("models", p.models.isEmpty ? nil : list(p.models.map(str))),
                 ("discover_models", bool(p.discoverModels)),
+                ("responses_api", p.type == .openai && !p.responsesAPI ? bool(false) : nil),
+                ("openai_compatible", p.openAICompatible ? bool(true) : nil),
                 ("headers", p.headers.isEmpty ? nil : headers(p.headers)),
                 (
                     "health_check",

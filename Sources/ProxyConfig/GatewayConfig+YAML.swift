@@ -224,6 +224,7 @@ extension ProviderConfig {
     static let knownKeys: Set<String> = [
         "name", "type", "host", "base_url", "endpoint", "port", "tls", "weight", "api_key", "api_keys",
         "auth_keys", "models", "discover_models", "health_check", "health_check_interval", "headers", "mock",
+        "responses_api", "openai_compatible",
     ]
 
     static func read(_ node: Node, at path: String, index: Int, seedInterval: Double?, with reader: inout YAMLReader) -> ProviderConfig? {
@@ -286,6 +287,14 @@ extension ProviderConfig {
         provider.models = reader.strings(map["models"], at: "\(path).models") ?? []
         provider.discoverModels = reader.bool(map["discover_models"], at: "\(path).discover_models") ?? (type != .mock)
         provider.headers = reader.headers(map["headers"], at: "\(path).headers") ?? [:]
+        provider.responsesAPI = reader.bool(map["responses_api"], at: "\(path).responses_api") ?? true
+        provider.openAICompatible = reader.bool(map["openai_compatible"], at: "\(path).openai_compatible") ?? false
+        if map["responses_api"] != nil, type != .openai {
+            reader.problem("\(path).responses_api", "applies to openai providers only: remove it (other providers always get Responses requests translated)")
+        }
+        if map["openai_compatible"] != nil, type != .anthropic, type != .gemini {
+            reader.problem("\(path).openai_compatible", "applies to anthropic and gemini providers only: remove it")
+        }
         if let node = map["mock"] {
             let mock = reader.mapping(node, at: "\(path).mock", known: ["chunks", "chunk_delay_ms", "latency_ms"])
             provider.mock.chunks = reader.int(mock["chunks"], at: "\(path).mock.chunks") ?? provider.mock.chunks

@@ -42,6 +42,14 @@ package struct ProviderConfig: Sendable, Equatable {
     package var headers: [String: String] = [:]
     /// How a `mock` provider streams: number of content chunks and the pause between them.
     package var mock = MockConfig()
+    /// `openai` providers: whether the server implements the Responses API (`/v1/responses`).
+    /// When true (the default) Responses requests pass through untouched; when false (many
+    /// local engines) they are translated to Chat Completions.
+    package var responsesAPI = true
+    /// `anthropic` and `gemini` providers: send OpenAI Chat clients to the provider's own
+    /// OpenAI-compatible endpoint untranslated, instead of translating them to its native API
+    /// (the default, which keeps features such as thinking, signatures and cache counts).
+    package var openAICompatible = false
 
     package init(name: String, type: ProviderType, baseURL: String) {
         self.name = name

@@ -3,6 +3,7 @@ import HTTPTypes
 import NIOCore
 import NIOHTTP1
 import ProxyConfig
+import Store
 import Upstreams
 
 /// An admitted request on its way to an upstream: what to send to each endpoint the attempt
@@ -46,23 +47,27 @@ package final class ForwardPlan: @unchecked Sendable {
         package var mockConfig: MockConfig?
     }
 
-    /// The request for `endpoint` (records it as the endpoint in flight).
-    package func attempt(to endpoint: Endpoint) -> Attempt {
+    /// Requests translated so far, by target shape: an attempt plan that fails over between
+    /// providers of one dialect translates once.
+    private var translations: [WireFormat: Result<(TranslatedRequest, ChatRequest), GatewayError>] = [:]
+
+    /// The request for `endpoint` (records it as the endpoint in flight), translated when the
+    /// endpoint's provider speaks another dialect than the client; a failure is a request
+    /// that cannot be translated (a 400 in the client's dialect).
+    package func attempt(to endpoint: Endpoint) -> Result<Attempt, GatewayError> {
         record.endpoint = endpoint.id
         record.attempts = attempts.tried.count
         let provider = attempts.providers.first { $0.name == endpoint.providerName }
+        let client = admission.operation.wireFormat
+        if let client, let target = provider?.upstreamFormat(for: client), target != client {
+            return translatedAttempt(to: endpoint, provider: provider, from: client, to: target)
+        }
         let asksUsage = endpoint.type == .openai || endpoint.type == .mock
         let withUsage = asksUsage ? bodyWithUsage : nil
         let sent = withUsage ?? body
         var stages: [any ResponseStage] = [UsageTap()]
         if withUsage != nil { stages.append(UsageChunkRemoval()) }
-        let cutoff = state.config.budgets.streamCutoff
-        if record.stream, cutoff > 0, let reservation = admission.reservation, reservation.holdsBudget {
-            stages.append(
-                StreamBudgetCutoff(
-                    reservation: reservation, pricing: state.pricing, model: record.model, dialect: dialect,
-                    outputAllowance: Int64(admission.maxOutputTokens ?? state.config.limits.defaultOutputTokens), scale: cutoff))
-        }
+        if let cutoff = budgetCutoff() { stages.append(cutoff) }
         let plan = UpstreamRequestPlan(
             endpoint: endpoint, dialect: dialect, path: path, query: admission.query.map(String.init),
             clientHeaders: admission.headers, extraHeaders: provider?.extraHeaders ?? [], requestID: record.id)
@@ -78,7 +83,61 @@ package final class ForwardPlan: @unchecked Sendable {
                     query: admission.query.map(String.init))
             attempt.mockConfig = config
         }
-        return attempt
+        return .success(attempt)
+    }
+
+    private func translatedAttempt(to endpoint: Endpoint, provider: Provider?, from client: WireFormat, to target: WireFormat) -> Result<Attempt, GatewayError> {
+        let translation: Result<(TranslatedRequest, ChatRequest), GatewayError>
+        if let done = translations[target] {
+            translation = done
+        } else {
+            let model = record.model ?? ""
+            let stream = record.stream
+            translation =
+                body?.withUnsafeReadableBytes { Translator.translate($0, from: client, to: target, model: model, stream: stream) }
+                ?? .failure(.badRequest("The request body must be a JSON object"))
+            translations[target] = translation
+        }
+        guard case .success(let (request, chat)) = translation else {
+            if case .failure(let error) = translation { return .failure(error) }
+            return .failure(.badRequest("The request could not be translated"))
+        }
+        let geminiArray = client == .gemini && record.stream && !(admission.query?.contains("alt=sse") ?? false)
+        let context = TranslationContext(
+            created: Int(WallClock.nowMs() / 1000), model: record.model, includeUsage: chat.includeUsage, jsonToolName: request.jsonTool)
+        let translator = ResponseTranslator(client: client, upstream: target, streaming: record.stream, context: context, geminiArray: geminiArray)
+        var stages: [any ResponseStage] = [UsageTap(), TranslationStage(translator: translator, warning: request.notes.header(target: target))]
+        if let cutoff = budgetCutoff() { stages.append(cutoff) }
+        let plan = UpstreamRequestPlan(
+            endpoint: endpoint, dialect: target.dialect, path: request.path, query: request.query,
+            clientHeaders: Self.headers(admission.headers, for: target), extraHeaders: provider?.extraHeaders ?? [], requestID: record.id)
+        let body = ByteBuffer(string: request.body)
+        let head = UpstreamClient.http1Head(plan, base: endpoint.baseURL, method: .POST, bodyLength: body.readableBytes)
+        return .success(Attempt(head: head, body: body, stages: ResponseStages(stages)))
+    }
+
+    /// The client's headers minus those that belong to its own dialect's API (an Anthropic
+    /// client's `anthropic-beta` means nothing to Gemini, and the version header is the
+    /// gateway's to set for the target).
+    static func headers(_ fields: HTTPFields, for target: WireFormat) -> HTTPFields {
+        var kept = HTTPFields()
+        for field in fields {
+            let name = field.name.canonicalName
+            if target != .anthropicMessages, name.hasPrefix("anthropic-") { continue }
+            if name == "anthropic-version" { continue }
+            if name.hasPrefix("x-goog-") || name.hasPrefix("openai-") && target != .openAIChat { continue }
+            kept.append(field)
+        }
+        return kept
+    }
+
+    /// The stream budget cut-off, when the request streams against a budget.
+    private func budgetCutoff() -> StreamBudgetCutoff? {
+        let cutoff = state.config.budgets.streamCutoff
+        guard record.stream, cutoff > 0, let reservation = admission.reservation, reservation.holdsBudget else { return nil }
+        return StreamBudgetCutoff(
+            reservation: reservation, pricing: state.pricing, model: record.model, dialect: dialect,
+            outputAllowance: Int64(admission.maxOutputTokens ?? state.config.limits.defaultOutputTokens), scale: cutoff)
     }
 }
 

@@ -173,7 +173,9 @@ package enum RequestPlanner {
         record.model = model
         record.stream = operation.isStreaming(bodyFlag: fields?.stream)
 
-        let route = state.routes.resolve(dialect: operation.dialect, hostMatch: pending.hostMatch, path: pending.routePath, model: model)
+        let route = state.routes.resolve(
+            dialect: operation.dialect, hostMatch: pending.hostMatch, path: pending.routePath, model: model,
+            translatable: operation.wireFormat != nil)
         pending.admission.model = model
         pending.admission.stream = record.stream
         pending.admission.bodySize = record.bytesIn

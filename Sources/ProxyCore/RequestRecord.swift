@@ -34,6 +34,12 @@ package struct RequestRecord: Sendable {
     package var promptTokens: Int?
     package var completionTokens: Int?
     package var totalTokens: Int?
+    /// Input tokens served from the provider's prompt cache (part of `promptTokens`).
+    package var cachedTokens: Int?
+    /// Output tokens spent reasoning (part of `completionTokens`).
+    package var reasoningTokens: Int?
+    /// `client→upstream` request shapes when the request was translated (for logs).
+    package var translation: String?
 
     /// The request was refused by a guard: which one (for metrics and the log).
     package var rejectedBy: String?
@@ -69,6 +75,16 @@ package struct RequestRecord: Sendable {
         promptTokens = usage.promptTokens
         completionTokens = usage.completionTokens
         totalTokens = usage.totalTokens
+    }
+
+    /// Takes the normalised counts a translated response carried.
+    package mutating func take(_ counts: TokenCounts) {
+        guard counts.input != nil || counts.output != nil else { return }
+        promptTokens = counts.input
+        completionTokens = counts.output
+        totalTokens = counts.total
+        cachedTokens = counts.cachedInput
+        reasoningTokens = counts.reasoning
     }
 
     /// The analytics event for this request.

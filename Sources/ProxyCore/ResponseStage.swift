@@ -4,9 +4,12 @@ import NIOHTTP1
 
 /// One synchronous step the upstream's response passes through on its way to the client,
 /// per attempt: it sees the head, then each body buffer (and may change, hold back or drop
-/// it), then the end (and may add a last buffer). Today: the usage tap and the usage-chunk
-/// filter; later translation between dialects and the cache tee plug in here.
+/// it), then the end (and may add a last buffer). Today: the usage tap, the usage-chunk
+/// filter, translation between dialects and the stream budget cut-off; the cache tee later.
 package protocol ResponseStage: AnyObject {
+    /// Changes the head the client gets (translation does: content type, length, status);
+    /// later stages see the changed head.
+    func rewriteHead(status: inout Int, headers: inout HTTPHeaders)
     func head(status: Int, headers: HTTPHeaders)
     /// The buffer to pass on, or nil to send nothing for this one.
     func body(_ buffer: ByteBuffer) -> ByteBuffer?
@@ -21,6 +24,7 @@ package protocol ResponseStage: AnyObject {
 }
 
 extension ResponseStage {
+    package func rewriteHead(status: inout Int, headers: inout HTTPHeaders) {}
     package func head(status: Int, headers: HTTPHeaders) {}
     package func end() -> ByteBuffer? { nil }
     package func finish(into record: inout RequestRecord) {}
@@ -33,8 +37,13 @@ package struct ResponseStages {
 
     package init(_ stages: [any ResponseStage]) { self.stages = stages }
 
-    package func head(status: Int, headers: HTTPHeaders) {
-        for stage in stages { stage.head(status: status, headers: headers) }
+    /// Passes the upstream's head through the stages, each seeing what the earlier ones
+    /// made of it; `status` and `headers` end as what the client gets.
+    package func head(status: inout Int, headers: inout HTTPHeaders) {
+        for stage in stages {
+            stage.rewriteHead(status: &status, headers: &headers)
+            stage.head(status: status, headers: headers)
+        }
     }
 
     package func body(_ buffer: ByteBuffer) -> ByteBuffer? {

@@ -29,6 +29,10 @@ package final class Provider: Sendable {
     package let isDiscoveredEngine: Bool
     /// How a `mock` provider answers.
     package let mock: MockConfig
+    /// See ``ProviderConfig/responsesAPI``.
+    package let responsesAPI: Bool
+    /// See ``ProviderConfig/openAICompatible``.
+    package let openAICompatible: Bool
 
     package init(config: ProviderConfig, isDiscoveredEngine: Bool = false, healthFor: (String) -> EndpointHealth = { _ in EndpointHealth() }) {
         name = config.name
@@ -55,6 +59,8 @@ package final class Provider: Sendable {
         healthCheckInterval = config.healthCheckInterval
         self.isDiscoveredEngine = isDiscoveredEngine
         mock = config.mock
+        responsesAPI = config.responsesAPI
+        openAICompatible = config.openAICompatible
 
         let keys = config.apiKeys.isEmpty ? [WeightedKey?.none] : config.apiKeys.map { Optional($0) }
         let totalKeyWeight = config.apiKeys.reduce(0) { $0 + $1.weight }
@@ -75,6 +81,23 @@ package final class Provider: Sendable {
         case (.mock, _), (_, .openai): return true
         case (.anthropic, .anthropic), (.gemini, .gemini): return true
         default: return false
+        }
+    }
+
+    /// The shape a request of `client` format is sent in: the same (untranslated) or the
+    /// provider's native one. nil for operations translation does not cover, which go out as
+    /// they came. The mock answers every dialect itself.
+    package func upstreamFormat(for client: WireFormat?) -> WireFormat? {
+        guard let client else { return nil }
+        switch type {
+        case .mock: return client
+        case .openai:
+            if client == .openAIResponses { return responsesAPI ? .openAIResponses : .openAIChat }
+            return .openAIChat
+        case .anthropic:
+            return client == .openAIChat && openAICompatible ? .openAIChat : .anthropicMessages
+        case .gemini:
+            return client == .openAIChat && openAICompatible ? .openAIChat : .gemini
         }
     }
 

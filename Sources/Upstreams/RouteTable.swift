@@ -69,15 +69,19 @@ package final class RouteTable: Sendable {
     }
 
     /// Decides where a request goes. `model` is the name the client sent (body or path).
-    package func resolve(dialect: Dialect, host: String?, path: String, model: String?) -> Result<RouteDecision, GatewayError> {
-        resolve(dialect: dialect, hostMatch: hostMatch(host: host, path: path), path: path, model: model)
+    package func resolve(dialect: Dialect, host: String?, path: String, model: String?, translatable: Bool = false) -> Result<RouteDecision, GatewayError> {
+        resolve(dialect: dialect, hostMatch: hostMatch(host: host, path: path), path: path, model: model, translatable: translatable)
     }
 
     /// As ``resolve(dialect:host:path:model:)``, with the host match already computed (the
     /// planner needs it first, to classify the path after a host prefix is stripped).
-    package func resolve(dialect: Dialect, hostMatch: (providers: [Provider], path: String)?, path: String, model: String?) -> Result<RouteDecision, GatewayError> {
+    /// `translatable`: the operation is a chat the gateway translates, so a provider of any
+    /// dialect can serve it.
+    package func resolve(
+        dialect: Dialect, hostMatch: (providers: [Provider], path: String)?, path: String, model: String?, translatable: Bool = false
+    ) -> Result<RouteDecision, GatewayError> {
         if let match = hostMatch {
-            let usable = match.providers.filter { $0.speaks(dialect) }
+            let usable = match.providers.filter { translatable || $0.speaks(dialect) }
             guard !usable.isEmpty else {
                 return .failure(.modelNotFound(model, detail: "the provider for this host does not speak the \(dialect.displayName) API"))
             }
@@ -86,7 +90,7 @@ package final class RouteTable: Sendable {
         }
 
         if let model, !model.isEmpty {
-            switch byModel(model, dialect: dialect) {
+            switch byModel(model, dialect: dialect, translatable: translatable) {
             case .found(var decision):
                 decision.path = path
                 return .success(decision)
@@ -99,13 +103,13 @@ package final class RouteTable: Sendable {
             case .none: break
             }
         }
-        if let fallback = defaultModel, fallback != model, case .found(var decision) = byModel(fallback, dialect: dialect) {
+        if let fallback = defaultModel, fallback != model, case .found(var decision) = byModel(fallback, dialect: dialect, translatable: translatable) {
             decision.path = path
             decision.rule = "default_model"
             if model == nil || model?.isEmpty == true { decision.upstreamModel = decision.upstreamModel ?? fallback } else { decision.upstreamModel = nil }
             return .success(decision)
         }
-        if let name = defaultProvider, let provider = byName[name], provider.speaks(dialect) {
+        if let name = defaultProvider, let provider = byName[name], translatable || provider.speaks(dialect) {
             return .success(RouteDecision(providers: [provider], upstreamModel: nil, path: path, rule: "default_provider"))
         }
         return .failure(.modelNotFound(model))
@@ -117,7 +121,7 @@ package final class RouteTable: Sendable {
         case none
     }
 
-    func byModel(_ requested: String, dialect: Dialect) -> ModelMatch {
+    func byModel(_ requested: String, dialect: Dialect, translatable: Bool = false) -> ModelMatch {
         var rule = "model"
         var model = requested
         var rewritten: String?
@@ -129,7 +133,7 @@ package final class RouteTable: Sendable {
         var matchedButWrongDialect: [String] = []
         func accept(_ found: [Provider], _ rule: String, upstreamModel: String?) -> ModelMatch? {
             guard !found.isEmpty else { return nil }
-            let usable = found.filter { $0.speaks(dialect) }
+            let usable = found.filter { translatable || $0.speaks(dialect) }
             if usable.isEmpty {
                 matchedButWrongDialect += found.map(\.name)
                 return nil

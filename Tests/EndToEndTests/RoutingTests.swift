@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Testing
 
 @Suite("Routing over live upstreams")
@@ -123,9 +124,32 @@ struct RoutingTests {
         }
     }
 
-    @Test("an OpenAI-dialect request for a Claude or Gemini model uses that provider's OpenAI-compatible endpoint")
-    func crossProviderOpenAICompat() async throws {
+    @Test("an OpenAI-dialect request for a Claude or Gemini model is translated to that provider's own API, answered in the OpenAI shape")
+    func crossProviderTranslated() async throws {
         try await withGateway(yaml: { Configs.threeProviders($0["primary"]!) }) { gateway, ups in
+            let body = #"{"model":"claude-3-5-sonnet","messages":[{"role":"user","content":"hi"}]}"#
+            let claude = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth, body: body)
+            #expect(claude.status == 200)
+            #expect(claude.body.contains(#""object":"chat.completion""#), "\(claude.body)")
+            let sent = ups["primary"]!.received.last
+            #expect(sent?.path == "/v1/messages")
+            #expect(sent?.headers[HTTPField.Name("x-api-key")!] == ups["primary"]!.requiredKey)
+            #expect(sent?.body.contains(#""max_tokens":4096"#) == true)
+            let gemini = try await TestHTTP.send(
+                .POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth, body: #"{"model":"gemini-2.0-flash","messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(gemini.status == 200)
+            #expect(gemini.body.contains(#""object":"chat.completion""#), "\(gemini.body)")
+            #expect(ups["primary"]!.received.last?.path == "/v1beta/models/gemini-2.0-flash:generateContent")
+            #expect(ups["primary"]!.received.last?.headers[HTTPField.Name("x-goog-api-key")!] == ups["primary"]!.requiredKey)
+        }
+    }
+
+    @Test("openai_compatible: true sends OpenAI clients to the provider's OpenAI-compatible endpoint untranslated")
+    func crossProviderOpenAICompat() async throws {
+        try await withGateway(yaml: {
+            Configs.threeProviders($0["primary"]!).replacingOccurrences(of: "type: anthropic\n", with: "type: anthropic\n    openai_compatible: true\n")
+                .replacingOccurrences(of: "type: gemini\n", with: "type: gemini\n    openai_compatible: true\n")
+        }) { gateway, ups in
             let claude = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth, body: #"{"model":"claude-3-5-sonnet","messages":[]}"#)
             #expect(claude.status == 200)
             #expect(ups["primary"]!.received.last?.path == "/v1/chat/completions")

@@ -81,7 +81,7 @@ struct RequestPlannerTests {
             Issue.record("no endpoint")
             return
         }
-        let attempt = plan.attempt(to: endpoint)
+        let attempt = try plan.attempt(to: endpoint).get()
         let sent = String(buffer: try #require(attempt.body))
         #expect(sent.contains(#""model":"gpt-4o-mini""#))
         #expect(sent.contains(#""include_usage":true"#))

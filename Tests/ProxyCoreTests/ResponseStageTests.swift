@@ -11,7 +11,9 @@ struct ResponseStageTests {
     static let contentChunk = #"data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"}}]}"# + "\n\n"
 
     func run(_ stages: ResponseStages, status: Int = 200, headers: HTTPHeaders = [:], _ pieces: [String]) -> (String, RequestRecord) {
-        stages.head(status: status, headers: headers)
+        var status = status
+        var headers = headers
+        stages.head(status: &status, headers: &headers)
         var out = ""
         for piece in pieces {
             if let passed = stages.body(ByteBuffer(string: piece)) { out += String(buffer: passed) }

@@ -401,6 +401,9 @@ package struct GeminiStreamDecoder: StreamDecoder {
             responseID = chunk["responseId"]?.string
             out.append(.start(id: responseID, model: chunk["modelVersion"]?.string))
         }
+        // Counts first: an encoder that opens its message at the first content (Anthropic's
+        // message_start) can then carry the input count the first chunk gave.
+        if let usage = chunk["usageMetadata"]?.object { out.append(.usage(GeminiFormat.usageCounts(usage))) }
         let candidate = chunk["candidates"]?.array?.first?.object
         for part in candidate?["content"]?["parts"]?.array ?? [] {
             guard let part = part.object else { continue }
@@ -415,7 +418,6 @@ package struct GeminiStreamDecoder: StreamDecoder {
             default: break
             }
         }
-        if let usage = chunk["usageMetadata"]?.object { out.append(.usage(GeminiFormat.usageCounts(usage))) }
         if let reason = candidate?["finishReason"]?.string { out.append(.finish(GeminiFormat.finishReason(reason, hasCalls: calls > 0))) }
         if candidate == nil, chunk["promptFeedback"]?["blockReason"] != nil { out.append(.finish(.contentFilter)) }
         return out
