@@ -3,7 +3,16 @@
 wrk.method = "POST"
 local model = os.getenv("BENCH_MODEL")
 if not model or model == "" then model = "gpt-4o-mini" end
-wrk.body = '{"model":"' .. model .. '","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello to the benchmark."}],"temperature":0.2}'
+-- BENCH_DIALECT=anthropic: the same request as an Anthropic Messages client sends it (the
+-- translated scenario: the gateway maps it to the OpenAI-type upstream and the answer back).
+local dialect = os.getenv("BENCH_DIALECT")
+local marker = '"chat.completion"'
+if dialect == "anthropic" then
+  wrk.body = '{"model":"' .. model .. '","max_tokens":64,"system":"You are a helpful assistant.","messages":[{"role":"user","content":"Say hello to the benchmark."}],"temperature":0.2}'
+  marker = '"type":"message"'
+else
+  wrk.body = '{"model":"' .. model .. '","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello to the benchmark."}],"temperature":0.2}'
+end
 wrk.headers["Content-Type"] = "application/json"
 local key = os.getenv("BENCH_CLIENT_KEY")
 if key and key ~= "" then wrk.headers["Authorization"] = "Bearer " .. key end
@@ -12,7 +21,7 @@ local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args) bad = 0 end
 function response(status, headers, body)
-  if status ~= 200 or not string.find(body, '"chat.completion"', 1, true) then bad = bad + 1 end
+  if status ~= 200 or not string.find(body, marker, 1, true) then bad = bad + 1 end
 end
 function done(summary, latency, requests)
   local b = 0

@@ -207,9 +207,20 @@ def check_answer(url, key, model="gpt-4o-mini", ca_file=None):
             raise SystemExit(f"bench: {url} answered {response.status} without a completion: {body[:200]}")
 
 
-def wrk(url, connections, duration, key="", model=""):
+def check_translated(url, key):
+    """The translated scenario measures only real Anthropic-shaped answers."""
+    body = {"model": "gpt-4o-mini", "max_tokens": 64, "messages": [{"role": "user", "content": "x"}]}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+        if response.status != 200 or '"type":"message"' not in text:
+            raise SystemExit(f"bench: {url} answered {response.status} without a translated message: {text[:200]}")
+
+
+def wrk(url, connections, duration, key="", model="", dialect=""):
     threads = 1 if connections == 1 else 2
-    env = dict(os.environ, BENCH_CLIENT_KEY=key, BENCH_MODEL=model)
+    env = dict(os.environ, BENCH_CLIENT_KEY=key, BENCH_MODEL=model, BENCH_DIALECT=dialect)
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", os.path.join(HERE, "chat.lua"), url],
                          capture_output=True, text=True, env=env).stdout
     match = re.search(r"RESULT (\{.*\})", out)
@@ -438,6 +449,14 @@ def main():
                     if who == name:
                         results.setdefault("rss_load_kib", {})[who] = peak
 
+        # Translated: an Anthropic Messages client against the same OpenAI-type upstream, so
+        # the difference to the untranslated rows is what translation costs.
+        via_messages = via_gateway.replace("/v1/chat/completions", "/v1/messages")
+        check_translated(via_messages, gateway_key)
+        for connections in (1, 64):
+            wrk(via_messages, connections, 1, key["gateway"], dialect="anthropic")  # warm-up
+            results[f"c{connections}_translated"] = wrk(via_messages, connections, duration, key["gateway"], dialect="anthropic")
+
         # TLS upstream: the gateway (plain HTTP to the client, HTTPS to the mock, verifying its
         # certificate) against wrk on nginx's HTTPS port directly, so nginx's own TLS is the reference.
         if tls:
@@ -531,6 +550,15 @@ def render(r, smoke):
             lines.append(f"| {c} conn: {p} ms | {ms(d[p + '_us'])} | {ms(n[p + '_us'])} | {ms(g[p + '_us'])} | {ms(o[p + '_us'])} | {ratio(g[p + '_us'], n[p + '_us'])} |")
         for p in ("p50", "p99"):
             lines.append(f"| {c} conn: added {p} ms (over direct) | | {ms(n[p + '_us'] - d[p + '_us'])} | {ms(g[p + '_us'] - d[p + '_us'])} | {ms(o[p + '_us'] - d[p + '_us'])} | |")
+    if "c64_translated" in r:
+        lines += ["", "## Translated: Anthropic Messages client → OpenAI-type upstream", "",
+                  "The same request and mock as above, sent by an Anthropic client to /v1/messages: the gateway translates it to Chat Completions and the answer back.", "",
+                  "| scenario | nginx | gateway, untranslated | gateway, translated | translated / untranslated | translated / nginx |", "|---|---|---|---|---|---|"]
+        for c in (1, 64):
+            n, g, t = r[f"c{c}_nginx"], r[f"c{c}_gateway"], r[f"c{c}_translated"]
+            lines.append(f"| {c} conn: req/s | {n['rps']:.0f} | {g['rps']:.0f} | {t['rps']:.0f} | {ratio(t['rps'], g['rps'])} | {ratio(t['rps'], n['rps'])} |")
+            for p in ("p50", "p99"):
+                lines.append(f"| {c} conn: {p} ms | {ms(n[p + '_us'])} | {ms(g[p + '_us'])} | {ms(t[p + '_us'])} | {ratio(t[p + '_us'], g[p + '_us'])} | |")
     if "c64_tls_gateway" in r:
         lines += ["", "## Non-streaming chat completions, TLS upstream", "",
                   "nginx, HTTPS direct: wrk on the mock's HTTPS port (nginx's own TLS is the reference). Gateway: plain HTTP from wrk, HTTPS to the mock, certificate verified.", "",

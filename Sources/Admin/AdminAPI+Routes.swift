@@ -172,7 +172,8 @@ extension AdminAPI {
             "dialect": event.dialect ?? NSNull(), "stream": event.stream, "ttfbMs": event.ttfbMs ?? NSNull(),
             "promptTokens": event.promptTokens ?? NSNull(), "completionTokens": event.completionTokens ?? NSNull(),
             "totalTokens": event.totalTokens ?? NSNull(), "bytesIn": event.bytesIn, "bytesOut": event.bytesOut, "errorCode": event.errorCode ?? NSNull(),
-            "costUsd": event.costUSD ?? NSNull(),
+            "costUsd": event.costUSD ?? NSNull(), "cachedTokens": event.cachedTokens ?? NSNull(),
+            "reasoningTokens": event.reasoningTokens ?? NSNull(),
         ]
     }
 

@@ -8,22 +8,55 @@ import NIOCore
 package struct UsageScanner: Sendable {
     package private(set) var promptTokens: Int?
     package private(set) var completionTokens: Int?
+    /// Cache reads (OpenAI `cached_tokens`, Anthropic `cache_read_input_tokens`, Gemini
+    /// `cachedContentTokenCount`).
+    package private(set) var cachedTokens: Int?
+    /// Anthropic's cache writes (`cache_creation_input_tokens`).
+    package private(set) var cacheCreationTokens: Int?
+    /// OpenAI `reasoning_tokens`, Gemini `thoughtsTokenCount`.
+    package private(set) var reasoningTokens: Int?
     private var reportedTotal: Int?
     /// The end of the previous buffer, so a field split across two buffers is still seen.
     private var carry: [UInt8] = []
 
     package init() {}
 
+    /// How a dialect counts, for ``normalised(_:)``.
+    package enum Counting: Sendable {
+        /// Input includes cache reads, output includes reasoning (OpenAI, the Responses API).
+        case inclusive
+        /// `input_tokens` leaves cache reads and writes out (Anthropic).
+        case cacheApart
+        /// `candidatesTokenCount` leaves thinking out (Gemini).
+        case thoughtsApart
+    }
+
+    /// The counts in the gateway's normalised sense (input with cached, output with reasoning).
+    package func normalised(_ counting: Counting) -> TokenCounts {
+        var counts = TokenCounts(
+            input: promptTokens, output: completionTokens, cachedInput: cachedTokens, cacheCreation: cacheCreationTokens, reasoning: reasoningTokens)
+        switch counting {
+        case .inclusive: break
+        case .cacheApart: counts.input = promptTokens.map { $0 + (cachedTokens ?? 0) + (cacheCreationTokens ?? 0) }
+        case .thoughtsApart:
+            if let output = completionTokens { counts.output = output + (reasoningTokens ?? 0) }
+        }
+        return counts
+    }
+
     package var totalTokens: Int? {
         reportedTotal ?? (promptTokens == nil && completionTokens == nil ? nil : (promptTokens ?? 0) + (completionTokens ?? 0))
     }
 
-    private enum Field { case prompt, completion, total }
+    private enum Field { case prompt, completion, total, cached, cacheCreation, reasoning }
 
     private static let names: [([UInt8], Field)] = [
         (Array("prompt_tokens".utf8), .prompt), (Array("completion_tokens".utf8), .completion), (Array("total_tokens".utf8), .total),
         (Array("input_tokens".utf8), .prompt), (Array("output_tokens".utf8), .completion),
         (Array("promptTokenCount".utf8), .prompt), (Array("candidatesTokenCount".utf8), .completion), (Array("totalTokenCount".utf8), .total),
+        (Array("cached_tokens".utf8), .cached), (Array("cache_read_input_tokens".utf8), .cached), (Array("cachedContentTokenCount".utf8), .cached),
+        (Array("cache_creation_input_tokens".utf8), .cacheCreation), (Array("reasoning_tokens".utf8), .reasoning),
+        (Array("thoughtsTokenCount".utf8), .reasoning),
     ]
     private static let window = 40
 
@@ -88,6 +121,9 @@ package struct UsageScanner: Sendable {
                 case .prompt: promptTokens = value
                 case .completion: completionTokens = value
                 case .total: reportedTotal = value
+                case .cached: cachedTokens = value
+                case .cacheCreation: cacheCreationTokens = value
+                case .reasoning: reasoningTokens = value
                 }
             }
             index = cursor

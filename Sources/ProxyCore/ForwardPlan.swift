@@ -65,7 +65,13 @@ package final class ForwardPlan: @unchecked Sendable {
         let asksUsage = endpoint.type == .openai || endpoint.type == .mock
         let withUsage = asksUsage ? bodyWithUsage : nil
         let sent = withUsage ?? body
-        var stages: [any ResponseStage] = [UsageTap()]
+        let counting: UsageScanner.Counting
+        switch (endpoint.type, dialect) {
+        case (.anthropic, .anthropic): counting = .cacheApart
+        case (.gemini, .gemini): counting = .thoughtsApart
+        default: counting = .inclusive
+        }
+        var stages: [any ResponseStage] = [UsageTap(counting: counting)]
         if withUsage != nil { stages.append(UsageChunkRemoval()) }
         if let cutoff = budgetCutoff() { stages.append(cutoff) }
         let plan = UpstreamRequestPlan(

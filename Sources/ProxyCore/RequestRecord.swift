@@ -97,7 +97,7 @@ package struct RequestRecord: Sendable {
             status: status, success: status < 400 && errorCode == nil, model: model, route: rule, upstream: endpoint,
             dialect: dialect, stream: stream, ttfbMs: firstByte.map(Self.milliseconds), promptTokens: promptTokens,
             completionTokens: completionTokens, totalTokens: totalTokens, bytesIn: bytesIn, bytesOut: bytesOut, errorCode: errorCode?.description,
-            costUSD: costUSD)
+            costUSD: costUSD, cachedTokens: cachedTokens, reasoningTokens: reasoningTokens)
     }
 
     package init(id: String, method: String, path: String, start: ContinuousClock.Instant) {

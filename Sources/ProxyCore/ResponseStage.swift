@@ -85,15 +85,22 @@ package struct ResponseStages {
 /// three dialects), without changing a byte.
 package final class UsageTap: ResponseStage {
     private var scanner = UsageScanner()
+    private let counting: UsageScanner.Counting
 
-    package init() {}
+    /// - Parameter counting: how the upstream's dialect counts, so the record holds the
+    ///   normalised counts (input with cached tokens, output with reasoning).
+    package init(counting: UsageScanner.Counting = .inclusive) { self.counting = counting }
 
     package func body(_ buffer: ByteBuffer) -> ByteBuffer? {
         scanner.scan(buffer)
         return buffer
     }
 
-    package func finish(into record: inout RequestRecord) { record.take(scanner) }
+    package func finish(into record: inout RequestRecord) {
+        record.take(scanner)
+        let counts = scanner.normalised(counting)
+        if counting != .inclusive || counts.cachedInput != nil || counts.reasoning != nil { record.take(counts) }
+    }
 }
 
 /// Removes the usage chunk the gateway asked an OpenAI-compatible upstream for

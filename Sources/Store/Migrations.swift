@@ -109,6 +109,18 @@ enum Migrations {
             sqlite: ["CREATE TABLE gateway_instances (id TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL)"],
             postgres: ["CREATE TABLE gateway_instances (id TEXT PRIMARY KEY, seen_ms BIGINT NOT NULL)"]
         ),
+        // Issue 12: normalised usage keeps cached input and reasoning output apart.
+        Step(
+            version: 5,
+            sqlite: [
+                "ALTER TABLE request_events ADD COLUMN cached_tokens INTEGER",
+                "ALTER TABLE request_events ADD COLUMN reasoning_tokens INTEGER",
+            ],
+            postgres: [
+                "ALTER TABLE request_events ADD COLUMN cached_tokens BIGINT",
+                "ALTER TABLE request_events ADD COLUMN reasoning_tokens BIGINT",
+            ]
+        ),
     ]
 
     static var latest: Int { steps.last?.version ?? 0 }

@@ -21,12 +21,19 @@ package struct RequestEvent: Sendable, Equatable {
     package var errorCode: String?
     /// US dollars, from the tokens and the price table; nil when unpriced.
     package var costUSD: Double?
+    /// Input tokens read from the provider's prompt cache (part of `promptTokens`).
+    package var cachedTokens: Int?
+    /// Output tokens spent reasoning (part of `completionTokens`).
+    package var reasoningTokens: Int?
 
     package init(
         requestID: String, keyID: String?, username: String?, startMs: Int64, endMs: Int64, status: Int, success: Bool,
         model: String?, route: String?, upstream: String?, dialect: String?, stream: Bool, ttfbMs: Double?,
-        promptTokens: Int?, completionTokens: Int?, totalTokens: Int?, bytesIn: Int, bytesOut: Int, errorCode: String?, costUSD: Double? = nil
+        promptTokens: Int?, completionTokens: Int?, totalTokens: Int?, bytesIn: Int, bytesOut: Int, errorCode: String?, costUSD: Double? = nil,
+        cachedTokens: Int? = nil, reasoningTokens: Int? = nil
     ) {
+        self.cachedTokens = cachedTokens
+        self.reasoningTokens = reasoningTokens
         self.costUSD = costUSD
         self.requestID = requestID
         self.keyID = keyID

@@ -5,6 +5,7 @@ extension Store {
     static let eventColumns = [
         "request_id", "key_id", "username", "start_ms", "end_ms", "status", "success", "model", "route", "upstream",
         "dialect", "stream", "ttfb_ms", "prompt_tokens", "completion_tokens", "total_tokens", "bytes_in", "bytes_out", "error_code", "cost_usd",
+        "cached_tokens", "reasoning_tokens",
     ]
 
     /// Writes `events` in one statement per few hundred rows.
@@ -19,7 +20,7 @@ extension Store {
                         event.requestID, event.keyID, event.username, event.startMs, event.endMs, event.status, event.success ? 1 : 0,
                         event.model, event.route, event.upstream, event.dialect, event.stream ? 1 : 0, event.ttfbMs,
                         event.promptTokens, event.completionTokens, event.totalTokens, event.bytesIn, event.bytesOut, event.errorCode,
-                        event.costUSD,
+                        event.costUSD, event.cachedTokens, event.reasoningTokens,
                     ]
                     insert = insert.values(values.map { SQLBind($0) })
                 }
@@ -136,7 +137,9 @@ extension Store {
             bytesIn: try row.decode(column: "bytes_in", as: Int.self),
             bytesOut: try row.decode(column: "bytes_out", as: Int.self),
             errorCode: try row.decode(column: "error_code", as: String?.self),
-            costUSD: try row.decode(column: "cost_usd", as: Double?.self)
+            costUSD: try row.decode(column: "cost_usd", as: Double?.self),
+            cachedTokens: try row.decode(column: "cached_tokens", as: Int?.self),
+            reasoningTokens: try row.decode(column: "reasoning_tokens", as: Int?.self)
         )
     }
 }

@@ -26,6 +26,7 @@ extension RequestRecord {
         if attempts > 1 { metadata["attempts"] = .stringConvertible(attempts) }
         if let identity { metadata["key_id"] = .string(identity.keyID) }
         if let totalTokens { metadata["tokens"] = .stringConvertible(totalTokens) }
+        if let translation { metadata["translated"] = .string(translation) }
         logger.info("request", metadata: metadata)
     }
 
@@ -52,6 +53,7 @@ extension RequestRecord {
         out += #","status":\#(status)"#
         if stream { out += #","stream":true"# }
         if let totalTokens { out += #","tokens":\#(totalTokens)"# }
+        if let translation { out += #","translated":\#(JSONText.quoted(translation))"# }
         if let firstByte { out += #","ttfb_ms":\#(Self.milliseconds(firstByte))"# }
         if let endpoint { out += #","upstream":\#(JSONText.quoted(endpoint))"# }
         return out + "}\n"
