@@ -32,13 +32,13 @@ struct StoreTests {
     @Test("migrations run once, are recorded, and a newer schema is refused", arguments: Backend.allCases)
     func migrations(backend: Backend) async throws {
         let (store, reopen) = try await Self.fresh(backend)
-        #expect(try await store.schemaVersion() == 4)
+        #expect(try await store.schemaVersion() == 5)
         await store.close()
         let again = try await reopen()
-        #expect(try await again.schemaVersion() == 4)
+        #expect(try await again.schemaVersion() == 5)
         try await again.recordSchemaVersionForTests(99)
         await again.close()
-        await #expect(throws: StoreError.schemaTooNew(found: 99, known: 4)) { _ = try await reopen() }
+        await #expect(throws: StoreError.schemaTooNew(found: 99, known: 5)) { _ = try await reopen() }
     }
 
     @Test("keys: create, list, revoke once, last use", arguments: Backend.allCases)

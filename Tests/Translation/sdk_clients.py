@@ -225,7 +225,13 @@ def s_anthropic_thinking(base_url, api_key, model):
     block = final.content[types_.index("thinking")]
     check(block.thinking, "empty thinking text")
     check(block.thinking == "".join(thinking_deltas), f"thinking {block.thinking!r} != deltas {thinking_deltas!r}")
-    check(block.signature, "thinking block has no signature")
+    # Only Anthropic signs its reasoning: through a translated route the signature is the
+    # empty string (present, as the SDK's type requires), unless EXPECT_SIGNATURE names one.
+    expected_signature = os.environ.get("EXPECT_SIGNATURE")
+    if expected_signature is not None:
+        check(block.signature == expected_signature, f"signature {block.signature!r} != {expected_signature!r}")
+    else:
+        check(isinstance(block.signature, str), "thinking block has no signature field")
     check_answer(text_of(final), "Think about prime numbers")
     anthropic_usage("thinking", final.usage)
 
@@ -440,7 +446,8 @@ def s_openai_responses(base_url, api_key, model):
             completed = event.response
     check(len(arg_deltas) == 1, f"expected argument deltas for one call, got {arg_deltas!r}")
     (item_id, pieces), = arg_deltas.items()
-    check(len(pieces) >= 2, f"arguments not streamed in fragments: {pieces!r}")
+    # Gemini upstreams give a call whole (one fragment); the others stream it in pieces.
+    check(len(pieces) >= (1 if "gemini" in model else 2), f"arguments not streamed in fragments: {pieces!r}")
     joined = "".join(pieces)
     check(json.loads(joined).get("city") == "Paris", f"streamed arguments {joined!r}")
     if item_id in done_args:
@@ -603,25 +610,34 @@ SCENARIOS = {
 
 
 def main(argv) -> int:
+    """``<scenario>[,<scenario>…] <base_url> <api_key> <model>[,<model>…]``: every scenario
+    against every model, in one process (the SDKs take a second to import); all failures
+    are reported, then the exit status is 1 if any failed."""
     if len(argv) >= 2 and argv[1] == "native-check":
         print("SKIP native-check")
         return 0
-    if len(argv) != 5 or argv[1] not in SCENARIOS:
-        print(f"usage: {argv[0]} <scenario> <base_url> <api_key> <model>\nscenarios: "
+    scenarios = argv[1].split(",") if len(argv) == 5 else []
+    if not scenarios or any(s not in SCENARIOS for s in scenarios):
+        print(f"usage: {argv[0]} <scenario>[,<scenario>...] <base_url> <api_key> <model>[,<model>...]\nscenarios: "
               + " ".join(SCENARIOS), file=sys.stderr)
         return 2
-    scenario, base_url, api_key, model = argv[1:]
-    try:
-        SCENARIOS[scenario](base_url, api_key, model)
-    except Fail as err:
-        print(f"FAIL {scenario}: {err}")
-        return 1
-    except Exception as err:  # SDK errors, JSON errors, attribute errors...
-        print(f"FAIL {scenario}: {type(err).__name__}: {err}")
-        traceback.print_exc(file=sys.stderr)
-        return 1
-    print(f"OK {scenario}")
-    return 0
+    base_url, api_key = argv[2], argv[3]
+    failed = 0
+    for model in argv[4].split(","):
+        for scenario in scenarios:
+            try:
+                SCENARIOS[scenario](base_url, api_key, model)
+            except Fail as err:
+                print(f"FAIL {scenario} ({model}): {err}")
+                failed += 1
+                continue
+            except Exception as err:  # SDK errors, JSON errors, attribute errors...
+                print(f"FAIL {scenario} ({model}): {type(err).__name__}: {err}")
+                traceback.print_exc(file=sys.stdout)
+                failed += 1
+                continue
+            print(f"OK {scenario} ({model})")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
