@@ -13,14 +13,16 @@ package enum ModelListing {
     package static func answer(_ operation: Dialects.Operation, state: GatewayState) -> LocalResponse? {
         let catalog = state.catalog
         var seen = Set<String>()
-        var entries: [(id: String, owner: String, raw: String?)] = []
-        for provider in state.routes.providers where provider.speaks(operation.dialect) {
+        var entries: [(id: String, owner: String, raw: String?, native: Bool)] = []
+        // Gemini clients can call every model (chats are translated); their listing shows all.
+        let everyProvider = operation.dialect == .gemini
+        for provider in state.routes.providers where everyProvider || provider.speaks(operation.dialect) {
             var listed = catalog.models(of: provider.name)?.models ?? []
             let known = Set(listed.map(\.id))
             listed += provider.modelNames.sorted().filter { !known.contains($0) }.map { ModelEntry(id: $0) }
             if provider.type == .mock, listed.isEmpty { listed = [ModelEntry(id: "mock-model")] }
             for entry in listed where seen.insert(entry.id).inserted {
-                entries.append((entry.id, provider.name, provider.type == .gemini ? entry.raw : nil))
+                entries.append((entry.id, provider.name, provider.type == .gemini ? entry.raw : nil, provider.speaks(.gemini)))
             }
         }
         let created = Int(Date().timeIntervalSince1970)
@@ -37,8 +39,10 @@ package enum ModelListing {
             let models = entries.map { entry -> String in
                 if let raw = entry.raw { return raw }
                 let name = entry.id.hasPrefix("models/") ? entry.id : "models/\(entry.id)"
+                // countTokens is not translated: only models of Gemini-speaking providers have it.
+                let methods = entry.native ? #"["generateContent","streamGenerateContent","countTokens"]"# : #"["generateContent","streamGenerateContent"]"#
                 return
-                    #"{"name":\#(JSONText.quoted(name)),"displayName":\#(JSONText.quoted(entry.id)),"supportedGenerationMethods":["generateContent","streamGenerateContent","countTokens"]}"#
+                    #"{"name":\#(JSONText.quoted(name)),"displayName":\#(JSONText.quoted(entry.id)),"supportedGenerationMethods":\#(methods)}"#
             }
             return .json(.ok, #"{"models":[\#(models.joined(separator: ","))]}"#)
         case .geminiGetModel:

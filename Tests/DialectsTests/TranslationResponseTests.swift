@@ -195,6 +195,38 @@ struct TranslationResponseTests {
         #expect(result.usage == TokenCounts(input: 20, output: 10, cachedInput: 5, reasoning: 2))
     }
 
+    @Test("Gemini stream → OpenAI: reasoning_content, content, the call with index 0 and whole arguments, tool_calls finish, usage with reasoning")
+    func geminiStreamToOpenAI() {
+        let result = Self.run(Self.geminiStream, from: .gemini, to: .openAIChat, streaming: true)
+        let chunks = Self.events(result.body).dropLast().map(\.data)
+        let deltas = chunks.compactMap { $0["choices"]?.array?.first?["delta"] }
+        #expect(deltas.compactMap { $0["reasoning_content"]?.string }.joined() == "Let me think.")
+        #expect(deltas.compactMap { $0["content"]?.string }.joined() == "Bonjour")
+        let calls = deltas.compactMap { $0["tool_calls"]?.array?.first }
+        #expect(calls.first?["function"]?["name"]?.string == "get_weather")
+        #expect(calls.compactMap { $0["function"]?["arguments"]?.string }.joined() == #"{"city":"Paris"}"#)
+        #expect(chunks.compactMap { $0["choices"]?.array?.first?["finish_reason"]?.string } == ["tool_calls"])
+        #expect(chunks.last?["usage"]?["completion_tokens_details"]?["reasoning_tokens"]?.int == 2)
+        #expect(chunks.last?["usage"]?["completion_tokens"]?.int == 10)
+        #expect(chunks.allSatisfy { $0["id"]?.string == "resp-1" })
+    }
+
+    @Test("Anthropic stream → Gemini: thought part, text parts, the call whole once its argument deltas are in, STOP with usage (thoughts apart)")
+    func anthropicStreamToGemini() {
+        let result = Self.run(Self.anthropicStream, from: .anthropicMessages, to: .gemini, streaming: true, piece: 3)
+        let chunks = Self.events(result.body).map(\.data)
+        let parts = chunks.compactMap { $0["candidates"]?.array?.first?["content"]?["parts"]?.array?.first }
+        #expect(parts.first?["thought"]?.bool == true)
+        #expect(parts.compactMap { $0["thought"] == nil ? $0["text"]?.string : nil }.joined() == "Hi there")
+        let calls = parts.compactMap { $0["functionCall"] }
+        #expect(calls.count == 1)
+        TranslationRequestTests.expectSame(calls.first?.text ?? "", #"{"name":"get_weather","args":{"city":"Oslo"},"id":"toolu_1"}"#)
+        #expect(chunks.last?["candidates"]?.array?.first?["finishReason"]?.string == "STOP")
+        TranslationRequestTests.expectSame(
+            chunks.last?["usageMetadata"]?.text ?? "", #"{"promptTokenCount":20,"candidatesTokenCount":10,"totalTokenCount":30,"cachedContentTokenCount":5}"#)
+        #expect(chunks.allSatisfy { $0["responseId"]?.string == "msg_1" })
+    }
+
     // MARK: whole answers
 
     @Test("Anthropic answer → OpenAI: content, reasoning_content, tool calls, finish reason, usage with cached tokens")
