@@ -40,8 +40,9 @@ let package = Package(
         .executableTarget(
             name: "llm-proxy",
             dependencies: [
-                "LLMProxy", "ProxyConfig", "Store", "Telemetry", "Certificates",
+                "LLMProxy", "ProxyConfig", "Store", "Telemetry", "Certificates", "Tunnel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -51,7 +52,7 @@ let package = Package(
         .target(
             name: "LLMProxy",
             dependencies: [
-                "ProxyConfig", "ProxyCore", "Dialects", "Upstreams", "Guards", "Store", "Admin", "Telemetry", "Certificates",
+                "ProxyConfig", "ProxyCore", "Dialects", "Upstreams", "Guards", "Store", "Admin", "Telemetry", "Certificates", "Tunnel",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
@@ -93,6 +94,23 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        /// The encrypted TCP tunnel: the xllm-compatible protocol v1, the streaming protocol v2,
+        /// and the client that exposes a local HTTP endpoint through it. Another driver of the
+        /// engine: its requests are planned, guarded, forwarded and recorded by ProxyCore.
+        .target(
+            name: "Tunnel",
+            dependencies: [
+                "ProxyConfig", "ProxyCore", "Dialects", "Upstreams",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),

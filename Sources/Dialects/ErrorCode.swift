@@ -26,6 +26,10 @@ package struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
         case originNotAllowed = "origin_not_allowed"
         case untranslatable = "untranslatable"
         case upstreamRefused = "upstream_refused"
+        case hostNotAllowed = "host_not_allowed"
+        case tunnelDecryptFailed = "tunnel_decrypt_failed"
+        case tunnelProtocolError = "tunnel_protocol_error"
+        case tunnelReplay = "tunnel_replay"
     }
 
     private let backing: Backing
@@ -77,6 +81,17 @@ package struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     /// A translated request the upstream answered with an error, passed on in the client's
     /// dialect with the upstream's status.
     package static let upstreamRefused = ErrorCode(.upstreamRefused)
+
+    /// A tunnel request named an upstream outside its allowlist, or one on a private or
+    /// loopback address (403).
+    package static let hostNotAllowed = ErrorCode(.hostNotAllowed)
+    /// A tunnel document or frame that does not decrypt with the key: tampered, or another
+    /// key (400).
+    package static let tunnelDecryptFailed = ErrorCode(.tunnelDecryptFailed)
+    /// A tunnel document or frame that is malformed, truncated, too large or too slow (400).
+    package static let tunnelProtocolError = ErrorCode(.tunnelProtocolError)
+    /// A v2 tunnel frame seen before, or with a timestamp outside the window (400).
+    package static let tunnelReplay = ErrorCode(.tunnelReplay)
 
     /// Every code, for metrics that pre-create one series per label.
     package static let all: [ErrorCode] = Backing.allCases.map(ErrorCode.init)

@@ -53,6 +53,11 @@ package struct GatewayError: Error, Sendable, Equatable {
         GatewayError(status: .methodNotAllowed, code: .methodNotAllowed, message: "\(method.rawValue) is not allowed on \(path); use \(allowed)")
     }
 
+    /// A tunnel request may not reach this upstream (not in its allowlist, or a private address).
+    package static func hostNotAllowed(_ message: String) -> GatewayError {
+        GatewayError(status: .forbidden, code: .hostNotAllowed, message: message)
+    }
+
     package static func badRequest(_ message: String) -> GatewayError {
         GatewayError(status: .badRequest, code: .invalidRequest, message: message)
     }

@@ -13,6 +13,7 @@ import ServiceLifecycle
 import Store
 import Synchronization
 import Telemetry
+import Tunnel
 import UnixSignals
 import Upstreams
 
@@ -54,10 +55,21 @@ package final class Gateway: Sendable {
     /// Runs until shut down. `onListening` receives the bound port (useful with port 0).
     /// In a TLS mode `onListening` receives the plain-HTTP (redirect) port and
     /// `onListeningHTTPS` the HTTPS port.
+    /// `onListeningTunnel` receives the tunnel's port when `tunnel.enabled`. With `serveHTTP`
+    /// false only the tunnel listens (`llm-proxy tunnel serve`).
     package func run(
-        onListening: @escaping @Sendable (Int) async -> Void = { _ in }, onListeningHTTPS: @escaping @Sendable (Int) async -> Void = { _ in }
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }, onListeningHTTPS: @escaping @Sendable (Int) async -> Void = { _ in },
+        onListeningTunnel: @escaping @Sendable (Int) async -> Void = { _ in }, serveHTTP: Bool = true
     ) async throws {
         let config = initialConfig
+        // The tunnel's key is read before anything starts: a bad one stops the start-up.
+        var tunnelKey: TunnelKey?
+        if config.tunnel.enabled {
+            switch config.tunnel.resolvedKey() {
+            case .success(let bytes): tunnelKey = TunnelKey(bytes: bytes)
+            case .failure(let problem): throw ConfigError([problem])
+            }
+        }
         let client = try UpstreamClient(config: config.upstream)
         let catalog = ModelCatalog()
         let health = HealthRegistry()
@@ -203,9 +215,15 @@ package final class Gateway: Sendable {
         // Before the server: it leaves the list only once the server has drained.
         if let cluster { services.append(.init(service: cluster)) }
         if let certificates { services.append(.init(service: certificates.service)) }
-        if let redirect { services.append(.init(service: redirect)) }
+        if let redirect, serveHTTP { services.append(.init(service: redirect)) }
+        if let tunnelKey {
+            let environment = TunnelEnvironment(
+                store: store, transport: transport, recorder: requests, key: tunnelKey, config: config.tunnel,
+                logger: Logger(label: "llmproxy.tunnel"))
+            services.append(.init(service: TunnelServer(environment: environment, group: client.pool.group, drain: config.server.drainTimeout, onListening: onListeningTunnel)))
+        }
+        if serveHTTP { services.append(.init(service: app)) }
         services += [
-            .init(service: app),
             .init(service: monitor),
             .init(service: DrainMarker(readiness: readiness, logger: logger, drain: config.server.drainTimeout)),
         ]

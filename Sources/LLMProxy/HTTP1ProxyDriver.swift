@@ -9,9 +9,9 @@ import ProxyCore
 import Upstreams
 
 /// Drives the proxy engine for one HTTP/1.1 client connection: hands each request head to
-/// the ``RequestPlanner``, reads the body it admitted, runs the ``AttemptPlan`` over pooled
-/// upstream connections (plain or TLS) or the in-process mock on this same event loop, and
-/// streams the response back through the attempt's ``ResponseStages`` — no task, async
+/// the ``RequestPlanner``, reads the body it admitted, and forwards it through a
+/// ``ForwardExchange`` (attempts over pooled upstream connections or the in-process mock on
+/// this same event loop, the response through the attempt's stages) — no task, async
 /// sequence or thread hop per request or chunk. Backpressure is the client channel's
 /// writability.
 ///
@@ -21,7 +21,7 @@ import Upstreams
 ///
 /// Sits after `HTTPConnectionStateHandler`, so idle and graceful-shutdown handling see every
 /// request, and after NIO's pipelining handler, so there is one request at a time.
-final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, UpstreamResponseSink {
+final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, ExchangeClient {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
@@ -37,7 +37,7 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
         /// Answered already; the rest of the request is read and dropped.
         case discarding
         /// Waiting for a connection, the response head, or streaming the response.
-        case forwarding(Exchange)
+        case forwarding(ForwardExchange)
     }
 
     /// An admitted request whose body is being read. A class, so that the phase holds one
@@ -47,16 +47,6 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
         var body: ByteBuffer?
 
         init(_ pending: RequestPlanner.PendingRequest) { self.pending = pending }
-    }
-
-    /// One forwarded request in flight.
-    private final class Exchange {
-        let plan: ForwardPlan
-        var stages = ResponseStages([])
-        var upstream: (any UpstreamExchange)?
-        var headSent = false
-
-        init(plan: ForwardPlan) { self.plan = plan }
     }
 
     private let store: StateStore
@@ -114,9 +104,9 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
             case .reject(let rejection):
                 answer(rejection: rejection, requestEnded: true)
             case .forward(let plan):
-                let exchange = Exchange(plan: plan)
+                let exchange = ForwardExchange(plan: plan, client: self, transport: transport, recorder: recorder, on: context.eventLoop)
                 phase = .forwarding(exchange)
-                next(plan.attempts.next(), exchange)
+                exchange.start()
             }
         case (.discarding, .end):
             phase = .idle
@@ -135,7 +125,7 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, case .forwarding(let exchange) = phase { exchange.upstream?.resumeReading() }
+        if context.channel.isWritable, case .forwarding(let exchange) = phase { exchange.clientWritable() }
         context.fireChannelWritabilityChanged()
     }
 
@@ -182,133 +172,43 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
         }
     }
 
-    // MARK: gateway → upstream
+    // MARK: the forwarded request's response (ExchangeClient)
 
-    /// Carries out the attempt plan's next step.
-    private func next(_ step: AttemptPlan.Step, _ exchange: Exchange) {
-        switch step {
-        case .fail(let error):
-            fail(error, exchange)
-        case .send(let endpoint, let fresh):
-            send(to: endpoint, fresh: fresh, exchange)
-        }
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    func exchangeHead(_ response: HTTPResponse) {
+        var response = response
+        if closeAfterResponse { response.headerFields[.connection] = "close" }
+        context?.write(wrapOutboundOut(.head(response)), promise: nil)
     }
 
-    /// Sends the request to `endpoint` on a connection of this loop (or to the mock).
-    private func send(to endpoint: Endpoint, fresh: Bool, _ exchange: Exchange) {
+    func exchangeBody(_ buffer: ByteBuffer) {
+        context?.write(wrapOutboundOut(.body(buffer)), promise: nil)
+    }
+
+    func exchangeFlush() { context?.flush() }
+
+    func exchangeEnding(_ exchange: ForwardExchange) {
+        // Idle before the end is written: the pipelining handler may deliver the next request
+        // from inside that write.
+        if case .forwarding(let current) = phase, current === exchange { phase = .idle }
+    }
+
+    func exchangeEnd() {
         guard let context else { return }
-        let attempt: ForwardPlan.Attempt
-        switch exchange.plan.attempt(to: endpoint) {
-        case .success(let made): attempt = made
-        case .failure(let error):
-            fail(error, exchange)
-            return
-        }
-        exchange.stages = attempt.stages
-        transport.send(attempt, to: endpoint, freshConnection: fresh, on: context.eventLoop, sink: self) { [self] upstream in
-            // The client may have left while the connection was being made.
-            guard case .forwarding(let current) = phase, current === exchange, exchange.upstream == nil else {
-                upstream.cancel()
-                return
-            }
-            exchange.upstream = upstream
-        } failed: { [self] error in
-            guard case .forwarding(let current) = phase, current === exchange, exchange.upstream == nil else { return }
-            let (gatewayError, retryable) = UpstreamClient.classify(error, endpoint: endpoint.id)
-            next(exchange.plan.attempts.failed(.init(error: gatewayError, retryable: retryable)), exchange)
-        }
-    }
-
-    // MARK: upstream → client (UpstreamResponseSink, on this loop)
-
-    func upstreamHead(_ head: HTTPResponseHead) {
-        guard case .forwarding(let exchange) = phase, let context else { return }
-        let plan = exchange.plan
-        let upstreamStatus = Int(head.status.code)
-        let firstByte = ContinuousClock.now - plan.record.start
-        plan.record.firstByte = firstByte
-        plan.attempts.responded(status: upstreamStatus, firstByte: firstByte)
-        var status = upstreamStatus
-        var headers = head.headers
-        exchange.stages.head(status: &status, headers: &headers)
-        plan.record.status = status
-        var fields = plan.state.responseHeaders.clientFields(headers, requestID: plan.record.id)
-        plan.record.decorate(&fields, securityHeaders: plan.state.config.security.securityHeaders)
-        if closeAfterResponse { fields[.connection] = "close" }
-        exchange.headSent = true
-        let reason = status == upstreamStatus ? head.status.reasonPhrase : HTTPResponse.Status(code: status).reasonPhrase
-        let response = HTTPResponse(status: HTTPResponse.Status(code: status, reasonPhrase: reason), headerFields: fields)
-        context.write(wrapOutboundOut(.head(response)), promise: nil)
-    }
-
-    func upstreamBody(_ buffer: ByteBuffer) -> Bool {
-        guard case .forwarding(let exchange) = phase, let context else { return false }
-        guard let out = exchange.stages.body(buffer) else { return true }
-        exchange.plan.record.bytesOut += out.readableBytes
-        context.write(wrapOutboundOut(.body(out)), promise: nil)
-        if exchange.stages.isCutOff {
-            cutOff(exchange)
-            return false
-        }
-        return context.channel.isWritable
-    }
-
-    func upstreamReadComplete() {
-        context?.flush()
-    }
-
-    func upstreamEnd() {
-        guard case .forwarding(let exchange) = phase else { return }
-        complete(exchange)
-    }
-
-    /// A stage ended the stream (at a budget): the upstream request is cancelled, so nothing
-    /// more is generated and billed, and the response ends with the stage's last words.
-    private func cutOff(_ exchange: Exchange) {
-        // Idle first: a cancel may report back at once, and must find nothing to fail.
-        phase = .idle
-        exchange.upstream?.cancel()
-        exchange.upstream = nil
-        complete(exchange)
-    }
-
-    /// Ends the response: what the stages still hold, the end, the accounting.
-    private func complete(_ exchange: Exchange) {
-        guard let context else { return }
-        // Idle before the write: the pipelining handler may deliver the next request from
-        // inside it.
-        phase = .idle
-        let plan = exchange.plan
-        for rest in exchange.stages.end() {
-            plan.record.bytesOut += rest.readableBytes
-            context.write(wrapOutboundOut(.body(rest)), promise: nil)
-        }
-        exchange.stages.finish(into: &plan.record)
         // The flag is read before the end goes out: writing it may start the next pipelined
-        // request, which sets its own. The accounting comes after the flush, off the
-        // client's latency (so a pipelined request answered at once may be recorded first).
+        // request, which sets its own.
         let close = closeAfterResponse
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        recorder.finished(plan.record)
         if close { context.close(promise: nil) }
     }
 
-    func upstreamFailed(_ error: PoolError) {
-        guard case .forwarding(let exchange) = phase, let context else { return }
-        exchange.upstream = nil
-        let plan = exchange.plan
-        let (gatewayError, retryable) = UpstreamClient.classify(error, endpoint: plan.record.endpoint ?? "?")
-        if exchange.headSent {
-            // Mid-body: nothing can be retried; the client sees the stream cut.
-            phase = .idle
-            plan.attempts.failedMidResponse(gatewayError)
-            plan.record.errorCode = .upstreamStreamError
-            exchange.stages.finish(into: &plan.record)
-            recorder.finished(plan.record)
-            context.close(promise: nil)
-        } else {
-            next(plan.attempts.failed(.init(error: gatewayError, retryable: retryable, notSent: error == .notSent)), exchange)
-        }
+    func exchangeAnswer(_ response: LocalResponse, record: inout RequestRecord) {
+        write(response, record: &record)
+    }
+
+    func exchangeBroken() {
+        context?.close(promise: nil)
     }
 
     // MARK: endings
@@ -322,27 +222,15 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
         write(rejection.response, record: &record)
     }
 
-    /// Answers the forwarded request with a gateway error in its dialect.
-    private func fail(_ error: GatewayError, _ exchange: Exchange) {
-        phase = .idle
-        let plan = exchange.plan
-        plan.record.errorCode = error.code
-        write(.error(error, dialect: plan.dialect), record: &plan.record)
-    }
-
     /// Writes a complete local response and accounts for the request.
     private func write(_ response: LocalResponse, record: inout RequestRecord) {
         guard let context else { return }
-        var fields = response.headers
-        fields[.contentLength] = String(response.body.readableBytes)
-        fields[.xRequestID] = record.id
+        var fields = response.fields(accountingIn: &record)
         record.decorate(&fields, securityHeaders: store.state.config.security.securityHeaders)
         if closeAfterResponse { fields[.connection] = "close" }
-        record.status = response.status.code
-        record.bytesOut = response.body.readableBytes
         context.write(wrapOutboundOut(.head(HTTPResponse(status: response.status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(response.body)), promise: nil)
-        // As in `upstreamEnd`: the flag before the end goes out, the accounting after.
+        // As in `exchangeEnd`: the flag before the end goes out, the accounting after.
         let close = closeAfterResponse
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         recorder.finished(record)
@@ -355,12 +243,7 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Ups
         switch phase {
         case .forwarding(let exchange):
             phase = .idle
-            let plan = exchange.plan
-            exchange.upstream?.cancel()
-            plan.record.errorCode = .clientClosed
-            if !exchange.headSent { plan.record.status = GatewayError.clientClosed.status.code }
-            exchange.stages.finish(into: &plan.record)
-            recorder.finished(plan.record)
+            exchange.clientGone()
         case .reading(let reading):
             phase = .idle
             var record = reading.pending.record

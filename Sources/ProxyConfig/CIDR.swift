@@ -73,3 +73,23 @@ package struct CIDR: Sendable, Equatable, CustomStringConvertible {
         return result
     }
 }
+
+extension CIDR {
+    /// Networks that are not the public internet: this host, private ranges (RFC 1918,
+    /// unique-local), carrier-grade NAT, link-local, multicast and reserved ranges. A
+    /// relay that must not lead into its own network refuses them.
+    package static let nonPublic: [CIDR] = [
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
+        "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4", "::/128", "::1/128", "fc00::/7", "fe80::/10",
+        "ff00::/8", "64:ff9b::/96",
+    ].compactMap(CIDR.init)
+
+    /// Whether the textual address lies outside the public internet (nil when `text` is not
+    /// an address at all).
+    package static func isNonPublic(_ text: String) -> Bool? {
+        var text = Substring(text)
+        if text.hasPrefix("["), text.hasSuffix("]") { text = text.dropFirst().dropLast() }
+        guard let bytes = bytes(String(text)) else { return nil }
+        return nonPublic.contains { $0.contains(bytes: bytes) }
+    }
+}

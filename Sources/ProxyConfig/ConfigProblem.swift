@@ -1,6 +1,6 @@
 /// One thing wrong with a configuration: where (`providers[2].weight`), what was found, and
 /// what to do about it.
-package struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
+package struct ConfigProblem: Error, Sendable, Equatable, CustomStringConvertible {
     package var path: String
     package var message: String
 

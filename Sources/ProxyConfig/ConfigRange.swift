@@ -66,6 +66,10 @@ extension ConfigRange {
     /// At most 1 GiB: a body is held in one buffer, and NIO's buffers stop at 4 GiB.
     package static let maxRequestSize = ConfigRange(1, 1_073_741_824, unit: "bytes", defaultValue: "10485760 (10 MiB)")
     package static let maxConnections = ConfigRange(16, 1_000_000, defaultValue: "8192")
+    package static let tunnelDocumentBytes = ConfigRange(1024, 1_073_741_824, unit: "bytes", defaultValue: "67108864 (64 MiB) for documents, 33554432 for responses")
+    package static let tunnelTimeout = ConfigRange(0, 86_400, includesLower: false, unit: "seconds", defaultValue: "30 (read), 600 (total), 300 (idle)")
+    package static let tunnelReplayWindow = ConfigRange(1, 3600, unit: "seconds", defaultValue: "120")
+    package static let tunnelStreams = ConfigRange(1, 10_000, defaultValue: "64")
     package static let maxConnectionsPerHost = ConfigRange(1, 100_000, defaultValue: "256")
     package static let eventQueueLimit = ConfigRange(1, 10_000_000, defaultValue: "100000")
     package static let port = ConfigRange(1, 65535, defaultValue: "443 with tls, else 80")

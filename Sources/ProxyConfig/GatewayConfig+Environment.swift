@@ -71,6 +71,10 @@ extension GatewayConfig {
         if let user = value("LLMPROXY_ADMIN_USER", "AUTH_USERNAME") { admin.username = user.value }
         if let password = value("LLMPROXY_ADMIN_PASSWORD", "AUTH_PASSWORD") { admin.password = password.value }
 
+        if let on = flag(value("LLMPROXY_TUNNEL")) { tunnel.enabled = on }
+        if let host = value("XLLM_PROXY_HOST", "LLMPROXY_TUNNEL_HOST") { tunnel.host = host.value }
+        if let port = portNumber(value("XLLM_PROXY_PORT", "LLMPROXY_TUNNEL_PORT")) { tunnel.port = port }
+        if let key = value("LLMPROXY_TUNNEL_KEY"), !key.value.isEmpty { tunnel.key = key.value }
         if let keys = value("LLMPROXY_API_KEYS", "API_KEYS") {
             auth.keys += keys.value.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
         }

@@ -237,6 +237,21 @@ extension GatewayConfig {
                         ("hsts_max_age", int(tls.effectiveHSTSMaxAge)), ("http2", bool(tls.http2)),
                     ])
             ),
+            (
+                "tunnel",
+                !tunnel.enabled
+                    ? nil
+                    : map([
+                        ("enabled", bool(true)), ("host", str(tunnel.host)), ("port", int(tunnel.port)),
+                        ("key", tunnel.key == nil ? nil : redacted), ("key_file", tunnel.keyFile.map(str)),
+                        ("allow_hosts", tunnel.allowHosts.isEmpty ? nil : list(tunnel.allowHosts.map(str))),
+                        ("allow_private_networks", bool(tunnel.allowPrivateNetworks)),
+                        ("max_document_bytes", int(tunnel.maxDocumentBytes)), ("max_response_bytes", int(tunnel.maxResponseBytes)),
+                        ("read_timeout", num(tunnel.readTimeout)), ("total_timeout", num(tunnel.totalTimeout)),
+                        ("idle_timeout", num(tunnel.idleTimeout)), ("replay_window", num(tunnel.replayWindow)),
+                        ("max_streams", int(tunnel.maxStreams)), ("max_connections", int(tunnel.maxConnections)),
+                    ])
+            ),
         ])
         return (try? Yams.serialize(node: root)) ?? ""
     }

@@ -121,6 +121,27 @@ extension GatewayConfig {
         }
         problems += guardProblems()
         problems += tlsProblems(fileExists: fileExists)
+        if tunnel.enabled {
+            if !(0...65535).contains(tunnel.port) { fail("tunnel.port", "must be between 1 and 65535, or 0 for any free port (got \(tunnel.port)); the default is 50051") }
+            if tunnel.host.isEmpty { fail("tunnel.host", "must not be empty: use 0.0.0.0 for every interface or 127.0.0.1 for this machine only") }
+            if tunnel.key != nil, tunnel.keyFile != nil { fail("tunnel.key_file", "is set together with tunnel.key: give the key one way only") }
+            if let file = tunnel.keyFile, !fileExists(file) {
+                fail("tunnel.key_file", "names a file that does not exist (\(file)): write a key there with `llm-proxy tunnel keygen > \(file)`")
+            } else if case .failure(let problem) = tunnel.resolvedKey() {
+                problems.append(problem)
+            }
+            for (index, entry) in tunnel.allowHosts.enumerated() where TunnelHostRule(entry) == nil {
+                fail("tunnel.allow_hosts[\(index)]", "must be HOST or HOST:PORT, without scheme, path or wildcard (got \"\(entry)\")")
+            }
+            check("tunnel.max_document_bytes", tunnel.maxDocumentBytes, .tunnelDocumentBytes)
+            check("tunnel.max_response_bytes", tunnel.maxResponseBytes, .tunnelDocumentBytes)
+            check("tunnel.read_timeout", tunnel.readTimeout, .tunnelTimeout)
+            check("tunnel.total_timeout", tunnel.totalTimeout, .tunnelTimeout)
+            check("tunnel.idle_timeout", tunnel.idleTimeout, .tunnelTimeout)
+            check("tunnel.replay_window", tunnel.replayWindow, .tunnelReplayWindow)
+            check("tunnel.max_streams", tunnel.maxStreams, .tunnelStreams)
+            check("tunnel.max_connections", tunnel.maxConnections, .maxConnections)
+        }
         return problems
     }
 

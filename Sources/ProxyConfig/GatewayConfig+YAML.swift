@@ -72,7 +72,7 @@ extension GatewayConfig {
 
     private static let topLevelKeys: Set<String> = [
         "server", "upstream", "auth", "providers", "routing", "discovery", "logging", "target_urls", "database", "admin",
-        "limits", "budgets", "pricing", "security", "shedding", "tls",
+        "limits", "budgets", "pricing", "security", "shedding", "tls", "tunnel",
         // the multi-provider seed's top-level keys
         "auth_keys", "health_check_interval", "cert_file", "private_key_file",
     ]
@@ -113,6 +113,7 @@ extension GatewayConfig {
         if let node = top["pricing"] { pricing.read(node, at: "pricing", with: &reader) }
         if let node = top["security"] { security.read(node, at: "security", with: &reader) }
         if let node = top["shedding"] { shedding.read(node, at: "shedding", with: &reader) }
+        if let node = top["tunnel"] { tunnel.read(node, at: "tunnel", with: &reader) }
         if let urls = reader.strings(top["target_urls"], at: "target_urls") {
             targetURLs += urls.compactMap(TargetURL.init(spec:))
         }
@@ -396,5 +397,31 @@ extension TLSConfig {
         directory = reader.string(map["directory"], at: "\(path).directory") ?? directory
         hstsMaxAge = reader.int(map["hsts_max_age"], at: "\(path).hsts_max_age") ?? hstsMaxAge
         http2 = reader.bool(map["http2"], at: "\(path).http2") ?? http2
+    }
+}
+
+extension TunnelConfig {
+    mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
+        let map = reader.mapping(
+            node, at: path,
+            known: [
+                "enabled", "host", "port", "key", "key_file", "allow_hosts", "allow_private_networks", "max_document_bytes",
+                "max_response_bytes", "read_timeout", "total_timeout", "idle_timeout", "replay_window", "max_streams", "max_connections",
+            ])
+        enabled = reader.bool(map["enabled"], at: "\(path).enabled") ?? enabled
+        host = reader.string(map["host"], at: "\(path).host") ?? host
+        port = reader.int(map["port"], at: "\(path).port") ?? port
+        key = reader.string(map["key"], at: "\(path).key") ?? key
+        keyFile = reader.string(map["key_file"], at: "\(path).key_file") ?? keyFile
+        allowHosts = reader.strings(map["allow_hosts"], at: "\(path).allow_hosts") ?? allowHosts
+        allowPrivateNetworks = reader.bool(map["allow_private_networks"], at: "\(path).allow_private_networks") ?? allowPrivateNetworks
+        maxDocumentBytes = reader.int(map["max_document_bytes"], at: "\(path).max_document_bytes") ?? maxDocumentBytes
+        maxResponseBytes = reader.int(map["max_response_bytes"], at: "\(path).max_response_bytes") ?? maxResponseBytes
+        readTimeout = reader.double(map["read_timeout"], at: "\(path).read_timeout") ?? readTimeout
+        totalTimeout = reader.double(map["total_timeout"], at: "\(path).total_timeout") ?? totalTimeout
+        idleTimeout = reader.double(map["idle_timeout"], at: "\(path).idle_timeout") ?? idleTimeout
+        replayWindow = reader.double(map["replay_window"], at: "\(path).replay_window") ?? replayWindow
+        maxStreams = reader.int(map["max_streams"], at: "\(path).max_streams") ?? maxStreams
+        maxConnections = reader.int(map["max_connections"], at: "\(path).max_connections") ?? maxConnections
     }
 }

@@ -19,6 +19,7 @@ package struct GatewayConfig: Sendable, Equatable {
     package var security = SecurityConfig()
     package var shedding = SheddingConfig()
     package var tls = TLSConfig()
+    package var tunnel = TunnelConfig()
     /// OpenAI-compatible upstreams given as `TARGET_URLS` (`url1,url2|key`): their models are
     /// learnt from each upstream's `/models` list.
     package var targetURLs: [TargetURL] = []

@@ -9,6 +9,10 @@ package struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
     package var port: Int
     /// Path prefix without a trailing slash ("" for the host root, "/v1" for OpenAI).
     package var path: String
+    /// Connections to this origin must end at a public address: one that resolves into a
+    /// private, loopback or link-local network is refused before a byte is sent (set for
+    /// tunnel targets that are not configured providers). Never set by parsing.
+    package var publicOnly = false
 
     package var isTLS: Bool { scheme == "https" }
     /// `scheme://host[:port]`, the part AsyncHTTPClient pools connections by.

@@ -22,6 +22,9 @@ package struct Admission: Sendable {
     package let presentedKey: String?
     /// The request is answered by the gateway itself (a model listing), not forwarded.
     package let answeredLocally: Bool
+    /// The request came through the encrypted tunnel, whose pre-shared key authenticated it;
+    /// the credentials inside are the upstream's, not the gateway's.
+    package var viaTunnel = false
 
     /// The managed key that opened the request, once the key guard found one.
     package var identity: ClientIdentity?

@@ -22,10 +22,15 @@ package final class ForwardPlan: @unchecked Sendable {
     /// streams without having asked; the extra chunk is then filtered out of the response.
     let bodyWithUsage: ByteBuffer?
 
+    /// Came through the tunnel: sent to the URL the client named, untranslated (see
+    /// ``UpstreamRequestPlan/init(endpoint:dialect:path:query:clientHeaders:extraHeaders:requestID:tunnel:)``).
+    let tunnel: Bool
+
     init(
         record: RequestRecord, state: GatewayState, admission: Admission, providers: [Provider], path: String, body: ByteBuffer?,
-        bodyWithUsage: ByteBuffer?
+        bodyWithUsage: ByteBuffer?, tunnel: Bool = false
     ) {
+        self.tunnel = tunnel
         self.record = record
         self.state = state
         self.admission = admission
@@ -59,7 +64,7 @@ package final class ForwardPlan: @unchecked Sendable {
         record.attempts = attempts.tried.count
         let provider = attempts.providers.first { $0.name == endpoint.providerName }
         let client = admission.operation.wireFormat
-        if let client, let target = provider?.upstreamFormat(for: client), target != client {
+        if !tunnel, let client, let target = provider?.upstreamFormat(for: client), target != client {
             return translatedAttempt(to: endpoint, provider: provider, from: client, to: target)
         }
         let asksUsage = endpoint.type == .openai || endpoint.type == .mock
@@ -76,7 +81,7 @@ package final class ForwardPlan: @unchecked Sendable {
         if let cutoff = budgetCutoff() { stages.append(cutoff) }
         let plan = UpstreamRequestPlan(
             endpoint: endpoint, dialect: dialect, path: path, query: admission.query.map(String.init),
-            clientHeaders: admission.headers, extraHeaders: provider?.extraHeaders ?? [], requestID: record.id)
+            clientHeaders: admission.headers, extraHeaders: provider?.extraHeaders ?? [], requestID: record.id, tunnel: tunnel)
         let method = HTTPMethod(rawValue: admission.method.rawValue)
         let head = UpstreamClient.http1Head(plan, base: endpoint.baseURL, method: method, bodyLength: sent?.readableBytes)
         var attempt = Attempt(head: head, body: sent, stages: ResponseStages(stages))

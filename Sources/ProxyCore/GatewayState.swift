@@ -21,6 +21,8 @@ package final class GatewayState: Sendable {
     package let environment: EngineEnvironment
     /// The admission guards for this configuration, cheapest first, built once.
     package let guards: GuardChain
+    /// Where tunnel requests may go (the providers' origins and `tunnel.allow_hosts`).
+    package let tunnelTargets: TunnelTargets
 
     /// What models cost (`pricing`), for every request's cost and money budgets.
     package let pricing: PriceTable
@@ -46,6 +48,7 @@ package final class GatewayState: Sendable {
             return Provider(config: provider, isDiscoveredEngine: true, healthFor: health.health(for:))
         }
         routes = RouteTable(providers: providers, routing: config.routing, catalog: catalog)
+        tunnelTargets = TunnelTargets(providers: providers, config: config.tunnel)
         authenticator = ClientAuthenticator(
             globalKeys: config.auth.keys,
             providerKeys: Dictionary(config.providers.map { ($0.name, $0.authKeys) }, uniquingKeysWith: { $0 + $1 })

@@ -74,7 +74,7 @@ package struct KeyGuard: AdmissionGuard {
     package var name: String { "key" }
 
     package func admitHead(_ admission: inout Admission) -> GuardVerdict {
-        if publicPaths.contains(admission.path) { return .admit }
+        if admission.viaTunnel || publicPaths.contains(admission.path) { return .admit }
         let (verdict, identity) = authenticator.check(admission.presentedKey, managed: keys, now: WallClock.nowMs())
         admission.identity = identity
         switch verdict {

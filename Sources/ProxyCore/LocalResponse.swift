@@ -30,6 +30,19 @@ package struct LocalResponse: Sendable {
     }
 }
 
+extension LocalResponse {
+    /// The headers this answer goes out with (its length, the request's id), and what the
+    /// record learns from it (status, bytes).
+    package func fields(accountingIn record: inout RequestRecord) -> HTTPFields {
+        var fields = headers
+        fields[.contentLength] = String(body.readableBytes)
+        fields[.xRequestID] = record.id
+        record.status = status.code
+        record.bytesOut = body.readableBytes
+        return fields
+    }
+}
+
 extension HTTPField.Name {
     package static let xRequestID = HTTPField.Name("x-request-id")!
     package static let retryAfterSeconds = HTTPField.Name("retry-after")!

@@ -53,6 +53,8 @@ package enum RequestPlanner {
         package var bodyLimit: Int { state.config.server.maxRequestSize }
         /// The `Content-Length` the client announced, if any (already checked against the limit).
         package let declaredLength: Int?
+        /// For a tunnel request: the providers its URL resolved to (routing is then decided).
+        var tunnelProviders: [Provider]? = nil
 
         /// The refusal for a body that grew past the limit while it was read.
         package func tooLarge() -> Rejection {
@@ -173,9 +175,14 @@ package enum RequestPlanner {
         record.model = model
         record.stream = operation.isStreaming(bodyFlag: fields?.stream)
 
-        let route = state.routes.resolve(
-            dialect: operation.dialect, hostMatch: pending.hostMatch, path: pending.routePath, model: model,
-            translatable: operation.wireFormat != nil)
+        let route: Result<RouteDecision, GatewayError>
+        if let providers = pending.tunnelProviders {
+            route = .success(RouteDecision(providers: providers, upstreamModel: nil, path: pending.routePath, rule: "tunnel"))
+        } else {
+            route = state.routes.resolve(
+                dialect: operation.dialect, hostMatch: pending.hostMatch, path: pending.routePath, model: model,
+                translatable: operation.wireFormat != nil)
+        }
         pending.admission.model = model
         pending.admission.stream = record.stream
         pending.admission.bodySize = record.bytesIn
@@ -212,7 +219,7 @@ package enum RequestPlanner {
         return .forward(
             ForwardPlan(
                 record: record, state: state, admission: pending.admission, providers: pending.admission.providers ?? decision.providers,
-                path: path, body: body, bodyWithUsage: bodyWithUsage))
+                path: path, body: body, bodyWithUsage: bodyWithUsage, tunnel: pending.tunnelProviders != nil))
     }
 }
 

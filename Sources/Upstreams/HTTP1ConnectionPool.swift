@@ -18,7 +18,7 @@ import ProxyConfig
 /// once its handshake completed, so a handshake failure is a connect failure — the request
 /// never left and another endpoint may be tried.
 package final class HTTP1ConnectionPool: Sendable {
-    let group: any EventLoopGroup
+    package let group: any EventLoopGroup
     let connectTimeout: TimeAmount
     let firstByteTimeout: TimeAmount
     let idleTimeout: TimeAmount
@@ -94,6 +94,9 @@ package final class HTTP1ConnectionPool: Sendable {
             }
         let timeout = connectTimeout
         return bootstrap.connect(host: base.host, port: base.port).flatMap { channel in
+            if base.publicOnly, let address = channel.remoteAddress?.ipAddress, CIDR.isNonPublic(address) != false {
+                return channel.close().flatMapThrowing { throw PoolError.nonPublicAddress }
+            }
             guard context != nil else {
                 handshake.succeed()
                 // Handed over one loop turn later: the connect future completes while the
@@ -195,6 +198,9 @@ package enum PoolError: Error, Equatable, Sendable {
     case closedMidBody
     /// The TLS handshake did not finish within the connect timeout.
     case handshakeTimeout
+    /// The origin must be public (``UpstreamURL/publicOnly``) and its name resolved to a
+    /// private, loopback or link-local address: closed before anything was sent.
+    case nonPublicAddress
 }
 
 /// One pooled connection: its channel and (on the channel's loop) its exchange handler.

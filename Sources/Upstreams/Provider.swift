@@ -34,10 +34,16 @@ package final class Provider: Sendable {
     /// See ``ProviderConfig/openAICompatible``.
     package let openAICompatible: Bool
 
-    package init(config: ProviderConfig, isDiscoveredEngine: Bool = false, healthFor: (String) -> EndpointHealth = { _ in EndpointHealth() }) {
+    /// - Parameter publicOnly: connections must end at public addresses (``UpstreamURL/publicOnly``).
+    package init(
+        config: ProviderConfig, isDiscoveredEngine: Bool = false, publicOnly: Bool = false,
+        healthFor: (String) -> EndpointHealth = { _ in EndpointHealth() }
+    ) {
         name = config.name
         type = config.type
-        baseURL = UpstreamURL(config.baseURL) ?? UpstreamURL("mock://local")!
+        var parsed = UpstreamURL(config.baseURL) ?? UpstreamURL("mock://local")!
+        parsed.publicOnly = publicOnly
+        baseURL = parsed
         if let host = config.host {
             let parts = host.split(separator: "/", maxSplits: 1)
             var name = String(parts[0]).lowercased()

@@ -12,6 +12,13 @@ package struct RouteDecision: Sendable {
     /// Which rule matched, for logs: `host`, `alias`, `engine`, `model`, `learnt`, `glob`,
     /// `prefix`, `mock`, `default_model`, `default_provider`.
     package var rule: String
+
+    package init(providers: [Provider], upstreamModel: String?, path: String, rule: String) {
+        self.providers = providers
+        self.upstreamModel = upstreamModel
+        self.path = path
+        self.rule = rule
+    }
 }
 
 /// The routing decision, as a pure function of an immutable configuration snapshot plus

@@ -72,6 +72,8 @@ package final class UpstreamClient: Sendable {
             case .notSent: return (closed, true)
             case .closedBeforeResponse, .closedMidBody: return (closed, false)
             case .handshakeTimeout: return (.gatewayTimeout("The TLS handshake with the upstream \(endpoint) timed out"), true)
+            case .nonPublicAddress:
+                return (.hostNotAllowed("The upstream \(endpoint) resolves to a private or loopback address, which this route may not reach"), false)
             }
         }
         if error is NIOConnectionError || error is IOError || error is ChannelError {

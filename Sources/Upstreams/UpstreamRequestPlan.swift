@@ -31,10 +31,19 @@ package struct UpstreamRequestPlan: Sendable, Equatable {
     ///   - path: the client's path after any host prefix was stripped, without query.
     ///   - query: the raw query string without `?`, or nil.
     ///   - requestID: the gateway's id for this request, passed on for correlation.
-    package init(endpoint: Endpoint, dialect: Dialect, path: String, query: String?, clientHeaders: HTTPFields, extraHeaders: [(String, String)], requestID: String) {
+    ///   - tunnel: the request came through the tunnel, which names the upstream's own URL:
+    ///     `path` is sent as it is, and the client's credentials (meant for that upstream) are
+    ///     kept unless the endpoint has a key of its own.
+    package init(
+        endpoint: Endpoint, dialect: Dialect, path: String, query: String?, clientHeaders: HTTPFields, extraHeaders: [(String, String)],
+        requestID: String, tunnel: Bool = false
+    ) {
         let base = endpoint.baseURL
         var upstreamPath: String
+        let keepCredentials = tunnel && endpoint.apiKey == nil
         switch (endpoint.type, dialect) {
+        case _ where tunnel:
+            upstreamPath = path
         case (.openai, _), (.mock, _):
             // OpenAI base URLs carry the version (`…/v1`): the client's `/v1` is replaced by it.
             upstreamPath = base.path + (path.hasPrefix("/v1/") || path == "/v1" ? String(path.dropFirst(3)) : path)
@@ -50,7 +59,7 @@ package struct UpstreamRequestPlan: Sendable, Equatable {
         var target = upstreamPath
         if let query, !query.isEmpty {
             // `key=` is a client credential on Gemini routes: never forward it.
-            let kept = query.split(separator: "&", omittingEmptySubsequences: true).filter { !$0.hasPrefix("key=") }
+            let kept = query.split(separator: "&", omittingEmptySubsequences: true).filter { keepCredentials || !$0.hasPrefix("key=") }
             if !kept.isEmpty { target += "?" + kept.joined(separator: "&") }
         }
         self.target = target
@@ -65,7 +74,8 @@ package struct UpstreamRequestPlan: Sendable, Equatable {
         var hasAnthropicVersion = false
         for field in clientHeaders {
             let name = field.name.canonicalName
-            if Self.hopByHop.contains(name) || Self.clientCredentials.contains(name) || connectionListed.contains(name) { continue }
+            if Self.hopByHop.contains(name) || connectionListed.contains(name) { continue }
+            if !keepCredentials, Self.clientCredentials.contains(name) { continue }
             if name == "x-request-id" || name == "accept-encoding" || name == "cookie" { continue }
             if name == "anthropic-version" { hasAnthropicVersion = true }
             headers.append((name, field.value))

@@ -75,21 +75,7 @@ struct StartCommand: AsyncParsableCommand {
             if let acmeDirectory { config.tls.acmeDirectory = acmeDirectory }
             if let acmeCAFile { config.tls.acmeCAFile = acmeCAFile }
         }
-        let configuration: GatewayConfig
-        do {
-            configuration = try loader.load()
-        } catch let error as ConfigError {
-            FileHandle.standardError.write(Data("llm-proxy: the configuration is not valid:\n\(error.description)\n".utf8))
-            throw ExitCode(2)
-        }
-        let format = configuration.logging.format
-        let level = Logger.Level(configuration.logging.level)
-        LoggingSystem.bootstrap { label in LogLineHandler(label: label, level: label == "llmproxy.request" ? .info : level, format: format) }
-        let logger = Logger(label: "llmproxy")
-        for warning in configuration.warnings { logger.warning("\(warning)") }
-        let gateway = Gateway(config: configuration, loader: loader, logger: logger, requestLogger: Logger(label: "llmproxy.request"))
-        defer { LogLineHandler.flush() }
-        try await gateway.run()
+        try await GatewayLaunch.run(loader: loader)
     }
 }
 
@@ -101,4 +87,24 @@ enum ServeMode: String, ExpressibleByArgument, CaseIterable {
     case packagedCA = "packaged-ca"
 
     var tlsMode: TLSMode { TLSMode(rawValue: rawValue) ?? .localHTTP }
+}
+
+/// Loads the configuration (exit 2 with every problem when it is not valid), sets up
+/// logging, and runs the gateway: what `start` and `tunnel serve` share.
+enum GatewayLaunch {
+    static func run(loader: ConfigLoader, serveHTTP: Bool = true) async throws {
+        let configuration: GatewayConfig
+        do {
+            configuration = try loader.load()
+        } catch let error as ConfigError {
+            FileHandle.standardError.write(Data("llm-proxy: the configuration is not valid:\n\(error.description)\n".utf8))
+            throw ExitCode(2)
+        }
+        LoggingSetup.bootstrap(configuration.logging)
+        let logger = Logger(label: "llmproxy")
+        for warning in configuration.warnings { logger.warning("\(warning)") }
+        let gateway = Gateway(config: configuration, loader: loader, logger: logger, requestLogger: Logger(label: "llmproxy.request"))
+        defer { LogLineHandler.flush() }
+        try await gateway.run(serveHTTP: serveHTTP)
+    }
 }

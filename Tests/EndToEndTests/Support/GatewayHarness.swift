@@ -12,6 +12,8 @@ import Synchronization
 final class GatewayHarness: Sendable {
     let gateway: Gateway
     let port: Int
+    /// The tunnel's port, when the configuration enables it (0 otherwise).
+    let tunnelPort: Int
     private let task: Task<Void, any Error>
 
     /// Starts a gateway from YAML (with `discovery.local_engines` off unless the YAML says
@@ -30,6 +32,10 @@ final class GatewayHarness: Sendable {
         if !yaml.contains("database:") && environment["LLMPROXY_DATABASE_URL"] == nil {
             config.database.path = NSTemporaryDirectory() + "llmproxy-test-\(UUID().uuidString)/llmproxy.sqlite"
         }
+        if config.tunnel.enabled {
+            config.tunnel.host = "127.0.0.1"
+            config.tunnel.port = 0
+        }
         config.assignProviderNames()
         let problems = config.validate()
         if !problems.isEmpty { throw ConfigError(problems) }
@@ -38,26 +44,39 @@ final class GatewayHarness: Sendable {
             config: config, loader: ConfigLoader(path: configPath, environment: [:]), logger: quiet, requestLogger: quiet,
             handleSignals: false, extraGuards: extraGuards)
         let ready = AsyncStream<Int>.makeStream()
+        let tunnelReady = AsyncStream<Int>.makeStream()
         let task = Task {
-            defer { ready.continuation.finish() }
-            try await gateway.run { port in ready.continuation.yield(port) }
+            defer {
+                ready.continuation.finish()
+                tunnelReady.continuation.finish()
+            }
+            try await gateway.run(
+                onListening: { port in ready.continuation.yield(port) }, onListeningTunnel: { port in tunnelReady.continuation.yield(port) })
         }
         var port = 0
         for await bound in ready.stream {
             port = bound
             break
         }
+        var tunnelPort = 0
+        if config.tunnel.enabled, port != 0 {
+            for await bound in tunnelReady.stream {
+                tunnelPort = bound
+                break
+            }
+        }
         if port == 0 {
             // The gateway stopped before listening: report why instead of waiting forever.
             try await task.value
             throw ConfigError([ConfigProblem(path: "(test)", message: "the gateway stopped before it listened")])
         }
-        return GatewayHarness(gateway: gateway, port: port, task: task)
+        return GatewayHarness(gateway: gateway, port: port, tunnelPort: tunnelPort, task: task)
     }
 
-    private init(gateway: Gateway, port: Int, task: Task<Void, any Error>) {
+    private init(gateway: Gateway, port: Int, tunnelPort: Int, task: Task<Void, any Error>) {
         self.gateway = gateway
         self.port = port
+        self.tunnelPort = tunnelPort
         self.task = task
     }
 

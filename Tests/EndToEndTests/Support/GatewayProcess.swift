@@ -23,6 +23,15 @@ final class GatewayProcess: Sendable {
         self.output = output
     }
 
+    /// A test that throws between launch and `stop()` must not leave the gateway running
+    /// (it would hold a port and a core for the rest of the run).
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
     var url: String { "http://127.0.0.1:\(port)" }
 
     /// The binary built beside the test bundle (`swift build` puts both in one folder).
