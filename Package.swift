@@ -232,6 +232,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "TunnelTests",
+            dependencies: [
+                "Tunnel", "ProxyConfig", "ProxyCore", "Upstreams", "Dialects",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "ProxyConfigTests",
             dependencies: ["ProxyConfig"],
             swiftSettings: strictSettings

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import PostgresHarness
 import Testing
 
 /// The encrypted tunnel against a gateway in this process and mock upstreams, spoken to by
@@ -312,5 +313,73 @@ struct TunnelTests {
             #expect(await eventually(timeout: .seconds(10)) { upstream.closedEarly >= 2 })
             await session.connection.close()
         }
+    }
+}
+
+/// The tunnel as users run it: `llm-proxy tunnel serve` and `llm-proxy tunnel client` as
+/// processes, the official OpenAI SDK in front.
+@Suite("Encrypted tunnel, processes")
+struct TunnelProcessTests {
+    @Test("the OpenAI SDK through tunnel client → tunnel serve → upstream, streamed and not; a refused request logged with its reason")
+    func sdkThroughTunnel() async throws {
+        let upstream = MockUpstream(name: "primary", requiredKey: "upstream-key-primary")
+        try await upstream.start()
+        let directory = NSTemporaryDirectory() + "llmproxy-tunnel-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let keyFile = directory + "/tunnel.key"
+        try (TunnelTests.keyHex + "\n").write(toFile: keyFile, atomically: true, encoding: .utf8)
+        let config = directory + "/llmproxy.yaml"
+        try """
+        providers:
+          - name: oa
+            type: openai
+            base_url: \(upstream.baseURL)/v1
+            api_key: \(upstream.requiredKey)
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try await GatewayProcess.launch(
+            command: ["tunnel", "serve", "-c", config, "--host", "127.0.0.1", "--port", "0", "--key-file", keyFile], config: config, scheme: "tcp")
+        let client = try await GatewayProcess.launch(
+            command: ["tunnel", "client", "--listen", "127.0.0.1:0", "--server", "127.0.0.1:\(server.port)", "--key-file", keyFile, "--upstream", upstream.baseURL],
+            config: nil)
+        let script = """
+            import sys, openai
+            client = openai.OpenAI(base_url=sys.argv[1], api_key="sk-the-sdk-users-own-key", max_retries=0)
+            reply = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+            assert reply.choices[0].message.content == "hello from primary", reply
+            assert reply.usage.total_tokens == 8, reply.usage
+            parts = [c.choices[0].delta.content for c in client.chat.completions.create(
+                model="stream-4-50", messages=[{"role": "user", "content": "hi"}], stream=True) if c.choices and c.choices[0].delta.content]
+            assert "".join(parts) == "part0 part1 part2 part3 ", parts
+            try:
+                client.chat.completions.create(model="fail-500", messages=[{"role": "user", "content": "hi"}])
+                raise SystemExit("the upstream's 500 did not reach the SDK")
+            except openai.InternalServerError:
+                pass
+            print("ok")
+            """
+        do {
+            try PostgresServer.run("/usr/bin/env", ["python3", "-c", script, client.url + "/v1"])
+            let chats = upstream.received.filter { $0.path == "/v1/chat/completions" }
+            #expect(chats.count == 3)
+            // The provider's configured key went upstream, not the SDK's.
+            #expect(chats.allSatisfy { $0.headers[.authorization] == "Bearer \(upstream.requiredKey)" })
+
+            // A document sealed with another key: refused, and the server says why.
+            let foreign = try XLLMWire.requestDocument(
+                method: "POST", url: "\(upstream.baseURL)/v1/chat/completions", headers: [:], body: TunnelTests.chat, key: TunnelTests.otherKey)
+            let answer = try await TunnelTests.v1(server.port, foreign)
+            #expect(XLLMWire.response(answer, key: TunnelTests.key)?.status == 400)
+            #expect(await eventually { server.log.contains("tunnel request refused") && server.log.contains("decryption failed") })
+            #expect(!server.log.contains("sk-the-sdk-users-own-key") && !client.log.contains("sk-the-sdk-users-own-key"))
+            #expect(!server.log.contains(TunnelTests.keyHex))
+        } catch {
+            await client.stop()
+            await server.stop()
+            await upstream.stop()
+            throw error
+        }
+        await client.stop()
+        await server.stop()
+        await upstream.stop()
     }
 }

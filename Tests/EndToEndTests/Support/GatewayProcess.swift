@@ -46,12 +46,20 @@ final class GatewayProcess: Sendable {
     /// Starts `llm-proxy start -c config --port 0` (with `arguments` after) and waits for its
     /// "listening" line — and, when `tls`, for the HTTPS listener's too.
     static func launch(config: String, arguments: [String] = [], tls: Bool = false, environment: [String: String] = [:]) async throws -> GatewayProcess {
+        try await launch(command: ["start", "-c", config, "--port", "0", "--host", "127.0.0.1"] + arguments, config: config, tls: tls, environment: environment)
+    }
+
+    /// Starts `llm-proxy` with `command` and waits for the log line announcing
+    /// `"address":"<scheme>://127.0.0.1:<port>"` (`tcp` for the tunnel server).
+    static func launch(
+        command: [String], config: String?, scheme: String = "http", tls: Bool = false, environment: [String: String] = [:]
+    ) async throws -> GatewayProcess {
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["start", "-c", config, "--port", "0", "--host", "127.0.0.1"] + arguments
+        process.arguments = command
         var env = ["PATH": "/usr/bin:/bin", "LLMPROXY_DISCOVERY": "false"]
         // Each process gets its own SQLite file unless its configuration names a database.
-        if !((try? String(contentsOfFile: config, encoding: .utf8))?.contains("database:") ?? false) {
+        if let config, !((try? String(contentsOfFile: config, encoding: .utf8))?.contains("database:") ?? false) {
             env["LLMPROXY_DATABASE_PATH"] = NSTemporaryDirectory() + "llmproxy-test-\(UUID().uuidString)/llmproxy.sqlite"
         }
         env.merge(environment) { _, new in new }
@@ -76,7 +84,7 @@ final class GatewayProcess: Sendable {
                 guard let range = text.range(of: marker) else { return nil }
                 return Int(text[range.upperBound...].prefix { $0.isNumber })
             }
-            if let plain = port(after: #""address":"http://127.0.0.1:"#) {
+            if let plain = port(after: "\"address\":\"\(scheme)://127.0.0.1:") {
                 if !tls { return GatewayProcess(process: process, port: plain, httpsPort: nil, output: output) }
                 if let secure = port(after: #""address":"https://127.0.0.1:"#) {
                     return GatewayProcess(process: process, port: plain, httpsPort: secure, output: output)
