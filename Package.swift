@@ -103,7 +103,7 @@ let package = Package(
         .target(
             name: "Tunnel",
             dependencies: [
-                "ProxyConfig", "ProxyCore", "Dialects", "Upstreams",
+                "ProxyConfig", "ProxyCore", "Dialects", "Upstreams", "Store",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -8,6 +8,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CLIENT_KEY = "bench-client-key-0123456789"
 UPSTREAM_KEY = "bench-upstream-key-0123456789"
+TUNNEL_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 TLS_MODEL = "tls-model"  # routed to the HTTPS mock upstream
 
 # A realistic ~1 KB non-streaming chat completion with usage, as OpenAI sends it.
@@ -136,7 +137,7 @@ def self_signed_cert(workdir):
     return cert, key
 
 
-def gateway_yaml(workdir, name, port, mock_port, stream_port, features, tls_port=None, ca_file=None, omit=(), data_dir=None):
+def gateway_yaml(workdir, name, port, mock_port, stream_port, features, tls_port=None, ca_file=None, omit=(), data_dir=None, tunnel_port=None):
     """The gateway's configuration. omit: keys to leave out, as the gateway names them in its
     errors ("upstream.ca_file", "providers.discover_models" for every provider), for a baseline
     binary too old to know them. data_dir: where its SQLite file goes (default: workdir)."""
@@ -163,6 +164,9 @@ def gateway_yaml(workdir, name, port, mock_port, stream_port, features, tls_port
             "budgets": {"owners": "{bench: {tokens: 1000000000000000, cost_usd: 1000000000, period: month}}"},
             "shedding": {"max_in_flight": 100000},
         })
+    if features and tunnel_port:
+        # The encrypted tunnel beside the HTTP listener, in the same process (issue 13).
+        sections["tunnel"] = {"enabled": "true", "host": "127.0.0.1", "port": tunnel_port, "key": f'"{TUNNEL_KEY}"'}
     providers = [
         {"name": "mock-upstream", "type": "openai", "base_url": f'"http://127.0.0.1:{mock_port}/v1"', "api_key": UPSTREAM_KEY, "models": "[gpt-4o-mini]", "discover_models": "false"},
         {"name": "stream-upstream", "type": "openai", "base_url": f'"http://127.0.0.1:{stream_port}/v1"', "api_key": UPSTREAM_KEY, "models": "[stream-model]", "discover_models": "false"},
@@ -340,6 +344,7 @@ def main():
     try:
         mock_port, nginx_port, nginx_stream_port, stream_port, gw_port, tls_port, base_port = (free_port() for _ in range(7))
         nginx_tls_port, gw_tls_http_port, gw_tls_port = (free_port() for _ in range(3))
+        tunnel_port, tunnel_client_port = free_port(), free_port()
         # The non-streaming mock upstream: nginx answering the completion above, over plain
         # HTTP and (same worker) over HTTPS with a throwaway self-signed certificate.
         escaped = COMPLETION.replace("\\", "\\\\").replace("'", "\\'")
@@ -377,7 +382,7 @@ def main():
 
         def start_gateway(features):
             config = gateway_yaml(workdir, "gateway-on" if features else "gateway-off", gw_port, mock_port, stream_port, features,
-                                  tls_port if tls else None, ca_file)
+                                  tls_port if tls else None, ca_file, tunnel_port=tunnel_port)
             proc = procs.start([args.binary, "start", "-c", config], os.path.join(workdir, "gateway.log"), stdin=subprocess.DEVNULL)
             wait_port(gw_port)
             return proc
@@ -389,7 +394,7 @@ def main():
         # The features-on gateway is called with a managed key that has its own rates and a
         # budget (so the key, limit and budget guards all work per request); the baseline binary
         # keeps the configured key.
-        on_yaml = gateway_yaml(workdir, "gateway-on", gw_port, mock_port, stream_port, True, tls_port if tls else None, ca_file)
+        on_yaml = gateway_yaml(workdir, "gateway-on", gw_port, mock_port, stream_port, True, tls_port if tls else None, ca_file, tunnel_port=tunnel_port)
         created = subprocess.run([args.binary, "keys", "create", "-c", on_yaml, "--user", "bench", "--rpm", "100000000", "--tpm", "100000000000",
                                   "--token-budget", "1000000000000000", "--cost-budget", "1000000000", "--budget-period", "month"],
                                  capture_output=True, text=True, stdin=subprocess.DEVNULL)
@@ -456,6 +461,21 @@ def main():
         for connections in (1, 64):
             wrk(via_messages, connections, 1, key["gateway"], dialect="anthropic")  # warm-up
             results[f"c{connections}_translated"] = wrk(via_messages, connections, duration, key["gateway"], dialect="anthropic")
+
+        # Tunnel: wrk → `llm-proxy tunnel client` (local HTTP) → protocol v2 → the gateway's
+        # tunnel → the same upstream, so the difference to the plain rows is what the tunnel
+        # (a second process, AES-GCM both ways, framing) costs.
+        wait_port(tunnel_port)
+        tunnel_client = procs.start([args.binary, "tunnel", "client", "--listen", f"127.0.0.1:{tunnel_client_port}", "--server", f"127.0.0.1:{tunnel_port}",
+                                     "--upstream", f"http://127.0.0.1:{mock_port}"], os.path.join(workdir, "tunnel-client.log"),
+                                    stdin=subprocess.DEVNULL, env=dict(os.environ, LLMPROXY_TUNNEL_KEY=TUNNEL_KEY))
+        wait_port(tunnel_client_port)
+        via_tunnel = f"http://127.0.0.1:{tunnel_client_port}/v1/chat/completions"
+        check_answer(via_tunnel, "")
+        for connections in (1, 64):
+            wrk(via_tunnel, connections, 1)  # warm-up
+            results[f"c{connections}_tunnel"] = wrk(via_tunnel, connections, duration)
+        procs.stop(tunnel_client)
 
         # TLS upstream: the gateway (plain HTTP to the client, HTTPS to the mock, verifying its
         # certificate) against wrk on nginx's HTTPS port directly, so nginx's own TLS is the reference.
@@ -550,6 +570,13 @@ def render(r, smoke):
             lines.append(f"| {c} conn: {p} ms | {ms(d[p + '_us'])} | {ms(n[p + '_us'])} | {ms(g[p + '_us'])} | {ms(o[p + '_us'])} | {ratio(g[p + '_us'], n[p + '_us'])} |")
         for p in ("p50", "p99"):
             lines.append(f"| {c} conn: added {p} ms (over direct) | | {ms(n[p + '_us'] - d[p + '_us'])} | {ms(g[p + '_us'] - d[p + '_us'])} | {ms(o[p + '_us'] - d[p + '_us'])} | |")
+    if "c64_tunnel" in r:
+        lines += ["", "Tunnel (wrk → `llm-proxy tunnel client` → protocol v2 → the gateway's tunnel → upstream; features on):", "",
+                  "| scenario | nginx | gateway, plain HTTP | gateway, through the tunnel | tunnel / plain HTTP | tunnel / nginx |", "|---|---|---|---|---|---|"]
+        for c in (1, 64):
+            n, g, t = r[f"c{c}_nginx"], r[f"c{c}_gateway"], r[f"c{c}_tunnel"]
+            lines.append(f"| c{c} req/s | {n['rps']:.0f} | {g['rps']:.0f} | {t['rps']:.0f} | {ratio(t['rps'], g['rps'])} | {ratio(t['rps'], n['rps'])} |")
+            lines.append(f"| c{c} p50 / p99 ms | {ms(n['p50_us'])} / {ms(n['p99_us'])} | {ms(g['p50_us'])} / {ms(g['p99_us'])} | {ms(t['p50_us'])} / {ms(t['p99_us'])} | | |")
     if "c64_translated" in r:
         lines += ["", "## Translated: Anthropic Messages client → OpenAI-type upstream", "",
                   "The same request and mock as above, sent by an Anthropic client to /v1/messages: the gateway translates it to Chat Completions and the answer back.", "",

@@ -70,8 +70,11 @@ package struct ThreatObserver: RequestObserver {
         if let finding = IntrusionPatterns.inspect(method: record.method, path: record.path, query: record.origin?.query, userAgent: record.origin?.userAgent) {
             return .probe(finding)
         }
-        if record.errorCode == .invalidAPIKey { return .authFailure }
-        if record.errorCode == .notFound { return .unknownPath }
+        // A tunnel document or frame that does not open (or a replayed opening) is a failed
+        // authentication: the key is the tunnel's credential. One that cannot be read at all
+        // is what a scanner sending HTTP to the tunnel's port produces.
+        if record.errorCode == .invalidAPIKey || record.errorCode == .tunnelDecryptFailed || record.errorCode == .tunnelReplay { return .authFailure }
+        if record.errorCode == .notFound || record.errorCode == .tunnelProtocolError { return .unknownPath }
         return nil
     }
 }

@@ -116,6 +116,8 @@ final class LocalRequestHandler: ChannelInboundHandler, TunnelStreamSink {
     private var headSent = false
     private var pausedLink: TunnelLink?
     private var keepAlive = true
+    /// The dialect of the request in flight, for errors the client answers itself.
+    private var dialect = Dialect.openai
 
     init(client: TunnelClient) { self.client = client }
 
@@ -159,6 +161,7 @@ final class LocalRequestHandler: ChannelInboundHandler, TunnelStreamSink {
             return
         }
         let path = String(head.uri.split(separator: "?", maxSplits: 1).first ?? "")
+        dialect = Dialect.guess(path: path)
         let url = client.settings.upstreamBase(for: path) + head.uri
         var headers: [(name: String, value: String)] = []
         for (name, value) in head.headers {
@@ -253,7 +256,7 @@ final class LocalRequestHandler: ChannelInboundHandler, TunnelStreamSink {
             context?.close(promise: nil)
             return
         }
-        answer(GatewayError(status: .badGateway, code: .upstreamError, message: "Tunnel: \(message) (\(code))"), dialect: .openai)
+        answer(GatewayError(status: .badGateway, code: .upstreamError, message: "Tunnel: \(message) (\(code))"), dialect: dialect)
     }
 
     static let hopByHop: Set<String> = [

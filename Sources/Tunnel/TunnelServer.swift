@@ -1,7 +1,9 @@
 import Logging
 import NIOCore
 import NIOPosix
+import ProxyCore
 import ServiceLifecycle
+import Store
 
 /// The tunnel's listener: raw TCP on `tunnel.host:tunnel.port`, both protocol versions on
 /// the one port, told apart by the first byte (`L` of v2's magic; a v1 document begins
@@ -36,6 +38,13 @@ package final class TunnelServer: Service, Sendable {
                         channel.close(promise: nil)
                         return
                     }
+                    // An address on the block list (for example after failed decryptions,
+                    // which count as failed authentications) gets nothing more to read.
+                    let blocks = environment.store.state.environment.limits.blocks
+                    if !blocks.isEmpty, let address = channel.remoteAddress?.ipAddress, blocks.isBlocked(address, nowMs: WallClock.nowMs()) {
+                        channel.close(promise: nil)
+                        return
+                    }
                     try channel.pipeline.syncOperations.addHandler(ProtocolSniffer(environment: environment))
                 }
             }
@@ -47,6 +56,11 @@ package final class TunnelServer: Service, Sendable {
             try? await channel.closeFuture.get()
         } onGracefulShutdown: {
             channel.close(promise: nil)
+        }
+        // Draining: no new connections; those open may finish their requests.
+        let deadline = ContinuousClock.now + .milliseconds(Int64(drain * 1000))
+        while environment.open.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
         }
     }
 }

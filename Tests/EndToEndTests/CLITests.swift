@@ -54,6 +54,23 @@ struct CLITests {
         #expect(result.stderr.contains("no client key is configured"))
     }
 
+    @Test("tunnel: keygen prints a fresh 32-byte key; serve and client refuse a missing or bad key with the fix")
+    func tunnelCommands() throws {
+        let first = try run(["tunnel", "keygen"]), second = try run(["tunnel", "keygen"])
+        let key = first.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(first.status == 0 && key.count == 64 && key.allSatisfy(\.isHexDigit))
+        #expect(key != second.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let serve = try run(
+            ["tunnel", "serve", "--port", "0"],
+            environment: ["LLMPROXY_DISCOVERY": "false", "LLMPROXY_DATABASE_PATH": NSTemporaryDirectory() + "llmproxy-cli-\(UUID().uuidString).sqlite"])
+        #expect(serve.status == 2)
+        #expect(serve.stderr.contains("tunnel.key") && serve.stderr.contains("keygen"))
+        let client = try run(["tunnel", "client", "--server", "127.0.0.1:1", "--key", "too-short"])
+        #expect(client.status == 2)
+        #expect(client.stderr.contains("32-byte"))
+        #expect(!client.stderr.contains("too-short"))
+    }
+
     @Test("--help names only the modes that work")
     func help() throws {
         let result = try run(["start", "--help"])
