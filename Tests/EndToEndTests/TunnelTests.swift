@@ -130,6 +130,46 @@ struct TunnelTests {
             }
             #expect(upstream.received.filter { $0.path != "/v1/models" }.isEmpty)
             #expect(other.received.isEmpty)
+
+            // Every refusal is counted, by who refused it.
+            let metrics = try await TestHTTP.send(.GET, gateway.url + "/metrics")
+            #expect(metrics.body.contains(#"llmproxy_rejections_total{guard="tunnel"}"#))
+            #expect(metrics.body.contains(#"llmproxy_rejections_total{guard="tunnel_allowlist"}"#))
+        }
+    }
+
+    @Test("the engine's guards apply to tunnel requests: past the per-address rate, a 429 with Retry-After in the request's dialect")
+    func guardsApply() async throws {
+        try await withGateway(yaml: { Self.yaml($0["primary"]!) + "\nlimits:\n  ip: {requests_per_minute: 2, burst: 2}\n" }) { gateway, upstreams in
+            let upstream = upstreams["primary"]!
+            var statuses: [Int] = []
+            var last: XLLMWire.Response?
+            for _ in 0..<3 {
+                let document = try XLLMWire.requestDocument(
+                    method: "POST", url: "\(upstream.baseURL)/v1/messages", headers: ["content-type": "application/json"],
+                    body: #"{"model":"claude-3-5-haiku","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#, key: Self.key)
+                last = XLLMWire.response(try await Self.v1(gateway.tunnelPort, document), key: Self.key)
+                statuses.append(last?.status ?? 0)
+            }
+            #expect(statuses == [200, 200, 429])
+            #expect(last?.headers["retry-after"] != nil)
+            #expect(last?.json["type"] as? String == "error", "Anthropic's error shape")
+        }
+    }
+
+    @Test("v1: a document that stops arriving is answered with an encrypted error at the read timeout, not left open")
+    func v1ReadTimeout() async throws {
+        try await withGateway(yaml: { Self.yaml($0["primary"]!).replacingOccurrences(of: "read_timeout: 5", with: "read_timeout: 1") }) { gateway, upstreams in
+            let upstream = upstreams["primary"]!
+            let whole = try XLLMWire.requestDocument(
+                method: "POST", url: "\(upstream.baseURL)/v1/chat/completions", headers: [:], body: Self.chat, key: Self.key)
+            let connection = try await ByteConnection.connect(port: gateway.tunnelPort)
+            try await connection.write(Array(whole.prefix(whole.count / 2)))
+            let answer = await connection.readToEnd(timeout: .seconds(20))
+            await connection.close()
+            let response = try #require(XLLMWire.response(answer, key: Self.key))
+            #expect(response.status == 400)
+            #expect(((response.json["error"] as? [String: Any])?["message"] as? String)?.contains("did not arrive") == true)
         }
     }
 
@@ -393,6 +433,8 @@ struct TunnelProcessTests {
             let answer = try await TunnelTests.v1(server.port, foreign)
             #expect(XLLMWire.response(answer, key: TunnelTests.key)?.status == 400)
             #expect(await eventually { server.log.contains("tunnel request refused") && server.log.contains("decryption failed") })
+            // Each request has its line in the request log, routed by the tunnel.
+            #expect(await eventually { server.log.components(separatedBy: #""route":"tunnel""#).count - 1 >= 4 })
             #expect(!server.log.contains("sk-the-sdk-users-own-key") && !client.log.contains("sk-the-sdk-users-own-key"))
             #expect(!server.log.contains(TunnelTests.keyHex))
         } catch {
