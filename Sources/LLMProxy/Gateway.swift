@@ -91,6 +91,19 @@ package final class Gateway: Sendable {
 
         // The store, when on: keys into memory before the first request, events off the path.
         let metrics = GatewayMetrics()
+        health.observeTransitions { [logger] endpoint, transition in
+            switch transition {
+            case .opened(let reason):
+                logger.warning("circuit breaker opened: no requests to this endpoint for a while", metadata: ["endpoint": .string(endpoint), "reason": .string(reason)])
+                metrics.breakerTransition(endpoint: endpoint, to: "open")
+            case .halfOpened:
+                logger.info("circuit breaker half-open: probing the endpoint", metadata: ["endpoint": .string(endpoint)])
+                metrics.breakerTransition(endpoint: endpoint, to: "half_open")
+            case .closed:
+                logger.info("circuit breaker closed: the endpoint answers again", metadata: ["endpoint": .string(endpoint)])
+                metrics.breakerTransition(endpoint: endpoint, to: "closed")
+            }
+        }
         var dataStore: Store?
         var recorder: EventRecorder?
         var cluster: ClusterMembership?

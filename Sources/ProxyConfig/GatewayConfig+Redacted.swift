@@ -126,6 +126,11 @@ extension GatewayConfig {
                     ("aliases", routing.aliases.isEmpty ? nil : map(routing.aliases.sorted { $0.key < $1.key }.map { ($0.key, str($0.value)) })),
                     ("default_model", routing.defaultModel.map(str)),
                     ("default_provider", routing.defaultProvider.map(str)),
+                    (
+                        "fallbacks",
+                        routing.fallbacks.isEmpty ? nil : map(routing.fallbacks.sorted { $0.key < $1.key }.map { ($0.key, list($0.value.map(str))) })
+                    ),
+                    ("fallback_on_context_length", routing.fallbackOnContextLength ? bool(true) : nil),
                 ])
             ),
             (
@@ -251,6 +256,28 @@ extension GatewayConfig {
                         ("idle_timeout", num(tunnel.idleTimeout)), ("replay_window", num(tunnel.replayWindow)),
                         ("max_streams", int(tunnel.maxStreams)), ("max_connections", int(tunnel.maxConnections)),
                     ])
+            ),
+            (
+                "resilience",
+                map([
+                    (
+                        "retries",
+                        map([
+                            ("max_attempts", int(resilience.retries.maxAttempts)), ("total_timeout", num(resilience.retries.totalTimeout)),
+                            ("max_retry_after", num(resilience.retries.maxRetryAfter)), ("on_status", list(resilience.retries.onStatus.map(int))),
+                        ])
+                    ),
+                    (
+                        "breaker",
+                        map([
+                            ("enabled", bool(resilience.breaker.enabled)), ("consecutive_failures", int(resilience.breaker.consecutiveFailures)),
+                            ("failure_ratio", num(resilience.breaker.failureRatio)), ("minimum_requests", int(resilience.breaker.minimumRequests)),
+                            ("window", num(resilience.breaker.window)), ("open_for", num(resilience.breaker.openFor)),
+                            ("max_open_for", num(resilience.breaker.maxOpenFor)), ("probes", int(resilience.breaker.probes)),
+                            ("probe_successes", int(resilience.breaker.probeSuccesses)),
+                        ])
+                    ),
+                ])
             ),
         ])
         return (try? Yams.serialize(node: root)) ?? ""

@@ -120,6 +120,15 @@ extension GatewayConfig {
             fail("target_urls[\(index)]", "must be an http:// or https:// URL, optionally followed by |key (got \"\(target.url)\")")
         }
         problems += guardProblems()
+        problems += resilience.problems()
+        for (model, chain) in routing.fallbacks.sorted(by: { $0.key < $1.key }) {
+            if !ConfigRange.fallbackModels.contains(chain.count) {
+                fail("routing.fallbacks.\(model)", "must list 1 to 5 models to try after \(model) (got \(chain.count))")
+            }
+            for (index, other) in chain.enumerated() where other == model || other.isEmpty {
+                fail("routing.fallbacks.\(model)[\(index)]", "must name another model than \(model)")
+            }
+        }
         problems += tlsProblems(fileExists: fileExists)
         if tunnel.enabled {
             if !(0...65535).contains(tunnel.port) { fail("tunnel.port", "must be between 1 and 65535, or 0 for any free port (got \(tunnel.port)); the default is 50051") }

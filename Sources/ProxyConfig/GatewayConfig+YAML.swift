@@ -72,7 +72,7 @@ extension GatewayConfig {
 
     private static let topLevelKeys: Set<String> = [
         "server", "upstream", "auth", "providers", "routing", "discovery", "logging", "target_urls", "database", "admin",
-        "limits", "budgets", "pricing", "security", "shedding", "tls", "tunnel",
+        "limits", "budgets", "pricing", "security", "shedding", "tls", "tunnel", "resilience",
         // the multi-provider seed's top-level keys
         "auth_keys", "health_check_interval", "cert_file", "private_key_file",
     ]
@@ -114,6 +114,7 @@ extension GatewayConfig {
         if let node = top["security"] { security.read(node, at: "security", with: &reader) }
         if let node = top["shedding"] { shedding.read(node, at: "shedding", with: &reader) }
         if let node = top["tunnel"] { tunnel.read(node, at: "tunnel", with: &reader) }
+        if let node = top["resilience"] { resilience.read(node, at: "resilience", with: &reader) }
         if let urls = reader.strings(top["target_urls"], at: "target_urls") {
             targetURLs += urls.compactMap(TargetURL.init(spec:))
         }
@@ -177,10 +178,22 @@ extension UpstreamClientConfig {
 
 extension RoutingConfig {
     mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
-        let map = reader.mapping(node, at: path, known: ["aliases", "default_model", "default_provider"])
+        let map = reader.mapping(node, at: path, known: ["aliases", "default_model", "default_provider", "fallbacks", "fallback_on_context_length"])
         aliases = reader.headers(map["aliases"], at: "\(path).aliases") ?? aliases
         defaultModel = reader.string(map["default_model"], at: "\(path).default_model") ?? defaultModel
         defaultProvider = reader.string(map["default_provider"], at: "\(path).default_provider") ?? defaultProvider
+        fallbackOnContextLength = reader.bool(map["fallback_on_context_length"], at: "\(path).fallback_on_context_length") ?? fallbackOnContextLength
+        if let node = map["fallbacks"] {
+            if let pairs = node.mapping {
+                for (key, value) in pairs {
+                    guard let model = reader.string(key, at: "\(path).fallbacks") else { continue }
+                    fallbacks[model] = reader.strings(value, at: "\(path).fallbacks.\(model)") ?? []
+                }
+            } else {
+                reader.problem(
+                    "\(path).fallbacks", "must map a model to the models tried after it, e.g. {claude-sonnet-4-5: [gpt-4.1, gemini-2.5-pro]} (got \(reader.describe(node)))")
+            }
+        }
     }
 }
 

@@ -20,6 +20,7 @@ package struct GatewayConfig: Sendable, Equatable {
     package var shedding = SheddingConfig()
     package var tls = TLSConfig()
     package var tunnel = TunnelConfig()
+    package var resilience = ResilienceConfig()
     /// OpenAI-compatible upstreams given as `TARGET_URLS` (`url1,url2|key`): their models are
     /// learnt from each upstream's `/models` list.
     package var targetURLs: [TargetURL] = []
@@ -176,6 +177,13 @@ package struct RoutingConfig: Sendable, Equatable {
     package var defaultModel: String?
     /// Provider used when no rule matches (by `name`).
     package var defaultProvider: String?
+    /// Models tried in order when every endpoint of a model fails or refuses:
+    /// `{claude-sonnet-4-5: [gpt-4.1, gemini-2.5-pro]}`. Each is routed as if the client had
+    /// asked for it (translated when its provider speaks another dialect).
+    package var fallbacks: [String: [String]] = [:]
+    /// Also fall back when the upstream says the prompt exceeds the model's context window
+    /// (a 400 such as OpenAI's `context_length_exceeded`). Default false.
+    package var fallbackOnContextLength = false
 
     package init() {}
 }

@@ -51,6 +51,19 @@ package final class ForwardExchange: UpstreamResponseSink {
     private let transport: any UpstreamTransport
     private let recorder: RequestRecorder
     private let loop: any EventLoop
+    /// A retryable upstream answer being read to its end and dropped (its connection stays
+    /// reusable), then this step is taken; or nil.
+    private var discarding: AttemptPlan.Step?
+    private var discarded = 0
+    /// A 400 held back (head and up to ``heldLimit`` bytes) to see whether it is a
+    /// context-length error that a fallback model may answer instead.
+    private var held: (head: HTTPResponseHead, body: ByteBuffer)?
+    /// The timer of a retry waiting out its `Retry-After` or back-off.
+    private var waiting: Scheduled<Void>?
+
+    /// Error bodies larger than this are not read to the end: the connection is closed instead.
+    static let discardLimit = 256 * 1024
+    static let heldLimit = 64 * 1024
 
     package init(plan: ForwardPlan, client: any ExchangeClient, transport: any UpstreamTransport, recorder: RequestRecorder, on loop: any EventLoop) {
         self.plan = plan
@@ -77,6 +90,10 @@ package final class ForwardExchange: UpstreamResponseSink {
         finished = true
         upstream?.cancel()
         upstream = nil
+        waiting?.cancel()
+        waiting = nil
+        plan.attempts.abandoned()
+        plan.record.trail = plan.attempts.retries
         plan.record.errorCode = .clientClosed
         if !headSent { plan.record.status = GatewayError.clientClosed.status.code }
         stages.finish(into: &plan.record)
@@ -89,6 +106,14 @@ package final class ForwardExchange: UpstreamResponseSink {
         switch step {
         case .fail(let error): fail(error)
         case .send(let endpoint, let fresh): send(to: endpoint, fresh: fresh)
+        case .retry(let endpoint, let delay):
+            // One timer on this loop, not a task; the client leaving cancels it.
+            waiting = loop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(delay / .nanoseconds(1)))) { [self] in
+                waiting = nil
+                guard !finished else { return }
+                plan.attempts.retryStarted()
+                send(to: endpoint, fresh: false)
+            }
         }
     }
 
@@ -121,15 +146,33 @@ package final class ForwardExchange: UpstreamResponseSink {
     package func upstreamHead(_ head: HTTPResponseHead) {
         guard !finished else { return }
         let upstreamStatus = Int(head.status.code)
-        let firstByte = ContinuousClock.now - plan.record.start
+        let now = ContinuousClock.now
+        let firstByte = now - plan.record.start
+        if let step = plan.attempts.responded(status: upstreamStatus, retryAfter: RetryPolicy.retryAfter(in: head.headers), firstByte: firstByte, now: now) {
+            // An upstream failure another attempt may cure: read this answer away first.
+            discarding = step
+            discarded = 0
+            return
+        }
+        if upstreamStatus == 400, plan.state.config.routing.fallbackOnContextLength, plan.attempts.hasFallback {
+            held = (head, ByteBuffer())
+            return
+        }
+        deliverHead(head, firstByte: firstByte)
+    }
+
+    /// The response head goes to the client: from here nothing is retried.
+    private func deliverHead(_ head: HTTPResponseHead, firstByte: Duration) {
+        let upstreamStatus = Int(head.status.code)
         plan.record.firstByte = firstByte
-        plan.attempts.responded(status: upstreamStatus, firstByte: firstByte)
+        plan.record.trail = plan.attempts.retries
         var status = upstreamStatus
         var headers = head.headers
         stages.head(status: &status, headers: &headers)
         plan.record.status = status
         var fields = plan.state.responseHeaders.clientFields(headers, requestID: plan.record.id)
         plan.record.decorate(&fields, securityHeaders: plan.state.config.security.securityHeaders)
+        if let model = plan.record.model, let name = HTTPField.Name("x-llmproxy-model") { fields[name] = model }
         headSent = true
         let reason = status == upstreamStatus ? head.status.reasonPhrase : HTTPResponse.Status(code: status).reasonPhrase
         client.exchangeHead(HTTPResponse(status: HTTPResponse.Status(code: status, reasonPhrase: reason), headerFields: fields))
@@ -137,6 +180,22 @@ package final class ForwardExchange: UpstreamResponseSink {
 
     package func upstreamBody(_ buffer: ByteBuffer) -> Bool {
         guard !finished else { return false }
+        if discarding != nil {
+            discarded += buffer.readableBytes
+            if discarded > Self.discardLimit { abandonDiscarded() }
+            return true
+        }
+        if var kept = held {
+            held = nil
+            kept.body.writeImmutableBuffer(buffer)
+            if kept.body.readableBytes > Self.heldLimit {
+                // Too large for an error about the context window: it goes out as it is.
+                release(kept)
+                return client.isWritable
+            }
+            held = kept
+            return true
+        }
         guard let out = stages.body(buffer) else { return true }
         plan.record.bytesOut += out.readableBytes
         client.exchangeBody(out)
@@ -148,18 +207,69 @@ package final class ForwardExchange: UpstreamResponseSink {
     }
 
     package func upstreamReadComplete() {
-        if !finished { client.exchangeFlush() }
+        if !finished, discarding == nil, held == nil { client.exchangeFlush() }
     }
 
     package func upstreamEnd() {
         guard !finished else { return }
         upstream = nil
+        if takeDiscardedStep() { return }
+        if let kept = held {
+            held = nil
+            if Self.isContextLengthError(kept.body), let step = plan.attempts.contextTooLong() {
+                next(step)
+                return
+            }
+            release(kept)
+        }
         complete()
+    }
+
+    /// The answer being read away ended: the attempt plan's next step is taken.
+    private func takeDiscardedStep() -> Bool {
+        guard let step = discarding else { return false }
+        discarding = nil
+        next(step)
+        return true
+    }
+
+    /// A discarded answer too large to read away: its connection is closed, the step taken.
+    private func abandonDiscarded() {
+        guard let step = discarding else { return }
+        discarding = nil
+        let running = upstream
+        upstream = nil
+        running?.cancel()
+        next(step)
+    }
+
+    /// A held 400 goes to the client after all.
+    private func release(_ kept: (head: HTTPResponseHead, body: ByteBuffer)) {
+        deliverHead(kept.head, firstByte: ContinuousClock.now - plan.record.start)
+        if kept.body.readableBytes > 0, let out = stages.body(kept.body) {
+            plan.record.bytesOut += out.readableBytes
+            client.exchangeBody(out)
+        }
+    }
+
+    /// Whether an upstream 400 says the prompt does not fit the model's context window, in
+    /// any provider's words (OpenAI's `context_length_exceeded`, Anthropic's "prompt is too
+    /// long", Gemini's "exceeds the maximum number of tokens").
+    static func isContextLengthError(_ body: ByteBuffer) -> Bool {
+        let text = String(buffer: body).lowercased()
+        return text.contains("context_length_exceeded") || text.contains("context length") || text.contains("context window")
+            || text.contains("prompt is too long") || text.contains("maximum number of tokens") || text.contains("too many tokens")
     }
 
     package func upstreamFailed(_ error: PoolError) {
         guard !finished else { return }
         upstream = nil
+        // An answer being read away that broke off was to be dropped anyway.
+        if takeDiscardedStep() { return }
+        if let kept = held {
+            held = nil
+            release(kept)
+        }
         let (gatewayError, retryable) = UpstreamClient.classify(error, endpoint: plan.record.endpoint ?? "?")
         if headSent {
             // Mid-body: nothing can be retried; the client sees the stream cut.
@@ -205,6 +315,7 @@ package final class ForwardExchange: UpstreamResponseSink {
     /// Answers the forwarded request with a gateway error in its dialect.
     private func fail(_ error: GatewayError) {
         finished = true
+        plan.record.trail = plan.attempts.retries
         client.exchangeEnding(self)
         plan.record.errorCode = error.code
         client.exchangeAnswer(.error(error, dialect: plan.dialect), record: &plan.record)

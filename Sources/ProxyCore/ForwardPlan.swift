@@ -15,30 +15,48 @@ package final class ForwardPlan: @unchecked Sendable {
     package let state: GatewayState
     package let admission: Admission
     package var attempts: AttemptPlan
-    /// The path on the route (alias rewrites applied), without query.
-    let path: String
-    let body: ByteBuffer?
-    /// The body asking an OpenAI-compatible upstream for stream usage, when the client
-    /// streams without having asked; the extra chunk is then filtered out of the response.
-    let bodyWithUsage: ByteBuffer?
+    /// What is sent for each model the request may be answered by: the one the client asked
+    /// for, then its fallbacks (`routing.fallbacks`), each with its own model name in the body.
+    package let legs: [Leg]
 
     /// Came through the tunnel: sent to the URL the client named, untranslated (see
     /// ``UpstreamRequestPlan/init(endpoint:dialect:path:query:clientHeaders:extraHeaders:requestID:tunnel:)``).
     let tunnel: Bool
 
-    init(
-        record: RequestRecord, state: GatewayState, admission: Admission, providers: [Provider], path: String, body: ByteBuffer?,
-        bodyWithUsage: ByteBuffer?, tunnel: Bool = false
-    ) {
+    /// One model of the chain and its request.
+    package struct Leg: Sendable {
+        package var model: String?
+        package var providers: [Provider]
+        /// The path on the route (alias rewrites applied), without query.
+        var path: String
+        var body: ByteBuffer?
+        /// The body asking an OpenAI-compatible upstream for stream usage, when the client
+        /// streams without having asked; the extra chunk is then filtered out of the response.
+        var bodyWithUsage: ByteBuffer?
+
+        package init(model: String?, providers: [Provider], path: String, body: ByteBuffer?, bodyWithUsage: ByteBuffer?) {
+            self.model = model
+            self.providers = providers
+            self.path = path
+            self.body = body
+            self.bodyWithUsage = bodyWithUsage
+        }
+    }
+
+    init(record: RequestRecord, state: GatewayState, admission: Admission, legs: [Leg], tunnel: Bool = false) {
         self.tunnel = tunnel
         self.record = record
         self.state = state
         self.admission = admission
-        self.attempts = AttemptPlan(providers: providers)
-        self.path = path
-        self.body = body
-        self.bodyWithUsage = bodyWithUsage
+        self.legs = legs
+        let idempotent = admission.method == .get || admission.method == .head || admission.headers[HTTPField.Name("idempotency-key")!] != nil
+        self.attempts = AttemptPlan(
+            providers: legs[0].providers, fallbacks: legs.dropFirst().map(\.providers), policy: state.retryPolicy, idempotent: idempotent,
+            start: record.start)
     }
+
+    /// The leg being tried.
+    var leg: Leg { legs[attempts.leg] }
 
     package var dialect: Dialect { admission.operation.dialect }
 
@@ -54,15 +72,21 @@ package final class ForwardPlan: @unchecked Sendable {
 
     /// Requests translated so far, by target shape: an attempt plan that fails over between
     /// providers of one dialect translates once.
-    private var translations: [WireFormat: Result<(TranslatedRequest, ChatRequest), GatewayError>] = [:]
+    private var translations: [TranslationKey: Result<(TranslatedRequest, ChatRequest), GatewayError>] = [:]
+    private struct TranslationKey: Hashable {
+        var leg: Int
+        var format: WireFormat
+    }
 
     /// The request for `endpoint` (records it as the endpoint in flight), translated when the
     /// endpoint's provider speaks another dialect than the client; a failure is a request
     /// that cannot be translated (a 400 in the client's dialect).
     package func attempt(to endpoint: Endpoint) -> Result<Attempt, GatewayError> {
         record.endpoint = endpoint.id
-        record.attempts = attempts.tried.count
+        record.attempts = attempts.sent
+        record.model = leg.model
         let provider = attempts.providers.first { $0.name == endpoint.providerName }
+        let (path, body, bodyWithUsage) = (leg.path, leg.body, leg.bodyWithUsage)
         let client = admission.operation.wireFormat
         if !tunnel, let client, let target = provider?.upstreamFormat(for: client), target != client {
             return translatedAttempt(to: endpoint, provider: provider, from: client, to: target)
@@ -99,7 +123,9 @@ package final class ForwardPlan: @unchecked Sendable {
 
     private func translatedAttempt(to endpoint: Endpoint, provider: Provider?, from client: WireFormat, to target: WireFormat) -> Result<Attempt, GatewayError> {
         let translation: Result<(TranslatedRequest, ChatRequest), GatewayError>
-        if let done = translations[target] {
+        let key = TranslationKey(leg: attempts.leg, format: target)
+        let body = leg.body
+        if let done = translations[key] {
             translation = done
         } else {
             let model = record.model ?? ""
@@ -107,7 +133,7 @@ package final class ForwardPlan: @unchecked Sendable {
             translation =
                 body?.withUnsafeReadableBytes { Translator.translate($0, from: client, to: target, model: model, stream: stream) }
                 ?? .failure(.badRequest("The request body must be a JSON object"))
-            translations[target] = translation
+            translations[key] = translation
         }
         guard case .success(let (request, chat)) = translation else {
             if case .failure(let error) = translation { return .failure(error) }
@@ -122,9 +148,9 @@ package final class ForwardPlan: @unchecked Sendable {
         let plan = UpstreamRequestPlan(
             endpoint: endpoint, dialect: target.dialect, path: request.path, query: request.query,
             clientHeaders: Self.headers(admission.headers, for: target), extraHeaders: provider?.extraHeaders ?? [], requestID: record.id)
-        let body = ByteBuffer(string: request.body)
-        let head = UpstreamClient.http1Head(plan, base: endpoint.baseURL, method: .POST, bodyLength: body.readableBytes)
-        return .success(Attempt(head: head, body: body, stages: ResponseStages(stages)))
+        let translated = ByteBuffer(string: request.body)
+        let head = UpstreamClient.http1Head(plan, base: endpoint.baseURL, method: .POST, bodyLength: translated.readableBytes)
+        return .success(Attempt(head: head, body: translated, stages: ResponseStages(stages)))
     }
 
     /// The client's headers minus those that belong to its own dialect's API (an Anthropic
@@ -149,101 +175,5 @@ package final class ForwardPlan: @unchecked Sendable {
         return StreamBudgetCutoff(
             reservation: reservation, pricing: state.pricing, model: record.model, dialect: dialect,
             outputAllowance: Int64(admission.maxOutputTokens ?? state.config.limits.defaultOutputTokens), scale: cutoff)
-    }
-}
-
-/// Which endpoint a forwarded request goes to next, and when to stop: the one state machine
-/// for endpoint choice, retry, failover and health feedback. It returns actions and keeps
-/// no sockets, so every retry rule is tested without a network.
-///
-/// Rules: at most ``maxAttempts`` endpoints per request, each tried once, chosen by weight
-/// among the available ones; a failure moves on only when the request cannot have reached
-/// the upstream (refused connect, TLS failure, a pooled connection found closed before a
-/// byte went out — which is retried once on a fresh connection to the same endpoint first).
-/// Once a response head arrived nothing is retried.
-package struct AttemptPlan: Sendable {
-    /// Endpoints tried per request: the first choice plus up to two others.
-    package static let maxAttempts = 3
-
-    package enum Step: Sendable, Equatable {
-        /// Send the request to `endpoint`; `freshConnection` asks for a new connection
-        /// instead of an idle pooled one.
-        case send(Endpoint, freshConnection: Bool)
-        /// Give up and answer the client with this error.
-        case fail(GatewayError)
-
-        package static func == (lhs: Step, rhs: Step) -> Bool {
-            switch (lhs, rhs) {
-            case (.send(let a, let fa), .send(let b, let fb)): return a === b && fa == fb
-            case (.fail(let a), .fail(let b)): return a == b
-            default: return false
-            }
-        }
-    }
-
-    /// Why an attempt failed before a response head arrived.
-    package struct Failure: Sendable {
-        package var error: GatewayError
-        /// The request cannot have reached the upstream: another endpoint may take it.
-        package var retryable: Bool
-        /// Not one byte was written (a pooled connection found closed): the same endpoint may
-        /// be asked again on a new connection.
-        package var notSent: Bool
-
-        package init(error: GatewayError, retryable: Bool, notSent: Bool = false) {
-            self.error = error
-            self.retryable = retryable
-            self.notSent = notSent
-        }
-    }
-
-    let providers: [Provider]
-    let random: @Sendable () -> Double
-    package private(set) var tried: [Endpoint] = []
-    private var freshRetryUsed = false
-    private var lastError: GatewayError?
-
-    package init(providers: [Provider], random: @escaping @Sendable () -> Double = BalancerRandom.next) {
-        self.providers = providers
-        self.random = random
-    }
-
-    /// The endpoint of the attempt in flight.
-    package var current: Endpoint? { tried.last }
-
-    /// The first attempt, or the next after a retryable failure.
-    package mutating func next() -> Step {
-        guard tried.count < Self.maxAttempts,
-            let endpoint = EndpointSelector.pick(from: providers, excluding: tried, random: random())
-        else {
-            if let lastError { return .fail(lastError) }
-            let count = providers.reduce(0) { $0 + $1.endpoints.count }
-            return .fail(.upstreamUnavailable("All \(count) upstream endpoint(s) for this route are unhealthy; try again shortly"))
-        }
-        tried.append(endpoint)
-        return .send(endpoint, freshConnection: false)
-    }
-
-    /// The attempt in flight failed before a response head: what to do instead.
-    package mutating func failed(_ failure: Failure) -> Step {
-        if failure.notSent, !freshRetryUsed, let endpoint = current {
-            freshRetryUsed = true
-            return .send(endpoint, freshConnection: true)
-        }
-        current?.health.recordFailure(failure.error.message)
-        lastError = failure.error
-        return failure.retryable ? next() : .fail(failure.error)
-    }
-
-    /// The attempt in flight got a response head: feeds the endpoint's health.
-    package func responded(status: Int, firstByte: Duration) {
-        guard let endpoint = current else { return }
-        endpoint.health.recordLatency(firstByte)
-        if status >= 500 { endpoint.health.recordFailure("HTTP \(status)") } else { endpoint.health.recordSuccess() }
-    }
-
-    /// The response broke off after its head (nothing can be retried then).
-    package func failedMidResponse(_ error: GatewayError) {
-        current?.health.recordFailure(error.message)
     }
 }

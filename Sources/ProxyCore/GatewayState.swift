@@ -27,6 +27,9 @@ package final class GatewayState: Sendable {
     /// What models cost (`pricing`), for every request's cost and money budgets.
     package let pricing: PriceTable
 
+    /// `resilience.retries`, read once.
+    package let retryPolicy: RetryPolicy
+
     package let catalog: ModelCatalog
     package let health: HealthRegistry
 
@@ -38,14 +41,17 @@ package final class GatewayState: Sendable {
         self.catalog = catalog
         self.health = health
         self.engines = engines
+        self.retryPolicy = RetryPolicy(config.resilience.retries)
         self.environment = environment
-        var providers = config.providers.map { Provider(config: $0, healthFor: health.health(for:)) }
-        providers += engines.map { Provider(config: $0, isDiscoveredEngine: true, healthFor: health.health(for:)) }
+        let breaker = config.resilience.breaker.enabled ? CircuitBreaker.Settings(config.resilience.breaker) : nil
+        let healthFor: (String) -> EndpointHealth = { health.health(for: $0, breaker: breaker) }
+        var providers = config.providers.map { Provider(config: $0, healthFor: healthFor) }
+        providers += engines.map { Provider(config: $0, isDiscoveredEngine: true, healthFor: healthFor) }
         providers += config.targetURLs.enumerated().map { index, target in
             var provider = ProviderConfig(name: "target-\(index)", type: .openai, baseURL: target.url)
             provider.apiKeys = target.apiKey.map { [WeightedKey(key: $0)] } ?? []
             provider.discoverModels = true
-            return Provider(config: provider, isDiscoveredEngine: true, healthFor: health.health(for:))
+            return Provider(config: provider, isDiscoveredEngine: true, healthFor: healthFor)
         }
         routes = RouteTable(providers: providers, routing: config.routing, catalog: catalog)
         tunnelTargets = TunnelTargets(providers: providers, config: config.tunnel)

@@ -160,7 +160,7 @@ package enum RequestPlanner {
             record.errorCode = error.code
             return .reject(Rejection(error: error, dialect: operation.dialect, record: record))
         }
-        var body = body
+        let body = body
         record.bytesIn = body?.readableBytes ?? 0
 
         var fields: TopLevelFields?
@@ -201,25 +201,53 @@ package enum RequestPlanner {
         }
         record.rule = decision.rule
         record.authenticated = true
-        var path = decision.path
+        let primary = Self.leg(
+            model: model, upstreamModel: decision.upstreamModel, providers: pending.admission.providers ?? decision.providers, path: decision.path,
+            body: body, fields: fields, operation: operation)
+        record.model = primary.model
+        var legs = [primary]
+        // The fallback chain, each model routed as if the client had asked for it.
+        if pending.tunnelProviders == nil, let model, let chain = state.config.routing.fallbacks[model] ?? decision.upstreamModel.flatMap({ state.config.routing.fallbacks[$0] }) {
+            for other in chain {
+                guard
+                    case .success(let found) = state.routes.resolve(
+                        dialect: operation.dialect, hostMatch: nil, path: pending.routePath, model: other, translatable: operation.wireFormat != nil)
+                else { continue }
+                legs.append(
+                    Self.leg(
+                        model: other, upstreamModel: found.upstreamModel ?? other, providers: found.providers, path: found.path, body: body,
+                        fields: fields, operation: operation))
+            }
+        }
+        return .forward(ForwardPlan(record: record, state: state, admission: pending.admission, legs: legs, tunnel: pending.tunnelProviders != nil))
+    }
 
-        if let upstreamModel = decision.upstreamModel {
+    /// The request for one model: its name written into the body (or the Gemini path) when
+    /// it differs from what the client sent, and the body asking for stream usage.
+    static func leg(
+        model: String?, upstreamModel: String?, providers: [Provider], path: String, body: ByteBuffer?, fields: TopLevelFields?, operation: Operation
+    ) -> ForwardPlan.Leg {
+        var body = body
+        var fields = fields
+        var path = path
+        var sentModel = model
+        if let upstreamModel, upstreamModel != model {
             if let range = fields?.modelRange, let original = body {
-                body = original.replacing(range, with: JSONText.quoted(upstreamModel))
+                let rewritten = original.replacing(range, with: JSONText.quoted(upstreamModel))
+                body = rewritten
+                // Offsets moved: the stream-usage rewrite below needs the new ones.
+                if case .success(let scanned) = rewritten.withUnsafeReadableBytes({ TopLevelFields.check($0) }) { fields = scanned }
             } else if let pathModel = operation.pathModel {
                 path = path.replacingFirst("/models/\(pathModel)", with: "/models/\(upstreamModel)")
             }
-            record.model = upstreamModel
+            sentModel = upstreamModel
         }
         // OpenAI-compatible streams report usage only when asked: ask for the client.
         var bodyWithUsage: ByteBuffer?
-        if record.stream, operation.asksStreamUsage, let original = body, let fields {
+        if operation.isStreaming(bodyFlag: fields?.stream), operation.asksStreamUsage, let original = body, let fields {
             bodyWithUsage = StreamUsage.requestingUsage(original, fields: fields)
         }
-        return .forward(
-            ForwardPlan(
-                record: record, state: state, admission: pending.admission, providers: pending.admission.providers ?? decision.providers,
-                path: path, body: body, bodyWithUsage: bodyWithUsage, tunnel: pending.tunnelProviders != nil))
+        return ForwardPlan.Leg(model: sentModel, providers: providers, path: path, body: body, bodyWithUsage: bodyWithUsage)
     }
 }
 

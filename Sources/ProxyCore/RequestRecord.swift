@@ -23,6 +23,9 @@ package struct RequestRecord: Sendable {
     package var firstByte: Duration?
     package var errorCode: ErrorCode?
     package var attempts = 0
+    /// Every upstream attempt that did not answer the client, as `endpoint:outcome`
+    /// (`openai#0:503`, `anthropic#0:upstream_error`): in the log when there was a retry.
+    package var trail: [String] = []
     /// The managed key that opened the request, if one did.
     package var identity: ClientIdentity?
     /// The key check passed (or none was needed). Only such requests are stored as

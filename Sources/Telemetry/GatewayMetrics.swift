@@ -83,6 +83,22 @@ package final class GatewayMetrics: Sendable {
         if record.bytesOut > 0 { bytesOut.increment(by: Int64(record.bytesOut)) }
         if let code = record.errorCode, let counter = upstreamErrors[code] { counter.increment() }
         if let guardName = record.rejectedBy { rejected(by: guardName) }
+        // Retries are rare: a registry lookup per retried attempt is fine.
+        for attempt in record.trail.dropLast() {
+            let outcome = attempt.split(separator: ":").last.map(String.init) ?? "unknown"
+            registry.makeCounter(
+                descriptor: Self.name("upstream_retries", "total", "Upstream attempts that were tried again elsewhere or later, by the outcome that caused it"),
+                labels: [("outcome", outcome)]
+            ).increment()
+        }
+    }
+
+    /// A breaker changed state (`llmproxy_breaker_transitions_total{endpoint, to}`).
+    package func breakerTransition(endpoint: String, to state: String) {
+        registry.makeCounter(
+            descriptor: Self.name("breaker_transitions", "total", "Circuit breaker state changes, by endpoint and new state"),
+            labels: [("endpoint", endpoint), ("to", state)]
+        ).increment()
     }
 
     /// The exposition text, with per-endpoint health gauges refreshed from `state`.
@@ -91,6 +107,10 @@ package final class GatewayMetrics: Sendable {
             for endpoint in provider.endpoints {
                 registry.makeGauge(descriptor: Self.name("upstream_healthy", "", "1 when the endpoint takes traffic"), labels: [("endpoint", endpoint.id)])
                     .set(to: endpoint.health.isAvailable() ? 1.0 : 0.0)
+                let breaker = endpoint.health.breakerState.name
+                registry.makeGauge(
+                    descriptor: Self.name("breaker_state", "", "Circuit breaker of the endpoint: 0 closed, 1 half-open, 2 open"), labels: [("endpoint", endpoint.id)]
+                ).set(to: breaker == "open" ? 2.0 : breaker == "half_open" ? 1.0 : 0.0)
             }
         }
         return registry.emitToBuffer()

@@ -24,6 +24,7 @@ extension RequestRecord {
         if let errorCode { metadata["error"] = .string(errorCode.description) }
         if let rejectedBy { metadata["rejected_by"] = .string(rejectedBy) }
         if attempts > 1 { metadata["attempts"] = .stringConvertible(attempts) }
+        if !trail.isEmpty { metadata["retried"] = .string(trail.joined(separator: ",")) }
         if let identity { metadata["key_id"] = .string(identity.keyID) }
         if let totalTokens { metadata["tokens"] = .stringConvertible(totalTokens) }
         if let translation { metadata["translated"] = .string(translation) }
@@ -49,6 +50,7 @@ extension RequestRecord {
         out += #","path":\#(JSONText.quoted(path))"#
         if let rejectedBy { out += #","rejected_by":\#(JSONText.quoted(rejectedBy))"# }
         out += #","request_id":\#(JSONText.quoted(id))"#
+        if !trail.isEmpty { out += #","retried":\#(JSONText.quoted(trail.joined(separator: ",")))"# }
         if let rule { out += #","route":\#(JSONText.quoted(rule))"# }
         out += #","status":\#(status)"#
         if stream { out += #","stream":true"# }

@@ -1,17 +1,25 @@
-/// Weighted random choice among the available endpoints of the candidate providers.
-/// Allocation-free: two passes over the (few) endpoints instead of building a list.
+/// Weighted random choice among the available endpoints of the candidate providers; when
+/// every one that is healthy is cooling down after a 429/503, among those (the upstream then
+/// answers for itself). Allocation-free: passes over the (few) endpoints instead of a list.
 package enum EndpointSelector {
     /// Picks an endpoint, skipping unavailable ones and those in `excluding` (already tried).
     /// `random` is in [0, 1); injectable so tests can pin the choice.
     package static func pick(
         from providers: [Provider],
         excluding tried: [Endpoint] = [],
-        random: Double = BalancerRandom.next()
+        random: Double = BalancerRandom.next(),
+        now: ContinuousClock.Instant = .now
     ) -> Endpoint? {
-        let now = ContinuousClock.now
+        pick(from: providers, excluding: tried, random: random, now: now, ignoringCoolDown: false)
+            ?? pick(from: providers, excluding: tried, random: random, now: now, ignoringCoolDown: true)
+    }
+
+    private static func pick(
+        from providers: [Provider], excluding tried: [Endpoint], random: Double, now: ContinuousClock.Instant, ignoringCoolDown: Bool
+    ) -> Endpoint? {
         var total = 0.0
         for provider in providers {
-            for endpoint in provider.endpoints where endpoint.health.isAvailable(now: now) && !tried.contains(where: { $0 === endpoint }) {
+            for endpoint in provider.endpoints where endpoint.health.isAvailable(now: now, ignoringCoolDown: ignoringCoolDown) && !tried.contains(where: { $0 === endpoint }) {
                 total += endpoint.weight
             }
         }
@@ -19,7 +27,7 @@ package enum EndpointSelector {
         var target = random * total
         var last: Endpoint?
         for provider in providers {
-            for endpoint in provider.endpoints where endpoint.health.isAvailable(now: now) && !tried.contains(where: { $0 === endpoint }) {
+            for endpoint in provider.endpoints where endpoint.health.isAvailable(now: now, ignoringCoolDown: ignoringCoolDown) && !tried.contains(where: { $0 === endpoint }) {
                 target -= endpoint.weight
                 last = endpoint
                 if target < 0 { return endpoint }

@@ -41,43 +41,36 @@ struct EndpointSelectorTests {
         #expect(EndpointSelector.pick(from: [a, b], excluding: [b.endpoints[0]])?.providerName == "a")
     }
 
-    @Test("three live failures in a row eject an endpoint; a success in between resets the count")
+    @Test("three live failures in a row open the breaker; a success in between resets the count; an active check does not close it")
     func passiveEjection() {
         let health = EndpointHealth()
-        health.recordFailure("x")
-        health.recordFailure("x")
-        health.recordSuccess()
-        health.recordFailure("x")
+        health.recordFailure("x", probe: false)
+        health.recordFailure("x", probe: false)
+        health.recordSuccess(probe: false)
+        health.recordFailure("x", probe: false)
         #expect(health.isAvailable())
-        health.recordFailure("x")
-        health.recordFailure("x")
+        health.recordFailure("x", probe: false)
+        health.recordFailure("x", probe: false)
         #expect(!health.isAvailable())
         #expect(health.lastError == "x")
+        #expect(health.breakerState.name == "open")
+        #expect((health.retryIn() ?? 0) > 9)
+        // Only probes close it: a healthy active check does not let traffic back at once.
         health.recordCheck(healthy: true, error: nil)
-        #expect(health.isAvailable())
-    }
-}
-
-@Suite("Model-name globs")
-struct GlobTests {
-    @Test(
-        "patterns",
-        arguments: [
-            ("gpt-4*", "gpt-4o", true), ("gpt-4*", "gpt-3.5", false), ("*", "", true), ("a?c", "abc", true),
-            ("a?c", "ac", false), ("*-mini", "gpt-4o-mini", true), ("a*b*c", "aXXbYYc", true), ("a*b*c", "aXXbYY", false),
-        ])
-    func matches(pattern: String, text: String, expected: Bool) {
-        #expect(Glob(pattern).matches(text) == expected)
+        #expect(!health.isAvailable())
+        #expect(!health.isAvailable(now: .now + .seconds(9)))
+        #expect(health.isAvailable(now: .now + .seconds(11)))
     }
 
-    @Test("the balancer's draws stay in [0, 1) and spread evenly: ten buckets within 10 % of their share over 100,000 draws")
-    func balancerRandom() {
-        var buckets = [Int](repeating: 0, count: 10)
-        for _ in 0..<100_000 {
-            let draw = BalancerRandom.next()
-            #expect(draw >= 0 && draw < 1)
-            buckets[min(9, Int(draw * 10))] += 1
-        }
-        for count in buckets { #expect((9_000...11_000).contains(count), "\(buckets)") }
+    @Test("a Retry-After cool-down takes the endpoint out until then, and a disabled breaker never opens")
+    func coolDownAndDisabled() {
+        let health = EndpointHealth()
+        health.coolDown(for: .seconds(2), reason: "HTTP 429")
+        #expect(!health.isAvailable())
+        #expect(health.isAvailable(now: .now + .seconds(3)))
+        let off = EndpointHealth(breaker: nil)
+        for _ in 0..<10 { off.recordFailure("x", probe: false) }
+        #expect(off.isAvailable())
+        #expect(off.breakerState.name == "closed")
     }
 }
