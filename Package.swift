@@ -40,7 +40,7 @@ let package = Package(
         .executableTarget(
             name: "llm-proxy",
             dependencies: [
-                "LLMProxy", "ProxyConfig", "Store", "Telemetry", "Certificates", "Tunnel",
+                "LLMProxy", "Admin", "ProxyConfig", "Store", "Telemetry", "Certificates", "Tunnel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

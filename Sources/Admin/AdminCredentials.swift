@@ -15,6 +15,15 @@ package struct AdminCredentials: Sendable {
 
     static let cost: UInt8 = 11
 
+    /// Bcrypt's own thread. On the shared `NIOThreadPool.singleton` a burst of sign-ins (or
+    /// many instances hashing at start) queued ahead of the store's blocking work; one thread
+    /// also means hashing never takes more than one core from the proxy.
+    static let bcryptPool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        return pool
+    }()
+
     /// Resolves the account: configured, stored, or newly generated (and announced once).
     /// When the account differs from the one the current sessions were issued for (another
     /// user name, another password), every session is ended (see ``SessionGeneration``).
@@ -31,6 +40,9 @@ package struct AdminCredentials: Sendable {
     }
 
     private static func account(config: AdminConfig, store: Store, announce: (String, String) -> Void) async throws -> AdminCredentials {
+        if let hash = config.passwordHash {
+            return AdminCredentials(username: config.username ?? "admin", passwordHash: hash)
+        }
         if let username = config.username, let password = config.password {
             // Bcrypt salts every hash: the configured password is compared with the hash the
             // sessions were issued under, and that hash is kept while it still matches.
@@ -61,11 +73,11 @@ package struct AdminCredentials: Sendable {
     }
 
     static func matches(_ password: String, hash: String) async -> Bool {
-        (try? await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }) ?? false
+        (try? await bcryptPool.runIfActive { Bcrypt.verify(password, hash: hash) }) ?? false
     }
 
-    static func hash(_ password: String) async -> String {
-        (try? await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }) ?? Bcrypt.hash(password, cost: cost)
+    package static func hash(_ password: String) async -> String {
+        (try? await bcryptPool.runIfActive { Bcrypt.hash(password, cost: cost) }) ?? Bcrypt.hash(password, cost: cost)
     }
 
     /// 24 characters from an alphabet without look-alikes, from the system's secure source.

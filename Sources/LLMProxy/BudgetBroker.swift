@@ -35,6 +35,9 @@ struct BudgetBroker: Service {
         for task in ledger.leaseWork(nowMs: WallClock.nowMs(), idleMs: idleMs, releaseAll: releaseAll) {
             do {
                 try await Self.carryOut(task, store: store, ledger: ledger)
+            } catch let failed as LeaseFailed {
+                ledger.restore(failed.settled)
+                ok = false
             } catch {
                 ledger.restore(task)
                 ok = false
@@ -43,6 +46,9 @@ struct BudgetBroker: Service {
         return ok
     }
 
+    /// Settles, then leases. A failure puts back only what did not reach the store: once the
+    /// settlement committed, restoring it too would book the same spending twice at the next
+    /// pass (seen as a pool 30 tokens over the events under load).
     static func carryOut(_ task: BudgetLedger.LeaseTask, store: Store, ledger: BudgetLedger) async throws {
         let spentOrReturned = task.spent.tokens > 0 || task.spent.costUSD > 0 || task.returned.tokens > 0 || task.returned.costUSD > 0
         if spentOrReturned {
@@ -51,16 +57,26 @@ struct BudgetBroker: Service {
                 consumed: (task.consumed.tokens, task.consumed.costUSD), returned: (task.returned.tokens, task.returned.costUSD))
         }
         guard let acquire = task.acquire else { return }
-        // A pool row is created seeded with what the events say was spent this period.
-        var seed: (Int64, Double) = (0, 0)
-        if try await store.budgetPool(subject: task.subject, periodStart: task.periodStart) == nil {
-            let subject = BudgetSubject(name: task.subject)
-            let spent = try await store.spend(keyID: subject?.keyID, username: subject?.owner, since: task.periodStart)
-            seed = (spent.tokens, spent.costUSD)
+        do {
+            // A pool row is created seeded with what the events say was spent this period.
+            var seed: (Int64, Double) = (0, 0)
+            if try await store.budgetPool(subject: task.subject, periodStart: task.periodStart) == nil {
+                let subject = BudgetSubject(name: task.subject)
+                let spent = try await store.spend(keyID: subject?.keyID, username: subject?.owner, since: task.periodStart)
+                seed = (spent.tokens, spent.costUSD)
+            }
+            let grant = try await store.leaseBudget(
+                subject: task.subject, periodStart: task.periodStart, tokens: task.budget.tokens, costUSD: task.budget.costUSD,
+                minimum: (acquire.tokens, acquire.costUSD), seed: seed)
+            ledger.addGrant(task.subject, periodStart: task.periodStart, tokens: grant.tokens, costUSD: grant.costUSD)
+        } catch {
+            throw LeaseFailed(settled: task.settled, underlying: error)
         }
-        let grant = try await store.leaseBudget(
-            subject: task.subject, periodStart: task.periodStart, tokens: task.budget.tokens, costUSD: task.budget.costUSD,
-            minimum: (acquire.tokens, acquire.costUSD), seed: seed)
-        ledger.addGrant(task.subject, periodStart: task.periodStart, tokens: grant.tokens, costUSD: grant.costUSD)
+    }
+
+    /// The lease half of a task failed after its settlement was booked.
+    struct LeaseFailed: Error {
+        let settled: BudgetLedger.LeaseTask
+        let underlying: any Error
     }
 }

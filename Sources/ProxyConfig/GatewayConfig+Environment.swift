@@ -70,6 +70,7 @@ extension GatewayConfig {
         if let secret = value("LLMPROXY_JWT_SECRET", "JWT_SECRET") { admin.jwtSecret = secret.value }
         if let user = value("LLMPROXY_ADMIN_USER", "AUTH_USERNAME") { admin.username = user.value }
         if let password = value("LLMPROXY_ADMIN_PASSWORD", "AUTH_PASSWORD") { admin.password = password.value }
+        if let hash = value("LLMPROXY_ADMIN_PASSWORD_HASH") { admin.passwordHash = hash.value }
 
         if let on = flag(value("LLMPROXY_TUNNEL")) { tunnel.enabled = on }
         if let host = value("XLLM_PROXY_HOST", "LLMPROXY_TUNNEL_HOST") { tunnel.host = host.value }

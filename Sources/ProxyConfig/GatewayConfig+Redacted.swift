@@ -115,6 +115,7 @@ extension GatewayConfig {
                     ("jwt_secret", admin.jwtSecret == nil ? nil : redacted),
                     ("username", admin.username.map(str)),
                     ("password", admin.password == nil ? nil : redacted),
+                    ("password_hash", admin.passwordHash == nil ? nil : redacted),
                     ("session_hours", num(admin.sessionHours)),
                 ])
             ),

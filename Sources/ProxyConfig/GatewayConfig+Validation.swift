@@ -35,6 +35,12 @@ extension GatewayConfig {
         }
         if admin.password != nil, admin.username == nil { fail("admin.password", "is set without admin.username (LLMPROXY_ADMIN_USER)") }
         if let password = admin.password, password.count < 8 { fail("admin.password", "must be at least 8 characters") }
+        if admin.password != nil, admin.passwordHash != nil {
+            fail("admin.password_hash", "is set together with admin.password (LLMPROXY_ADMIN_PASSWORD): keep one")
+        }
+        if let hash = admin.passwordHash, !AdminConfig.isBcryptHash(hash) {
+            fail("admin.password_hash", "is not a bcrypt hash ($2b$ and a cost, 60 characters in all); make one with `llm-proxy hash-password`")
+        }
         check("server.drain_timeout", server.drainTimeout, .drainTimeout)
         check("server.request_head_timeout", server.requestHeadTimeout, .requestHeadTimeout)
         check("server.request_body_timeout", server.requestBodyTimeout, .requestBodyTimeout)

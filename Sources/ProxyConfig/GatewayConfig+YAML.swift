@@ -372,7 +372,8 @@ extension DatabaseConfig {
 
 extension AdminConfig {
     mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
-        let map = reader.mapping(node, at: path, known: ["enabled", "allow_cidrs", "deny_cidrs", "cors_origins", "jwt_secret", "username", "password", "session_hours"])
+        let map = reader.mapping(
+            node, at: path, known: ["enabled", "allow_cidrs", "deny_cidrs", "cors_origins", "jwt_secret", "username", "password", "password_hash", "session_hours"])
         enabled = reader.bool(map["enabled"], at: "\(path).enabled") ?? enabled
         allowCIDRs = reader.strings(map["allow_cidrs"], at: "\(path).allow_cidrs") ?? allowCIDRs
         denyCIDRs = reader.strings(map["deny_cidrs"], at: "\(path).deny_cidrs") ?? denyCIDRs
@@ -380,6 +381,7 @@ extension AdminConfig {
         jwtSecret = reader.string(map["jwt_secret"], at: "\(path).jwt_secret") ?? jwtSecret
         username = reader.string(map["username"], at: "\(path).username") ?? username
         password = reader.string(map["password"], at: "\(path).password") ?? password
+        passwordHash = reader.string(map["password_hash"], at: "\(path).password_hash") ?? passwordHash
         sessionHours = reader.double(map["session_hours"], at: "\(path).session_hours") ?? sessionHours
     }
 }

@@ -154,10 +154,26 @@ package struct AdminConfig: Sendable, Equatable {
     /// first start, printed once, and kept only as a hash.
     package var username: String?
     package var password: String?
+    /// The admin password as a bcrypt hash instead (`LLMPROXY_ADMIN_PASSWORD_HASH`; make one
+    /// with `llm-proxy hash-password`): no plaintext in the file or the environment, and no
+    /// hashing at start. User `admin` unless `username` says otherwise.
+    package var passwordHash: String?
     /// Hours an admin session lasts. Default 24.
     package var sessionHours = 24.0
 
     package init() {}
+
+    /// `$2a$`, `$2b$` or `$2y$`, a two-digit cost 04–31, `$`, then 53 characters of bcrypt's
+    /// base 64 (salt and checksum).
+    package static func isBcryptHash(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 60, bytes[0] == 0x24, bytes[1] == 0x32, [0x61, 0x62, 0x79].contains(bytes[2]), bytes[3] == 0x24, bytes[6] == 0x24,
+            let cost = Int(String(decoding: bytes[4...5], as: UTF8.self)), (4...31).contains(cost)
+        else { return false }
+        return bytes[7...].allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || byte == 0x2e || byte == 0x2f
+        }
+    }
 
     /// User names (admins and key owners): 3–50 of `[A-Za-z0-9_.-]`.
     package static func isValidUsername(_ name: String) -> Bool {

@@ -202,7 +202,7 @@ package enum RequestPlanner {
         record.rule = decision.rule
         record.authenticated = true
         let primary = Self.leg(
-            model: model, upstreamModel: decision.upstreamModel, providers: pending.admission.providers ?? decision.providers, path: decision.path,
+            clientModel: model, upstreamModel: decision.upstreamModel, providers: pending.admission.providers ?? decision.providers, path: decision.path,
             body: body, fields: fields, operation: operation)
         record.model = primary.model
         var legs = [primary]
@@ -215,7 +215,7 @@ package enum RequestPlanner {
                 else { continue }
                 legs.append(
                     Self.leg(
-                        model: other, upstreamModel: found.upstreamModel ?? other, providers: found.providers, path: found.path, body: body,
+                        clientModel: model, upstreamModel: found.upstreamModel ?? other, providers: found.providers, path: found.path, body: body,
                         fields: fields, operation: operation))
             }
         }
@@ -223,9 +223,10 @@ package enum RequestPlanner {
     }
 
     /// The request for one model: its name written into the body (or the Gemini path) when
-    /// it differs from what the client sent, and the body asking for stream usage.
+    /// it differs from what the client sent (`clientModel`: an alias's target, a fallback),
+    /// and the body asking for stream usage.
     static func leg(
-        model: String?, upstreamModel: String?, providers: [Provider], path: String, body: ByteBuffer?, fields: TopLevelFields?, operation: Operation
+        clientModel model: String?, upstreamModel: String?, providers: [Provider], path: String, body: ByteBuffer?, fields: TopLevelFields?, operation: Operation
     ) -> ForwardPlan.Leg {
         var body = body
         var fields = fields

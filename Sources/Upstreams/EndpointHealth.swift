@@ -13,6 +13,9 @@ package final class EndpointHealth: Sendable {
     package let id: String
     private let activeHealthy = Atomic<Bool>(true)
     private let coolingUntilNanos = Atomic<UInt64>(0)
+    /// When the active checker looks again (0 = not known), for the `Retry-After` of a 503
+    /// while the check says the endpoint is down.
+    private let nextCheckNanos = Atomic<UInt64>(0)
     /// The breaker's state as a number (0 closed, 1 open, 2 half-open), so the request path
     /// reads an atomic while the breaker is closed.
     private let breakerCode = Atomic<UInt8>(0)
@@ -67,9 +70,14 @@ package final class EndpointHealth: Sendable {
     }
 
     /// Seconds until this endpoint takes traffic again (a breaker's open time or a
-    /// cool-down); nil when it does now, or when only an active check can bring it back.
+    /// cool-down; when the active check found it down, until the check looks again); nil
+    /// when it does now, or when nobody knows.
     package func retryIn(now: ContinuousClock.Instant = .now) -> Double? {
-        guard activeHealthy.load(ordering: .relaxed), !isAvailable(now: now) else { return nil }
+        guard activeHealthy.load(ordering: .relaxed) else {
+            let next = Int64(bitPattern: nextCheckNanos.load(ordering: .relaxed) &- Self.nanos(now))
+            return nextCheckNanos.load(ordering: .relaxed) == 0 ? nil : max(Double(next) / 1e9, 0.001)
+        }
+        guard !isAvailable(now: now) else { return nil }
         var seconds = 0.0
         let cooling = Int64(bitPattern: coolingUntilNanos.load(ordering: .relaxed) &- Self.nanos(now))
         if cooling > 0 { seconds = Double(cooling) / 1e9 }
@@ -107,9 +115,10 @@ package final class EndpointHealth: Sendable {
         }
     }
 
-    /// The active checker's result.
-    package func recordCheck(healthy: Bool, error: String?) {
+    /// The active checker's result; `nextIn`: when it checks again.
+    package func recordCheck(healthy: Bool, error: String?, nextIn: Duration? = nil, now: ContinuousClock.Instant = .now) {
         activeHealthy.store(healthy, ordering: .relaxed)
+        nextCheckNanos.store(nextIn.map { Self.nanos(now + $0) } ?? 0, ordering: .relaxed)
         if !healthy { lastErrorBox.withLock { $0 = error } }
     }
 

@@ -274,7 +274,7 @@ package final class UpstreamMonitor: Service, Sendable {
                 failure = "cannot connect to \(endpoint.baseURL.origin): \(error)"
             }
         }
-        endpoint.health.recordCheck(healthy: failure == nil, error: failure)
+        endpoint.health.recordCheck(healthy: failure == nil, error: failure, nextIn: .milliseconds(Int(provider.healthCheckInterval * 1000)))
         if wasHealthy, let failure {
             logger.warning("upstream endpoint unhealthy", metadata: ["endpoint": .string(endpoint.id), "reason": .string(failure)])
         } else if !wasHealthy, failure == nil {

@@ -7,7 +7,10 @@ struct LLMProxyCommand: AsyncParsableCommand {
         commandName: "llm-proxy",
         abstract: "A self-hosted gateway for OpenAI, Anthropic, Gemini and local LLM engines.",
         version: GatewayVersion.current,
-        subcommands: [StartCommand.self, ConfigCommand.self, KeysCommand.self, BlocksCommand.self, CertsCommand.self, TunnelCommand.self]
+        subcommands: [
+            StartCommand.self, ConfigCommand.self, KeysCommand.self, BlocksCommand.self, CertsCommand.self, TunnelCommand.self,
+            HashPasswordCommand.self,
+        ]
     )
 }
 

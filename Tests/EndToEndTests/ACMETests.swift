@@ -122,18 +122,18 @@ struct ACMETests {
         try pebble.issuingRoots(into: roots)
         try TLSListenerTests.requests(ca: roots, url: "https://localhost:\(https)", http: "--http2")
         try TLSListenerTests.requests(ca: roots, url: "https://localhost:\(https)", http: "--http1.1")
-        try TLSListenerTests.sdk(ca: roots, url: "https://localhost:\(https)")
-        let issued = try TLSListenerTests.servedFingerprint(port: https, ca: roots)
+        try await TLSListenerTests.sdk(ca: roots, url: "https://localhost:\(https)")
+        let issued = try await TLSListenerTests.servedFingerprint(port: https, ca: roots)
         let account = try String(contentsOfFile: folder + "/tls/acme/account.json", encoding: .utf8)
 
         // Renewal on request: a new certificate, served without a restart.
         let binary = GatewayProcess.binary.path
-        try PostgresServer.run(binary, ["certs", "renew", "-c", config, "--mode", "https-acme", "--domain", "localhost"])
+        try await PostgresServer.runAside(binary, ["certs", "renew", "-c", config, "--mode", "https-acme", "--domain", "localhost"])
         #expect(await Self.waitFor("certificate issued", in: gateway, count: 2), "\(gateway.log)")
         var renewed = issued
         for _ in 0..<50 where renewed == issued {
             try await Task.sleep(for: .milliseconds(100))
-            renewed = try TLSListenerTests.servedFingerprint(port: https, ca: roots)
+            renewed = try await TLSListenerTests.servedFingerprint(port: https, ca: roots)
         }
         #expect(renewed != issued)
         await gateway.stop()
@@ -141,7 +141,8 @@ struct ACMETests {
         // A restart reuses the account and the stored certificate: no new order.
         let again = try await Self.launch(config: config, httpPort: httpPort, pebble: pebble, domains: ["localhost"])
         let againHTTPS = try #require(again.httpsPort)
-        #expect(try TLSListenerTests.servedFingerprint(port: againHTTPS, ca: roots) == renewed)
+        let servedAgain = try await TLSListenerTests.servedFingerprint(port: againHTTPS, ca: roots)
+        #expect(servedAgain == renewed)
         try await Task.sleep(for: .seconds(3))
         #expect(!again.log.contains("ordering a certificate"))
         #expect(try String(contentsOfFile: folder + "/tls/acme/account.json", encoding: .utf8) == account)

@@ -22,12 +22,12 @@ struct BrowserTests {
         let gateway = try await GatewayProcess.launch(config: config.path)
         let artifacts = Self.root.appendingPathComponent("test-artifacts/admin-ui").path
         let script = Self.root.appendingPathComponent("Tests/Browser/admin_flow.py").path
-        let outcome: Result<Void, any Error> = await withCheckedContinuation { continuation in
-            // Its own thread: the script blocks for seconds.
-            Thread {
-                continuation.resume(
-                    returning: Result { try PostgresServer.run("/usr/bin/env", ["python3", script, gateway.url, "root", "correct horse battery staple", artifacts]) })
-            }.start()
+        let outcome: Result<Void, any Error>
+        do {
+            try await PostgresServer.runAside("/usr/bin/env", ["python3", script, gateway.url, "root", "correct horse battery staple", artifacts])
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
         }
         gateway.signal(SIGTERM)
         _ = await gateway.waitForExit(timeout: .seconds(10))

@@ -5,19 +5,49 @@ import Testing
 
 @Suite("Command line")
 struct CLITests {
-    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+    func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = GatewayProcess.binary
         process.arguments = arguments
         process.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { _, new in new }
-        let out = Pipe(), err = Pipe()
+        let out = Pipe(), err = Pipe(), stdin = Pipe()
         process.standardOutput = out
         process.standardError = err
+        process.standardInput = stdin
         try process.run()
+        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+        try? stdin.fileHandleForWriting.close()
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test("hash-password prints a bcrypt hash of the password on stdin; a gateway configured with it signs the admin in; bad hashes are config errors")
+    func hashPassword() async throws {
+        let hashed = try run(["hash-password"], input: "correct horse battery\n")
+        #expect(hashed.status == 0, "\(hashed.stderr)")
+        let hash = hashed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(hash.hasPrefix("$2") && hash.dropFirst(3).hasPrefix("$11$") && hash.count == 60, "\(hash)")
+        #expect(!hashed.stdout.contains("correct horse"))
+        #expect(try run(["hash-password"], input: "").status != 0)
+        #expect(try run(["hash-password"], input: "short\n").stderr.contains("at least 8"))
+
+        let gateway = try await GatewayHarness.start(yaml: "admin: {password_hash: \"\(hash)\"}\nproviders:\n  - {name: m, type: mock, models: [m1]}")
+        let signedIn = try await TestHTTP.send(.POST, "\(gateway.url)/auth/login", body: #"{"username":"admin","password":"correct horse battery"}"#)
+        #expect(signedIn.status == 200, "\(signedIn.body)")
+        let wrong = try await TestHTTP.send(.POST, "\(gateway.url)/auth/login", body: #"{"username":"admin","password":"correct horse batter"}"#)
+        #expect(wrong.status == 401)
+        await gateway.stop()
+
+        let bad = try TempFile("admin: {password_hash: \"not-a-hash\"}\n")
+        let checked = try run(["config", "check", "-c", bad.path])
+        #expect(checked.status != 0)
+        #expect(checked.stderr.contains("admin.password_hash") && checked.stderr.contains("llm-proxy hash-password"), "\(checked.stderr)")
+        let both = try TempFile("admin: {username: root, password: \"long enough\", password_hash: \"\(hash)\"}\n")
+        #expect(try run(["config", "check", "-c", both.path]).stderr.contains("keep one"))
+        bad.remove()
+        both.remove()
     }
 
     @Test("config check prints the effective configuration with secrets redacted and exits 0")

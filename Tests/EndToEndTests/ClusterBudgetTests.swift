@@ -11,7 +11,7 @@ import Testing
 struct ClusterBudgetTests {
     @Test("three instances, 60 concurrent requests and then a steady stream: the cluster admits no more than the budget covers; measured overshoot 0")
     func threeInstances() async throws {
-        let databaseURL = try PostgresServer.shared.get().createDatabase()
+        let databaseURL = try await PostgresServer.sharedDatabase()
         let store = try await Store.openPostgres(url: databaseURL, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
         // Each request reserves body/4 + 1 + max_tokens and really uses body/4 + 19 (the mock's
         // answer): the reservation is the usage, plus one token.

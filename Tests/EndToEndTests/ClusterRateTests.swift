@@ -12,7 +12,7 @@ import Testing
 struct ClusterRateTests {
     @Test("three instances admit exactly a key's rate and concurrency between them; skewed traffic gets one part; one leaving hands its part on")
     func threeInstances() async throws {
-        let databaseURL = try PostgresServer.shared.get().createDatabase()
+        let databaseURL = try await PostgresServer.sharedDatabase()
         let store = try await Store.openPostgres(url: databaseURL, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
         let now = WallClock.nowMs()
         // 9 a minute: parts of 3 per instance, each refilling one every 20 s (longer than the test's bursts take).

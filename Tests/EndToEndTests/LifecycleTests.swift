@@ -9,7 +9,7 @@ struct LifecycleTests {
     static func config(_ upstream: MockUpstream, models: [String], extra: String = "") -> String {
         """
         server:
-          drain_timeout: 10
+          drain_timeout: 30
         logging:
           requests: false
         providers:
@@ -90,12 +90,12 @@ struct LifecycleTests {
     func drainOnSigterm() async throws {
         let upstream = MockUpstream(name: "alpha", requiredKey: "upstream-key-alpha")
         try await upstream.start()
-        let file = try TempFile(Self.config(upstream, models: ["stream-20-250"]))
+        let file = try TempFile(Self.config(upstream, models: ["stream-40-250"]))
         let gateway = try await GatewayProcess.launch(config: file.path)
 
         var request = HTTPClientRequest(url: "\(gateway.url)/v1/chat/completions")
         request.method = .POST
-        request.body = .bytes(ByteBuffer(string: #"{"model":"stream-20-250","stream":true,"messages":[]}"#))
+        request.body = .bytes(ByteBuffer(string: #"{"model":"stream-40-250","stream":true,"messages":[]}"#))
         let response = try await TestHTTP.client.execute(request, timeout: .seconds(30))
         var received = ""
         var signalled = false
@@ -104,15 +104,15 @@ struct LifecycleTests {
             if !signalled {
                 signalled = true
                 gateway.signal(SIGTERM)
-                // The listener closes while the stream (5 s) still runs: a new connection
+                // The listener closes while the stream (10 s) still runs: a new connection
                 // cannot get in. Polled, not timed: a loaded machine may take a moment to
                 // deliver the signal.
-                #expect(await eventually(timeout: .seconds(4)) { gateway.refusesConnections }, "the listener stayed open after SIGTERM")
+                #expect(await eventually(timeout: .seconds(8)) { gateway.refusesConnections }, "the listener stayed open after SIGTERM")
                 #expect(gateway.isRunning, "the gateway exited before its stream had finished")
             }
         }
         #expect(received.hasSuffix("data: [DONE]\n\n"))
-        #expect(received.components(separatedBy: "part").count == 21)
+        #expect(received.components(separatedBy: "part").count == 41)
         #expect(await gateway.waitForExit(timeout: .seconds(15)) == 0)
         #expect(gateway.log.contains("draining"))
         file.remove()
@@ -123,7 +123,7 @@ struct LifecycleTests {
     func drainTimeout() async throws {
         let upstream = MockUpstream(name: "alpha", requiredKey: "upstream-key-alpha")
         try await upstream.start()
-        let file = try TempFile(Self.config(upstream, models: ["long-stream"]).replacingOccurrences(of: "drain_timeout: 10", with: "drain_timeout: 1"))
+        let file = try TempFile(Self.config(upstream, models: ["long-stream"]).replacingOccurrences(of: "drain_timeout: 30", with: "drain_timeout: 1"))
         let gateway = try await GatewayProcess.launch(config: file.path)
         var request = HTTPClientRequest(url: "\(gateway.url)/v1/chat/completions")
         request.method = .POST

@@ -277,7 +277,7 @@ struct LimitTests {
         // A request reserves its prompt (body / 4) and default_output_tokens (20); the budget
         // of 100 tokens lets the stream run past that until about 85 output tokens (~340
         // bytes of text, some 50 of the upstream's chunks), then cuts it. The upstream would
-        // send 400 chunks over 10 s: even a gateway delayed by seconds on a loaded machine cuts
+        // send 400 chunks over 40 s: even a gateway delayed by seconds on a loaded machine cuts
         // the stream (and closes the upstream) long before the upstream could finish.
         var secrets: [String] = []
         for name in ["openai", "anthropic", "gemini"] {
@@ -291,12 +291,12 @@ struct LimitTests {
             gateway, upstreams in
             let upstream = upstreams["primary"]!
             let requests: [(String, [(String, String)], String, String)] = [
-                ("/v1/chat/completions", [("Authorization", "Bearer \(secrets[0])")], #"{"model":"stream-400-25","stream":true,"messages":[]}"#, "data: [DONE]\n\n"),
+                ("/v1/chat/completions", [("Authorization", "Bearer \(secrets[0])")], #"{"model":"stream-400-100","stream":true,"messages":[]}"#, "data: [DONE]\n\n"),
                 (
                     "/v1/messages", [("x-api-key", secrets[1]), ("anthropic-version", "2023-06-01")],
-                    #"{"model":"claude-stream-400-25","stream":true,"messages":[]}"#, "event: error\ndata: "
+                    #"{"model":"claude-stream-400-100","stream":true,"messages":[]}"#, "event: error\ndata: "
                 ),
-                ("/v1beta/models/gemini-stream-400-25:streamGenerateContent?alt=sse", [("x-goog-api-key", secrets[2])], #"{"contents":[]}"#, "data: {\"error\":"),
+                ("/v1beta/models/gemini-stream-400-100:streamGenerateContent?alt=sse", [("x-goog-api-key", secrets[2])], #"{"contents":[]}"#, "data: {\"error\":"),
             ]
             for (index, (route, headers, body, ending)) in requests.enumerated() {
                 let cancelledBefore = upstream.closedEarly

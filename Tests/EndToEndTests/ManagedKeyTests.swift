@@ -111,7 +111,7 @@ struct ManagedKeyTests {
 
     @Test("PostgreSQL: a key created or revoked elsewhere is honoured by two running gateways at once (change feed, not the resync)")
     func twoInstancesOnPostgres() async throws {
-        let databaseURL = try PostgresServer.shared.get().createDatabase()
+        let databaseURL = try await PostgresServer.sharedDatabase()
         let upstream = MockUpstream(name: "primary", requiredKey: "upstream-key-primary")
         try await upstream.start()
         let yaml = Configs.threeProviders(upstream, extra: "database:\n  url: \"\(databaseURL)\"")
@@ -145,7 +145,7 @@ struct ManagedKeyTests {
 
     @Test("PostgreSQL: signing out on one instance ends the admin's sessions on the other within two seconds (issue 8.13)")
     func logoutAcrossInstances() async throws {
-        let databaseURL = try PostgresServer.shared.get().createDatabase()
+        let databaseURL = try await PostgresServer.sharedDatabase()
         let upstream = MockUpstream(name: "primary", requiredKey: "upstream-key-primary")
         try await upstream.start()
         let yaml = Configs.threeProviders(upstream, extra: "database:\n  url: \"\(databaseURL)\"\nadmin:\n  username: root\n  password: \"correct horse battery staple\"")
@@ -167,7 +167,7 @@ struct ManagedKeyTests {
 
     @Test("PostgreSQL: a gateway whose change feed is idle still shuts down promptly")
     func quietShutdown() async throws {
-        let databaseURL = try PostgresServer.shared.get().createDatabase()
+        let databaseURL = try await PostgresServer.sharedDatabase()
         let upstream = MockUpstream(name: "primary", requiredKey: "upstream-key-primary")
         try await upstream.start()
         let gateway = try await GatewayHarness.start(yaml: Configs.threeProviders(upstream, extra: "database:\n  url: \"\(databaseURL)\""))
@@ -181,8 +181,8 @@ struct ManagedKeyTests {
 
     @Test("PostgreSQL outage: requests keep being served from memory, readiness says degraded, events catch up on recovery")
     func outageAndRecovery() async throws {
-        let server = try PostgresServer()
-        let databaseURL = try server.createDatabase()
+        let server = try await PostgresServer.aside { try PostgresServer() }
+        let databaseURL = try await PostgresServer.aside { try server.createDatabase() }
         let upstream = MockUpstream(name: "primary", requiredKey: "upstream-key-primary")
         try await upstream.start()
         // A queue of 3 events: the outage below overflows it on purpose.
@@ -194,7 +194,7 @@ struct ManagedKeyTests {
         let url = "\(gateway.url)/v1/chat/completions"
         #expect(try await Self.within(.seconds(5)) { try await TestHTTP.send(.POST, url, headers: Self.bearer(secret), body: Self.chat).status == 200 } != nil)
 
-        try server.stopServer()
+        try await PostgresServer.aside { try server.stopServer() }
         // Far more than the queue and one batch in flight can hold, however fast the
         // recorder noticed the outage: some must be dropped.
         for _ in 0..<20 {
@@ -206,7 +206,7 @@ struct ManagedKeyTests {
         }
         #expect(degraded != nil)
 
-        try server.startServer()
+        try await PostgresServer.aside { try server.startServer() }
         let recovered = try await Self.within(.seconds(30)) {
             try await TestHTTP.send(.GET, "\(gateway.url)/health/ready").body.contains("\"ready\"")
         }
@@ -228,7 +228,7 @@ struct ManagedKeyTests {
         #expect(stored + dropped >= 21, "an event was lost without being counted")
         await reopened.close()
         await upstream.stop()
-        try? server.stopServer()
+        _ = try? await PostgresServer.aside { try server.stopServer() }
     }
 
     @Test("SIGTERM with events still queued: every one is written before the process exits")

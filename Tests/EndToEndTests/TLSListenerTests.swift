@@ -59,7 +59,7 @@ struct TLSListenerTests {
 
     /// The SHA-256 of the certificate a new connection to `port` is served (as
     /// `CertificateBundle.fingerprint` writes it).
-    static func servedFingerprint(port: Int, ca: String) throws -> String {
+    static func servedFingerprint(port: Int, ca: String) async throws -> String {
         let out = NSTemporaryDirectory() + "llmproxy-fp-\(UUID().uuidString)"
         defer { unlink(out) }
         let script = """
@@ -67,12 +67,12 @@ struct TLSListenerTests {
             der = ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate(("127.0.0.1", int(sys.argv[1])), ca_certs=sys.argv[2]))
             open(sys.argv[3], "w").write(":".join("%02X" % b for b in hashlib.sha256(der).digest()))
             """
-        try PostgresServer.run("/usr/bin/env", ["python3", "-c", script, String(port), ca, out])
+        try await PostgresServer.runAside("/usr/bin/env", ["python3", "-c", script, String(port), ca, out])
         return try String(contentsOfFile: out, encoding: .utf8)
     }
 
     /// The official OpenAI SDK over HTTPS, trusting `ca`: a completion and a stream.
-    static func sdk(ca: String, url: String) throws {
+    static func sdk(ca: String, url: String) async throws {
         let script = """
             import httpx, openai, sys
             client = openai.OpenAI(base_url=sys.argv[1], api_key=sys.argv[2], http_client=httpx.Client(verify=sys.argv[3]))
@@ -81,7 +81,7 @@ struct TLSListenerTests {
             chunks = list(client.chat.completions.create(model="m1", messages=[{"role": "user", "content": "hi"}], stream=True))
             assert len(chunks) >= 3, chunks
             """
-        try PostgresServer.run("/usr/bin/env", ["python3", "-c", script, url + "/v1", Configs.clientKey, ca])
+        try await PostgresServer.runAside("/usr/bin/env", ["python3", "-c", script, url + "/v1", Configs.clientKey, ca])
     }
 
     static func requests(ca: String, url: String, http: String) throws {
@@ -108,7 +108,7 @@ struct TLSListenerTests {
         let ca = folder + "/tls/dev-selfsigned/cert.pem"
         try Self.requests(ca: ca, url: "https://localhost:\(https)", http: "--http1.1")
         try Self.requests(ca: ca, url: "https://127.0.0.1:\(https)", http: "--http2")
-        try Self.sdk(ca: ca, url: "https://localhost:\(https)")
+        try await Self.sdk(ca: ca, url: "https://localhost:\(https)")
         let bundle = try CertificateBundle(
             chainPEM: try String(contentsOfFile: ca, encoding: .utf8),
             keyPEM: try String(contentsOfFile: folder + "/tls/dev-selfsigned/cert-key.pem", encoding: .utf8))
@@ -136,7 +136,7 @@ struct TLSListenerTests {
         #expect(redirect == "301 https://127.0.0.1:\(https)/v1/models?x=1")
         let post = try Self.curlWrite("%{http_code}", ["-X", "POST", "-d", "{}", "http://127.0.0.1:\(gateway.port)/v1/chat/completions"])
         #expect(post == "308")
-        try Self.sdk(ca: ca, url: "https://127.0.0.1:\(https)")
+        try await Self.sdk(ca: ca, url: "https://127.0.0.1:\(https)")
         // The admin session cookie is Secure over TLS, on both protocols.
         for http in ["--http1.1", "--http2"] {
             let cookie = try Self.curlWrite(
@@ -159,21 +159,21 @@ struct TLSListenerTests {
         let root = folder + "/tls/ca/root.pem"
         try Self.requests(ca: root, url: "https://localhost:\(https)", http: "--http1.1")
         try Self.requests(ca: root, url: "https://localhost:\(https)", http: "--http2")
-        try Self.sdk(ca: root, url: "https://localhost:\(https)")
+        try await Self.sdk(ca: root, url: "https://localhost:\(https)")
         // Without the root, the handshake is refused.
         #expect(throws: (any Error).self) { try Self.curl(["https://localhost:\(https)/health"]) }
         // The CLI: export the root, see the status, renew — and the running gateway serves
         // the renewed leaf within seconds.
         let binary = GatewayProcess.binary.path
         let exported = folder + "/exported.pem"
-        try PostgresServer.run(binary, ["certs", "export-ca", "-c", config, "--out", exported])
+        try await PostgresServer.runAside(binary, ["certs", "export-ca", "-c", config, "--out", exported])
         #expect(try String(contentsOfFile: exported, encoding: .utf8) == String(contentsOfFile: root, encoding: .utf8))
-        let before = try Self.servedFingerprint(port: https, ca: root)
-        try PostgresServer.run(binary, ["certs", "renew", "-c", config, "--mode", "packaged-ca"])
+        let before = try await Self.servedFingerprint(port: https, ca: root)
+        try await PostgresServer.runAside(binary, ["certs", "renew", "-c", config, "--mode", "packaged-ca"])
         var after = before
         for _ in 0..<50 where after == before {
             try await Task.sleep(for: .milliseconds(200))
-            after = try Self.servedFingerprint(port: https, ca: root)
+            after = try await Self.servedFingerprint(port: https, ca: root)
         }
         #expect(after != before, "the renewed certificate was not served")
         try Self.requests(ca: root, url: "https://localhost:\(https)", http: "--http2")
@@ -227,7 +227,7 @@ struct TLSListenerTests {
             assert seen == new_fp, (seen, new_fp)
             """
         let load = Task.detached {
-            try PostgresServer.run("/usr/bin/env", ["python3", "-c", script, String(https), Configs.clientKey, files.path("", "ca.pem"), second.fingerprint])
+            try await PostgresServer.runAside("/usr/bin/env", ["python3", "-c", script, String(https), Configs.clientKey, files.path("", "ca.pem"), second.fingerprint])
         }
         try await Task.sleep(for: .seconds(2))
         try files.store(second, "", "server")

@@ -135,12 +135,11 @@ struct ThreatTests {
         let script = Self.root.appendingPathComponent("Tests/Traffic/normal_clients.py").path
         let url = gateway.url
         // The script exits non-zero, listing what went wrong, if any request was refused.
-        let outcome: Result<Void, any Error> = await withCheckedContinuation { continuation in
-            Thread {
-                continuation.resume(returning: Result { try PostgresServer.run("/usr/bin/env", ["python3", script, url, Configs.clientKey, "300"]) })
-            }.start()
+        do {
+            try await PostgresServer.runAside("/usr/bin/env", ["python3", script, url, Configs.clientKey, "300"])
+        } catch {
+            Issue.record("normal traffic was refused: \(error)")
         }
-        if case .failure(let error) = outcome { Issue.record("normal traffic was refused: \(error)") }
         await gateway.stop()
     }
 }

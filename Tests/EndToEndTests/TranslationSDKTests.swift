@@ -99,10 +99,11 @@ struct TranslationSDKTests {
     static func run(_ scenarios: [String], url: String, models: [String], expect usage: [String: Int] = [:]) async {
         let variables = usage.sorted { $0.key < $1.key }.map { "EXPECT_\($0.key)_TOKENS=\($0.value)" }
         let arguments = variables + ["python3", script, scenarios.joined(separator: ","), url, Configs.clientKey, models.joined(separator: ",")]
-        let outcome: Result<Void, any Error> = await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: Result { try PostgresServer.run("/usr/bin/env", arguments) }) }.start()
+        do {
+            try await PostgresServer.runAside("/usr/bin/env", arguments)
+        } catch {
+            Issue.record("\(scenarios) against \(models): \(error)")
         }
-        if case .failure(let error) = outcome { Issue.record("\(scenarios) against \(models): \(error)") }
     }
 
     static func withRoutes(_ body: (String, WireMock) async throws -> Void) async throws {

@@ -62,7 +62,7 @@ struct TunnelTests {
             #expect(response.headers["openai-processing-ms"] == nil)
             #expect(response.headers["x-request-id"] != nil)
             // The provider's own key replaced the client's.
-            #expect(upstream.received.last?.headers[.authorization] == "Bearer \(upstream.requiredKey)")
+            #expect(upstream.received.last { $0.path == "/v1/chat/completions" }?.headers[.authorization] == "Bearer \(upstream.requiredKey)")
 
             // A client that does not half-close is answered once its document is whole.
             let messages = try XLLMWire.requestDocument(
@@ -421,7 +421,7 @@ struct TunnelProcessTests {
             print("ok")
             """
         do {
-            try PostgresServer.run("/usr/bin/env", ["python3", "-c", script, client.url + "/v1"])
+            try await PostgresServer.runAside("/usr/bin/env", ["python3", "-c", script, client.url + "/v1"])
             let chats = upstream.received.filter { $0.path == "/v1/chat/completions" }
             #expect(chats.count == 3)
             // The provider's configured key went upstream, not the SDK's.

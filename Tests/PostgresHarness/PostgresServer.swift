@@ -86,6 +86,26 @@ public final class PostgresServer: Sendable {
         }
     }
 
+    /// `work` on a thread of its own, for async code: a tool that runs for seconds (initdb,
+    /// pg_ctl, an SDK script) must not hold one of the cooperative pool's threads (two on a
+    /// 2-core machine), or every other test's tasks, mock upstreams and clocks stall behind it.
+    public static func aside<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        let outcome: Result<T, any Error> = await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: Result { try work() }) }.start()
+        }
+        return try outcome.get()
+    }
+
+    /// ``run(_:_:)`` aside (see ``aside(_:)``).
+    public static func runAside(_ tool: String, _ arguments: [String]) async throws {
+        try await aside { try run(tool, arguments) }
+    }
+
+    /// A new database on the shared cluster (started on first use), aside.
+    public static func sharedDatabase() async throws -> String {
+        try await aside { try shared.get().createDatabase() }
+    }
+
     /// Runs a tool to completion with posix_spawn and waitpid (Foundation's `Process` can
     /// miss the exit of a child whose own children live on, as `pg_ctl start`'s server does).
     /// Output goes to a file, never a pipe the server would hold open.

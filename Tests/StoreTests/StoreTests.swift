@@ -23,7 +23,7 @@ struct StoreTests {
             let open = { try await Store.openSQLite(path: path, logger: logger) }
             return (try await open(), open)
         case .postgres:
-            let url = try PostgresServer.shared.get().createDatabase()
+            let url = try await PostgresServer.sharedDatabase()
             let open = { try await Store.openPostgres(url: url, logger: logger) }
             return (try await open(), open)
         }

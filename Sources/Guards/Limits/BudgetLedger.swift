@@ -216,6 +216,14 @@ package final class BudgetLedger: Sendable {
         package var spent: BudgetCharge
         package var consumed: BudgetCharge
         package var returned: BudgetCharge
+
+        /// This task once its settlement is booked: only the lease is left to ask for.
+        package var settled: LeaseTask {
+            var rest = self
+            let none = BudgetCharge(tokens: 0, costUSD: 0)
+            (rest.spent, rest.consumed, rest.returned) = (none, none, none)
+            return rest
+        }
     }
 
     /// Makes a subject known before its first request (start-up, a key with a budget), so

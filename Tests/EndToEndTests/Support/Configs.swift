@@ -3,12 +3,12 @@
 enum Configs {
     static let clientKey = "client-key-123456"
 
-    static func threeProviders(_ upstream: MockUpstream, extra: String = "", idleTimeout: Double = 60) -> String {
+    static func threeProviders(_ upstream: MockUpstream, extra: String = "", idleTimeout: Double = 60, firstByteTimeout: Double = 5) -> String {
         """
         auth:
           keys: ["\(clientKey)"]
         upstream:
-          first_byte_timeout: 5
+          first_byte_timeout: \(firstByteTimeout)
           idle_timeout: \(idleTimeout)
         providers:
           - name: oa

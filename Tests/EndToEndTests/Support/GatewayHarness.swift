@@ -36,6 +36,12 @@ final class GatewayHarness: Sendable {
             config.tunnel.host = "127.0.0.1"
             config.tunnel.port = 0
         }
+        // No admin account configured: one whose password nobody knows, instead of a password
+        // generated and bcrypt-hashed at every start (a hundred gateways in one test run
+        // queue seconds of hashing ahead of the sign-ins the admin tests time).
+        if config.admin.password == nil, config.admin.passwordHash == nil {
+            config.admin.passwordHash = "$2b$04$" + String(repeating: "N", count: 22) + String(repeating: "x", count: 31)
+        }
         config.assignProviderNames()
         let problems = config.validate()
         if !problems.isEmpty { throw ConfigError(problems) }
@@ -144,8 +150,9 @@ func withGateway(
     for upstream in upstreams.values { await upstream.stop() }
 }
 
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+/// Polls `condition` until it holds or `timeout` passes (20 s by default: prompt when the
+/// condition comes true, and patient with a loaded CI machine when it is late).
+func eventually(timeout: Duration = .seconds(20), _ condition: () -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if condition() { return true }

@@ -184,16 +184,19 @@ struct RawConnection: Sendable {
         }
     }
 
-    func send(_ text: String) { send(Array(text.utf8)) }
+    @discardableResult
+    func send(_ text: String) -> Int { send(Array(text.utf8)) }
 
-    /// Sends all of `bytes` unless the peer goes away (no SIGPIPE).
-    func send(_ bytes: [UInt8]) {
+    /// Sends all of `bytes` unless the peer goes away (no SIGPIPE); returns how many went.
+    @discardableResult
+    func send(_ bytes: [UInt8]) -> Int {
         var offset = 0
         while offset < bytes.count {
             let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if sent <= 0 { return }
+            if sent <= 0 { return offset }
             offset += sent
         }
+        return offset
     }
 
     /// Everything the server sends until it closes the connection (or the receive timeout),

@@ -18,6 +18,7 @@ import Synchronization
 /// - `held`: waits until ``release()`` (or 60 s, or the connection closing), so a test keeps
 ///   an exact number of requests in flight without depending on how fast anything runs;
 /// - `fail-500`: answers 500 in the provider's error shape;
+/// - `context-too-long`: answers 400 with the provider's context-length error;
 /// - `long-stream`: streams a chunk every 100 ms for 20 s (disconnects, drains);
 /// - `stream-N-MS` (or `…-stream-N-MS`): streams N chunks, MS milliseconds apart;
 /// - anything else: a normal answer naming the model.
@@ -115,6 +116,42 @@ final class MockUpstream: Sendable {
     /// Every connection open now, by channel.
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
     private let closingAtAccept = Atomic<Bool>(false)
+    /// Connections the gateway closed its side of (a half-closed channel stays active).
+    private let hungUp = Mutex<Set<ObjectIdentifier>>([])
+
+    /// Whether the gateway still listens on this connection.
+    fileprivate func isOpen(_ channel: any Channel) -> Bool {
+        channel.isActive && !hungUp.withLock { $0.contains(ObjectIdentifier(channel)) }
+    }
+
+    /// An injected fault: every generation request (not model lists) is answered with
+    /// `status` in the provider's error shape, with `Retry-After` when set, `remaining`
+    /// times (nil: until ``recover()``). Status 0: the request is read whole, then the
+    /// connection is closed unanswered (a crash after the request arrived).
+    struct Fault: Sendable {
+        var status: Int
+        var retryAfter: Int? = nil
+        var remaining: Int? = nil
+    }
+    private let fault = Mutex<Fault?>(nil)
+    private let faultedCount = Atomic<Int>(0)
+    private let servedCount = Atomic<Int>(0)
+    func inject(_ injected: Fault) { fault.withLock { $0 = injected } }
+    func recover() { fault.withLock { $0 = nil } }
+    /// Generation requests answered with an injected fault, and answered normally.
+    var faulted: Int { faultedCount.load(ordering: .relaxed) }
+    var served: Int { servedCount.load(ordering: .relaxed) }
+    /// The fault for the next generation request, counting it down.
+    fileprivate func takeFault() -> Fault? {
+        fault.withLock { current in
+            guard var taken = current else { return nil }
+            if let left = taken.remaining {
+                current = left <= 1 ? nil : Fault(status: taken.status, retryAfter: taken.retryAfter, remaining: left - 1)
+                taken.remaining = 1
+            }
+            return taken
+        }
+    }
 
     /// Closes every connection that is not in the middle of an answer, as a server does when
     /// its keep-alive timeout ends; the listener stays, so the port is never given up (a
@@ -127,7 +164,23 @@ final class MockUpstream: Sendable {
                 open.filter { id, _ in answering[id].map { $0.done.load(ordering: .relaxed) } ?? true }.map(\.value)
             }
         }
-        for channel in idle { try? await channel.close() }
+        // Half-closed first: the gateway sees the end of the stream and closes its side, and
+        // only then is the connection gone — so a test's next request cannot race a close
+        // the gateway has not read yet. (A gateway that never closed is cut after 20 s.)
+        for channel in idle {
+            try? await channel.close(mode: .output)
+            let closed = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { (try? await channel.closeFuture.get()) != nil }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(20))
+                    return false
+                }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+            if !closed { try? await channel.close() }
+        }
         return idle.count
     }
 
@@ -148,14 +201,21 @@ final class MockUpstream: Sendable {
 
     fileprivate func begin(_ completion: Completion, on channel: any Channel) {
         inProgress.withLock { $0[ObjectIdentifier(channel)] = completion }
+        // Closed before this handler ran (a gateway that gave up at once, on a loaded
+        // machine): the close was not seen by `connectionClosed`, so it is counted here.
+        if !isOpen(channel) { connectionClosed(ObjectIdentifier(channel)) }
     }
 
     /// The gateway closed (or half-closed) a connection: early if its answer was unfinished.
     fileprivate func connectionClosed(_ channel: ObjectIdentifier) {
+        hungUp.withLock { _ = $0.insert(channel) }
         guard let completion = inProgress.withLock({ $0.removeValue(forKey: channel) }) else { return }
         if !completion.done.load(ordering: .relaxed) { closedEarlyCount.withLock { $0 += 1 } }
     }
-    fileprivate func forget(_ channel: ObjectIdentifier) { _ = connections.withLock { $0.removeValue(forKey: channel) } }
+    fileprivate func forget(_ channel: ObjectIdentifier) {
+        _ = connections.withLock { $0.removeValue(forKey: channel) }
+        hungUp.withLock { _ = $0.remove(channel) }
+    }
     fileprivate func streamStarted() { streamState.withLock { $0.started += 1 } }
     fileprivate func streamFinished() { streamState.withLock { $0.finished += 1 } }
     fileprivate func streamCancelled() { streamState.withLock { $0.cancelled += 1 } }
@@ -217,6 +277,27 @@ final class MockUpstream: Sendable {
             if model == "fail-500" {
                 return json(.internalServerError, #"{"error":{"message":"mock upstream failure","type":"server_error"}}"#)
             }
+            let generation = request.method == .post && path != "/v1/models"
+            if generation, let fault = upstream.takeFault() {
+                upstream.faultedCount.add(1, ordering: .relaxed)
+                if fault.status == 0 {
+                    try? await channel.close()
+                    throw CancellationError()
+                }
+                var headers: HTTPFields = [.contentType: "application/json"]
+                if let seconds = fault.retryAfter { headers[.retryAfter] = String(seconds) }
+                return json(HTTPResponse.Status(code: fault.status), Self.errorBody(status: fault.status, dialect: dialect), headers)
+            }
+            if model == "context-too-long" {
+                let text: String
+                switch dialect {
+                case "anthropic": text = #"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 250000 tokens > 200000 maximum"}}"#
+                case "gemini": text = #"{"error":{"code":400,"message":"The input token count exceeds the maximum number of tokens allowed","status":"INVALID_ARGUMENT"}}"#
+                default: text = #"{"error":{"message":"This model's maximum context length is 8192 tokens.","type":"invalid_request_error","code":"context_length_exceeded"}}"#
+                }
+                return json(.badRequest, text)
+            }
+            if generation { upstream.servedCount.add(1, ordering: .relaxed) }
             let streaming = text.contains(#""stream":true"#) || text.contains(#""stream": true"#) || path.hasSuffix(":streamGenerateContent")
             var headers: HTTPFields = [.contentType: "application/json"]
             headers[HTTPField.Name("x-upstream-name")!] = upstream.name
@@ -245,7 +326,7 @@ final class MockUpstream: Sendable {
                     #"{"id":"cmpl-1","object":"text_completion","model":"\#(model)","choices":[{"index":0,"text":"hi from \#(upstream.name)","finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":3,"total_tokens":4}}"#,
                     headers)
             case ("openai", "/v1/chat/completions") where streaming:
-                return stream(model: model, headers: headers, completion: completion) { index in
+                return stream(model: model, headers: headers, completion: completion, channel: channel) { index in
                     #"data: {"id":"c1","object":"chat.completion.chunk","model":"\#(model)","choices":[{"index":0,"delta":{"content":"part\#(index) "},"finish_reason":null}]}"#
                         + "\n\n"
                 } tail: {
@@ -261,7 +342,7 @@ final class MockUpstream: Sendable {
                     #"{"id":"c1","object":"chat.completion","model":"\#(model)","choices":[{"index":0,"message":{"role":"assistant","content":"hello from \#(upstream.name)"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}"#,
                     headers)
             case ("anthropic", "/v1/messages") where streaming:
-                return stream(model: model, headers: headers, completion: completion) { index in
+                return stream(model: model, headers: headers, completion: completion, channel: channel) { index in
                     "event: content_block_delta\ndata: " + #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"part\#(index) "}}"# + "\n\n"
                 } tail: {
                     "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
@@ -282,13 +363,13 @@ final class MockUpstream: Sendable {
                 let sse = request.uri.query?.contains("alt=sse") == true
                 if sse {
                     headers[.contentType] = "text/event-stream"
-                    return stream(model: model, headers: headers, completion: completion) { index in
+                    return stream(model: model, headers: headers, completion: completion, channel: channel) { index in
                         #"data: {"candidates":[{"content":{"parts":[{"text":"part\#(index) "}],"role":"model"}}]}"# + "\r\n\r\n"
                     } tail: {
                         ""
                     }
                 }
-                return stream(model: model, headers: headers, completion: completion) { index in
+                return stream(model: model, headers: headers, completion: completion, channel: channel) { index in
                     (index == 0 ? "[" : ",") + #"{"candidates":[{"content":{"parts":[{"text":"part\#(index) "}],"role":"model"}}]}"#
                 } tail: {
                     "]"
@@ -306,8 +387,23 @@ final class MockUpstream: Sendable {
         /// never holds the server's shutdown for longer than the gateway keeps it.
         func wait(seconds: Int, on channel: any Channel, until done: () -> Bool) async {
             let deadline = ContinuousClock.now + .seconds(seconds)
-            while ContinuousClock.now < deadline, channel.isActive, !done() {
+            while ContinuousClock.now < deadline, upstream.isOpen(channel), !done() {
                 try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+
+        /// An error body in each provider's shape (Anthropic's 529 is `overloaded_error`).
+        static func errorBody(status: Int, dialect: String) -> String {
+            switch dialect {
+            case "anthropic":
+                let type = status == 529 ? "overloaded_error" : status == 429 ? "rate_limit_error" : "api_error"
+                return #"{"type":"error","error":{"type":"\#(type)","message":"mock upstream fault \#(status)"}}"#
+            case "gemini":
+                let name = status == 429 ? "RESOURCE_EXHAUSTED" : status == 503 ? "UNAVAILABLE" : "INTERNAL"
+                return #"{"error":{"code":\#(status),"message":"mock upstream fault \#(status)","status":"\#(name)"}}"#
+            default:
+                let type = status == 429 ? "rate_limit_exceeded" : "server_error"
+                return #"{"error":{"message":"mock upstream fault \#(status)","type":"\#(type)","code":null}}"#
             }
         }
 
@@ -316,7 +412,10 @@ final class MockUpstream: Sendable {
         }
 
         /// Streams chunks with pauses; counts streams started, finished and cut short.
-        func stream(model: String, headers: HTTPFields, completion: Completion, chunk: @escaping @Sendable (Int) -> String, tail: @escaping @Sendable () -> String) -> Response {
+        func stream(
+            model: String, headers: HTTPFields, completion: Completion, channel: any Channel, chunk: @escaping @Sendable (Int) -> String,
+            tail: @escaping @Sendable () -> String
+        ) -> Response {
             var count = 3, delay = 50
             if model == "long-stream" {
                 count = 200
@@ -341,7 +440,13 @@ final class MockUpstream: Sendable {
                     do {
                         for index in 0..<chunkCount {
                             try await writer.write(ByteBuffer(string: chunk(index)))
-                            try await Task.sleep(for: .milliseconds(pause))
+                            // A pause that ends early when the gateway hangs up (the stream
+                            // then stops, as a real server's would).
+                            let resume = ContinuousClock.now + .milliseconds(pause)
+                            while ContinuousClock.now < resume, upstream.isOpen(channel) {
+                                try await Task.sleep(for: min(.milliseconds(20), resume - ContinuousClock.now))
+                            }
+                            guard upstream.isOpen(channel) else { throw CancellationError() }
                         }
                         let end = tail()
                         if !end.isEmpty { try await writer.write(ByteBuffer(string: end)) }
