@@ -65,7 +65,7 @@ extension GatewayResponder {
                 let retryIn = breaker.retryIn.map { String($0.rounded(toPlaces: 1)) } ?? "null"
                 let cooling = endpoint.health.coolingFor.map { String($0.rounded(toPlaces: 1)) } ?? "null"
                 return
-                    #"{"id":\#(JSONText.quoted(endpoint.id)),"healthy":\#(healthy),"active_check":\#(endpoint.health.isActiveHealthy),"ejected":\#(endpoint.health.isEjected),"breaker":"\#(breaker.name)","breaker_retry_in_s":\#(retryIn),"breaker_openings":\#(endpoint.health.breakerOpenings),"cooling_down_s":\#(cooling),"latency_ms":\#(latency),"last_error":\#(lastError)}"#
+                    #"{"id":\#(JSONText.quoted(endpoint.id)),"healthy":\#(healthy),"active_check":\#(endpoint.health.isActiveHealthy),"ejected":\#(endpoint.health.isEjected),"breaker":"\#(breaker.name)","breaker_retry_in_s":\#(retryIn),"breaker_openings":\#(endpoint.health.breakerOpenings),"cooling_down_s":\#(cooling),"in_flight":\#(endpoint.health.inFlight),"latency_ms":\#(latency),"last_error":\#(lastError)}"#
             }
             let modelsError = models?.lastError.map(JSONText.quoted) ?? "null"
             let origin = provider.type == .mock ? "mock" : provider.baseURL.description

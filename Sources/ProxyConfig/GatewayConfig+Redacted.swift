@@ -41,6 +41,7 @@ extension GatewayConfig {
                 ("host", p.host.map(str)),
                 ("base_url", str(p.baseURL)),
                 ("weight", num(p.weight)),
+                ("balancing", p.balancing.map { str($0.rawValue) }),
                 ("api_keys", p.apiKeys.isEmpty ? nil : list(p.apiKeys.map { map([("key", redacted), ("weight", num($0.weight))]) })),
                 ("auth_keys", p.authKeys.isEmpty ? nil : list(p.authKeys.map { _ in redacted })),
                 ("models", p.models.isEmpty ? nil : list(p.models.map(str))),
@@ -132,6 +133,7 @@ extension GatewayConfig {
                         routing.fallbacks.isEmpty ? nil : map(routing.fallbacks.sorted { $0.key < $1.key }.map { ($0.key, list($0.value.map(str))) })
                     ),
                     ("fallback_on_context_length", routing.fallbackOnContextLength ? bool(true) : nil),
+                    ("balancing", str(routing.balancing.rawValue)),
                 ])
             ),
             (

@@ -176,13 +176,25 @@ extension UpstreamClientConfig {
     }
 }
 
+extension Balancing {
+    static func read(_ node: Node?, at path: String, with reader: inout YAMLReader) -> Balancing? {
+        guard let node, let text = reader.string(node, at: path) else { return nil }
+        guard let value = Balancing(rawValue: text) else {
+            reader.problem(path, "must be weighted (random by weight) or latency (the faster and less busy of two); got \"\(text)\"")
+            return nil
+        }
+        return value
+    }
+}
+
 extension RoutingConfig {
     mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
-        let map = reader.mapping(node, at: path, known: ["aliases", "default_model", "default_provider", "fallbacks", "fallback_on_context_length"])
+        let map = reader.mapping(node, at: path, known: ["aliases", "default_model", "default_provider", "fallbacks", "fallback_on_context_length", "balancing"])
         aliases = reader.headers(map["aliases"], at: "\(path).aliases") ?? aliases
         defaultModel = reader.string(map["default_model"], at: "\(path).default_model") ?? defaultModel
         defaultProvider = reader.string(map["default_provider"], at: "\(path).default_provider") ?? defaultProvider
         fallbackOnContextLength = reader.bool(map["fallback_on_context_length"], at: "\(path).fallback_on_context_length") ?? fallbackOnContextLength
+        balancing = Balancing.read(map["balancing"], at: "\(path).balancing", with: &reader) ?? balancing
         if let node = map["fallbacks"] {
             if let pairs = node.mapping {
                 for (key, value) in pairs {
@@ -238,7 +250,7 @@ extension ProviderConfig {
     static let knownKeys: Set<String> = [
         "name", "type", "host", "base_url", "endpoint", "port", "tls", "weight", "api_key", "api_keys",
         "auth_keys", "models", "discover_models", "health_check", "health_check_interval", "headers", "mock",
-        "responses_api", "openai_compatible",
+        "responses_api", "openai_compatible", "balancing",
     ]
 
     static func read(_ node: Node, at path: String, index: Int, seedInterval: Double?, with reader: inout YAMLReader) -> ProviderConfig? {
@@ -275,6 +287,7 @@ extension ProviderConfig {
         }
 
         provider.weight = reader.double(map["weight"], at: "\(path).weight") ?? 1
+        provider.balancing = Balancing.read(map["balancing"], at: "\(path).balancing", with: &reader)
         if let node = map["api_key"] {
             provider.apiKeys = (reader.strings(node, at: "\(path).api_key") ?? []).map { WeightedKey(key: $0) }
         }

@@ -200,6 +200,9 @@ package struct RoutingConfig: Sendable, Equatable {
     /// Also fall back when the upstream says the prompt exceeds the model's context window
     /// (a 400 such as OpenAI's `context_length_exceeded`). Default false.
     package var fallbackOnContextLength = false
+    /// How a request picks among the endpoints of its model (`routing.balancing`, and per
+    /// provider `providers[].balancing` for the routes it leads). Default weighted.
+    package var balancing = Balancing.weighted
 
     package init() {}
 }

@@ -26,6 +26,8 @@ package struct ProviderConfig: Sendable, Equatable {
     package var baseURL: String
     /// Relative weight among the providers that can serve a request. Must be > 0. Default 1.
     package var weight: Double = 1
+    /// Overrides `routing.balancing` for the routes this provider leads. nil: the global one.
+    package var balancing: Balancing?
     /// Upstream keys with their weights: each becomes its own weighted endpoint.
     package var apiKeys: [WeightedKey] = []
     /// Client keys accepted for this provider in addition to the global ones.

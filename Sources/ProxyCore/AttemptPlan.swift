@@ -142,7 +142,7 @@ package struct AttemptPlan: Sendable {
         trail.append("\(endpoint.id):\(status)")
         let upstreamFailure = status >= 500
         if upstreamFailure {
-            endpoint.health.recordLatency(firstByte)
+            endpoint.health.recordLatency(firstByte, now: now)
             blame(endpoint, "HTTP \(status)", now: now)
         } else {
             endpoint.health.recordSuccess(probe: probe, firstByte: firstByte, now: now)

@@ -60,6 +60,9 @@ package final class ForwardExchange: UpstreamResponseSink {
     private var held: (head: HTTPResponseHead, body: ByteBuffer)?
     /// The timer of a retry waiting out its `Retry-After` or back-off.
     private var waiting: Scheduled<Void>?
+    /// The endpoint counted as serving this request (its in-flight count, for latency
+    /// balancing), until the attempt ends.
+    private var loaded: Endpoint?
 
     /// Error bodies larger than this are not read to the end: the connection is closed instead.
     static let discardLimit = 256 * 1024
@@ -71,6 +74,15 @@ package final class ForwardExchange: UpstreamResponseSink {
         self.transport = transport
         self.recorder = recorder
         self.loop = loop
+    }
+
+    deinit { loaded?.health.ended() }
+
+    /// The attempt in flight is over (answered, failed, abandoned): its endpoint's in-flight
+    /// count goes down.
+    private func unload() {
+        loaded?.health.ended()
+        loaded = nil
     }
 
     /// Sends the first attempt.
@@ -93,6 +105,7 @@ package final class ForwardExchange: UpstreamResponseSink {
         waiting?.cancel()
         waiting = nil
         plan.attempts.abandoned()
+        unload()
         plan.record.trail = plan.attempts.retries
         plan.record.errorCode = .clientClosed
         if !headSent { plan.record.status = GatewayError.clientClosed.status.code }
@@ -103,6 +116,7 @@ package final class ForwardExchange: UpstreamResponseSink {
     // MARK: attempts
 
     private func next(_ step: AttemptPlan.Step) {
+        unload()
         switch step {
         case .fail(let error): fail(error)
         case .send(let endpoint, let fresh): send(to: endpoint, fresh: fresh)
@@ -127,6 +141,9 @@ package final class ForwardExchange: UpstreamResponseSink {
             return
         }
         stages = attempt.stages
+        unload()
+        endpoint.health.started()
+        loaded = endpoint
         transport.send(attempt, to: endpoint, freshConnection: fresh, on: loop, sink: self) { [self] upstream in
             // The client may have left while the connection was being made.
             guard !finished, self.upstream == nil else {
@@ -274,6 +291,7 @@ package final class ForwardExchange: UpstreamResponseSink {
         if headSent {
             // Mid-body: nothing can be retried; the client sees the stream cut.
             finished = true
+            unload()
             client.exchangeEnding(self)
             plan.attempts.failedMidResponse(gatewayError)
             plan.record.errorCode = .upstreamStreamError
@@ -301,6 +319,7 @@ package final class ForwardExchange: UpstreamResponseSink {
     /// Ends the response: what the stages still hold, the end, the accounting.
     private func complete() {
         finished = true
+        unload()
         client.exchangeEnding(self)
         for rest in stages.end() {
             plan.record.bytesOut += rest.readableBytes
@@ -315,6 +334,7 @@ package final class ForwardExchange: UpstreamResponseSink {
     /// Answers the forwarded request with a gateway error in its dialect.
     private func fail(_ error: GatewayError) {
         finished = true
+        unload()
         plan.record.trail = plan.attempts.retries
         client.exchangeEnding(self)
         plan.record.errorCode = error.code

@@ -45,7 +45,11 @@ package final class GatewayState: Sendable {
         self.environment = environment
         let breaker = config.resilience.breaker.enabled ? CircuitBreaker.Settings(config.resilience.breaker) : nil
         let healthFor: (String) -> EndpointHealth = { health.health(for: $0, breaker: breaker) }
-        var providers = config.providers.map { Provider(config: $0, healthFor: healthFor) }
+        var providers = config.providers.map { provider in
+            var provider = provider
+            provider.balancing = provider.balancing ?? config.routing.balancing
+            return Provider(config: provider, healthFor: healthFor)
+        }
         providers += engines.map { Provider(config: $0, isDiscoveredEngine: true, healthFor: healthFor) }
         providers += config.targetURLs.enumerated().map { index, target in
             var provider = ProviderConfig(name: "target-\(index)", type: .openai, baseURL: target.url)

@@ -24,6 +24,11 @@ package final class EndpointHealth: Sendable {
     private let openings = Atomic<Int>(0)
     /// Smoothed time to the response head, in microseconds (0 = none yet).
     private let latencyMicros = Atomic<UInt64>(0)
+    /// When the last sample came (0: none), so that latency-aware balancing lets an old
+    /// average fade instead of shunning an endpoint for good.
+    private let latencySampleNanos = Atomic<UInt64>(0)
+    /// Requests sent here whose response has not ended (streams included).
+    private let inFlightCount = Atomic<Int>(0)
     private let lastErrorBox = Mutex<String?>(nil)
     private let observer: @Sendable (String, CircuitBreaker.Transition) -> Void
 
@@ -132,7 +137,7 @@ package final class EndpointHealth: Sendable {
     /// An answer that says nothing against the upstream (below 500, and not 529).
     /// Folds the time to first byte into the moving average (weight 1/8, as TCP's SRTT).
     package func recordSuccess(probe: Bool, firstByte: Duration? = nil, now: ContinuousClock.Instant = .now) {
-        if let firstByte { recordLatency(firstByte) }
+        if let firstByte { recordLatency(firstByte, now: now) }
         _ = update { (false, $0.succeeded(probe: probe, now: now)) }
     }
 
@@ -161,11 +166,30 @@ package final class EndpointHealth: Sendable {
 
     /// Folds one time to first byte into the moving average. Lock-free; a lost update under
     /// a race only skips one sample.
-    package func recordLatency(_ duration: Duration) {
+    package func recordLatency(_ duration: Duration, now: ContinuousClock.Instant = .now) {
         let (seconds, atto) = duration.components
-        let sample = UInt64(max(0, seconds)) * 1_000_000 + UInt64(max(0, atto)) / 1_000_000_000_000
+        // At most a day: a bound for the arithmetic below, far above any timeout.
+        let sample = UInt64(min(max(0, seconds), 86_400)) * 1_000_000 + UInt64(max(0, atto)) / 1_000_000_000_000
         let old = latencyMicros.load(ordering: .relaxed)
         latencyMicros.store(old == 0 ? max(sample, 1) : (old * 7 + sample) / 8, ordering: .relaxed)
+        latencySampleNanos.store(Self.nanos(now), ordering: .relaxed)
+    }
+
+    /// A response from here is under way (``ended()`` when it is over).
+    package func started() { inFlightCount.add(1, ordering: .relaxed) }
+    package func ended() { inFlightCount.subtract(1, ordering: .relaxed) }
+    package var inFlight: Int { max(0, inFlightCount.load(ordering: .relaxed)) }
+
+    /// Latency-aware balancing's cost: the average time to first byte, fading linearly to
+    /// nothing over ``Balancing/decaySeconds`` without a new sample, times the requests in
+    /// flight plus one. An endpoint never measured costs least, so it gets tried.
+    package func latencyCost(now: ContinuousClock.Instant = .now) -> Double {
+        let micros = Double(latencyMicros.load(ordering: .relaxed))
+        let sampled = latencySampleNanos.load(ordering: .relaxed)
+        let age = sampled == 0 ? Balancing.decaySeconds : Double(Int64(bitPattern: Self.nanos(now) &- sampled)) / 1e9
+        let fade = max(0, 1 - max(0, age) / Balancing.decaySeconds)
+        // A floor of 1 ms: requests in flight count even where no average is left.
+        return (micros * fade + 1000) * Double(inFlight + 1)
     }
 
     /// The smoothed time to first byte in milliseconds, nil before the first answer.
@@ -197,7 +221,9 @@ package final class EndpointHealth: Sendable {
         return result
     }
 
-    static let origin = ContinuousClock.now
+    /// A day before first use: instants taken just before the first call (or injected by
+    /// tests) still map to positive nanoseconds, and 0 keeps meaning "never".
+    static let origin = ContinuousClock.now - .seconds(86_400)
     static func nanos(_ instant: ContinuousClock.Instant) -> UInt64 {
         let d = instant - origin
         let (s, atto) = d.components

@@ -12,6 +12,8 @@ package final class Provider: Sendable {
     /// Path prefix required (and stripped) under `hostName`, like `/openai`.
     package let hostPathPrefix: String?
     package let weight: Double
+    /// How requests choose among the endpoints of the routes this provider leads.
+    package let balancing: Balancing
     /// Exact model names from the configuration.
     package let modelNames: Set<String>
     /// Glob patterns from the configuration (`gpt-4*`).
@@ -55,6 +57,7 @@ package final class Provider: Sendable {
             hostPathPrefix = nil
         }
         weight = config.weight
+        balancing = config.balancing ?? .weighted
         modelNames = Set(config.models.filter { !Glob.isPattern($0) })
         modelGlobs = config.models.filter(Glob.isPattern).map(Glob.init)
         isCatchAll = config.models.isEmpty && !isDiscoveredEngine

@@ -244,4 +244,27 @@ struct ResilienceTests {
             #expect(upstreams["b"]!.served >= 6)
         }
     }
+
+    @Test("latency balancing: with one upstream answering 300 ms slower, nearly every request goes to the fast one; weighted splits them")
+    func latencyBalancing() async throws {
+        for balancing in ["latency", "weighted"] {
+            try await withGateway(upstreams: ["a", "b"], yaml: { Self.twoProviders($0["a"]!, $0["b"]!, extra: "routing: {balancing: \(balancing)}") }) {
+                gateway, upstreams in
+                let a = upstreams["a"]!, b = upstreams["b"]!
+                a.headDelayMs.store(300, ordering: .relaxed)
+                for _ in 0..<30 {
+                    let response = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth, body: Self.chat)
+                    #expect(response.status == 200)
+                }
+                if balancing == "latency" {
+                    // Each is measured once (or twice: an unmeasured endpoint costs least), then
+                    // the pair drawn is always both, and the faster wins.
+                    #expect(a.served <= 3, "slow a served \(a.served) of 30")
+                    #expect(b.served >= 27)
+                } else {
+                    #expect(a.served >= 5 && b.served >= 5, "weighted: a \(a.served), b \(b.served)")
+                }
+            }
+        }
+    }
 }

@@ -141,6 +141,8 @@ final class MockUpstream: Sendable {
     /// Generation requests answered with an injected fault, and answered normally.
     var faulted: Int { faultedCount.load(ordering: .relaxed) }
     var served: Int { servedCount.load(ordering: .relaxed) }
+    /// Milliseconds every generation request waits before its response head (0: none).
+    let headDelayMs = Atomic<Int>(0)
     /// The fault for the next generation request, counting it down.
     fileprivate func takeFault() -> Fault? {
         fault.withLock { current in
@@ -297,7 +299,11 @@ final class MockUpstream: Sendable {
                 }
                 return json(.badRequest, text)
             }
-            if generation { upstream.servedCount.add(1, ordering: .relaxed) }
+            if generation {
+                upstream.servedCount.add(1, ordering: .relaxed)
+                let delay = upstream.headDelayMs.load(ordering: .relaxed)
+                if delay > 0 { try await Task.sleep(for: .milliseconds(delay)) }
+            }
             let streaming = text.contains(#""stream":true"#) || text.contains(#""stream": true"#) || path.hasSuffix(":streamGenerateContent")
             var headers: HTTPFields = [.contentType: "application/json"]
             headers[HTTPField.Name("x-upstream-name")!] = upstream.name
