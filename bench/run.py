@@ -10,6 +10,7 @@ CLIENT_KEY = "bench-client-key-0123456789"
 UPSTREAM_KEY = "bench-upstream-key-0123456789"
 TUNNEL_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 TLS_MODEL = "tls-model"  # routed to the HTTPS mock upstream
+FAILOVER_MODEL = "failover-model"  # on two upstreams, one of them failing every request
 
 # A realistic ~1 KB non-streaming chat completion with usage, as OpenAI sends it.
 COMPLETION = json.dumps({
@@ -137,7 +138,7 @@ def self_signed_cert(workdir):
     return cert, key
 
 
-def gateway_yaml(workdir, name, port, mock_port, stream_port, features, tls_port=None, ca_file=None, omit=(), data_dir=None, tunnel_port=None):
+def gateway_yaml(workdir, name, port, mock_port, stream_port, features, tls_port=None, ca_file=None, omit=(), data_dir=None, tunnel_port=None, failing_port=None):
     """The gateway's configuration. omit: keys to leave out, as the gateway names them in its
     errors ("upstream.ca_file", "providers.discover_models" for every provider), for a baseline
     binary too old to know them. data_dir: where its SQLite file goes (default: workdir)."""
@@ -171,6 +172,13 @@ def gateway_yaml(workdir, name, port, mock_port, stream_port, features, tls_port
         {"name": "mock-upstream", "type": "openai", "base_url": f'"http://127.0.0.1:{mock_port}/v1"', "api_key": UPSTREAM_KEY, "models": "[gpt-4o-mini]", "discover_models": "false"},
         {"name": "stream-upstream", "type": "openai", "base_url": f'"http://127.0.0.1:{stream_port}/v1"', "api_key": UPSTREAM_KEY, "models": "[stream-model]", "discover_models": "false"},
     ]
+    if failing_port:
+        # One model on two upstreams, one of which answers every request with a 502 (issue 14):
+        # the breaker takes it out, a probe tries it now and then, every client gets a 200.
+        providers += [
+            {"name": "failover-ok", "type": "openai", "base_url": f'"http://127.0.0.1:{mock_port}/v1"', "api_key": UPSTREAM_KEY, "models": f"[{FAILOVER_MODEL}]", "discover_models": "false"},
+            {"name": "failover-bad", "type": "openai", "base_url": f'"http://127.0.0.1:{failing_port}/v1"', "api_key": UPSTREAM_KEY, "models": f"[{FAILOVER_MODEL}]", "discover_models": "false"},
+        ]
     if tls_port:
         providers.append({"name": "tls-upstream", "type": "openai", "base_url": f'"https://127.0.0.1:{tls_port}/v1"', "api_key": UPSTREAM_KEY,
                           "models": f"[{TLS_MODEL}]", "discover_models": "false"})
@@ -345,12 +353,15 @@ def main():
         mock_port, nginx_port, nginx_stream_port, stream_port, gw_port, tls_port, base_port = (free_port() for _ in range(7))
         nginx_tls_port, gw_tls_http_port, gw_tls_port = (free_port() for _ in range(3))
         tunnel_port, tunnel_client_port = free_port(), free_port()
+        failing_port = free_port()
         # The non-streaming mock upstream: nginx answering the completion above, over plain
         # HTTP and (same worker) over HTTPS with a throwaway self-signed certificate.
         escaped = COMPLETION.replace("\\", "\\\\").replace("'", "\\'")
         answer = f"location / {{ default_type application/json; return 200 '{escaped}'; }}"
         ca_file = None
         mock_servers = f"server {{ listen 127.0.0.1:{mock_port} backlog=4096; {answer} }}"
+        failing = "location / { default_type application/json; return 502 '{\"error\":{\"message\":\"bench: a failing upstream\"}}'; }"
+        mock_servers += f"\n    server {{ listen 127.0.0.1:{failing_port} backlog=4096; {failing} }}"
         if tls:
             ca_file, tls_key = self_signed_cert(workdir)
             mock_servers += (f"\n    server {{ listen 127.0.0.1:{tls_port} ssl backlog=4096; ssl_certificate {ca_file}; ssl_certificate_key {tls_key}; "
@@ -382,7 +393,7 @@ def main():
 
         def start_gateway(features):
             config = gateway_yaml(workdir, "gateway-on" if features else "gateway-off", gw_port, mock_port, stream_port, features,
-                                  tls_port if tls else None, ca_file, tunnel_port=tunnel_port)
+                                  tls_port if tls else None, ca_file, tunnel_port=tunnel_port, failing_port=failing_port if features else None)
             proc = procs.start([args.binary, "start", "-c", config], os.path.join(workdir, "gateway.log"), stdin=subprocess.DEVNULL)
             wait_port(gw_port)
             return proc
@@ -394,7 +405,8 @@ def main():
         # The features-on gateway is called with a managed key that has its own rates and a
         # budget (so the key, limit and budget guards all work per request); the baseline binary
         # keeps the configured key.
-        on_yaml = gateway_yaml(workdir, "gateway-on", gw_port, mock_port, stream_port, True, tls_port if tls else None, ca_file, tunnel_port=tunnel_port)
+        on_yaml = gateway_yaml(workdir, "gateway-on", gw_port, mock_port, stream_port, True, tls_port if tls else None, ca_file, tunnel_port=tunnel_port,
+                               failing_port=failing_port)
         created = subprocess.run([args.binary, "keys", "create", "-c", on_yaml, "--user", "bench", "--rpm", "100000000", "--tpm", "100000000000",
                                   "--token-budget", "1000000000000000", "--cost-budget", "1000000000", "--budget-period", "month"],
                                  capture_output=True, text=True, stdin=subprocess.DEVNULL)
@@ -453,6 +465,12 @@ def main():
                     peak = sampler.stop()
                     if who == name:
                         results.setdefault("rss_load_kib", {})[who] = peak
+
+        # Failover: the same requests for a model on two upstreams, one failing every request.
+        check_answer(via_gateway, gateway_key, model=FAILOVER_MODEL)
+        for connections in (1, 64):
+            wrk(via_gateway, connections, 1, key["gateway"], FAILOVER_MODEL)  # warm-up
+            results[f"c{connections}_failover"] = wrk(via_gateway, connections, duration, key["gateway"], FAILOVER_MODEL)
 
         # Translated: an Anthropic Messages client against the same OpenAI-type upstream, so
         # the difference to the untranslated rows is what translation costs.
@@ -577,6 +595,15 @@ def render(r, smoke):
             n, g, t = r[f"c{c}_nginx"], r[f"c{c}_gateway"], r[f"c{c}_tunnel"]
             lines.append(f"| c{c} req/s | {n['rps']:.0f} | {g['rps']:.0f} | {t['rps']:.0f} | {ratio(t['rps'], g['rps'])} | {ratio(t['rps'], n['rps'])} |")
             lines.append(f"| c{c} p50 / p99 ms | {ms(n['p50_us'])} / {ms(n['p99_us'])} | {ms(g['p50_us'])} / {ms(g['p99_us'])} | {ms(t['p50_us'])} / {ms(t['p99_us'])} | | |")
+    if "c64_failover" in r:
+        lines += ["", "## One of two upstreams failing", "",
+                  "A model served by two upstreams, one answering every request with a 502: retried on the other, its breaker opened, probed every so often; no client sees a failure (wrk counts any non-200 as a failed run).", "",
+                  "| scenario | gateway, one upstream | gateway, one of two failing | failing / one upstream |", "|---|---|---|---|"]
+        for c in (1, 64):
+            g, f_ = r[f"c{c}_gateway"], r[f"c{c}_failover"]
+            lines.append(f"| {c} conn: req/s | {g['rps']:.0f} | {f_['rps']:.0f} | {ratio(f_['rps'], g['rps'])} |")
+            for p in ("p50", "p99"):
+                lines.append(f"| {c} conn: {p} ms | {ms(g[p + '_us'])} | {ms(f_[p + '_us'])} | {ratio(f_[p + '_us'], g[p + '_us'])} |")
     if "c64_translated" in r:
         lines += ["", "## Translated: Anthropic Messages client → OpenAI-type upstream", "",
                   "The same request and mock as above, sent by an Anthropic client to /v1/messages: the gateway translates it to Chat Completions and the answer back.", "",
