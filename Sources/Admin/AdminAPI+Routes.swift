@@ -194,7 +194,7 @@ extension AdminAPI {
             [
                 "group": row.group ?? NSNull(), "requests": row.requests, "failures": row.failures, "promptTokens": row.promptTokens,
                 "completionTokens": row.completionTokens, "totalTokens": row.totalTokens, "p50Ms": row.p50Ms ?? NSNull(), "p95Ms": row.p95Ms ?? NSNull(),
-                "costUsd": row.costUSD,
+                "costUsd": row.costUSD, "cachedTokens": row.cachedTokens, "cachedRatio": row.cachedRatio ?? NSNull(),
             ]
         }
         let empty = UsageSummary(group: nil, requests: 0, failures: 0, promptTokens: 0, completionTokens: 0, totalTokens: 0, p50Ms: nil, p95Ms: nil)

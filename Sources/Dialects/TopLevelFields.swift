@@ -31,6 +31,21 @@ package struct TopLevelFields: Sendable, Equatable {
     /// `max_completion_tokens` (OpenAI) and `max_output_tokens` (Responses API) that is a
     /// whole number; nil when none is. Only used to charge limits and budgets up front.
     package var maxOutputTokens: Int?
+    /// Where the conversation's cacheable prefix is, for prompt-cache affinity
+    /// (``PrefixRanges``).
+    package var prefix = PrefixRanges()
+
+    /// Byte offsets of the values a provider's prompt cache keys on: the instructions
+    /// (`system` in Anthropic's, `systemInstruction` in Gemini's, `instructions` in the
+    /// Responses dialect), `tools`, and the conversation (`messages`, `contents`, `input`),
+    /// whose first bytes hold OpenAI's system message.
+    package struct PrefixRanges: Sendable, Equatable {
+        package var instructions: Range<Int>?
+        package var tools: Range<Int>?
+        package var conversation: Range<Int>?
+
+        package var isEmpty: Bool { instructions == nil && tools == nil && conversation == nil }
+    }
 
     /// Containers nested deeper than this are refused: no legitimate request needs it, and
     /// recursive parsers upstream would spend their stack on it.
@@ -117,7 +132,16 @@ private struct StrictJSONScanner {
                 throw Problem(message: "The request body names the field \"\(name())\" twice (keys are compared after decoding escapes and ignoring case); send each field once")
             }
             guard let decided = Self.decidedHashes.firstIndex(of: hash) else {
+                let start = scanner.index
                 try scanner.skipValue(depth: 1)
+                if let slot = Self.prefixHashes.firstIndex(of: hash) {
+                    let range = start..<scanner.index
+                    switch slot {
+                    case 0, 1, 2, 3: fields.prefix.instructions = range
+                    case 4: fields.prefix.tools = range
+                    default: fields.prefix.conversation = range
+                    }
+                }
                 return
             }
             let exact = TopLevelFields.decidedFields[decided]
@@ -443,6 +467,11 @@ private struct StrictJSONScanner {
     static let decidedHashes: [UInt64] = TopLevelFields.decidedFields.map { name in name.withUnsafeBytes { foldedHash($0) } }
 
     static let includeUsageHash: UInt64 = Array("include_usage".utf8).withUnsafeBytes { foldedHash($0) }
+
+    /// The keys of ``TopLevelFields/PrefixRanges``, in the order its slots are filled.
+    static let prefixHashes: [UInt64] = ["system", "systemInstruction", "system_instruction", "instructions", "tools", "messages", "contents", "input"].map {
+        Array($0.utf8).withUnsafeBytes { foldedHash($0) }
+    }
 
     /// FNV-1a of a key folded as Go's `encoding/json` matches keys — ASCII case, plus the two
     /// non-ASCII letters whose simple case folding reaches ASCII (U+017F ſ → s, U+212A Kelvin

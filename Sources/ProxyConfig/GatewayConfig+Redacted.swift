@@ -42,6 +42,7 @@ extension GatewayConfig {
                 ("base_url", str(p.baseURL)),
                 ("weight", num(p.weight)),
                 ("balancing", p.balancing.map { str($0.rawValue) }),
+                ("affinity", p.affinity.map { str($0.rawValue) }),
                 ("api_keys", p.apiKeys.isEmpty ? nil : list(p.apiKeys.map { map([("key", redacted), ("weight", num($0.weight))]) })),
                 ("auth_keys", p.authKeys.isEmpty ? nil : list(p.authKeys.map { _ in redacted })),
                 ("models", p.models.isEmpty ? nil : list(p.models.map(str))),
@@ -134,6 +135,7 @@ extension GatewayConfig {
                     ),
                     ("fallback_on_context_length", routing.fallbackOnContextLength ? bool(true) : nil),
                     ("balancing", str(routing.balancing.rawValue)),
+                    ("affinity", str(routing.affinity.rawValue)),
                 ])
             ),
             (

@@ -187,14 +187,26 @@ extension Balancing {
     }
 }
 
+extension Affinity {
+    static func read(_ node: Node?, at path: String, with reader: inout YAMLReader) -> Affinity? {
+        guard let node, let text = reader.string(node, at: path) else { return nil }
+        guard let value = Affinity(rawValue: text) else {
+            reader.problem(path, "must be off, session (by the x-llmproxy-session header) or prefix (by the header, else the prompt's start); got \"\(text)\"")
+            return nil
+        }
+        return value
+    }
+}
+
 extension RoutingConfig {
     mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
-        let map = reader.mapping(node, at: path, known: ["aliases", "default_model", "default_provider", "fallbacks", "fallback_on_context_length", "balancing"])
+        let map = reader.mapping(node, at: path, known: ["aliases", "default_model", "default_provider", "fallbacks", "fallback_on_context_length", "balancing", "affinity"])
         aliases = reader.headers(map["aliases"], at: "\(path).aliases") ?? aliases
         defaultModel = reader.string(map["default_model"], at: "\(path).default_model") ?? defaultModel
         defaultProvider = reader.string(map["default_provider"], at: "\(path).default_provider") ?? defaultProvider
         fallbackOnContextLength = reader.bool(map["fallback_on_context_length"], at: "\(path).fallback_on_context_length") ?? fallbackOnContextLength
         balancing = Balancing.read(map["balancing"], at: "\(path).balancing", with: &reader) ?? balancing
+        affinity = Affinity.read(map["affinity"], at: "\(path).affinity", with: &reader) ?? affinity
         if let node = map["fallbacks"] {
             if let pairs = node.mapping {
                 for (key, value) in pairs {
@@ -250,7 +262,7 @@ extension ProviderConfig {
     static let knownKeys: Set<String> = [
         "name", "type", "host", "base_url", "endpoint", "port", "tls", "weight", "api_key", "api_keys",
         "auth_keys", "models", "discover_models", "health_check", "health_check_interval", "headers", "mock",
-        "responses_api", "openai_compatible", "balancing",
+        "responses_api", "openai_compatible", "balancing", "affinity",
     ]
 
     static func read(_ node: Node, at path: String, index: Int, seedInterval: Double?, with reader: inout YAMLReader) -> ProviderConfig? {
@@ -288,6 +300,7 @@ extension ProviderConfig {
 
         provider.weight = reader.double(map["weight"], at: "\(path).weight") ?? 1
         provider.balancing = Balancing.read(map["balancing"], at: "\(path).balancing", with: &reader)
+        provider.affinity = Affinity.read(map["affinity"], at: "\(path).affinity", with: &reader)
         if let node = map["api_key"] {
             provider.apiKeys = (reader.strings(node, at: "\(path).api_key") ?? []).map { WeightedKey(key: $0) }
         }

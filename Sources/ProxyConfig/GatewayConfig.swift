@@ -203,6 +203,9 @@ package struct RoutingConfig: Sendable, Equatable {
     /// How a request picks among the endpoints of its model (`routing.balancing`, and per
     /// provider `providers[].balancing` for the routes it leads). Default weighted.
     package var balancing = Balancing.weighted
+    /// Prompt-cache affinity (`routing.affinity`, per provider `providers[].affinity`).
+    /// Default off.
+    package var affinity = Affinity.off
 
     package init() {}
 }

@@ -28,6 +28,8 @@ package struct ProviderConfig: Sendable, Equatable {
     package var weight: Double = 1
     /// Overrides `routing.balancing` for the routes this provider leads. nil: the global one.
     package var balancing: Balancing?
+    /// Overrides `routing.affinity` for the routes this provider leads.
+    package var affinity: Affinity?
     /// Upstream keys with their weights: each becomes its own weighted endpoint.
     package var apiKeys: [WeightedKey] = []
     /// Client keys accepted for this provider in addition to the global ones.

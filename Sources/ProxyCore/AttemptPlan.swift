@@ -66,9 +66,38 @@ package struct AttemptPlan: Sendable {
     }
 
     /// One entry per attempt, for the request log: `openai#0:503`, `anthropic#1:upstream_error`.
+    /// Written out only once a second attempt starts: a request answered at the first try
+    /// (nearly all of them) formats no string.
     package private(set) var trail: [String] = []
+    /// The first attempt's outcome while it is the only one.
+    private var firstOutcome: (endpoint: Endpoint, outcome: Outcome)?
     /// The trail when there was more than one attempt (nothing to tell otherwise).
     package var retries: [String] { trail.count > 1 ? trail : [] }
+
+    private enum Outcome {
+        case status(Int)
+        case error(ErrorCode)
+
+        func entry(_ endpoint: Endpoint) -> String {
+            switch self {
+            case .status(let status): return "\(endpoint.id):\(status)"
+            case .error(let code): return "\(endpoint.id):\(code)"
+            }
+        }
+    }
+
+    /// One attempt's outcome for the trail.
+    private mutating func note(_ endpoint: Endpoint, _ outcome: Outcome) {
+        if trail.isEmpty, firstOutcome == nil {
+            firstOutcome = (endpoint, outcome)
+            return
+        }
+        if let first = firstOutcome {
+            trail.append(first.outcome.entry(first.endpoint))
+            firstOutcome = nil
+        }
+        trail.append(outcome.entry(endpoint))
+    }
     package let legs: [[Provider]]
     /// The model of the fallback chain being tried (0: the one the client asked for).
     package private(set) var leg = 0
@@ -79,6 +108,8 @@ package struct AttemptPlan: Sendable {
     let idempotent: Bool
     let deadline: ContinuousClock.Instant
     let random: @Sendable () -> Double
+    /// Prompt-cache affinity key, when the route has affinity on and the request a prefix.
+    let affinity: UInt64?
     private var attemptsInLeg = 0
     private var sameEndpointRetries = 0
     private var freshRetryUsed = false
@@ -90,8 +121,9 @@ package struct AttemptPlan: Sendable {
 
     package init(
         providers: [Provider], fallbacks: [[Provider]] = [], policy: RetryPolicy = RetryPolicy(), idempotent: Bool = false,
-        start: ContinuousClock.Instant = .now, random: @escaping @Sendable () -> Double = BalancerRandom.next
+        start: ContinuousClock.Instant = .now, random: @escaping @Sendable () -> Double = BalancerRandom.next, affinity: UInt64? = nil
     ) {
+        self.affinity = affinity
         self.legs = [providers] + fallbacks
         self.policy = policy
         self.idempotent = idempotent
@@ -107,7 +139,7 @@ package struct AttemptPlan: Sendable {
     package mutating func next(now: ContinuousClock.Instant = .now) -> Step {
         while true {
             if attemptsInLeg < policy.maxAttempts, now < deadline,
-                let endpoint = EndpointSelector.pick(from: legs[leg], excluding: tried, random: random(), now: now)
+                let endpoint = EndpointSelector.pick(from: legs[leg], excluding: tried, random: random(), affinity: affinity, now: now)
             {
                 return start(endpoint, now: now)
             }
@@ -122,7 +154,7 @@ package struct AttemptPlan: Sendable {
             return .send(endpoint, freshConnection: true)
         }
         if let endpoint = current {
-            trail.append("\(endpoint.id):\(failure.error.code)")
+            note(endpoint, .error(failure.error.code))
             if failure.error.code.isUpstreamFailure {
                 blame(endpoint, failure.error.message, now: now)
             } else {
@@ -139,7 +171,7 @@ package struct AttemptPlan: Sendable {
     /// `retryAfter` is the upstream's `Retry-After` (or `retry-after-ms`), if any.
     package mutating func responded(status: Int, retryAfter: Duration?, firstByte: Duration, now: ContinuousClock.Instant = .now) -> Step? {
         guard let endpoint = current else { return nil }
-        trail.append("\(endpoint.id):\(status)")
+        note(endpoint, .status(status))
         let upstreamFailure = status >= 500
         if upstreamFailure {
             endpoint.health.recordLatency(firstByte, now: now)
@@ -157,7 +189,7 @@ package struct AttemptPlan: Sendable {
         lastError = nil
         // Another endpoint of this model.
         if attemptsInLeg < policy.maxAttempts, now < deadline,
-            let other = EndpointSelector.pick(from: legs[leg], excluding: tried, random: random(), now: now)
+            let other = EndpointSelector.pick(from: legs[leg], excluding: tried, random: random(), affinity: affinity, now: now)
         {
             return start(other, now: now)
         }
@@ -199,7 +231,7 @@ package struct AttemptPlan: Sendable {
     package mutating func failedMidResponse(_ error: GatewayError, now: ContinuousClock.Instant = .now) {
         if let endpoint = current {
             blame(endpoint, error.message, now: now)
-            trail.append("\(endpoint.id):\(error.code)")
+            note(endpoint, .error(error.code))
         }
     }
 

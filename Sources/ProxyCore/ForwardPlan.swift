@@ -43,7 +43,7 @@ package final class ForwardPlan: @unchecked Sendable {
         }
     }
 
-    init(record: RequestRecord, state: GatewayState, admission: Admission, legs: [Leg], tunnel: Bool = false) {
+    init(record: RequestRecord, state: GatewayState, admission: Admission, legs: [Leg], tunnel: Bool = false, affinity: UInt64? = nil) {
         self.tunnel = tunnel
         self.record = record
         self.state = state
@@ -52,7 +52,7 @@ package final class ForwardPlan: @unchecked Sendable {
         let idempotent = admission.method == .get || admission.method == .head || admission.headers[HTTPField.Name("idempotency-key")!] != nil
         self.attempts = AttemptPlan(
             providers: legs[0].providers, fallbacks: legs.dropFirst().map(\.providers), policy: state.retryPolicy, idempotent: idempotent,
-            start: record.start)
+            start: record.start, affinity: affinity)
     }
 
     /// The leg being tried.

@@ -48,6 +48,7 @@ package final class GatewayState: Sendable {
         var providers = config.providers.map { provider in
             var provider = provider
             provider.balancing = provider.balancing ?? config.routing.balancing
+            provider.affinity = provider.affinity ?? config.routing.affinity
             return Provider(config: provider, healthFor: healthFor)
         }
         providers += engines.map { Provider(config: $0, isDiscoveredEngine: true, healthFor: healthFor) }

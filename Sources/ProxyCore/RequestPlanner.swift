@@ -219,7 +219,20 @@ package enum RequestPlanner {
                         fields: fields, operation: operation))
             }
         }
-        return .forward(ForwardPlan(record: record, state: state, admission: pending.admission, legs: legs, tunnel: pending.tunnelProviders != nil))
+        let affinity = Self.affinityKey(primary.providers.first?.affinity ?? .off, headers: pending.admission.headers, body: body, fields: fields)
+        return .forward(
+            ForwardPlan(record: record, state: state, admission: pending.admission, legs: legs, tunnel: pending.tunnelProviders != nil, affinity: affinity))
+    }
+
+    /// The prompt-cache affinity key: the client's session header, else (mode `prefix`) the
+    /// digest of the body's cacheable prefix; nil when affinity is off or there is neither.
+    static func affinityKey(_ mode: Affinity, headers: HTTPFields, body: ByteBuffer?, fields: TopLevelFields?) -> UInt64? {
+        guard mode != .off else { return nil }
+        if let name = HTTPField.Name(Affinity.sessionHeader), let session = headers[name], !session.isEmpty {
+            return PrefixHash.of(session: session)
+        }
+        guard mode == .prefix, let body, let prefix = fields?.prefix else { return nil }
+        return body.withUnsafeReadableBytes { PrefixHash.of($0, prefix: prefix) }
     }
 
     /// The request for one model: its name written into the body (or the Gemini path) when

@@ -70,6 +70,12 @@ package struct UsageSummary: Sendable, Equatable {
     package var p95Ms: Double?
     /// US dollars over the group's priced events.
     package var costUSD: Double
+    /// Prompt tokens the provider served from its prompt cache.
+    package var cachedTokens: Int = 0
+
+    /// The share of prompt tokens served from the provider's prompt cache (nil without
+    /// prompt tokens): what prompt-cache affinity is for.
+    package var cachedRatio: Double? { promptTokens > 0 ? Double(cachedTokens) / Double(promptTokens) : nil }
 
     package init(
         group: String?, requests: Int, failures: Int, promptTokens: Int, completionTokens: Int, totalTokens: Int, p50Ms: Double?, p95Ms: Double?,

@@ -31,7 +31,8 @@ extension Store {
                    CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt,
                    CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS completion,
                    CAST(COALESCE(SUM(total_tokens), 0) AS BIGINT) AS total,
-                   COALESCE(SUM(cost_usd), 0.0) AS cost
+                   COALESCE(SUM(cost_usd), 0.0) AS cost,
+                   CAST(COALESCE(SUM(cached_tokens), 0) AS BIGINT) AS cached
             FROM request_events WHERE start_ms >= \(bind: from) AND start_ms < \(bind: to) \(filter) \(groupBy)
             """)
         var summaries: [String?: UsageSummary] = [:]
@@ -44,6 +45,7 @@ extension Store {
                 promptTokens: try row.decode(column: "prompt", as: Int.self), completionTokens: try row.decode(column: "completion", as: Int.self),
                 totalTokens: try row.decode(column: "total", as: Int.self), p50Ms: nil, p95Ms: nil,
                 costUSD: try row.decode(column: "cost", as: Double.self))
+            summaries[name]?.cachedTokens = try row.decode(column: "cached", as: Int.self)
         }
         guard !summaries.isEmpty else { return [] }
         // Nearest rank: the value at 1-based rank ceil(p·n), in integer arithmetic.

@@ -1,3 +1,4 @@
+import Dialects
 import ProxyConfig
 import Synchronization
 
@@ -14,6 +15,8 @@ package final class Endpoint: Sendable {
     /// Share of its provider's traffic among all candidates: provider weight × key share.
     package let weight: Double
     package let health: EndpointHealth
+    /// A digest of `id`, for prompt-cache affinity's rendezvous hashing.
+    package let idHash: UInt64
 
     package init(id: String, providerName: String, type: ProviderType, baseURL: UpstreamURL, apiKey: String?, weight: Double, health: EndpointHealth = EndpointHealth()) {
         self.id = id
@@ -23,5 +26,6 @@ package final class Endpoint: Sendable {
         self.apiKey = apiKey
         self.weight = weight
         self.health = health
+        self.idHash = PrefixHash.of(session: id)
     }
 }

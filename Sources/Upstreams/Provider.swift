@@ -14,6 +14,8 @@ package final class Provider: Sendable {
     package let weight: Double
     /// How requests choose among the endpoints of the routes this provider leads.
     package let balancing: Balancing
+    /// Prompt-cache affinity for the routes this provider leads.
+    package let affinity: Affinity
     /// Exact model names from the configuration.
     package let modelNames: Set<String>
     /// Glob patterns from the configuration (`gpt-4*`).
@@ -58,6 +60,7 @@ package final class Provider: Sendable {
         }
         weight = config.weight
         balancing = config.balancing ?? .weighted
+        affinity = config.affinity ?? .off
         modelNames = Set(config.models.filter { !Glob.isPattern($0) })
         modelGlobs = config.models.filter(Glob.isPattern).map(Glob.init)
         isCatchAll = config.models.isEmpty && !isDiscoveredEngine

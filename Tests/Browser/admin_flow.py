@@ -179,6 +179,7 @@ try:
 
     browser.evaluate("document.getElementById('tab-upstreams').click(); true")
     browser.wait_for("document.querySelectorAll('#upstreams-body tr').length > 0", "the upstream list")
+    browser.wait_for("document.querySelector('#upstreams-body tr').textContent.includes('closed')", "the breaker state in the upstream list")
     browser.screenshot("4-upstreams")
 
     # Twenty-odd probes from this address put it on the block list; the Blocks tab lifts it.

@@ -267,4 +267,42 @@ struct ResilienceTests {
             }
         }
     }
+
+    @Test("prompt-cache affinity: requests sharing a long system prompt stay on one upstream; when it fails they move, and a session header pins its own")
+    func affinity() async throws {
+        try await withGateway(upstreams: ["a", "b"], yaml: { Self.twoProviders($0["a"]!, $0["b"]!, extra: "routing: {affinity: prefix}") }) { gateway, upstreams in
+            let a = upstreams["a"]!, b = upstreams["b"]!
+            let system = String(repeating: "You answer in French, briefly and politely. ", count: 40)
+            func body(_ question: Int) -> String {
+                #"{"model":"gpt-4o","messages":[{"role":"system","content":"\#(system)"},{"role":"user","content":"question \#(question)"}]}"#
+            }
+            for question in 0..<12 {
+                let response = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth, body: body(question))
+                #expect(response.status == 200)
+            }
+            #expect(Set([a.served, b.served]) == [0, 12], "a \(a.served), b \(b.served): one prefix, one upstream")
+            let (sticky, other) = a.served == 12 ? (a, b) : (b, a)
+            // The chosen one fails: the requests go to the other (retried there at first, then
+            // directly once its breaker opened), and none fails.
+            sticky.inject(.init(status: 502))
+            for question in 12..<20 {
+                let response = try await TestHTTP.send(.POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth, body: body(question))
+                #expect(response.status == 200)
+            }
+            #expect(other.served == 8)
+            #expect(sticky.faulted <= 3, "the breaker took it out after three failures")
+            sticky.recover()
+            // A session header pins requests whatever their bodies (here: to the healthy one, or
+            // to its own next-best while the breaker keeps the other out).
+            var servedBy: Set<String> = []
+            for question in 0..<6 {
+                let response = try await TestHTTP.send(
+                    .POST, "\(gateway.url)/v1/chat/completions", headers: Configs.auth + [("x-llmproxy-session", "conversation-42")],
+                    body: #"{"model":"gpt-4o","messages":[{"role":"user","content":"different \#(question)"}]}"#)
+                #expect(response.status == 200)
+                servedBy.insert(response.headers["x-upstream-name"].first ?? "?")
+            }
+            #expect(servedBy.count == 1, "\(servedBy)")
+        }
+    }
 }

@@ -40,7 +40,7 @@ struct AttemptPlanTests {
         #expect(seen.count == 3)
         #expect(Set(seen).count == seen.count)
         #expect(step == .fail(Self.refused.error))
-        #expect(plan.trail.count == 3)
+        #expect(plan.retries.count == 3)
     }
 
     @Test("a failure after the request may have reached the upstream is not retried, unless the request is idempotent")

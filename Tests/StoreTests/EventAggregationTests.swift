@@ -16,7 +16,7 @@ struct EventAggregationTests {
             requestID: id, keyID: key, username: key == nil ? nil : "alice", startMs: start, endMs: start + duration, status: ok ? 200 : 502,
             success: ok, model: model, route: "model", upstream: upstream, dialect: "openai", stream: false, ttfbMs: 1.5,
             promptTokens: tokens.map { $0 / 2 }, completionTokens: tokens.map { $0 - $0 / 2 }, totalTokens: tokens,
-            bytesIn: 10, bytesOut: 20, errorCode: ok ? nil : "upstream_error")
+            bytesIn: 10, bytesOut: 20, errorCode: ok ? nil : "upstream_error", cachedTokens: tokens.map { $0 / 8 })
     }
 
     /// What the summary must say, counted by hand from the events themselves.
@@ -24,11 +24,13 @@ struct EventAggregationTests {
         Dictionary(grouping: events, by: group).map { name, members in
             let latencies = members.map { Double($0.endMs - $0.startMs) }.sorted()
             func rank(_ p: Double) -> Double { latencies[Int((p * Double(latencies.count)).rounded(.up)) - 1] }
-            return UsageSummary(
+            var summary = UsageSummary(
                 group: name, requests: members.count, failures: members.filter { !$0.success }.count,
                 promptTokens: members.reduce(0) { $0 + ($1.promptTokens ?? 0) },
                 completionTokens: members.reduce(0) { $0 + ($1.completionTokens ?? 0) },
                 totalTokens: members.reduce(0) { $0 + ($1.totalTokens ?? 0) }, p50Ms: rank(0.5), p95Ms: rank(0.95))
+            summary.cachedTokens = members.reduce(0) { $0 + ($1.cachedTokens ?? 0) }
+            return summary
         }.sorted { ($0.group ?? "") < ($1.group ?? "") }
     }
 

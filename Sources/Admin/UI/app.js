@@ -334,6 +334,7 @@ async function loadUpstreams() {
       body.append(el("tr", {},
         el("td", {}, upstream.name), el("td", {}, upstream.type), el("td", {}, el("code", {}, upstream.base_url)),
         el("td", {}, badge(upstream.healthy ? "healthy" : "down", upstream.healthy ? "ok" : "bad")),
+        el("td", {}, breaker(upstream.endpoints)),
         el("td", {}, latency(upstream.endpoints)),
         el("td", {}, number(upstream.models)), el("td", {}, `${healthy}/${upstream.endpoints.length} up`),
         el("td", { class: "small" }, errors[0] || upstream.models_error || "—")));
@@ -341,6 +342,20 @@ async function loadUpstreams() {
   } catch (error) {
     /* shown by the 401 handler or left empty */
   }
+}
+
+/** The circuit breakers of an upstream's endpoints: the worst state, with the wait left. */
+function breaker(endpoints) {
+  const open = endpoints.filter((endpoint) => endpoint.breaker === "open");
+  const probing = endpoints.filter((endpoint) => endpoint.breaker === "half_open");
+  if (open.length) {
+    const wait = Math.max(...open.map((endpoint) => endpoint.breaker_retry_in_s || 0));
+    return badge(`open ${open.length}/${endpoints.length}, ${Math.ceil(wait)} s`, "bad");
+  }
+  if (probing.length) return badge(`half-open ${probing.length}/${endpoints.length}`, "warn");
+  const cooling = endpoints.filter((endpoint) => endpoint.cooling_down_s);
+  if (cooling.length) return badge(`cooling down ${cooling.length}/${endpoints.length}`, "warn");
+  return badge("closed", "ok");
 }
 
 function latency(endpoints) {
