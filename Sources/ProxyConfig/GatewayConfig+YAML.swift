@@ -176,25 +176,27 @@ extension UpstreamClientConfig {
     }
 }
 
-extension Balancing {
-    static func read(_ node: Node?, at path: String, with reader: inout YAMLReader) -> Balancing? {
-        guard let node, let text = reader.string(node, at: path) else { return nil }
-        guard let value = Balancing(rawValue: text) else {
-            reader.problem(path, "must be weighted (random by weight) or latency (the faster and less busy of two); got \"\(text)\"")
+extension YAMLReader {
+    /// One of a fixed set of words; `choices` explains them in the error.
+    mutating func choice<Value: RawRepresentable<String>>(_ node: Node?, at path: String, choices: String) -> Value? {
+        guard let node, let text = string(node, at: path) else { return nil }
+        guard let value = Value(rawValue: text) else {
+            problem(path, "must be \(choices); got \"\(text)\"")
             return nil
         }
         return value
     }
 }
 
+extension Balancing {
+    static func read(_ node: Node?, at path: String, with reader: inout YAMLReader) -> Balancing? {
+        reader.choice(node, at: path, choices: "weighted (random by weight) or latency (the faster and less busy of two)")
+    }
+}
+
 extension Affinity {
     static func read(_ node: Node?, at path: String, with reader: inout YAMLReader) -> Affinity? {
-        guard let node, let text = reader.string(node, at: path) else { return nil }
-        guard let value = Affinity(rawValue: text) else {
-            reader.problem(path, "must be off, session (by the x-llmproxy-session header) or prefix (by the header, else the prompt's start); got \"\(text)\"")
-            return nil
-        }
-        return value
+        reader.choice(node, at: path, choices: "off, session (by the x-llmproxy-session header) or prefix (by the header, else the prompt's start)")
     }
 }
 
