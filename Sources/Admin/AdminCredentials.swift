@@ -41,7 +41,9 @@ package struct AdminCredentials: Sendable {
 
     private static func account(config: AdminConfig, store: Store, announce: (String, String) -> Void) async throws -> AdminCredentials {
         if let hash = config.passwordHash {
-            return AdminCredentials(username: config.username ?? "admin", passwordHash: hash)
+            // `$2y$` (PHP, htpasswd) is `$2b$` under another name; the bcrypt library knows only the latter.
+            let normalised = hash.hasPrefix("$2y$") ? "$2b$" + hash.dropFirst(4) : hash
+            return AdminCredentials(username: config.username ?? "admin", passwordHash: normalised)
         }
         if let username = config.username, let password = config.password {
             // Bcrypt salts every hash: the configured password is compared with the hash the

@@ -39,7 +39,7 @@ extension GatewayConfig {
             fail("admin.password_hash", "is set together with admin.password (LLMPROXY_ADMIN_PASSWORD): keep one")
         }
         if let hash = admin.passwordHash, !AdminConfig.isBcryptHash(hash) {
-            fail("admin.password_hash", "is not a bcrypt hash ($2b$ and a cost, 60 characters in all); make one with `llm-proxy hash-password`")
+            fail("admin.password_hash", "is not a bcrypt hash ($2b$, a cost 04–16, 60 characters in all); make one with `llm-proxy hash-password`")
         }
         check("server.drain_timeout", server.drainTimeout, .drainTimeout)
         check("server.request_head_timeout", server.requestHeadTimeout, .requestHeadTimeout)

@@ -163,12 +163,14 @@ package struct AdminConfig: Sendable, Equatable {
 
     package init() {}
 
-    /// `$2a$`, `$2b$` or `$2y$`, a two-digit cost 04–31, `$`, then 53 characters of bcrypt's
-    /// base 64 (salt and checksum).
+    /// `$2a$`, `$2b$` or `$2y$` (PHP's and htpasswd's name for `$2b$`), a two-digit cost
+    /// 04–16 (above that one sign-in takes seconds and holds the bcrypt thread), `$`, then 53
+    /// characters of bcrypt's base 64 (salt and checksum).
     package static func isBcryptHash(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
+        func digit(_ byte: UInt8) -> Int? { byte >= 0x30 && byte <= 0x39 ? Int(byte - 0x30) : nil }
         guard bytes.count == 60, bytes[0] == 0x24, bytes[1] == 0x32, [0x61, 0x62, 0x79].contains(bytes[2]), bytes[3] == 0x24, bytes[6] == 0x24,
-            let cost = Int(String(decoding: bytes[4...5], as: UTF8.self)), (4...31).contains(cost)
+            let tens = digit(bytes[4]), let ones = digit(bytes[5]), (4...16).contains(tens * 10 + ones)
         else { return false }
         return bytes[7...].allSatisfy { byte in
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || byte == 0x2e || byte == 0x2f

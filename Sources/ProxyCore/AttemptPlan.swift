@@ -168,13 +168,16 @@ package struct AttemptPlan: Sendable {
 
     /// The attempt in flight got a response head. nil: deliver it to the client; a step: the
     /// response is an upstream failure worth another attempt (discard it, then take the step).
-    /// `retryAfter` is the upstream's `Retry-After` (or `retry-after-ms`), if any.
+    /// `retryAfter` is the upstream's `Retry-After` (or `retry-after-ms`), if any; `firstByte`
+    /// the time from this attempt's send to its head (not the request's whole history).
     package mutating func responded(status: Int, retryAfter: Duration?, firstByte: Duration, now: ContinuousClock.Instant = .now) -> Step? {
         guard let endpoint = current else { return nil }
         note(endpoint, .status(status))
         let upstreamFailure = status >= 500
         if upstreamFailure {
-            endpoint.health.recordLatency(firstByte, now: now)
+            // A failure counts as slow (at least a second), so that an upstream answering
+            // 502 at once never looks like the fastest to latency balancing.
+            endpoint.health.recordLatency(max(firstByte, .seconds(1)), now: now)
             blame(endpoint, "HTTP \(status)", now: now)
         } else {
             endpoint.health.recordSuccess(probe: probe, firstByte: firstByte, now: now)

@@ -63,6 +63,9 @@ package final class ForwardExchange: UpstreamResponseSink {
     /// The endpoint counted as serving this request (its in-flight count, for latency
     /// balancing), until the attempt ends.
     private var loaded: Endpoint?
+    /// When the attempt in flight was sent: its time to first byte feeds the endpoint's
+    /// latency (earlier attempts and waits are not that endpoint's).
+    private var attemptStart = ContinuousClock.now
 
     /// Error bodies larger than this are not read to the end: the connection is closed instead.
     static let discardLimit = 256 * 1024
@@ -144,6 +147,7 @@ package final class ForwardExchange: UpstreamResponseSink {
         unload()
         endpoint.health.started()
         loaded = endpoint
+        attemptStart = .now
         transport.send(attempt, to: endpoint, freshConnection: fresh, on: loop, sink: self) { [self] upstream in
             // The client may have left while the connection was being made.
             guard !finished, self.upstream == nil else {
@@ -165,7 +169,9 @@ package final class ForwardExchange: UpstreamResponseSink {
         let upstreamStatus = Int(head.status.code)
         let now = ContinuousClock.now
         let firstByte = now - plan.record.start
-        if let step = plan.attempts.responded(status: upstreamStatus, retryAfter: RetryPolicy.retryAfter(in: head.headers), firstByte: firstByte, now: now) {
+        if let step = plan.attempts.responded(
+            status: upstreamStatus, retryAfter: RetryPolicy.retryAfter(in: head.headers), firstByte: now - attemptStart, now: now)
+        {
             // An upstream failure another attempt may cure: read this answer away first.
             discarding = step
             discarded = 0

@@ -45,18 +45,20 @@ package final class GatewayState: Sendable {
         self.environment = environment
         let breaker = config.resilience.breaker.enabled ? CircuitBreaker.Settings(config.resilience.breaker) : nil
         let healthFor: (String) -> EndpointHealth = { health.health(for: $0, breaker: breaker) }
-        var providers = config.providers.map { provider in
+        // A provider's own balancing and affinity, else the routing section's.
+        func routed(_ provider: ProviderConfig) -> ProviderConfig {
             var provider = provider
             provider.balancing = provider.balancing ?? config.routing.balancing
             provider.affinity = provider.affinity ?? config.routing.affinity
-            return Provider(config: provider, healthFor: healthFor)
+            return provider
         }
-        providers += engines.map { Provider(config: $0, isDiscoveredEngine: true, healthFor: healthFor) }
+        var providers = config.providers.map { Provider(config: routed($0), healthFor: healthFor) }
+        providers += engines.map { Provider(config: routed($0), isDiscoveredEngine: true, healthFor: healthFor) }
         providers += config.targetURLs.enumerated().map { index, target in
             var provider = ProviderConfig(name: "target-\(index)", type: .openai, baseURL: target.url)
             provider.apiKeys = target.apiKey.map { [WeightedKey(key: $0)] } ?? []
             provider.discoverModels = true
-            return Provider(config: provider, isDiscoveredEngine: true, healthFor: healthFor)
+            return Provider(config: routed(provider), isDiscoveredEngine: true, healthFor: healthFor)
         }
         routes = RouteTable(providers: providers, routing: config.routing, catalog: catalog)
         tunnelTargets = TunnelTargets(providers: providers, config: config.tunnel)

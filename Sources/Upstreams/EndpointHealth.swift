@@ -79,8 +79,9 @@ package final class EndpointHealth: Sendable {
     /// when it does now, or when nobody knows.
     package func retryIn(now: ContinuousClock.Instant = .now) -> Double? {
         guard activeHealthy.load(ordering: .relaxed) else {
-            let next = Int64(bitPattern: nextCheckNanos.load(ordering: .relaxed) &- Self.nanos(now))
-            return nextCheckNanos.load(ordering: .relaxed) == 0 ? nil : max(Double(next) / 1e9, 0.001)
+            let nextCheck = nextCheckNanos.load(ordering: .relaxed)
+            guard nextCheck != 0 else { return nil }
+            return max(Double(Int64(bitPattern: nextCheck &- Self.nanos(now))) / 1e9, 0.001)
         }
         guard !isAvailable(now: now) else { return nil }
         var seconds = 0.0

@@ -53,8 +53,8 @@ package enum EndpointSelector {
         for provider in providers {
             for endpoint in provider.endpoints where endpoint.health.isAvailable(now: now, ignoringCoolDown: ignoringCoolDown) && !tried.contains(where: { $0 === endpoint }) {
                 let mixed = PrefixHash.mix(key ^ endpoint.idHash)
-                // 53 random bits, never 0 or 1.
-                let unit = (Double(mixed >> 11) + 0.5) / 9_007_199_254_740_992
+                // 52 random bits, strictly between 0 and 1 (exact in a Double).
+                let unit = (Double(mixed >> 12) + 0.5) / 0x1p52
                 let score = -endpoint.weight / log(unit)
                 if score > bestScore {
                     best = endpoint

@@ -201,7 +201,7 @@ package final class UpstreamMonitor: Service, Sendable {
         guard !due.isEmpty else { return }
         await Self.withTimeLimit(limit) {
             await withTaskGroup(of: Void.self) { checks in
-                for (provider, endpoint) in due { checks.addTask { await self.check(endpoint, of: provider) } }
+                for (provider, endpoint) in due { checks.addTask { await self.check(endpoint, of: provider, next: nil) } }
             }
         }
     }
@@ -239,7 +239,8 @@ package final class UpstreamMonitor: Service, Sendable {
             if !due.isEmpty {
                 await withTaskGroup(of: Void.self) { group in
                     for (provider, endpoint) in due {
-                        group.addTask { await self.check(endpoint, of: provider) }
+                        let next = nextCheck[endpoint.id]
+                        group.addTask { await self.check(endpoint, of: provider, next: next) }
                     }
                 }
             }
@@ -249,7 +250,8 @@ package final class UpstreamMonitor: Service, Sendable {
 
     /// The seed's rule: with a configured check, a 2xx answer within 30 s is healthy; without
     /// one, a successful TCP connect is.
-    func check(_ endpoint: Endpoint, of provider: Provider) async {
+    /// `next`: when the loop checks this endpoint again (nil: an interval from now).
+    func check(_ endpoint: Endpoint, of provider: Provider, next: ContinuousClock.Instant?) async {
         let wasHealthy = endpoint.health.isActiveHealthy
         var failure: String?
         if let check = provider.healthCheck {
@@ -274,7 +276,9 @@ package final class UpstreamMonitor: Service, Sendable {
                 failure = "cannot connect to \(endpoint.baseURL.origin): \(error)"
             }
         }
-        endpoint.health.recordCheck(healthy: failure == nil, error: failure, nextIn: .milliseconds(Int(provider.healthCheckInterval * 1000)))
+        let now = ContinuousClock.now
+        let nextIn = next.map { max(.zero, $0 - now) } ?? .milliseconds(Int(provider.healthCheckInterval * 1000))
+        endpoint.health.recordCheck(healthy: failure == nil, error: failure, nextIn: nextIn, now: now)
         if wasHealthy, let failure {
             logger.warning("upstream endpoint unhealthy", metadata: ["endpoint": .string(endpoint.id), "reason": .string(failure)])
         } else if !wasHealthy, failure == nil {

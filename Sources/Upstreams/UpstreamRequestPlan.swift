@@ -23,6 +23,8 @@ package struct UpstreamRequestPlan: Sendable, Equatable {
     package static let hopByHop: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
         "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length", "expect",
+        // The gateway's own: prompt-cache affinity's session key.
+        "x-llmproxy-session",
     ]
     /// Where clients put their gateway key; removed so it can never reach an upstream.
     package static let clientCredentials: Set<String> = ["authorization", "x-api-key", "x-goog-api-key", "api-key"]

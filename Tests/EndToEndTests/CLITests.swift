@@ -39,6 +39,11 @@ struct CLITests {
         let wrong = try await TestHTTP.send(.POST, "\(gateway.url)/auth/login", body: #"{"username":"admin","password":"correct horse batter"}"#)
         #expect(wrong.status == 401)
         await gateway.stop()
+        // PHP's and htpasswd's `$2y$` name for the same hash signs in as well.
+        let y = try await GatewayHarness.start(yaml: "admin: {password_hash: \"$2y$\(hash.dropFirst(4))\"}\nproviders:\n  - {name: m, type: mock, models: [m1]}")
+        let signedInY = try await TestHTTP.send(.POST, "\(y.url)/auth/login", body: #"{"username":"admin","password":"correct horse battery"}"#)
+        #expect(signedInY.status == 200, "\(signedInY.body)")
+        await y.stop()
 
         let bad = try TempFile("admin: {password_hash: \"not-a-hash\"}\n")
         let checked = try run(["config", "check", "-c", bad.path])

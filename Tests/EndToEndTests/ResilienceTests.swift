@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import PostgresHarness
 import Testing
 
@@ -303,6 +304,8 @@ struct ResilienceTests {
                 servedBy.insert(response.headers["x-upstream-name"].first ?? "?")
             }
             #expect(servedBy.count == 1, "\(servedBy)")
+            // The session key is the gateway's: it never reaches an upstream.
+            #expect((a.received + b.received).allSatisfy { $0.headers[HTTPField.Name("x-llmproxy-session")!] == nil })
         }
     }
 }

@@ -39,6 +39,22 @@ struct StoreConfigTests {
         #expect(throws: ConfigError.self) { try GatewayConfig.parse(yaml: "admin: {allow_cidr: [1.2.3.4]}") }
     }
 
+    @Test("admin.password_hash: bcrypt's $2a$, $2b$ and $2y$ with a two-digit cost 04–16; anything else named with the fix")
+    func passwordHash() {
+        let tail = String(repeating: "N", count: 22) + String(repeating: "x", count: 31)
+        for good in ["$2b$12$", "$2a$04$", "$2y$16$"] { #expect(AdminConfig.isBcryptHash(good + tail), "\(good)") }
+        for bad in ["$2b$17$", "$2b$03$", "$2b$+4$", "$2x$12$", "$1b$12$"] { #expect(!AdminConfig.isBcryptHash(bad + tail), "\(bad)") }
+        #expect(!AdminConfig.isBcryptHash("$2b$12$" + tail + "x"))
+        #expect(!AdminConfig.isBcryptHash("$2b$12$" + tail.dropLast() + "!"))
+        var config = GatewayConfig()
+        config.admin.passwordHash = "$2b$99$" + tail
+        #expect(config.validate().contains { $0.path == "admin.password_hash" && $0.message.contains("llm-proxy hash-password") })
+        config.admin.passwordHash = "$2b$12$" + tail
+        config.admin.username = "root"
+        config.admin.password = "long enough password"
+        #expect(config.validate().contains { $0.path == "admin.password_hash" && $0.message.contains("keep one") })
+    }
+
     @Test("CIDR matching for IPv4, IPv6 and IPv4-mapped addresses")
     func cidr() throws {
         let v4 = try #require(CIDR("10.0.0.0/8"))

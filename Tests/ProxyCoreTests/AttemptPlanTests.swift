@@ -225,4 +225,22 @@ struct AttemptPlanTests {
         #expect(RetryPolicy.retryAfter(in: ["retry-after": "1e308"]) == .seconds(3600))
         #expect(RetryPolicy.retryAfter(in: ["retry-after": "nan"]) == nil)
     }
+
+    @Test("an upstream that fails fast counts as slow, and only the attempt's own time to first byte is its latency")
+    func failuresCountAsSlow() {
+        let providers = Self.providers(["fails", "works"])
+        var plan = AttemptPlan(providers: providers, random: { 0 })
+        guard case .send(let first, _) = plan.next() else {
+            Issue.record("no first attempt")
+            return
+        }
+        #expect(first.providerName == "fails")
+        // 502 after 1 ms: recorded as a second.
+        let second = Self.endpoint(plan.responded(status: 502, retryAfter: nil, firstByte: .milliseconds(1)))
+        #expect(second?.providerName == "works")
+        #expect((first.health.latencyMs ?? 0) >= 1000)
+        // The retry's own 20 ms, not the request's history.
+        _ = plan.responded(status: 200, retryAfter: nil, firstByte: .milliseconds(20))
+        #expect(providers[1].endpoints[0].health.latencyMs == 20)
+    }
 }
