@@ -81,6 +81,7 @@ let package = Package(
             name: "ProxyCore",
             dependencies: [
                 "ProxyConfig", "Dialects", "Guards", "Upstreams", "Store",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

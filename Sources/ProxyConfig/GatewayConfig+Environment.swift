@@ -72,6 +72,18 @@ extension GatewayConfig {
         if let password = value("LLMPROXY_ADMIN_PASSWORD", "AUTH_PASSWORD") { admin.password = password.value }
         if let hash = value("LLMPROXY_ADMIN_PASSWORD_HASH") { admin.passwordHash = hash.value }
 
+        if let on = flag(value("LLMPROXY_CACHE_ENABLED", "LLMPROXY_CACHE")) { cache.enabled = on }
+        if let seconds = number(value("LLMPROXY_CACHE_TTL"), as: Double.self) { cache.ttl = seconds }
+        if let bytes = number(value("LLMPROXY_CACHE_MAX_BYTES"), as: Int.self) { cache.maxBytes = bytes }
+        if let bytes = number(value("LLMPROXY_CACHE_MAX_ENTRY_BYTES"), as: Int.self) { cache.maxEntryBytes = bytes }
+        if let scope = value("LLMPROXY_CACHE_SCOPE") {
+            if let parsed = CacheConfig.Scope(rawValue: scope.value.lowercased()) {
+                cache.scope = parsed
+            } else {
+                problems.append(ConfigProblem(path: "$\(scope.name)", message: "must be global, owner or key (got \"\(scope.value)\")"))
+            }
+        }
+
         if let on = flag(value("LLMPROXY_TUNNEL")) { tunnel.enabled = on }
         if let host = value("XLLM_PROXY_HOST", "LLMPROXY_TUNNEL_HOST") { tunnel.host = host.value }
         if let port = portNumber(value("XLLM_PROXY_PORT", "LLMPROXY_TUNNEL_PORT")) { tunnel.port = port }

@@ -12,6 +12,7 @@ extension GatewayConfig {
         func num(_ d: Double) -> Node { d == d.rounded() && abs(d) < 1e15 ? Node(String(Int(d))) : Node(String(d)) }
         func int(_ i: Int) -> Node { Node(String(i)) }
         func bool(_ b: Bool) -> Node { Node(b ? "true" : "false") }
+        func cacheOverride(_ o: CacheConfig.Override) -> Node { map([("enabled", o.enabled.map(bool)), ("ttl", o.ttl.map(num))]) }
         let redacted = str("<redacted>")
         func rule(_ r: RateRule) -> Node? {
             r.isEmpty
@@ -43,6 +44,7 @@ extension GatewayConfig {
                 ("weight", num(p.weight)),
                 ("balancing", p.balancing.map { str($0.rawValue) }),
                 ("affinity", p.affinity.map { str($0.rawValue) }),
+                ("cache", p.cache.map { cacheOverride($0) }),
                 ("api_keys", p.apiKeys.isEmpty ? nil : list(p.apiKeys.map { map([("key", redacted), ("weight", num($0.weight))]) })),
                 ("auth_keys", p.authKeys.isEmpty ? nil : list(p.authKeys.map { _ in redacted })),
                 ("models", p.models.isEmpty ? nil : list(p.models.map(str))),
@@ -282,6 +284,14 @@ extension GatewayConfig {
                             ("probe_successes", int(resilience.breaker.probeSuccesses)),
                         ])
                     ),
+                ])
+            ),
+            (
+                "cache",
+                map([
+                    ("enabled", bool(cache.enabled)), ("ttl", num(cache.ttl)), ("max_bytes", int(cache.maxBytes)),
+                    ("max_entry_bytes", int(cache.maxEntryBytes)), ("scope", str(cache.scope.rawValue)),
+                    ("models", cache.models.isEmpty ? nil : map(cache.models.map { ($0.pattern, cacheOverride($0.override)) })),
                 ])
             ),
         ])

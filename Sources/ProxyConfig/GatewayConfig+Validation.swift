@@ -127,6 +127,7 @@ extension GatewayConfig {
         }
         problems += guardProblems()
         problems += resilience.problems()
+        problems += cache.problems(providers: providers)
         for (model, chain) in routing.fallbacks.sorted(by: { $0.key < $1.key }) {
             if !ConfigRange.fallbackModels.contains(chain.count) {
                 fail("routing.fallbacks.\(model)", "must list 1 to 5 models to try after \(model) (got \(chain.count))")

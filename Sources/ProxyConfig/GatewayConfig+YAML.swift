@@ -72,7 +72,7 @@ extension GatewayConfig {
 
     private static let topLevelKeys: Set<String> = [
         "server", "upstream", "auth", "providers", "routing", "discovery", "logging", "target_urls", "database", "admin",
-        "limits", "budgets", "pricing", "security", "shedding", "tls", "tunnel", "resilience",
+        "limits", "budgets", "pricing", "security", "shedding", "tls", "tunnel", "resilience", "cache",
         // the multi-provider seed's top-level keys
         "auth_keys", "health_check_interval", "cert_file", "private_key_file",
     ]
@@ -115,6 +115,7 @@ extension GatewayConfig {
         if let node = top["shedding"] { shedding.read(node, at: "shedding", with: &reader) }
         if let node = top["tunnel"] { tunnel.read(node, at: "tunnel", with: &reader) }
         if let node = top["resilience"] { resilience.read(node, at: "resilience", with: &reader) }
+        if let node = top["cache"] { cache.read(node, at: "cache", with: &reader) }
         if let urls = reader.strings(top["target_urls"], at: "target_urls") {
             targetURLs += urls.compactMap(TargetURL.init(spec:))
         }
@@ -264,7 +265,7 @@ extension ProviderConfig {
     static let knownKeys: Set<String> = [
         "name", "type", "host", "base_url", "endpoint", "port", "tls", "weight", "api_key", "api_keys",
         "auth_keys", "models", "discover_models", "health_check", "health_check_interval", "headers", "mock",
-        "responses_api", "openai_compatible", "balancing", "affinity",
+        "responses_api", "openai_compatible", "balancing", "affinity", "cache",
     ]
 
     static func read(_ node: Node, at path: String, index: Int, seedInterval: Double?, with reader: inout YAMLReader) -> ProviderConfig? {
@@ -303,6 +304,7 @@ extension ProviderConfig {
         provider.weight = reader.double(map["weight"], at: "\(path).weight") ?? 1
         provider.balancing = Balancing.read(map["balancing"], at: "\(path).balancing", with: &reader)
         provider.affinity = Affinity.read(map["affinity"], at: "\(path).affinity", with: &reader)
+        if let node = map["cache"] { provider.cache = CacheConfig.Override.read(node, at: "\(path).cache", with: &reader) }
         if let node = map["api_key"] {
             provider.apiKeys = (reader.strings(node, at: "\(path).api_key") ?? []).map { WeightedKey(key: $0) }
         }

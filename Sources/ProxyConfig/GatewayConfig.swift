@@ -21,6 +21,8 @@ package struct GatewayConfig: Sendable, Equatable {
     package var tls = TLSConfig()
     package var tunnel = TunnelConfig()
     package var resilience = ResilienceConfig()
+    /// The exact response cache (`cache:`). Off by default.
+    package var cache = CacheConfig()
     /// OpenAI-compatible upstreams given as `TARGET_URLS` (`url1,url2|key`): their models are
     /// learnt from each upstream's `/models` list.
     package var targetURLs: [TargetURL] = []

@@ -30,6 +30,8 @@ package struct ProviderConfig: Sendable, Equatable {
     package var balancing: Balancing?
     /// Overrides `routing.affinity` for the routes this provider leads.
     package var affinity: Affinity?
+    /// Overrides the `cache` section for requests this provider leads (`{enabled, ttl}`).
+    package var cache: CacheConfig.Override?
     /// Upstream keys with their weights: each becomes its own weighted endpoint.
     package var apiKeys: [WeightedKey] = []
     /// Client keys accepted for this provider in addition to the global ones.

@@ -88,10 +88,47 @@ package final class ForwardExchange: UpstreamResponseSink {
         loaded = nil
     }
 
-    /// Sends the first attempt.
+    /// Sends the first attempt, or replays the cached answer.
     package func start() {
+        if let entry = plan.cacheHit {
+            replay(entry)
+            return
+        }
         next(plan.attempts.next())
     }
+
+    /// Answers from the cache: the head and the pieces the answer was first written in (a
+    /// stream keeps its events), at once — the entry is bounded by `cache.max_entry_bytes`
+    /// and its pieces are slices of one buffer, not copies. No upstream, no attempt, no cost.
+    private func replay(_ entry: ResponseCache.Entry) {
+        finished = true
+        headSent = true
+        plan.record.endpoint = "cache"
+        plan.record.model = entry.model ?? plan.record.model
+        plan.record.status = entry.status
+        plan.record.firstByte = ContinuousClock.now - plan.record.start
+        plan.record.promptTokens = entry.usage.input
+        plan.record.completionTokens = entry.usage.output
+        plan.record.totalTokens = entry.totalTokens
+        plan.record.cachedTokens = entry.usage.cachedInput
+        plan.record.reasoningTokens = entry.usage.reasoning
+        var fields = plan.state.responseHeaders.clientFields(entry.headers, requestID: plan.record.id)
+        plan.record.decorate(&fields, securityHeaders: plan.state.config.security.securityHeaders)
+        if let model = plan.record.model, let name = HTTPField.Name("x-llmproxy-model") { fields[name] = model }
+        fields[Self.cacheHeader] = RequestRecord.CacheStatus.hit.rawValue
+        // How long ago the answer was made, as an HTTP cache says it (whole seconds).
+        fields[.age] = String(max(0, (ContinuousClock.now - entry.stored).components.seconds))
+        client.exchangeHead(HTTPResponse(status: HTTPResponse.Status(code: entry.status), headerFields: fields))
+        for piece in entry.pieces {
+            plan.record.bytesOut += piece.readableBytes
+            client.exchangeBody(piece)
+        }
+        client.exchangeEnding(self)
+        client.exchangeEnd()
+        recorder.finished(plan.record)
+    }
+
+    static let cacheHeader = HTTPField.Name("x-llmproxy-cache")!
 
     /// The client can take more: the upstream may be read again.
     package func clientWritable() {
@@ -196,6 +233,7 @@ package final class ForwardExchange: UpstreamResponseSink {
         var fields = plan.state.responseHeaders.clientFields(headers, requestID: plan.record.id)
         plan.record.decorate(&fields, securityHeaders: plan.state.config.security.securityHeaders)
         if let model = plan.record.model, let name = HTTPField.Name("x-llmproxy-model") { fields[name] = model }
+        if let cache = plan.record.cache { fields[Self.cacheHeader] = cache.rawValue }
         headSent = true
         let reason = status == upstreamStatus ? head.status.reasonPhrase : HTTPResponse.Status(code: status).reasonPhrase
         client.exchangeHead(HTTPResponse(status: HTTPResponse.Status(code: status, reasonPhrase: reason), headerFields: fields))

@@ -43,8 +43,26 @@ package final class ForwardPlan: @unchecked Sendable {
         }
     }
 
-    init(record: RequestRecord, state: GatewayState, admission: Admission, legs: [Leg], tunnel: Bool = false, affinity: UInt64? = nil) {
+    /// The cached answer the request gets instead of an upstream's (``ForwardExchange`` replays it).
+    package let cacheHit: ResponseCache.Entry?
+    /// Where a complete answer is kept for later requests, and for how long; nil when it is not.
+    package let cacheFill: CacheFillPlan?
+
+    /// The cache key and time to live of a request whose answer may be kept.
+    package struct CacheFillPlan: Sendable {
+        package var cache: ResponseCache
+        package var key: CacheKey
+        package var ttl: Duration
+        package var maxEntryBytes: Int
+    }
+
+    init(
+        record: RequestRecord, state: GatewayState, admission: Admission, legs: [Leg], tunnel: Bool = false, affinity: UInt64? = nil,
+        cacheHit: ResponseCache.Entry? = nil, cacheFill: CacheFillPlan? = nil
+    ) {
         self.tunnel = tunnel
+        self.cacheHit = cacheHit
+        self.cacheFill = cacheFill
         self.record = record
         self.state = state
         self.admission = admission
@@ -103,6 +121,7 @@ package final class ForwardPlan: @unchecked Sendable {
         var stages: [any ResponseStage] = [UsageTap(counting: counting)]
         if withUsage != nil { stages.append(UsageChunkRemoval()) }
         if let cutoff = budgetCutoff() { stages.append(cutoff) }
+        if let fill = cacheFillStage() { stages.append(fill) }
         let plan = UpstreamRequestPlan(
             endpoint: endpoint, dialect: dialect, path: path, query: admission.query.map(String.init),
             clientHeaders: admission.headers, extraHeaders: provider?.extraHeaders ?? [], requestID: record.id, tunnel: tunnel)
@@ -145,6 +164,7 @@ package final class ForwardPlan: @unchecked Sendable {
         let translator = ResponseTranslator(client: client, upstream: target, streaming: record.stream, context: context, geminiArray: geminiArray)
         var stages: [any ResponseStage] = [UsageTap(), TranslationStage(translator: translator, warning: request.notes.header(target: target))]
         if let cutoff = budgetCutoff() { stages.append(cutoff) }
+        if let fill = cacheFillStage() { stages.append(fill) }
         let plan = UpstreamRequestPlan(
             endpoint: endpoint, dialect: target.dialect, path: request.path, query: request.query,
             clientHeaders: Self.headers(admission.headers, for: target), extraHeaders: provider?.extraHeaders ?? [], requestID: record.id)
@@ -166,6 +186,11 @@ package final class ForwardPlan: @unchecked Sendable {
             kept.append(field)
         }
         return kept
+    }
+
+    /// The cache's copy of the answer, last so that it keeps exactly what the client gets.
+    private func cacheFillStage() -> CacheFill? {
+        cacheFill.map { CacheFill(cache: $0.cache, key: $0.key, ttl: $0.ttl, maxBytes: $0.maxEntryBytes) }
     }
 
     /// The stream budget cut-off, when the request streams against a budget.

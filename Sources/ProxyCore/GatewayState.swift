@@ -29,6 +29,8 @@ package final class GatewayState: Sendable {
 
     /// `resilience.retries`, read once.
     package let retryPolicy: RetryPolicy
+    /// `cache`, read once; the answers themselves are in ``EngineEnvironment/cache``.
+    package let cachePolicy: CachePolicy
 
     package let catalog: ModelCatalog
     package let health: HealthRegistry
@@ -43,6 +45,9 @@ package final class GatewayState: Sendable {
         self.engines = engines
         self.retryPolicy = RetryPolicy(config.resilience.retries)
         self.environment = environment
+        cachePolicy = CachePolicy(config.cache, providers: config.providers)
+        // The answers outlive the configuration; a reload only changes how much they may take.
+        environment.cache.setLimit(cachePolicy.anyEnabled ? config.cache.maxBytes : 0)
         let breaker = config.resilience.breaker.enabled ? CircuitBreaker.Settings(config.resilience.breaker) : nil
         let healthFor: (String) -> EndpointHealth = { health.health(for: $0, breaker: breaker) }
         // A provider's own balancing and affinity, else the routing section's.
@@ -101,16 +106,19 @@ package struct EngineEnvironment: Sendable {
     package var extraGuards: [any AdmissionGuard]
     /// Rate-limit counters, budget ledger and shedder: kept across reloads.
     package var limits: LimitState
+    /// The exact response cache's answers: kept across reloads.
+    package var cache: ResponseCache
     /// Paths the engine does not answer (admin, health, metrics, UI): the driver hands them
     /// to the HTTP application as they came.
     package var isLocalSurface: @Sendable (String) -> Bool
 
     package init(
         keys: ManagedKeyIndex? = nil, extraGuards: [any AdmissionGuard] = [], limits: LimitState = LimitState(),
-        isLocalSurface: @escaping @Sendable (String) -> Bool = { _ in false }
+        cache: ResponseCache = ResponseCache(), isLocalSurface: @escaping @Sendable (String) -> Bool = { _ in false }
     ) {
         self.keys = keys
         self.limits = limits
+        self.cache = cache
         self.extraGuards = extraGuards
         self.isLocalSurface = isLocalSurface
     }

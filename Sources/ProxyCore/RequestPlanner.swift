@@ -220,8 +220,47 @@ package enum RequestPlanner {
             }
         }
         let affinity = Self.affinityKey(primary.providers.first?.affinity ?? .off, headers: pending.admission.headers, body: body, fields: fields)
+        var cacheHit: ResponseCache.Entry?
+        var cacheFill: ForwardPlan.CacheFillPlan?
+        if pending.tunnelProviders == nil, state.cachePolicy.anyEnabled, operation.isCacheable {
+            (cacheHit, cacheFill) = Self.cache(pending, model: model, primary: primary, body: body, record: &record)
+        }
         return .forward(
-            ForwardPlan(record: record, state: state, admission: pending.admission, legs: legs, tunnel: pending.tunnelProviders != nil, affinity: affinity))
+            ForwardPlan(
+                record: record, state: state, admission: pending.admission, legs: legs, tunnel: pending.tunnelProviders != nil, affinity: affinity,
+                cacheHit: cacheHit, cacheFill: cacheFill))
+    }
+
+    /// The response cache's part: the fresh answer to replay, or where to keep the answer
+    /// (nothing when the route does not cache or the client said `no-store`). After the
+    /// guards: a cached answer is still a request of its key, counted, limited and revocable.
+    static func cache(
+        _ pending: PendingRequest, model: String?, primary: ForwardPlan.Leg, body: ByteBuffer?, record: inout RequestRecord
+    ) -> (ResponseCache.Entry?, ForwardPlan.CacheFillPlan?) {
+        let state = pending.state
+        let policy = state.cachePolicy
+        guard let ttl = policy.ttl(model: model ?? primary.model, provider: primary.providers.first?.name) else { return (nil, nil) }
+        let directives = CachePolicy.Directives(pending.admission.headers)
+        if directives.noStore {
+            record.cache = .bypass
+            return (nil, nil)
+        }
+        let scope = policy.scope(identity: pending.admission.identity, presentedKey: pending.admission.presentedKey)
+        // The route: what the client asked for and where it goes (a credential in the query is
+        // the scope's business, not the route's).
+        let query = pending.admission.query.map { query in
+            query.split(separator: "&").filter { !$0.hasPrefix("key=") }.joined(separator: "&")
+        }
+        let route = [
+            pending.admission.method.rawValue, pending.routePath, query ?? "", primary.model ?? "", primary.providers.map(\.name).joined(separator: ","),
+        ]
+        let key = CacheKey(scope: scope, route: route, body: body)
+        if !directives.noCache, let entry = state.environment.cache.lookup(key) {
+            record.cache = .hit
+            return (entry, nil)
+        }
+        record.cache = .miss
+        return (nil, ForwardPlan.CacheFillPlan(cache: state.environment.cache, key: key, ttl: ttl, maxEntryBytes: policy.config.maxEntryBytes))
     }
 
     /// The prompt-cache affinity key: the client's session header, else (mode `prefix`) the

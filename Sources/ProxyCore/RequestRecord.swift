@@ -55,21 +55,36 @@ package struct RequestRecord: Sendable {
     package var pricing: PriceTable?
     /// Where the request came from, for the detectors (nil for the HTTP application's own surfaces).
     package var origin: RequestOrigin?
+    /// What the response cache did for the request (nil: it was not asked).
+    package var cache: CacheStatus?
+
+    package enum CacheStatus: String, Sendable {
+        /// Answered from the cache: no upstream, no cost.
+        case hit
+        /// Looked up (or a fresh answer asked for) and forwarded; the answer may be kept.
+        case miss
+        /// The client said `Cache-Control: no-store`: neither read nor kept.
+        case bypass
+    }
 
     /// The request's cost in US dollars, from its tokens; nil when it reported none or the
     /// model has no price.
     package var costUSD: Double? {
         guard let pricing, promptTokens != nil || completionTokens != nil else { return nil }
+        // A cached answer costs nothing upstream: its tokens are what the client got.
+        if cache == .hit { return 0 }
         return pricing.costIfPriced(model: model, usage: TokenUsage(input: Int64(promptTokens ?? 0), output: Int64(completionTokens ?? 0)))
     }
 
     /// What the request used, for settling its reservation.
     package var outcome: Reservation.Outcome {
-        let tokens = totalTokens ?? ((promptTokens != nil || completionTokens != nil) ? (promptTokens ?? 0) + (completionTokens ?? 0) : nil)
+        // A cached answer spends nothing from budgets and token rates.
+        let tokens =
+            cache == .hit ? 0 : totalTokens ?? ((promptTokens != nil || completionTokens != nil) ? (promptTokens ?? 0) + (completionTokens ?? 0) : nil)
         // The upstream worked when it answered with success (even if the client then left
         // or the stream broke), or when the request was cut off before its head arrived
         // after being sent (an attempt was made and no gateway refusal was recorded).
-        let worked = (firstByte != nil && status < 400) || (firstByte == nil && attempts > 0 && errorCode == .clientClosed)
+        let worked = cache != .hit && (firstByte != nil && status < 400) || (firstByte == nil && attempts > 0 && errorCode == .clientClosed)
         return Reservation.Outcome(tokens: tokens.map(Int64.init), costUSD: costUSD, upstreamWorked: worked)
     }
 

@@ -16,6 +16,8 @@ package final class GatewayMetrics: Sendable {
     private let inFlight: Gauge
     private let upstreamErrors: [ErrorCode: Counter]
     private let droppedEvents: Counter
+    /// `llmproxy_cache_requests_total{result}`: hit, miss, bypass.
+    private let cacheResults: [RequestRecord.CacheStatus: Counter]
 
     static let dialects = ["openai", "anthropic", "gemini", "none"]
     static let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"]
@@ -43,6 +45,14 @@ package final class GatewayMetrics: Sendable {
         bytesOut = registry.makeCounter(descriptor: Self.name("response_bytes", "total", "Response body bytes sent"))
         inFlight = registry.makeGauge(descriptor: Self.name("requests_in_flight", "", "Requests being served"))
         droppedEvents = registry.makeCounter(descriptor: Self.name("events_dropped", "total", "Analytics events dropped because the event queue was full"))
+        cacheResults = Dictionary(
+            uniqueKeysWithValues: [RequestRecord.CacheStatus.hit, .miss, .bypass].map { result in
+                (
+                    result,
+                    registry.makeCounter(
+                        descriptor: Self.name("cache_requests", "total", "Requests the response cache was asked about, by result"), labels: [("result", result.rawValue)])
+                )
+            })
         upstreamErrors = Dictionary(
             uniqueKeysWithValues: Self.errorCodes.map { code in
                 (code, registry.makeCounter(descriptor: Self.name("upstream_errors", "total", "Upstream failures by kind"), labels: [("error", code.description)]))
@@ -83,6 +93,7 @@ package final class GatewayMetrics: Sendable {
         if record.bytesOut > 0 { bytesOut.increment(by: Int64(record.bytesOut)) }
         if let code = record.errorCode, let counter = upstreamErrors[code] { counter.increment() }
         if let guardName = record.rejectedBy { rejected(by: guardName) }
+        if let cache = record.cache { cacheResults[cache]?.increment() }
         // Retries are rare: a registry lookup per retried attempt is fine.
         for attempt in record.trail.dropLast() {
             let outcome = attempt.split(separator: ":").last.map(String.init) ?? "unknown"
@@ -113,6 +124,10 @@ package final class GatewayMetrics: Sendable {
                 ).set(to: breaker == "open" ? 2.0 : breaker == "half_open" ? 1.0 : 0.0)
             }
         }
+        let cache = state.environment.cache.stats
+        registry.makeGauge(descriptor: Self.name("cache_entries", "", "Answers in the response cache")).set(to: Double(cache.entries))
+        registry.makeGauge(descriptor: Self.name("cache", "bytes", "Memory the response cache's answers take")).set(to: Double(cache.bytes))
+        registry.makeGauge(descriptor: Self.name("cache_evictions", "", "Answers dropped to fit cache.max_bytes since start")).set(to: Double(cache.evicted))
         return registry.emitToBuffer()
     }
 }

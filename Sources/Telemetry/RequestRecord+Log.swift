@@ -28,6 +28,7 @@ extension RequestRecord {
         if let identity { metadata["key_id"] = .string(identity.keyID) }
         if let totalTokens { metadata["tokens"] = .stringConvertible(totalTokens) }
         if let translation { metadata["translated"] = .string(translation) }
+        if let cache { metadata["cache"] = .string(cache.rawValue) }
         logger.info("request", metadata: metadata)
     }
 
@@ -41,6 +42,7 @@ extension RequestRecord {
         // Keys in sorted order, as the handler writes them.
         if attempts > 1 { out += #","attempts":\#(attempts)"# }
         out += #","bytes_in":\#(bytesIn),"bytes_out":\#(bytesOut)"#
+        if let cache { out += #","cache":"\#(cache.rawValue)""# }
         if let dialect { out += #","dialect":\#(JSONText.quoted(dialect))"# }
         out += #","duration_ms":\#(Self.milliseconds(total))"#
         if let errorCode { out += #","error":\#(JSONText.quoted(errorCode.description))"# }

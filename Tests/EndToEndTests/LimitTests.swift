@@ -310,7 +310,11 @@ struct LimitTests {
                 #expect(tail.contains(ending) && tail.contains("budget of 100 tokens"), "\(route): \(tail)")
                 #expect(index != 0 || tail.contains(#""code":"budget_exceeded""#), "\(tail)")
                 // The gateway hung up on the upstream instead of letting it generate the rest.
-                #expect(await eventually(timeout: .seconds(20)) { upstream.closedEarly > cancelledBefore }, "\(route)")
+                let hungUp = await eventually(timeout: .seconds(20)) { upstream.closedEarly > cancelledBefore }
+                #expect(
+                    hungUp,
+                    "\(route): streams started \(upstream.streamsStarted), finished \(upstream.streamsFinished), cancelled \(upstream.streamsCancelled); \(response.headers["x-request-id"].first ?? "")"
+                )
                 // What the stream generated was booked: the budget is spent.
                 let again = try await Self.send(gateway.url + route, headers: headers, body: body)
                 #expect(again.status == 429, "\(route): \(again.body)")

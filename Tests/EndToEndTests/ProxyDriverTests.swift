@@ -59,7 +59,7 @@ struct ProxyDriverTests {
         let transport = ScriptedTransport()
         let records = Records()
 
-        init(providers: String = "") throws {
+        init(extra: String = "") throws {
             var config = try GatewayConfig.parse(
                 yaml: """
                     auth:
@@ -73,6 +73,7 @@ struct ProxyDriverTests {
                         type: openai
                         base_url: http://127.0.0.1:10/v1
                         models: ["m"]
+                    \(extra)
                     """)
             config.discovery.localEngines = false
             config.assignProviderNames()
@@ -196,5 +197,30 @@ struct ProxyDriverTests {
         let text = try h.output()
         #expect(text.contains("data: 1") && text.contains("data: 2"))
         #expect(h.records.finished.first?.errorCode == nil)
+    }
+
+    @Test("a cached stream is replayed with the same chunks, byte for byte, without an upstream; the hit is accounted with no endpoint's cost")
+    func cacheReplay() throws {
+        let h = try Harness(extra: "cache: {enabled: true}")
+        let stream = #"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#
+        try h.send(Harness.post(stream))
+        h.respond(0)
+        let pieces = ["data: {\"n\":1}\n\n", "data: {\"n\":2}\n\n", "data: {\"n\":3}\n\n", "data: [DONE]\n\n"]
+        for piece in pieces { _ = h.chunk(0, piece) }
+        h.transport.sinks[0].upstreamEnd()
+        let first = try h.output()
+        #expect(first.lowercased().contains("x-llmproxy-cache: miss"))
+        try h.send(Harness.post(stream))
+        // No second upstream exchange: the answer came from the cache.
+        #expect(h.transport.sinks.count == 1)
+        let second = try h.output()
+        #expect(second.lowercased().contains("x-llmproxy-cache: hit"))
+        // The chunked body (sizes and data) is the same, byte for byte.
+        func body(_ text: String) -> String { text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n") }
+        #expect(!body(first).isEmpty && body(first) == body(second), "\(first)\n---\n\(second)")
+        #expect(body(second).hasPrefix(String(pieces[0].utf8.count, radix: 16) + "\r\n" + pieces[0]))
+        #expect(h.records.finished.count == 2)
+        let hit = h.records.finished[1]
+        #expect(hit.cache == .hit && hit.endpoint == "cache" && hit.status == 200 && hit.attempts == 0)
     }
 }

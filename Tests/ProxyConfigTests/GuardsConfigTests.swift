@@ -4,16 +4,7 @@ import Testing
 
 @Suite("Guard configuration: limits, budgets, pricing, security, shedding")
 struct GuardsConfigTests {
-    func problems(_ yaml: String) -> [String] {
-        do {
-            let config = try GatewayConfig.parse(yaml: yaml)
-            return config.validate(fileExists: { _ in true }).map(\.description)
-        } catch let error as ConfigError {
-            return error.problems.map(\.description)
-        } catch {
-            return ["\(error)"]
-        }
-    }
+    func problems(_ yaml: String) -> [String] { configProblems(yaml) }
 
     @Test("every section reads, in file order for patterns, and shows up redacted in config check")
     func reads() throws {

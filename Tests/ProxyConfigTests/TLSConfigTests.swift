@@ -4,15 +4,7 @@ import Testing
 
 @Suite("TLS configuration: modes, files, seeds' variables")
 struct TLSConfigTests {
-    func problems(_ yaml: String, exists: Bool = true) -> [String] {
-        do {
-            return try GatewayConfig.parse(yaml: yaml).validate(fileExists: { _ in exists }).map(\.description)
-        } catch let error as ConfigError {
-            return error.problems.map(\.description)
-        } catch {
-            return ["\(error)"]
-        }
-    }
+    func problems(_ yaml: String, exists: Bool = true) -> [String] { configProblems(yaml, fileExists: exists) }
 
     @Test("tls: reads every key; HTTPS defaults to server.port + 1; HSTS a year except for dev-selfsigned")
     func reads() throws {

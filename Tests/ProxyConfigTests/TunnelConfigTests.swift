@@ -7,15 +7,7 @@ struct TunnelConfigTests {
     static let key = String(repeating: "0a", count: 32)
 
     func problems(_ yaml: String, environment: [String: String] = [:], exists: Bool = true) -> [String] {
-        do {
-            var config = try GatewayConfig.parse(yaml: yaml)
-            try config.applyEnvironment(environment)
-            return config.validate(fileExists: { _ in exists }).map(\.description)
-        } catch let error as ConfigError {
-            return error.problems.map(\.description)
-        } catch {
-            return ["\(error)"]
-        }
+        configProblems(yaml, environment: environment, fileExists: exists)
     }
 
     @Test("tunnel: every key read; the xllm variables and LLMPROXY_TUNNEL_KEY honoured; the key redacted")

@@ -40,7 +40,11 @@ package enum JSON: Sendable, Equatable {
         return out
     }
 
-    package func write(to out: inout String) {
+    package func write(to out: inout String) { write(to: &out, sortingMembers: false) }
+
+    /// Writes the value; with `sortingMembers`, object members by name (stably), for
+    /// ``canonicalText``.
+    func write(to out: inout String, sortingMembers: Bool) {
         switch self {
         case .null: out += "null"
         case .bool(let value): out += value ? "true" : "false"
@@ -50,16 +54,17 @@ package enum JSON: Sendable, Equatable {
             out += "["
             for (index, item) in items.enumerated() {
                 if index > 0 { out += "," }
-                item.write(to: &out)
+                item.write(to: &out, sortingMembers: sortingMembers)
             }
             out += "]"
         case .object(let object):
             out += "{"
-            for (index, member) in object.members.enumerated() {
+            let members = sortingMembers ? object.sortedMembers : object.members
+            for (index, member) in members.enumerated() {
                 if index > 0 { out += "," }
                 out += JSONText.quoted(member.key)
                 out += ":"
-                member.value.write(to: &out)
+                member.value.write(to: &out, sortingMembers: sortingMembers)
             }
             out += "}"
         }

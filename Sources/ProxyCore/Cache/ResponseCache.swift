@@ -1,0 +1,128 @@
+import Dialects
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// The exact response cache's memory: answers by ``CacheKey``, fresh for their time to live,
+/// the least recently used dropped when their total size passes `cache.max_bytes`. Shared by
+/// every event loop and kept across reloads (a reload only changes the limit); one mutex
+/// held for a dictionary lookup or insertion, never across I/O.
+package final class ResponseCache: Sendable {
+    /// One cached answer: what the client got (after translation and every other stage), the
+    /// body in one buffer with the ends of the pieces it was written in, so a stream is
+    /// replayed with its original chunking.
+    package final class Entry: Sendable {
+        package let status: Int
+        /// The response headers as the stages left them (before the per-request ones).
+        package let headers: HTTPHeaders
+        package let body: ByteBuffer
+        /// The end offset of each piece in `body`.
+        package let pieceEnds: [Int]
+        /// The model that answered (a fallback's, if one did).
+        package let model: String?
+        /// The token counts the answer reported (normalised), and its total.
+        package let usage: TokenCounts
+        package let totalTokens: Int?
+        package let stored: ContinuousClock.Instant
+        package let expires: ContinuousClock.Instant
+        /// What the entry counts for against `max_bytes`.
+        package let size: Int
+
+        /// Bookkeeping per entry beyond its bytes (the key, the slot, the object headers).
+        static let overhead = 256
+
+        package init(
+            status: Int, headers: HTTPHeaders, body: ByteBuffer, pieceEnds: [Int], model: String?, usage: TokenCounts, totalTokens: Int?, stored: ContinuousClock.Instant,
+            expires: ContinuousClock.Instant
+        ) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+            self.pieceEnds = pieceEnds
+            self.model = model
+            self.usage = usage
+            self.totalTokens = totalTokens
+            self.stored = stored
+            self.expires = expires
+            let headerBytes = headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
+            // The buffer's capacity, not its length: what is held, not what is used.
+            size = max(body.capacity, body.readableBytes) + headerBytes + pieceEnds.count * 8 + (model?.utf8.count ?? 0) + Self.overhead
+        }
+
+        /// The body in the pieces it was first written in.
+        package var pieces: [ByteBuffer] {
+            var start = 0
+            return pieceEnds.compactMap { end in
+                defer { start = end }
+                return body.getSlice(at: body.readerIndex + start, length: end - start)
+            }
+        }
+    }
+
+    /// Counters for metrics and the admin API.
+    package struct Stats: Sendable, Equatable {
+        package var entries = 0
+        package var bytes = 0
+        package var hits = 0
+        package var misses = 0
+        package var stored = 0
+        package var evicted = 0
+        package var expired = 0
+    }
+
+    private struct State {
+        var table: LRUTable<CacheKey, Entry>
+        var stats = Stats()
+    }
+
+    private let state: Mutex<State>
+
+    package init(maxBytes: Int = 0) {
+        state = Mutex(State(table: LRUTable(limit: maxBytes)))
+    }
+
+    /// The fresh answer for `key`, if there is one; an expired one is dropped.
+    package func lookup(_ key: CacheKey, now: ContinuousClock.Instant = .now) -> Entry? {
+        state.withLock { state in
+            guard let entry = state.table.get(key) else {
+                state.stats.misses += 1
+                return nil
+            }
+            guard entry.expires > now else {
+                state.table.remove(key)
+                state.stats.expired += 1
+                state.stats.misses += 1
+                return nil
+            }
+            state.stats.hits += 1
+            return entry
+        }
+    }
+
+    /// Keeps `entry` for `key` (replacing any older answer), dropping the least recently
+    /// used answers until the total fits.
+    package func store(_ key: CacheKey, _ entry: Entry) {
+        state.withLock { state in
+            guard entry.size <= state.table.limit else { return }
+            state.stats.evicted += state.table.set(key, entry, cost: entry.size)
+            state.stats.stored += 1
+        }
+    }
+
+    /// A new memory limit (a reload): answers are dropped, least recently used first, until
+    /// the total fits; 0 empties the cache.
+    package func setLimit(_ maxBytes: Int) {
+        state.withLock { state in
+            state.stats.evicted += state.table.setLimit(maxBytes)
+        }
+    }
+
+    package var stats: Stats {
+        state.withLock { state in
+            var stats = state.stats
+            stats.entries = state.table.count
+            stats.bytes = state.table.totalCost
+            return stats
+        }
+    }
+}
