@@ -11,6 +11,7 @@ UPSTREAM_KEY = "bench-upstream-key-0123456789"
 TUNNEL_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 TLS_MODEL = "tls-model"  # routed to the HTTPS mock upstream
 FAILOVER_MODEL = "failover-model"  # on two upstreams, one of them failing every request
+CACHED_MODEL = "cached-model"  # on the mock, with the response cache on for its route
 
 # A realistic ~1 KB non-streaming chat completion with usage, as OpenAI sends it.
 COMPLETION = json.dumps({
@@ -138,7 +139,8 @@ def self_signed_cert(workdir):
     return cert, key
 
 
-def gateway_yaml(workdir, name, port, mock_port, stream_port, features, tls_port=None, ca_file=None, omit=(), data_dir=None, tunnel_port=None, failing_port=None):
+def gateway_yaml(workdir, name, port, mock_port, stream_port, features, tls_port=None, ca_file=None, omit=(), data_dir=None, tunnel_port=None, failing_port=None,
+                 cached=False):
     """The gateway's configuration. omit: keys to leave out, as the gateway names them in its
     errors ("upstream.ca_file", "providers.discover_models" for every provider), for a baseline
     binary too old to know them. data_dir: where its SQLite file goes (default: workdir)."""
@@ -179,6 +181,11 @@ def gateway_yaml(workdir, name, port, mock_port, stream_port, features, tls_port
             {"name": "failover-ok", "type": "openai", "base_url": f'"http://127.0.0.1:{mock_port}/v1"', "api_key": UPSTREAM_KEY, "models": f"[{FAILOVER_MODEL}]", "discover_models": "false"},
             {"name": "failover-bad", "type": "openai", "base_url": f'"http://127.0.0.1:{failing_port}/v1"', "api_key": UPSTREAM_KEY, "models": f"[{FAILOVER_MODEL}]", "discover_models": "false"},
         ]
+    if cached:
+        # The same mock behind a route whose answers the exact response cache keeps (issue 14):
+        # wrk sends one request over and over, so all but the first are answered by the cache.
+        providers.append({"name": "cached-upstream", "type": "openai", "base_url": f'"http://127.0.0.1:{mock_port}/v1"', "api_key": UPSTREAM_KEY,
+                          "models": f"[{CACHED_MODEL}]", "discover_models": "false", "cache": "{enabled: true}"})
     if tls_port:
         providers.append({"name": "tls-upstream", "type": "openai", "base_url": f'"https://127.0.0.1:{tls_port}/v1"', "api_key": UPSTREAM_KEY,
                           "models": f"[{TLS_MODEL}]", "discover_models": "false"})
@@ -275,6 +282,12 @@ def proxied_and_dropped(port):
         elif line.startswith("llmproxy_events_dropped_total"):
             dropped += int(float(line.rsplit(" ", 1)[1]))
     return served, dropped
+
+
+def cache_hits(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines() if line.startswith('llmproxy_cache_requests_total{result="hit"}'))
 
 
 def count_events(path):
@@ -393,7 +406,8 @@ def main():
 
         def start_gateway(features):
             config = gateway_yaml(workdir, "gateway-on" if features else "gateway-off", gw_port, mock_port, stream_port, features,
-                                  tls_port if tls else None, ca_file, tunnel_port=tunnel_port, failing_port=failing_port if features else None)
+                                  tls_port if tls else None, ca_file, tunnel_port=tunnel_port, failing_port=failing_port if features else None,
+                                  cached=features)
             proc = procs.start([args.binary, "start", "-c", config], os.path.join(workdir, "gateway.log"), stdin=subprocess.DEVNULL)
             wait_port(gw_port)
             return proc
@@ -406,7 +420,7 @@ def main():
         # budget (so the key, limit and budget guards all work per request); the baseline binary
         # keeps the configured key.
         on_yaml = gateway_yaml(workdir, "gateway-on", gw_port, mock_port, stream_port, True, tls_port if tls else None, ca_file, tunnel_port=tunnel_port,
-                               failing_port=failing_port)
+                               failing_port=failing_port, cached=True)
         created = subprocess.run([args.binary, "keys", "create", "-c", on_yaml, "--user", "bench", "--rpm", "100000000", "--tpm", "100000000000",
                                   "--token-budget", "1000000000000000", "--cost-budget", "1000000000", "--budget-period", "month"],
                                  capture_output=True, text=True, stdin=subprocess.DEVNULL)
@@ -471,6 +485,18 @@ def main():
         for connections in (1, 64):
             wrk(via_gateway, connections, 1, key["gateway"], FAILOVER_MODEL)  # warm-up
             results[f"c{connections}_failover"] = wrk(via_gateway, connections, duration, key["gateway"], FAILOVER_MODEL)
+
+        # Cache hits: the same request for a model whose route caches answers; every answer after
+        # the first comes from the gateway's memory. The hit counter must account for them.
+        check_answer(via_gateway, gateway_key, model=CACHED_MODEL)
+        hits_before = cache_hits(gw_port)
+        for connections in (1, 64):
+            wrk(via_gateway, connections, 1, key["gateway"], CACHED_MODEL)  # warm-up
+            results[f"c{connections}_cached"] = wrk(via_gateway, connections, duration, key["gateway"], CACHED_MODEL)
+        hits = cache_hits(gw_port) - hits_before
+        measured = sum(results[f"c{c}_cached"]["requests"] for c in (1, 64))
+        if hits < measured:
+            raise SystemExit(f"bench: {measured} requests for the cached model but only {hits} cache hits")
 
         # Translated: an Anthropic Messages client against the same OpenAI-type upstream, so
         # the difference to the untranslated rows is what translation costs.
@@ -604,6 +630,15 @@ def render(r, smoke):
             lines.append(f"| {c} conn: req/s | {g['rps']:.0f} | {f_['rps']:.0f} | {ratio(f_['rps'], g['rps'])} |")
             for p in ("p50", "p99"):
                 lines.append(f"| {c} conn: {p} ms | {ms(g[p + '_us'])} | {ms(f_[p + '_us'])} | {ratio(f_[p + '_us'], g[p + '_us'])} |")
+    if "c64_cached" in r:
+        lines += ["", "## Cache hits", "",
+                  "The same request for a model whose route has the exact response cache on: every answer after the first is replayed from memory (no upstream); the hit counter is checked against the requests sent.", "",
+                  "| scenario | nginx | gateway, forwarded | gateway, cache hit | hit / forwarded | hit / nginx |", "|---|---|---|---|---|---|"]
+        for c in (1, 64):
+            n, g, h = r[f"c{c}_nginx"], r[f"c{c}_gateway"], r[f"c{c}_cached"]
+            lines.append(f"| {c} conn: req/s | {n['rps']:.0f} | {g['rps']:.0f} | {h['rps']:.0f} | {ratio(h['rps'], g['rps'])} | {ratio(h['rps'], n['rps'])} |")
+            for p in ("p50", "p99"):
+                lines.append(f"| {c} conn: {p} ms | {ms(n[p + '_us'])} | {ms(g[p + '_us'])} | {ms(h[p + '_us'])} | {ratio(h[p + '_us'], g[p + '_us'])} | |")
     if "c64_translated" in r:
         lines += ["", "## Translated: Anthropic Messages client → OpenAI-type upstream", "",
                   "The same request and mock as above, sent by an Anthropic client to /v1/messages: the gateway translates it to Chat Completions and the answer back.", "",

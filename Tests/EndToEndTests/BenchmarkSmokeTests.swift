@@ -23,6 +23,8 @@ struct BenchmarkSmokeTests {
         #expect(process.terminationStatus == 0, "bench failed (nginx and wrk come from scripts/test):\n\(output.suffix(3000))")
         #expect(output.contains("## Targets"))
         #expect(output.contains("every one a 200 completion"))
+        // The resilience and cache scenarios (issue 14) ran and were checked.
+        #expect(output.contains("## One of two upstreams failing") && output.contains("## Cache hits"))
         let written = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
         #expect(written.contains("| throughput at 64 connections"))
     }
