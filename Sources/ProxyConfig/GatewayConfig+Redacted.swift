@@ -45,6 +45,8 @@ extension GatewayConfig {
                 ("balancing", p.balancing.map { str($0.rawValue) }),
                 ("affinity", p.affinity.map { str($0.rawValue) }),
                 ("cache", p.cache.map { cacheOverride($0) }),
+                ("retries", p.retries.map { map([("max_attempts", $0.maxAttempts.map(int)), ("total_timeout", $0.totalTimeout.map(num))]) }),
+                ("fallbacks", p.fallbacks.isEmpty ? nil : list(p.fallbacks.map(str))),
                 ("api_keys", p.apiKeys.isEmpty ? nil : list(p.apiKeys.map { map([("key", redacted), ("weight", num($0.weight))]) })),
                 ("auth_keys", p.authKeys.isEmpty ? nil : list(p.authKeys.map { _ in redacted })),
                 ("models", p.models.isEmpty ? nil : list(p.models.map(str))),

@@ -128,6 +128,19 @@ extension GatewayConfig {
         problems += guardProblems()
         problems += resilience.problems()
         problems += cache.problems(providers: providers)
+        for (index, provider) in providers.enumerated() {
+            let at = "providers[\(index)]"
+            if let attempts = provider.retries?.maxAttempts, !ConfigRange.retryAttempts.contains(attempts) {
+                fail("\(at).retries.max_attempts", ConfigRange.retryAttempts.message(got: "\(attempts)"))
+            }
+            if let total = provider.retries?.totalTimeout, !ConfigRange.retryTotal.contains(total) {
+                fail("\(at).retries.total_timeout", ConfigRange.retryTotal.message(got: ConfigRange.text(total)))
+            }
+            if provider.fallbacks.count > 5 { fail("\(at).fallbacks", "must list at most 5 models (got \(provider.fallbacks.count))") }
+            for (position, model) in provider.fallbacks.enumerated() where model.isEmpty {
+                fail("\(at).fallbacks[\(position)]", "must name a model")
+            }
+        }
         for (model, chain) in routing.fallbacks.sorted(by: { $0.key < $1.key }) {
             if !ConfigRange.fallbackModels.contains(chain.count) {
                 fail("routing.fallbacks.\(model)", "must list 1 to 5 models to try after \(model) (got \(chain.count))")

@@ -265,7 +265,7 @@ extension ProviderConfig {
     static let knownKeys: Set<String> = [
         "name", "type", "host", "base_url", "endpoint", "port", "tls", "weight", "api_key", "api_keys",
         "auth_keys", "models", "discover_models", "health_check", "health_check_interval", "headers", "mock",
-        "responses_api", "openai_compatible", "balancing", "affinity", "cache",
+        "responses_api", "openai_compatible", "balancing", "affinity", "cache", "retries", "fallbacks",
     ]
 
     static func read(_ node: Node, at path: String, index: Int, seedInterval: Double?, with reader: inout YAMLReader) -> ProviderConfig? {
@@ -305,6 +305,13 @@ extension ProviderConfig {
         provider.balancing = Balancing.read(map["balancing"], at: "\(path).balancing", with: &reader)
         provider.affinity = Affinity.read(map["affinity"], at: "\(path).affinity", with: &reader)
         if let node = map["cache"] { provider.cache = CacheConfig.Override.read(node, at: "\(path).cache", with: &reader) }
+        if let node = map["retries"] {
+            let retries = reader.mapping(node, at: "\(path).retries", known: ["max_attempts", "total_timeout"])
+            provider.retries = RetryConfig.Override(
+                maxAttempts: reader.int(retries["max_attempts"], at: "\(path).retries.max_attempts"),
+                totalTimeout: reader.double(retries["total_timeout"], at: "\(path).retries.total_timeout"))
+        }
+        provider.fallbacks = reader.strings(map["fallbacks"], at: "\(path).fallbacks") ?? []
         if let node = map["api_key"] {
             provider.apiKeys = (reader.strings(node, at: "\(path).api_key") ?? []).map { WeightedKey(key: $0) }
         }

@@ -32,6 +32,12 @@ package struct ProviderConfig: Sendable, Equatable {
     package var affinity: Affinity?
     /// Overrides the `cache` section for requests this provider leads (`{enabled, ttl}`).
     package var cache: CacheConfig.Override?
+    /// Overrides `resilience.retries.max_attempts` and `total_timeout` for the routes this
+    /// provider leads.
+    package var retries: RetryConfig.Override?
+    /// Models tried in order when every endpoint of a route this provider leads fails, for a
+    /// model without its own chain in `routing.fallbacks`.
+    package var fallbacks: [String] = []
     /// Upstream keys with their weights: each becomes its own weighted endpoint.
     package var apiKeys: [WeightedKey] = []
     /// Client keys accepted for this provider in addition to the global ones.

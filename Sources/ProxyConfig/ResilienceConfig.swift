@@ -25,6 +25,25 @@ package struct RetryConfig: Sendable, Equatable {
     package var onStatus: [Int] = [429, 500, 502, 503, 504, 529]
 
     package init() {}
+
+    /// A route's own bounds (`providers[].retries`), over the section's.
+    package struct Override: Sendable, Equatable {
+        package var maxAttempts: Int?
+        package var totalTimeout: Double?
+
+        package init(maxAttempts: Int? = nil, totalTimeout: Double? = nil) {
+            self.maxAttempts = maxAttempts
+            self.totalTimeout = totalTimeout
+        }
+    }
+
+    /// These bounds with a route's own over them.
+    package func applying(_ override: Override?) -> RetryConfig {
+        var config = self
+        if let attempts = override?.maxAttempts { config.maxAttempts = attempts }
+        if let total = override?.totalTimeout { config.totalTimeout = total }
+        return config
+    }
 }
 
 /// `resilience.breaker` — the circuit breaker of each endpoint (a provider's base URL with

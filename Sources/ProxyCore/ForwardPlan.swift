@@ -69,7 +69,7 @@ package final class ForwardPlan: @unchecked Sendable {
         self.legs = legs
         let idempotent = admission.method == .get || admission.method == .head || admission.headers[HTTPField.Name("idempotency-key")!] != nil
         self.attempts = AttemptPlan(
-            providers: legs[0].providers, fallbacks: legs.dropFirst().map(\.providers), policy: state.retryPolicy, idempotent: idempotent,
+            providers: legs[0].providers, fallbacks: legs.dropFirst().map(\.providers), policy: state.retryPolicy(leading: legs[0].providers.first), idempotent: idempotent,
             start: record.start, affinity: affinity)
     }
 

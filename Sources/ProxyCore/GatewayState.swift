@@ -29,6 +29,8 @@ package final class GatewayState: Sendable {
 
     /// `resilience.retries`, read once.
     package let retryPolicy: RetryPolicy
+    /// The bounds of routes whose provider has its own (`providers[].retries`), by provider.
+    private let routeRetryPolicies: [String: RetryPolicy]
     /// `cache`, read once; the answers themselves are in ``EngineEnvironment/cache``.
     package let cachePolicy: CachePolicy
 
@@ -66,6 +68,9 @@ package final class GatewayState: Sendable {
             return Provider(config: routed(provider), isDiscoveredEngine: true, healthFor: healthFor)
         }
         routes = RouteTable(providers: providers, routing: config.routing, catalog: catalog)
+        routeRetryPolicies = Dictionary(
+            providers.compactMap { provider in provider.retries.map { (provider.name, RetryPolicy(config.resilience.retries.applying($0))) } },
+            uniquingKeysWith: { first, _ in first })
         tunnelTargets = TunnelTargets(providers: providers, config: config.tunnel)
         authenticator = ClientAuthenticator(
             globalKeys: config.auth.keys,
@@ -87,6 +92,11 @@ package final class GatewayState: Sendable {
 }
 
 extension GatewayState {
+    /// The retry bounds of a route led by `provider`: its own, else `resilience.retries`.
+    package func retryPolicy(leading provider: Provider?) -> RetryPolicy {
+        provider.flatMap { routeRetryPolicies[$0.name] } ?? retryPolicy
+    }
+
     /// The same engines, catalog, health and environment under a new configuration.
     package func rebuilt(with config: GatewayConfig) -> GatewayState {
         GatewayState(config: config, engines: engines, catalog: catalog, health: health, environment: environment)

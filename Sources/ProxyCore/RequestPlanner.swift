@@ -207,8 +207,12 @@ package enum RequestPlanner {
         record.model = primary.model
         var legs = [primary]
         // The fallback chain, each model routed as if the client had asked for it.
-        if pending.tunnelProviders == nil, let model, let chain = state.config.routing.fallbacks[model] ?? decision.upstreamModel.flatMap({ state.config.routing.fallbacks[$0] }) {
-            for other in chain {
+        // The model's own chain, else the one of the provider leading its route.
+        let routeChain = primary.providers.first.map(\.fallbacks).flatMap { $0.isEmpty ? nil : $0 }
+        if pending.tunnelProviders == nil, let model,
+            let chain = state.config.routing.fallbacks[model] ?? decision.upstreamModel.flatMap({ state.config.routing.fallbacks[$0] }) ?? routeChain
+        {
+            for other in chain where other != model {
                 guard
                     case .success(let found) = state.routes.resolve(
                         dialect: operation.dialect, hostMatch: nil, path: pending.routePath, model: other, translatable: operation.wireFormat != nil)

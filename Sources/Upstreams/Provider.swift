@@ -16,6 +16,10 @@ package final class Provider: Sendable {
     package let balancing: Balancing
     /// Prompt-cache affinity for the routes this provider leads.
     package let affinity: Affinity
+    /// Retry bounds of the routes this provider leads, over `resilience.retries`.
+    package let retries: RetryConfig.Override?
+    /// The fallback chain of the routes this provider leads (after `routing.fallbacks`).
+    package let fallbacks: [String]
     /// Exact model names from the configuration.
     package let modelNames: Set<String>
     /// Glob patterns from the configuration (`gpt-4*`).
@@ -61,6 +65,8 @@ package final class Provider: Sendable {
         weight = config.weight
         balancing = config.balancing ?? .weighted
         affinity = config.affinity ?? .off
+        retries = config.retries
+        fallbacks = config.fallbacks
         modelNames = Set(config.models.filter { !Glob.isPattern($0) })
         modelGlobs = config.models.filter(Glob.isPattern).map(Glob.init)
         isCatchAll = config.models.isEmpty && !isDiscoveredEngine

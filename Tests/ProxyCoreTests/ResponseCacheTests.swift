@@ -202,3 +202,36 @@ struct ResponseCacheTests {
         #expect(record.costUSD == 0 && record.outcome.tokens == 0)
     }
 }
+
+@Suite("Per-route retry bounds and fallback chains")
+struct RouteResilienceTests {
+    static let yaml = """
+        auth:
+          keys: ["\(EngineFixtures.key)"]
+        resilience: {retries: {max_attempts: 3, total_timeout: 30}}
+        routing:
+          fallbacks: {gpt-4.1: [claude-sonnet-4-5]}
+        providers:
+          - {name: oa, type: openai, base_url: "http://127.0.0.1:9/v1", models: ["gpt-4.1", "gpt-4o-mini"], retries: {max_attempts: 1, total_timeout: 5}, fallbacks: [claude-sonnet-4-5, gpt-4o-mini, gemini-2.5-pro]}
+          - {name: an, type: anthropic, base_url: "http://127.0.0.1:10", models: ["claude-*"]}
+          - {name: gm, type: gemini, base_url: "http://127.0.0.1:11", models: ["gemini-*"]}
+        """
+
+    @Test("a route's provider bounds its attempts and total time, and its chain applies to models without their own")
+    func routeBounds() throws {
+        let state = try EngineFixtures.state(Self.yaml)
+        func plan(_ model: String, path: String = "/v1/chat/completions") -> ForwardPlan? {
+            EngineFixtures.plan(EngineFixtures.request(path), body: #"{"model":"\#(model)","messages":[]}"#, state: state).forward
+        }
+        // gpt-4o-mini leads with oa: its bounds, its chain (itself left out).
+        let mini = try #require(plan("gpt-4o-mini"))
+        #expect(mini.attempts.policy.maxAttempts == 1 && mini.attempts.policy.totalTimeout == .seconds(5))
+        #expect(mini.legs.map(\.model) == ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-pro"])
+        // gpt-4.1 has its own chain in routing.fallbacks: that one wins.
+        let four = try #require(plan("gpt-4.1"))
+        #expect(four.legs.map(\.model) == ["gpt-4.1", "claude-sonnet-4-5"])
+        // A Claude route is led by an: the section's bounds, no chain.
+        let claude = try #require(plan("claude-sonnet-4-5", path: "/v1/messages"))
+        #expect(claude.attempts.policy.maxAttempts == 3 && claude.legs.count == 1)
+    }
+}
