@@ -112,6 +112,7 @@ package final class ForwardExchange: UpstreamResponseSink {
         plan.record.totalTokens = entry.totalTokens
         plan.record.cachedTokens = entry.usage.cachedInput
         plan.record.reasoningTokens = entry.usage.reasoning
+        plan.record.translation = entry.translation
         var fields = plan.state.responseHeaders.clientFields(entry.headers, requestID: plan.record.id)
         plan.record.decorate(&fields, securityHeaders: plan.state.config.security.securityHeaders)
         if let model = plan.record.model, let name = HTTPField.Name("x-llmproxy-model") { fields[name] = model }

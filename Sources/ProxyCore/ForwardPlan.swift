@@ -189,8 +189,11 @@ package final class ForwardPlan: @unchecked Sendable {
     }
 
     /// The cache's copy of the answer, last so that it keeps exactly what the client gets.
+    /// Only the first choice's answers are kept: a fallback's answer is the right reply to a
+    /// failure now, not the answer to the model asked for once it is back.
     private func cacheFillStage() -> CacheFill? {
-        cacheFill.map { CacheFill(cache: $0.cache, key: $0.key, ttl: $0.ttl, maxBytes: $0.maxEntryBytes) }
+        guard attempts.leg == 0 else { return nil }
+        return cacheFill.map { CacheFill(cache: $0.cache, key: $0.key, ttl: $0.ttl, maxBytes: $0.maxEntryBytes) }
     }
 
     /// The stream budget cut-off, when the request streams against a budget.

@@ -257,6 +257,7 @@ package enum RequestPlanner {
         }
         let route = [
             pending.admission.method.rawValue, pending.routePath, query ?? "", primary.model ?? "", primary.providers.map(\.name).joined(separator: ","),
+            CachePolicy.answerHeaders(pending.admission.headers),
         ]
         let key = CacheKey(scope: scope, route: route, body: body)
         if !directives.noCache, let entry = state.environment.cache.lookup(key) {

@@ -84,7 +84,7 @@ package struct RequestRecord: Sendable {
         // The upstream worked when it answered with success (even if the client then left
         // or the stream broke), or when the request was cut off before its head arrived
         // after being sent (an attempt was made and no gateway refusal was recorded).
-        let worked = cache != .hit && (firstByte != nil && status < 400) || (firstByte == nil && attempts > 0 && errorCode == .clientClosed)
+        let worked = cache != .hit && ((firstByte != nil && status < 400) || (firstByte == nil && attempts > 0 && errorCode == .clientClosed))
         return Reservation.Outcome(tokens: tokens.map(Int64.init), costUSD: costUSD, upstreamWorked: worked)
     }
 

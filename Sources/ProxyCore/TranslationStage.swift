@@ -36,5 +36,9 @@ package final class TranslationStage: ResponseStage {
     package func finish(into record: inout RequestRecord) {
         record.take(translator.usage)
         record.translation = "\(translator.client.rawValue)→\(translator.upstream.rawValue)"
+        // An answer that began as a 200 and turned out to be an error (an error event in the
+        // stream, a body that is not the dialect's answer): the client got the error in its
+        // dialect, and the record says the answer failed, so nothing treats it as one.
+        if translator.failure != nil, record.errorCode == nil, record.status < 400 { record.errorCode = .upstreamStreamError }
     }
 }

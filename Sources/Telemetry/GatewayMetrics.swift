@@ -1,6 +1,7 @@
 import Dialects
 import Prometheus
 import ProxyCore
+import Synchronization
 import Upstreams
 
 /// Prometheus metrics, created once at start so a request only increments existing objects
@@ -18,6 +19,13 @@ package final class GatewayMetrics: Sendable {
     private let droppedEvents: Counter
     /// `llmproxy_cache_requests_total{result}`: hit, miss, bypass.
     private let cacheResults: [RequestRecord.CacheStatus: Counter]
+    /// `llmproxy_cache_{stored,evictions,expired}_total`, advanced from the cache's own
+    /// counts when the metrics are read (the cache counts under its lock; the request path
+    /// touches no metric for them).
+    private let cacheStored: Counter
+    private let cacheEvictions: Counter
+    private let cacheExpired: Counter
+    private let exportedCache = Mutex(ResponseCache.Stats())
 
     static let dialects = ["openai", "anthropic", "gemini", "none"]
     static let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"]
@@ -53,6 +61,9 @@ package final class GatewayMetrics: Sendable {
                         descriptor: Self.name("cache_requests", "total", "Requests the response cache was asked about, by result"), labels: [("result", result.rawValue)])
                 )
             })
+        cacheStored = registry.makeCounter(descriptor: Self.name("cache_stored", "total", "Answers the response cache kept"))
+        cacheEvictions = registry.makeCounter(descriptor: Self.name("cache_evictions", "total", "Answers dropped to fit cache.max_bytes"))
+        cacheExpired = registry.makeCounter(descriptor: Self.name("cache_expired", "total", "Answers dropped when found past their time to live"))
         upstreamErrors = Dictionary(
             uniqueKeysWithValues: Self.errorCodes.map { code in
                 (code, registry.makeCounter(descriptor: Self.name("upstream_errors", "total", "Upstream failures by kind"), labels: [("error", code.description)]))
@@ -127,7 +138,13 @@ package final class GatewayMetrics: Sendable {
         let cache = state.environment.cache.stats
         registry.makeGauge(descriptor: Self.name("cache_entries", "", "Answers in the response cache")).set(to: Double(cache.entries))
         registry.makeGauge(descriptor: Self.name("cache", "bytes", "Memory the response cache's answers take")).set(to: Double(cache.bytes))
-        registry.makeGauge(descriptor: Self.name("cache_evictions", "", "Answers dropped to fit cache.max_bytes since start")).set(to: Double(cache.evicted))
+        let exported = exportedCache.withLock { exported in
+            defer { exported = cache }
+            return exported
+        }
+        cacheStored.increment(by: Int64(max(0, cache.stored - exported.stored)))
+        cacheEvictions.increment(by: Int64(max(0, cache.evicted - exported.evicted)))
+        cacheExpired.increment(by: Int64(max(0, cache.expired - exported.expired)))
         return registry.emitToBuffer()
     }
 }

@@ -47,7 +47,7 @@ struct CacheTests {
             // The same request with its JSON reordered and spaced is the same request.
             let reordered = try await TestHTTP.send(
                 .POST, gateway.url + "/v1/chat/completions", headers: Configs.auth,
-                body: #"{ "messages": [ {"content": "hello", "role": "user"} ], "stream": false, "model": "gpt-4o-mini" }"#)
+                body: #"{ "messages": [ {"role": "user", "content": "hello"} ], "stream": false, "model": "gpt-4o-mini" }"#)
             #expect(Self.cacheHeader(reordered) == "hit")
 
             // no-cache: a fresh answer (the upstream is asked), kept for the next request.

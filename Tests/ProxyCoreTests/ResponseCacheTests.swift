@@ -55,6 +55,54 @@ struct ResponseCacheTests {
         #expect(table.count == 3 && table.keysByUse == ["k999", "k998", "k997"])
     }
 
+    @Test("the LRU table against a plain model: random sets, gets, removes and limits keep the same order, costs and bound")
+    func lruTableRandomized() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20 {
+            let limit = Int.random(in: 10...60, using: &generator)
+            var table = LRUTable<Int, Int>(limit: limit)
+            // Most recent first: (key, value, cost).
+            var model: [(key: Int, value: Int, cost: Int)] = []
+            var modelLimit = limit
+            func trim() -> Int {
+                var dropped = 0
+                while model.reduce(0, { $0 + $1.cost }) > modelLimit {
+                    model.removeLast()
+                    dropped += 1
+                }
+                return dropped
+            }
+            for step in 0..<400 {
+                let key = Int.random(in: 0..<12, using: &generator)
+                switch Int.random(in: 0..<10, using: &generator) {
+                case 0..<5:
+                    let cost = Int.random(in: 1...15, using: &generator)
+                    var expected = 0
+                    // The old value goes either way; one costing more than the limit is not stored.
+                    model.removeAll { $0.key == key }
+                    if cost <= modelLimit {
+                        model.insert((key, step, cost), at: 0)
+                        expected = trim()
+                    }
+                    #expect(table.set(key, step, cost: cost) == expected)
+                case 5..<8:
+                    let found = model.firstIndex { $0.key == key }
+                    #expect(table.get(key) == found.map { model[$0].value })
+                    if let found { model.insert(model.remove(at: found), at: 0) }
+                case 8:
+                    let found = model.firstIndex { $0.key == key }
+                    #expect(table.remove(key) == found.map { model[$0].value })
+                    if let found { model.remove(at: found) }
+                default:
+                    modelLimit = Int.random(in: 0...60, using: &generator)
+                    #expect(table.setLimit(modelLimit) == trim())
+                }
+                #expect(table.keysByUse == model.map(\.key))
+                #expect(table.totalCost == model.reduce(0) { $0 + $1.cost } && table.totalCost <= modelLimit && table.count == model.count)
+            }
+        }
+    }
+
     @Test("the cache gives fresh answers, drops expired ones, and stays within max_bytes by dropping the least recently used")
     func boundsAndExpiry() {
         let cache = ResponseCache(maxBytes: 4096)
@@ -83,7 +131,12 @@ struct ResponseCacheTests {
         let route = ["POST", "/v1/chat/completions", "", "gpt-4o", "oa"]
         func key(_ body: String, scope: String = "", route: [String] = route) -> CacheKey { CacheKey(scope: scope, route: route, body: ByteBuffer(string: body)) }
         let base = key(#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":0}"#)
-        #expect(base == key(#"{ "temperature": 0, "messages": [ {"content": "hi", "role": "user"} ], "model": "gpt-4o" }"#))
+        #expect(base == key(#"{ "temperature": 0, "messages": [ {"role": "user", "content": "hi"} ], "model": "gpt-4o" }"#))
+        // Nested objects keep their order: a schema's property order is the answer's field order.
+        #expect(base != key(#"{"model":"gpt-4o","messages":[{"content":"hi","role":"user"}],"temperature":0}"#))
+        let schema = #"{"model":"m","response_format":{"type":"json_schema","json_schema":{"schema":{"properties":{"a":{},"b":{}}}}}}"#
+        let swapped = #"{"model":"m","response_format":{"type":"json_schema","json_schema":{"schema":{"properties":{"b":{},"a":{}}}}}}"#
+        #expect(key(schema) != key(swapped))
         #expect(base == key(#"{"model":"gpt-4o","messages":[{"role":"user","content":"h\u0069"}],"temperature":0}"#))
         #expect(base != key(#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi!"}],"temperature":0}"#))
         #expect(base != key(#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":0.0}"#))
@@ -96,6 +149,22 @@ struct ResponseCacheTests {
         #expect(base != key(#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":0}"#, route: ["POST", "/v1/messages"]))
         // Not JSON: the bytes themselves.
         #expect(key("not json") == key("not json") && key("not json") != key("not  json"))
+    }
+
+    @Test("the headers that change an answer are part of the key, in any order; a credential header is not")
+    func answerHeaders() {
+        func text(_ fields: [(String, String)]) -> String {
+            var headers = HTTPFields()
+            for (name, value) in fields { headers.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
+            return CachePolicy.answerHeaders(headers)
+        }
+        let beta = text([("anthropic-version", "2023-06-01"), ("anthropic-beta", "prompt-caching-2024-07-31"), ("user-agent", "sdk/1")])
+        #expect(beta == text([("Anthropic-Beta", "prompt-caching-2024-07-31"), ("anthropic-version", "2023-06-01")]))
+        #expect(beta != text([("anthropic-version", "2023-06-01")]))
+        #expect(text([("openai-organization", "org-a")]) != text([("openai-organization", "org-b")]))
+        #expect(text([("x-goog-api-key", "secret-1")]) == text([("x-goog-api-key", "secret-2")]))
+        #expect(text([("x-goog-user-project", "p1")]) != text([]))
+        #expect(text([("authorization", "Bearer a")]) == "")
     }
 
     @Test("policy: a model's setting wins over its provider's, which wins over the section's; Cache-Control directives")
@@ -152,13 +221,108 @@ struct ResponseCacheTests {
         #expect(kept?.pieces.map { String(buffer: $0) } == ["data: 1\n\n", "data: 2\n\n", usage, "data: [DONE]\n\n"])
         #expect(kept?.usage == TokenCounts(input: 7, output: 3) && kept?.totalTokens == 10)
         #expect(kept?.headers["date"].isEmpty == true && kept?.headers["content-type"] == ["text/event-stream"])
-        // Held in one buffer of (nearly) its size, and counted at its capacity.
-        #expect(kept.map { $0.body.capacity < $0.body.readableBytes + 64 && $0.size >= $0.body.capacity } == true)
+        // Held in one buffer (at most the next power of two), and counted at its capacity.
+        #expect(kept.map { $0.body.capacity < 2 * $0.body.readableBytes && $0.size >= $0.body.capacity } == true)
         #expect(run(status: 500, pieces: ["x"]) == nil)
         #expect(run(pieces: ["x"], error: .budgetExceeded) == nil)
         #expect(run(pieces: ["x"], error: .upstreamStreamError, ended: false) == nil)
         #expect(run(pieces: [String(repeating: "x", count: 600), String(repeating: "y", count: 600)], max: 1000) == nil)
         #expect(run(pieces: ["x"], headers: ["cache-control": "no-store"]) == nil)
+        #expect(run(pieces: ["data: [DONE]\n\n"], headers: ["cache-control": "no-cache"]) == nil)
+        #expect(run(pieces: ["data: [DONE]\n\n"], headers: ["vary": "*"]) == nil)
+        #expect(run(pieces: ["data: [DONE]\n\n"], headers: ["vary": "Origin, Accept-Encoding"]) != nil)
+        // A stream that never reached its end, or reported an error inside a 200: not kept.
+        #expect(run(pieces: ["data: 1\n\n", "data: 2\n\n"]) == nil)
+        #expect(run(pieces: [#"data: {"error":{"message":"overloaded"}}"# + "\n\n", "data: [DONE]\n\n"]) == nil)
+        #expect(run(pieces: ["event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}\n\n"]) == nil)
+        // Each dialect's end: Anthropic's message_stop, Gemini's finishReason.
+        #expect(run(pieces: ["event: message_start\ndata: {\"type\":\"message_start\"}\n\n", "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"]) != nil)
+        #expect(run(pieces: [#"data: {"candidates":[{"content":{"parts":[{"text":"hi"}]},"finishReason":"STOP"}]}"# + "\r\n\r\n"]) != nil)
+        // The original exchange's ids and rate-limit state are not replayed.
+        let replayed = run(
+            pieces: ["data: [DONE]\n\n"],
+            headers: ["x-request-id": "req_1", "x-ratelimit-remaining-requests": "9", "anthropic-ratelimit-tokens-remaining": "5", "openai-model": "m"])
+        #expect(replayed.map { $0.headers.map(\.name).sorted() } == ["content-type", "openai-model"])
+    }
+
+    @Test("a translated answer that turns out to be an error is recorded as failed and never kept")
+    func translatedFailure() {
+        let cache = ResponseCache(maxBytes: 1 << 20)
+        let translator = ResponseTranslator(
+            client: .anthropicMessages, upstream: .openAIChat, streaming: false, context: TranslationContext(created: 0, model: "m", includeUsage: false, jsonToolName: nil))
+        let stages = ResponseStages([
+            UsageTap(), TranslationStage(translator: translator, warning: nil), CacheFill(cache: cache, key: Self.key(1), ttl: .seconds(60), maxBytes: 1 << 20),
+        ])
+        var status = 200
+        var headers: HTTPHeaders = ["content-type": "application/json"]
+        stages.head(status: &status, headers: &headers)
+        _ = stages.body(ByteBuffer(string: "<html>not an answer</html>"))
+        _ = stages.end()
+        var record = RequestRecord(id: "r", method: "POST", path: "/v1/messages", start: .now)
+        record.status = status
+        stages.finish(into: &record)
+        #expect(record.errorCode == .upstreamStreamError)
+        #expect(cache.lookup(Self.key(1)) == nil && cache.stats.stored == 0)
+    }
+
+    @Test("only the first choice's answers are kept: an attempt on a fallback model carries no fill")
+    func fallbackNotKept() throws {
+        let state = try EngineFixtures.state(
+            """
+            auth:
+              keys: ["\(EngineFixtures.key)"]
+            cache: {enabled: true}
+            routing: {fallbacks: {gpt-4o-mini: [claude-sonnet-4-5]}}
+            providers:
+              - {name: oa, type: openai, base_url: "http://127.0.0.1:9/v1", models: ["gpt-4o-mini"]}
+              - {name: an, type: anthropic, base_url: "http://127.0.0.1:10", models: ["claude-*"]}
+            """)
+        let plan = try #require(
+            EngineFixtures.plan(EngineFixtures.request("/v1/chat/completions"), body: #"{"model":"gpt-4o-mini","messages":[]}"#, state: state).forward)
+        guard case .send(let first, _) = plan.attempts.next() else {
+            Issue.record("no first attempt")
+            return
+        }
+        let primary = try plan.attempt(to: first).get()
+        #expect(primary.stages.stages.contains { $0 is CacheFill })
+        guard case .send(let second, _) = plan.attempts.failed(.init(error: .badGateway("down"), retryable: true)), plan.attempts.leg == 1 else {
+            Issue.record("no fallback attempt")
+            return
+        }
+        let fallback = try plan.attempt(to: second).get()
+        #expect(!fallback.stages.stages.contains { $0 is CacheFill })
+    }
+
+    @Test("answers on their way in share one copy allowance (max_bytes); a fill gives its share back when it ends or is dropped")
+    func copyAllowance() {
+        let cache = ResponseCache(maxBytes: 1000)
+        func fill(_ n: Int) -> CacheFill { CacheFill(cache: cache, key: Self.key(n), ttl: .seconds(60), maxBytes: 1000) }
+        var headers: HTTPHeaders = ["content-type": "application/json"]
+        var status = 200
+        let first = ResponseStages([fill(1)])
+        let second = ResponseStages([fill(2)])
+        first.head(status: &status, headers: &headers)
+        second.head(status: &status, headers: &headers)
+        _ = first.body(ByteBuffer(string: String(repeating: "a", count: 400)))
+        #expect(cache.copyingBytes == 400)
+        // The second answer does not fit beside the first: passed on, not copied.
+        #expect(second.body(ByteBuffer(string: String(repeating: "b", count: 700)))?.readableBytes == 700)
+        #expect(cache.copyingBytes == 400)
+        for stages in [first, second] {
+            _ = stages.end()
+            var record = RequestRecord(id: "r", method: "POST", path: "/v1/embeddings", start: .now)
+            stages.finish(into: &record)
+        }
+        #expect(cache.copyingBytes == 0)
+        #expect(cache.lookup(Self.key(1)) != nil && cache.lookup(Self.key(2)) == nil)
+        // A fill that never finishes (its attempt was retried elsewhere) gives back when it goes.
+        do {
+            let abandoned = ResponseStages([fill(3)])
+            abandoned.head(status: &status, headers: &headers)
+            _ = abandoned.body(ByteBuffer(string: "abc"))
+            #expect(cache.copyingBytes == 3)
+        }
+        #expect(cache.copyingBytes == 0)
     }
 
     static let cachingYAML = """
@@ -181,7 +345,7 @@ struct ResponseCacheTests {
         #expect(miss.record.cache == .miss && miss.cacheHit == nil)
         fill.cache.store(fill.key, Self.entry("cached"))
         // Same request, reordered members: a hit.
-        let reordered = #"{"messages":[{"content":"hi","role":"user"}],"model":"gpt-4o-mini"}"#
+        let reordered = #"{"messages":[{"role":"user","content":"hi"}],"model":"gpt-4o-mini"}"#
         let hit = EngineFixtures.plan(request, body: reordered, state: state).forward
         #expect(hit?.record.cache == .hit && hit?.cacheHit != nil && hit?.cacheFill == nil)
         // Another key (scope key): its own miss.

@@ -1,12 +1,21 @@
 extension JSON {
     /// The value written so that documents that mean the same are the same text: compact,
-    /// object members sorted by name (stably, so repeated names keep their order), strings with
-    /// their escapes resolved and written one way. Numbers keep their literal (`1` and `1.0`
-    /// stay apart: an upstream may read them differently). For the exact response cache,
-    /// whose key must not depend on how a client happens to order or space its JSON.
+    /// the top-level members sorted by name (stably, so repeated names keep their order),
+    /// strings with their escapes resolved and written one way. Numbers keep their literal
+    /// (`1` and `1.0` stay apart: an upstream may read them differently). For the exact
+    /// response cache, whose key must not depend on how a client happens to order or space
+    /// its request's fields.
+    ///
+    /// Nested objects keep their order: in a JSON schema (`response_format`, a tool's
+    /// `parameters`) the order of `properties` is the order the model writes the fields in,
+    /// so two schemas that differ only in order ask for different answers.
     package var canonicalText: String {
         var out = ""
-        write(to: &out, sortingMembers: true)
+        guard case .object(let object) = self else {
+            write(to: &out)
+            return out
+        }
+        Self.write(members: object.sortedMembers, to: &out)
         return out
     }
 }

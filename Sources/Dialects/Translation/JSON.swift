@@ -40,11 +40,7 @@ package enum JSON: Sendable, Equatable {
         return out
     }
 
-    package func write(to out: inout String) { write(to: &out, sortingMembers: false) }
-
-    /// Writes the value; with `sortingMembers`, object members by name (stably), for
-    /// ``canonicalText``.
-    func write(to out: inout String, sortingMembers: Bool) {
+    package func write(to out: inout String) {
         switch self {
         case .null: out += "null"
         case .bool(let value): out += value ? "true" : "false"
@@ -54,20 +50,23 @@ package enum JSON: Sendable, Equatable {
             out += "["
             for (index, item) in items.enumerated() {
                 if index > 0 { out += "," }
-                item.write(to: &out, sortingMembers: sortingMembers)
+                item.write(to: &out)
             }
             out += "]"
-        case .object(let object):
-            out += "{"
-            let members = sortingMembers ? object.sortedMembers : object.members
-            for (index, member) in members.enumerated() {
-                if index > 0 { out += "," }
-                out += JSONText.quoted(member.key)
-                out += ":"
-                member.value.write(to: &out, sortingMembers: sortingMembers)
-            }
-            out += "}"
+        case .object(let object): Self.write(members: object.members, to: &out)
         }
+    }
+
+    /// An object with these members, in this order.
+    static func write(members: [(key: String, value: JSON)], to out: inout String) {
+        out += "{"
+        for (index, member) in members.enumerated() {
+            if index > 0 { out += "," }
+            out += JSONText.quoted(member.key)
+            out += ":"
+            member.value.write(to: &out)
+        }
+        out += "}"
     }
 }
 

@@ -50,6 +50,21 @@ package struct CachePolicy: Sendable {
         }
     }
 
+    /// The client's headers that change what the provider answers (`anthropic-beta`,
+    /// `anthropic-version`, `openai-beta`, `openai-organization`, `openai-project`,
+    /// `x-goog-user-project`, any other of those families), as one text for the cache key:
+    /// sorted, so their order does not matter. Never a credential (`x-goog-api-key` is the
+    /// scope's business).
+    package static func answerHeaders(_ headers: HTTPFields) -> String {
+        var parts: [String] = []
+        for field in headers {
+            let name = field.name.canonicalName
+            guard name.hasPrefix("anthropic-") || name.hasPrefix("openai-") || name.hasPrefix("x-goog-"), name != "x-goog-api-key" else { continue }
+            parts.append(name + ":" + field.value)
+        }
+        return parts.sorted().joined(separator: "\n")
+    }
+
     /// What the client's `Cache-Control` allows: `no-store` (neither read nor keep) and
     /// `no-cache` or `max-age=0` (a fresh answer, which is then kept).
     package struct Directives: Equatable, Sendable {

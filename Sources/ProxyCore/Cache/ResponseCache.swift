@@ -23,6 +23,8 @@ package final class ResponseCache: Sendable {
         /// The token counts the answer reported (normalised), and its total.
         package let usage: TokenCounts
         package let totalTokens: Int?
+        /// The translation the answer went through (`anthropic→openai`), for the record.
+        package let translation: String?
         package let stored: ContinuousClock.Instant
         package let expires: ContinuousClock.Instant
         /// What the entry counts for against `max_bytes`.
@@ -32,8 +34,8 @@ package final class ResponseCache: Sendable {
         static let overhead = 256
 
         package init(
-            status: Int, headers: HTTPHeaders, body: ByteBuffer, pieceEnds: [Int], model: String?, usage: TokenCounts, totalTokens: Int?, stored: ContinuousClock.Instant,
-            expires: ContinuousClock.Instant
+            status: Int, headers: HTTPHeaders, body: ByteBuffer, pieceEnds: [Int], model: String?, usage: TokenCounts, totalTokens: Int?, translation: String? = nil,
+            stored: ContinuousClock.Instant, expires: ContinuousClock.Instant
         ) {
             self.status = status
             self.headers = headers
@@ -42,11 +44,12 @@ package final class ResponseCache: Sendable {
             self.model = model
             self.usage = usage
             self.totalTokens = totalTokens
+            self.translation = translation
             self.stored = stored
             self.expires = expires
             let headerBytes = headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
             // The buffer's capacity, not its length: what is held, not what is used.
-            size = max(body.capacity, body.readableBytes) + headerBytes + pieceEnds.count * 8 + (model?.utf8.count ?? 0) + Self.overhead
+            size = max(body.capacity, body.readableBytes) + headerBytes + pieceEnds.count * 8 + (model?.utf8.count ?? 0) + (translation?.utf8.count ?? 0) + Self.overhead
         }
 
         /// The body in the pieces it was first written in.
@@ -68,6 +71,8 @@ package final class ResponseCache: Sendable {
         package var stored = 0
         package var evicted = 0
         package var expired = 0
+
+        package init() {}
     }
 
     private struct State {
@@ -76,10 +81,38 @@ package final class ResponseCache: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Bytes that responses on their way out hold in copies for the cache, and how many they
+    /// may hold together (`max_bytes` again): a thousand long answers in flight must not
+    /// take a thousand times `max_entry_bytes` before any of them is stored.
+    private let copying = Atomic<Int>(0)
+    private let copyLimit: Atomic<Int>
 
     package init(maxBytes: Int = 0) {
         state = Mutex(State(table: LRUTable(limit: maxBytes)))
+        copyLimit = Atomic(maxBytes)
     }
+
+    /// Takes `bytes` of the in-flight copy allowance; false when it is spent (the answer is
+    /// then not kept).
+    package func reserveCopy(_ bytes: Int) -> Bool {
+        let limit = copyLimit.load(ordering: .relaxed)
+        var current = copying.load(ordering: .relaxed)
+        while true {
+            guard bytes <= limit - current else { return false }
+            let (exchanged, found) = copying.compareExchange(expected: current, desired: current + bytes, ordering: .relaxed)
+            if exchanged { return true }
+            current = found
+        }
+    }
+
+    /// Gives back what ``reserveCopy(_:)`` took.
+    package func releaseCopy(_ bytes: Int) {
+        guard bytes > 0 else { return }
+        copying.subtract(bytes, ordering: .relaxed)
+    }
+
+    /// Bytes held in copies of answers on their way out.
+    package var copyingBytes: Int { copying.load(ordering: .relaxed) }
 
     /// The fresh answer for `key`, if there is one; an expired one is dropped.
     package func lookup(_ key: CacheKey, now: ContinuousClock.Instant = .now) -> Entry? {
@@ -112,6 +145,7 @@ package final class ResponseCache: Sendable {
     /// A new memory limit (a reload): answers are dropped, least recently used first, until
     /// the total fits; 0 empties the cache.
     package func setLimit(_ maxBytes: Int) {
+        copyLimit.store(maxBytes, ordering: .relaxed)
         state.withLock { state in
             state.stats.evicted += state.table.setLimit(maxBytes)
         }

@@ -372,13 +372,14 @@ final class MockUpstream: Sendable {
                     return stream(model: model, headers: headers, completion: completion, channel: channel) { index in
                         #"data: {"candidates":[{"content":{"parts":[{"text":"part\#(index) "}],"role":"model"}}]}"# + "\r\n\r\n"
                     } tail: {
-                        ""
+                        // Like Gemini: the last chunk carries the finish reason (no end event).
+                        "data: " + Self.geminiLastChunk + "\r\n\r\n"
                     }
                 }
                 return stream(model: model, headers: headers, completion: completion, channel: channel) { index in
                     (index == 0 ? "[" : ",") + #"{"candidates":[{"content":{"parts":[{"text":"part\#(index) "}],"role":"model"}}]}"#
                 } tail: {
-                    "]"
+                    "," + Self.geminiLastChunk + "]"
                 }
             case ("gemini", _) where path.hasSuffix(":countTokens"):
                 return json(.ok, #"{"totalTokens":9}"#, headers)
@@ -399,6 +400,10 @@ final class MockUpstream: Sendable {
         }
 
         /// An error body in each provider's shape (Anthropic's 529 is `overloaded_error`).
+        /// Gemini's last stream chunk: an empty part with the finish reason and the usage.
+        static let geminiLastChunk =
+            #"{"candidates":[{"content":{"parts":[{"text":""}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":3,"totalTokenCount":7}}"#
+
         static func errorBody(status: Int, dialect: String) -> String {
             switch dialect {
             case "anthropic":
