@@ -72,7 +72,7 @@ struct ClusterMembership: Service {
         cell.set(ClusterShare(instances: members.count, rank: members.firstIndex(of: instance) ?? 0))
     }
 
-    private static func newInstanceID() -> String {
+    static func newInstanceID() -> String {
         let hex = Array("0123456789abcdef")
         return String((0..<16).map { _ in hex[Int.random(in: 0..<16)] })
     }

@@ -224,6 +224,10 @@ package final class Gateway: Sendable {
         services.append(.init(service: ResourceSampler(shedder: limits.shedder)))
         if let dataStore, let keyIndex { services.append(.init(service: KeySync(store: dataStore, index: keyIndex, logger: logger))) }
         if let dataStore { services.append(.init(service: BlockSync(store: dataStore, blocks: limits.blocks, logger: logger))) }
+        if let dataStore {
+            services.append(
+                .init(service: CacheSync(store: dataStore, state: store, instance: cluster?.instance ?? ClusterMembership.newInstanceID(), logger: logger)))
+        }
         if let dataStore, limits.budgets.leased { services.append(.init(service: BudgetBroker(store: dataStore, ledger: limits.budgets, logger: logger))) }
         // Before the server: it leaves the list only once the server has drained.
         if let cluster { services.append(.init(service: cluster)) }

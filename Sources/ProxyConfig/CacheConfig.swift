@@ -37,6 +37,12 @@ package struct CacheConfig: Sendable, Equatable {
     package var maxEntryBytes = 1 << 20
     /// Default owner.
     package var scope = Scope.owner
+    /// The second level in the database: answers are written there in the background and
+    /// read back by every instance sharing it (and by this one after a restart), so a
+    /// cluster behind a load balancer answers each repeated request once. Never on the
+    /// request path: an answer another instance made is a hit here once the next sync (every
+    /// two seconds) brought it over. Default false; needs the database.
+    package var store = false
     /// Per model (a name or glob, first match wins): `{gpt-4.1*: {ttl: 60}, o3: {enabled: false}}`.
     package var models: [(pattern: String, override: Override)] = []
 
@@ -49,12 +55,13 @@ package struct CacheConfig: Sendable, Equatable {
 
     package static func == (lhs: CacheConfig, rhs: CacheConfig) -> Bool {
         lhs.enabled == rhs.enabled && lhs.ttl == rhs.ttl && lhs.maxBytes == rhs.maxBytes && lhs.maxEntryBytes == rhs.maxEntryBytes
-            && lhs.scope == rhs.scope && lhs.models.map(\.pattern) == rhs.models.map(\.pattern) && lhs.models.map(\.override) == rhs.models.map(\.override)
+            && lhs.scope == rhs.scope && lhs.store == rhs.store && lhs.models.map(\.pattern) == rhs.models.map(\.pattern)
+            && lhs.models.map(\.override) == rhs.models.map(\.override)
     }
 }
 
 extension CacheConfig {
-    static let knownKeys: Set<String> = ["enabled", "ttl", "max_bytes", "max_entry_bytes", "scope", "models"]
+    static let knownKeys: Set<String> = ["enabled", "ttl", "max_bytes", "max_entry_bytes", "scope", "store", "models"]
 
     mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
         let map = reader.mapping(node, at: path, known: Self.knownKeys)
@@ -63,6 +70,7 @@ extension CacheConfig {
         maxBytes = reader.int(map["max_bytes"], at: "\(path).max_bytes") ?? maxBytes
         maxEntryBytes = reader.int(map["max_entry_bytes"], at: "\(path).max_entry_bytes") ?? maxEntryBytes
         scope = Scope.read(map["scope"], at: "\(path).scope", with: &reader) ?? scope
+        store = reader.bool(map["store"], at: "\(path).store") ?? store
         if let node = map["models"] {
             guard let mapping = node.mapping else {
                 reader.problem("\(path).models", "must be a mapping of model names or globs to {enabled, ttl} (got \(reader.describe(node)))")
@@ -77,8 +85,11 @@ extension CacheConfig {
     }
 
     /// The problems of the section, each naming its key and the allowed values.
-    func problems(providers: [ProviderConfig]) -> [ConfigProblem] {
+    func problems(providers: [ProviderConfig], database: DatabaseConfig) -> [ConfigProblem] {
         var problems: [ConfigProblem] = []
+        if store, !database.enabled {
+            problems.append(ConfigProblem(path: "cache.store", message: "needs the database: set database.enabled: true, or cache.store: false"))
+        }
         func check(_ key: String, _ value: Double, _ range: ConfigRange) {
             if !range.contains(value) { problems.append(ConfigProblem(path: key, message: range.message(got: ConfigRange.text(value)))) }
         }

@@ -76,6 +76,7 @@ extension GatewayConfig {
         if let seconds = number(value("LLMPROXY_CACHE_TTL"), as: Double.self) { cache.ttl = seconds }
         if let bytes = number(value("LLMPROXY_CACHE_MAX_BYTES"), as: Int.self) { cache.maxBytes = bytes }
         if let bytes = number(value("LLMPROXY_CACHE_MAX_ENTRY_BYTES"), as: Int.self) { cache.maxEntryBytes = bytes }
+        if let on = flag(value("LLMPROXY_CACHE_STORE")) { cache.store = on }
         if let scope = value("LLMPROXY_CACHE_SCOPE") {
             if let parsed = CacheConfig.Scope(rawValue: scope.value.lowercased()) {
                 cache.scope = parsed

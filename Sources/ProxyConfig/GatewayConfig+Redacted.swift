@@ -293,7 +293,7 @@ extension GatewayConfig {
                 map([
                     ("enabled", bool(cache.enabled)), ("ttl", num(cache.ttl)), ("max_bytes", int(cache.maxBytes)),
                     ("max_entry_bytes", int(cache.maxEntryBytes)), ("scope", str(cache.scope.rawValue)),
-                    ("models", cache.models.isEmpty ? nil : map(cache.models.map { ($0.pattern, cacheOverride($0.override)) })),
+                    ("store", bool(cache.store)), ("models", cache.models.isEmpty ? nil : map(cache.models.map { ($0.pattern, cacheOverride($0.override)) })),
                 ])
             ),
         ])

@@ -127,7 +127,7 @@ extension GatewayConfig {
         }
         problems += guardProblems()
         problems += resilience.problems()
-        problems += cache.problems(providers: providers)
+        problems += cache.problems(providers: providers, database: database)
         for (index, provider) in providers.enumerated() {
             let at = "providers[\(index)]"
             if let attempts = provider.retries?.maxAttempts, !ConfigRange.retryAttempts.contains(attempts) {

@@ -50,6 +50,7 @@ package final class GatewayState: Sendable {
         cachePolicy = CachePolicy(config.cache, providers: config.providers)
         // The answers outlive the configuration; a reload only changes how much they may take.
         environment.cache.setLimit(cachePolicy.anyEnabled ? config.cache.maxBytes : 0)
+        environment.cache.setReplicating(cachePolicy.anyEnabled && config.cache.store && config.database.enabled)
         let breaker = config.resilience.breaker.enabled ? CircuitBreaker.Settings(config.resilience.breaker) : nil
         let healthFor: (String) -> EndpointHealth = { health.health(for: $0, breaker: breaker) }
         // A provider's own balancing and affinity, else the routing section's.

@@ -121,6 +121,28 @@ enum Migrations {
                 "ALTER TABLE request_events ADD COLUMN reasoning_tokens BIGINT",
             ]
         ),
+        // Issue 14: the response cache's second level, shared by the instances.
+        Step(
+            version: 6,
+            sqlite: [
+                """
+                CREATE TABLE response_cache (
+                    key TEXT PRIMARY KEY, instance TEXT NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
+                    size INTEGER NOT NULL, payload TEXT NOT NULL)
+                """,
+                "CREATE INDEX response_cache_created ON response_cache (created_ms)",
+                "CREATE INDEX response_cache_expires ON response_cache (expires_ms)",
+            ],
+            postgres: [
+                """
+                CREATE TABLE response_cache (
+                    key TEXT PRIMARY KEY, instance TEXT NOT NULL, created_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL,
+                    size BIGINT NOT NULL, payload TEXT NOT NULL)
+                """,
+                "CREATE INDEX response_cache_created ON response_cache (created_ms)",
+                "CREATE INDEX response_cache_expires ON response_cache (expires_ms)",
+            ]
+        ),
     ]
 
     static var latest: Int { steps.last?.version ?? 0 }

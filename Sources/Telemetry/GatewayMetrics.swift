@@ -25,6 +25,8 @@ package final class GatewayMetrics: Sendable {
     private let cacheStored: Counter
     private let cacheEvictions: Counter
     private let cacheExpired: Counter
+    private let cacheAdopted: Counter
+    private let cacheOutboxDropped: Counter
     private let exportedCache = Mutex(ResponseCache.Stats())
 
     static let dialects = ["openai", "anthropic", "gemini", "none"]
@@ -64,6 +66,9 @@ package final class GatewayMetrics: Sendable {
         cacheStored = registry.makeCounter(descriptor: Self.name("cache_stored", "total", "Answers the response cache kept"))
         cacheEvictions = registry.makeCounter(descriptor: Self.name("cache_evictions", "total", "Answers dropped to fit cache.max_bytes"))
         cacheExpired = registry.makeCounter(descriptor: Self.name("cache_expired", "total", "Answers dropped when found past their time to live"))
+        cacheAdopted = registry.makeCounter(descriptor: Self.name("cache_adopted", "total", "Answers brought over from the database's second level (cache.store)"))
+        cacheOutboxDropped = registry.makeCounter(
+            descriptor: Self.name("cache_outbox_dropped", "total", "Answers not written to the database's second level because its queue was full"))
         upstreamErrors = Dictionary(
             uniqueKeysWithValues: Self.errorCodes.map { code in
                 (code, registry.makeCounter(descriptor: Self.name("upstream_errors", "total", "Upstream failures by kind"), labels: [("error", code.description)]))
@@ -145,6 +150,8 @@ package final class GatewayMetrics: Sendable {
         cacheStored.increment(by: Int64(max(0, cache.stored - exported.stored)))
         cacheEvictions.increment(by: Int64(max(0, cache.evicted - exported.evicted)))
         cacheExpired.increment(by: Int64(max(0, cache.expired - exported.expired)))
+        cacheAdopted.increment(by: Int64(max(0, cache.adopted - exported.adopted)))
+        cacheOutboxDropped.increment(by: Int64(max(0, cache.outboxDropped - exported.outboxDropped)))
         return registry.emitToBuffer()
     }
 }

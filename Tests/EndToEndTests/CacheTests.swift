@@ -1,4 +1,5 @@
 import Foundation
+import PostgresHarness
 import Store
 import Testing
 
@@ -156,5 +157,78 @@ struct CacheTests {
         #expect(hits.allSatisfy { $0.costUSD == 0 && $0.totalTokens == 8 })
         #expect(misses.allSatisfy { ($0.costUSD ?? 0) > 0 })
         await store.close()
+    }
+
+    /// A counter's value in the gateway's `/metrics` (0 when absent).
+    static func counter(_ name: String, at gateway: GatewayHarness) async throws -> Double {
+        let metrics = try await TestHTTP.send(.GET, gateway.url + "/metrics").body
+        return metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+    }
+
+    /// Waits (up to 30 s: a sync every two seconds, on a loaded machine) until `gateway`
+    /// brought over at least `count` answers from the store.
+    static func waitForAdopted(_ count: Double, at gateway: GatewayHarness) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if try await counter("llmproxy_cache_adopted_total", at: gateway) >= count { return true }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return false
+    }
+
+    @Test("cache.store: an answer one instance made is a hit on another sharing PostgreSQL after a sync; a restarted instance on SQLite starts warm")
+    func secondLevel() async throws {
+        let upstream = MockUpstream(name: "shared", requiredKey: "upstream-key-shared")
+        try await upstream.start()
+        func yaml(database: String) -> String {
+            """
+            auth:
+              keys: ["\(Configs.clientKey)"]
+            providers:
+              - {name: up, type: openai, base_url: "\(upstream.baseURL)/v1", api_key: \(upstream.requiredKey), models: ["m1", "stream-*"], discover_models: false}
+            cache: {enabled: true, store: true}
+            database: \(database)
+            """
+        }
+        func ask(_ gateway: GatewayHarness, _ question: String, stream: Bool = false) async throws -> TestResponse {
+            let response = try await TestHTTP.send(
+                .POST, gateway.url + "/v1/chat/completions", headers: Configs.auth, body: Self.chat(question, model: stream ? "stream-3-10" : "m1", stream: stream))
+            #expect(response.status == 200, "\(response.body)")
+            return response
+        }
+
+        // Two instances on one PostgreSQL database.
+        let databaseURL = try await PostgresServer.sharedDatabase()
+        let first = try await GatewayHarness.start(yaml: yaml(database: #"{url: "\#(databaseURL)"}"#))
+        let second = try await GatewayHarness.start(yaml: yaml(database: #"{url: "\#(databaseURL)"}"#))
+        let made = try await ask(first, "shared question")
+        let streamed = try await ask(first, "shared stream", stream: true)
+        #expect(Self.cacheHeader(made) == "miss" && Self.cacheHeader(streamed) == "miss")
+        let served = upstream.served
+        #expect(try await Self.waitForAdopted(2, at: second), "the second instance never brought the answers over")
+        let replayed = try await ask(second, "shared question")
+        let replayedStream = try await ask(second, "shared stream", stream: true)
+        #expect(Self.cacheHeader(replayed) == "hit" && Self.cacheHeader(replayedStream) == "hit")
+        #expect(replayed.body == made.body && replayedStream.body == streamed.body, "the replay differs from the answer")
+        #expect(upstream.served == served, "the upstream was asked again")
+        // The first instance does not adopt its own answers back.
+        #expect(try await Self.counter("llmproxy_cache_adopted_total", at: first) == 0)
+        await first.stop()
+        await second.stop()
+
+        // One instance on SQLite, stopped and started again: its answers come back.
+        let path = NSTemporaryDirectory() + "llmproxy-cache-\(UUID().uuidString)/llmproxy.sqlite"
+        let before = try await GatewayHarness.start(yaml: yaml(database: "{path: \(path)}"))
+        let answer = try await ask(before, "remember me")
+        #expect(Self.cacheHeader(answer) == "miss")
+        // Stopping writes what is still in the outbox.
+        await before.stop()
+        let after = try await GatewayHarness.start(yaml: yaml(database: "{path: \(path)}"))
+        let servedBefore = upstream.served
+        #expect(try await Self.waitForAdopted(1, at: after), "the restarted instance did not start warm")
+        let remembered = try await ask(after, "remember me")
+        #expect(Self.cacheHeader(remembered) == "hit" && remembered.body == answer.body && upstream.served == servedBefore)
+        await after.stop()
+        await upstream.stop()
     }
 }

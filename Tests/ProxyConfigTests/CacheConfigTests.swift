@@ -17,12 +17,13 @@ struct CacheConfigTests {
                   max_bytes: 1048576
                   max_entry_bytes: 65536
                   scope: key
+                  store: true
                   models: {"gpt-4*": {ttl: 10}, o3: {enabled: false}}
                 providers:
                   - {name: oa, type: openai, base_url: "http://127.0.0.1:9/v1", cache: {enabled: false}}
                 """)
         #expect(config.cache.enabled && config.cache.ttl == 60 && config.cache.maxBytes == 1 << 20 && config.cache.maxEntryBytes == 65536)
-        #expect(config.cache.scope == .key)
+        #expect(config.cache.scope == .key && config.cache.store)
         #expect(config.cache.models.map(\.pattern) == ["gpt-4*", "o3"])
         #expect(config.cache.models.map(\.override) == [.init(ttl: 10), .init(enabled: false)])
         #expect(config.providers[0].cache == .init(enabled: false))
@@ -31,10 +32,17 @@ struct CacheConfigTests {
         #expect(again.cache == config.cache && again.providers[0].cache == config.providers[0].cache)
         try config.applyEnvironment([
             "LLMPROXY_CACHE_ENABLED": "false", "LLMPROXY_CACHE_TTL": "5", "LLMPROXY_CACHE_MAX_BYTES": "2048", "LLMPROXY_CACHE_MAX_ENTRY_BYTES": "1024",
-            "LLMPROXY_CACHE_SCOPE": "GLOBAL",
+            "LLMPROXY_CACHE_SCOPE": "GLOBAL", "LLMPROXY_CACHE_STORE": "false",
         ])
         #expect(!config.cache.enabled && config.cache.ttl == 5 && config.cache.maxBytes == 2048 && config.cache.maxEntryBytes == 1024)
-        #expect(config.cache.scope == .global)
+        #expect(config.cache.scope == .global && !config.cache.store)
+    }
+
+    @Test("the second level needs the database")
+    func storeNeedsDatabase() {
+        let text = problems("cache: {enabled: true, store: true}\ndatabase: {enabled: false}").joined(separator: "\n")
+        #expect(text.contains("cache.store") && text.contains("database.enabled"), "\(text)")
+        #expect(problems("cache: {enabled: true, store: true}").isEmpty)
     }
 
     @Test("cache problems name the key and the fix")

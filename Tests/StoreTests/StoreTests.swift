@@ -32,13 +32,13 @@ struct StoreTests {
     @Test("migrations run once, are recorded, and a newer schema is refused", arguments: Backend.allCases)
     func migrations(backend: Backend) async throws {
         let (store, reopen) = try await Self.fresh(backend)
-        #expect(try await store.schemaVersion() == 5)
+        #expect(try await store.schemaVersion() == 6)
         await store.close()
         let again = try await reopen()
-        #expect(try await again.schemaVersion() == 5)
+        #expect(try await again.schemaVersion() == 6)
         try await again.recordSchemaVersionForTests(99)
         await again.close()
-        await #expect(throws: StoreError.schemaTooNew(found: 99, known: 5)) { _ = try await reopen() }
+        await #expect(throws: StoreError.schemaTooNew(found: 99, known: 6)) { _ = try await reopen() }
     }
 
     @Test("keys: create, list, revoke once, last use", arguments: Backend.allCases)
@@ -133,6 +133,34 @@ struct StoreTests {
         // Silent past the live window: PostgreSQL judges by its own clock, SQLite by the caller's.
         try await Task.sleep(for: .milliseconds(300))
         #expect(try await store.heartbeat(instance: "a", liveWithinMs: 200, nowMs: WallClock.nowMs()) == ["a"])
+        await store.close()
+    }
+
+    @Test("response cache rows: newest first since a time, others' only, fresh only, bounded; pruned by expiry and by bytes", arguments: Backend.allCases)
+    func responseCache(backend: Backend) async throws {
+        let (store, _) = try await Self.fresh(backend)
+        let now = WallClock.nowMs()
+        func answer(_ key: String, instance: String = "a", created: Int64, expires: Int64? = nil, payload: String = "p") -> StoredCacheAnswer {
+            StoredCacheAnswer(key: key, instance: instance, createdMs: created, expiresMs: expires ?? now + 60_000, size: payload.utf8.count, payload: payload)
+        }
+        try await store.putCacheAnswers([
+            answer("k1", created: now - 3000), answer("k2", created: now - 2000), answer("k3", instance: "b", created: now - 1000),
+            answer("old", created: now - 5000, expires: now - 1),
+        ])
+        #expect(try await store.cacheAnswers(sinceMs: 0, excluding: nil, nowMs: now, limit: 10, maxBytes: 1000).map(\.key) == ["k3", "k2", "k1"])
+        #expect(try await store.cacheAnswers(sinceMs: now - 2500, excluding: "b", nowMs: now, limit: 10, maxBytes: 1000).map(\.key) == ["k2"])
+        #expect(try await store.cacheAnswers(sinceMs: 0, excluding: nil, nowMs: now, limit: 2, maxBytes: 1000).map(\.key) == ["k3", "k2"])
+        #expect(try await store.cacheAnswers(sinceMs: 0, excluding: nil, nowMs: now, limit: 10, maxBytes: 2).map(\.key) == ["k3", "k2"])
+        // A newer answer for a key replaces the old one; an older one does not.
+        try await store.putCacheAnswers([answer("k1", instance: "b", created: now - 500, payload: "new")])
+        try await store.putCacheAnswers([answer("k1", instance: "c", created: now - 9000, payload: "stale")])
+        let k1 = try await store.cacheAnswers(sinceMs: 0, excluding: nil, nowMs: now, limit: 10, maxBytes: 1000).first { $0.key == "k1" }
+        #expect(k1?.payload == "new" && k1?.instance == "b")
+        // Pruning: the expired row goes, then the oldest until the rest fit.
+        try await store.putCacheAnswers([answer("big", created: now - 100, payload: String(repeating: "x", count: 10))])
+        try await store.pruneCacheAnswers(nowMs: now, maxBytes: 14)
+        let left = try await store.cacheAnswers(sinceMs: 0, excluding: nil, nowMs: now - 10_000, limit: 10, maxBytes: 1000).map(\.key)
+        #expect(left == ["big", "k1", "k3"], "\(left)")
         await store.close()
     }
 

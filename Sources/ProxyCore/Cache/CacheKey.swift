@@ -49,4 +49,24 @@ package struct CacheKey: Hashable, Sendable {
         }
         (a, b, c, d) = (words[0], words[1], words[2], words[3])
     }
+
+    /// The digest in hex (64 characters): the key's name in the store's second level.
+    package var hex: String {
+        [a, b, c, d].map { word in
+            let digits = String(word, radix: 16)
+            return String(repeating: "0", count: 16 - digits.count) + digits
+        }.joined()
+    }
+
+    /// A key read back from the store; nil unless exactly 64 hex digits.
+    package init?(hex: String) {
+        let utf8 = Array(hex.utf8)
+        guard utf8.count == 64, utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else { return nil }
+        var words: [UInt64] = []
+        for index in 0..<4 {
+            guard let word = UInt64(String(decoding: utf8[(index * 16)..<(index * 16 + 16)], as: UTF8.self), radix: 16) else { return nil }
+            words.append(word)
+        }
+        (a, b, c, d) = (words[0], words[1], words[2], words[3])
+    }
 }

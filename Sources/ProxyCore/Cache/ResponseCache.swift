@@ -71,6 +71,10 @@ package final class ResponseCache: Sendable {
         package var stored = 0
         package var evicted = 0
         package var expired = 0
+        /// Answers brought over from the store's second level (`cache.store`).
+        package var adopted = 0
+        /// Answers not sent to the store because its outbox was full.
+        package var outboxDropped = 0
 
         package init() {}
     }
@@ -78,7 +82,14 @@ package final class ResponseCache: Sendable {
     private struct State {
         var table: LRUTable<CacheKey, Entry>
         var stats = Stats()
+        /// Answers stored here and not yet written to the second level, oldest first.
+        var outbox: [(key: CacheKey, entry: Entry)] = []
+        var replicating = false
     }
+
+    /// Answers waiting for the store at most: the entries are shared with the table, so the
+    /// outbox costs a reference each, but an unreachable database must not make it grow.
+    static let outboxLimit = 1024
 
     private let state: Mutex<State>
     /// Bytes that responses on their way out hold in copies for the cache, and how many they
@@ -139,7 +150,46 @@ package final class ResponseCache: Sendable {
             guard entry.size <= state.table.limit else { return }
             state.stats.evicted += state.table.set(key, entry, cost: entry.size)
             state.stats.stored += 1
+            guard state.replicating else { return }
+            if state.outbox.count < Self.outboxLimit {
+                state.outbox.append((key, entry))
+            } else {
+                state.stats.outboxDropped += 1
+            }
         }
+    }
+
+    /// Turns the second level on or off (`cache.store`, at start and on reload); off empties
+    /// the outbox.
+    package func setReplicating(_ on: Bool) {
+        state.withLock { state in
+            state.replicating = on
+            if !on { state.outbox = [] }
+        }
+    }
+
+    /// The answers to write to the second level, oldest first; the outbox is left empty.
+    package func takeOutbox() -> [(key: CacheKey, entry: Entry)] {
+        state.withLock { state in
+            defer { state.outbox = [] }
+            return state.outbox
+        }
+    }
+
+    /// Keeps an answer another instance made (or this one before a restart), unless a
+    /// fresher one is already here. Not sent back to the store.
+    package func adopt(_ key: CacheKey, _ entry: Entry) {
+        state.withLock { state in
+            guard entry.size <= state.table.limit else { return }
+            if let held = state.table.peek(key), held.stored >= entry.stored { return }
+            state.stats.evicted += state.table.set(key, entry, cost: entry.size)
+            state.stats.adopted += 1
+        }
+    }
+
+    /// Whether the cache holds a fresh answer for `key` (for the sync; not a lookup).
+    package func contains(_ key: CacheKey, now: ContinuousClock.Instant = .now) -> Bool {
+        state.withLock { state in state.table.peek(key).map { $0.expires > now } ?? false }
     }
 
     /// A new memory limit (a reload): answers are dropped, least recently used first, until
