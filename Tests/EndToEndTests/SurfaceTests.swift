@@ -97,11 +97,13 @@ struct SurfaceTests {
             let sse = try await TestHTTP.send(.POST, "\(base):streamGenerateContent?alt=sse", headers: headers, body: #"{"contents":[]}"#)
             #expect(sse.status == 200)
             #expect(sse.headers["content-type"].first == "text/event-stream")
-            #expect(sse.body.components(separatedBy: "data: ").count == 4)
+            // Three chunks and Gemini's last one with the finish reason.
+            #expect(sse.body.components(separatedBy: "data: ").count == 5)
+            #expect(sse.body.contains(#""finishReason":"STOP""#))
 
             let array = try await TestHTTP.send(.POST, "\(base):streamGenerateContent", headers: headers, body: #"{"contents":[]}"#)
             let parsed = try JSONSerialization.jsonObject(with: Data(array.body.utf8)) as? [Any]
-            #expect(parsed?.count == 3)
+            #expect(parsed?.count == 4)
 
             let tokens = try await TestHTTP.send(.POST, "\(base):countTokens?key=\(Configs.clientKey)", body: #"{"contents":[]}"#)
             #expect(tokens.json["totalTokens"] as? Int == 9)
