@@ -65,7 +65,7 @@ package struct CORSPolicy: Sendable {
 
     /// Headers a browser client may read from proxied answers.
     package static let exposedHeaders =
-        "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-RateLimit-Limit-Tokens, X-RateLimit-Remaining-Tokens, X-RateLimit-Reset-Tokens, Retry-After, X-LLMProxy-Model, X-LLMProxy-Cache, Age"
+        "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-RateLimit-Limit-Tokens, X-RateLimit-Remaining-Tokens, X-RateLimit-Reset-Tokens, Retry-After, X-LLMProxy-Model, X-LLMProxy-Cache, X-LLMProxy-Overhead-Ms, Age"
 
     package func preflight() -> Preflight {
         var headers = HTTPFields()

@@ -114,7 +114,7 @@ extension GatewayConfig {
             if let parsed = LoggingConfig.Format(rawValue: format.value.lowercased()) {
                 logging.format = parsed
             } else {
-                problems.append(ConfigProblem(path: "$\(format.name)", message: "must be json or text (got \"\(format.value)\")"))
+                problems.append(ConfigProblem(path: "$\(format.name)", message: "must be auto, json or text (got \"\(format.value)\")"))
             }
         }
 

@@ -247,7 +247,7 @@ extension LoggingConfig {
             if let format = Format(rawValue: value.lowercased()) {
                 self.format = format
             } else {
-                reader.problem("\(path).format", "must be json or text (got \"\(value)\")")
+                reader.problem("\(path).format", "must be auto, json or text (got \"\(value)\")")
             }
         }
         if let value = reader.string(map["level"], at: "\(path).level") {

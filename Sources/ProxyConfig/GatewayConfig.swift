@@ -228,12 +228,21 @@ package struct DiscoveryConfig: Sendable, Equatable {
 }
 
 package struct LoggingConfig: Sendable, Equatable {
-    package enum Format: String, Sendable, Equatable, CaseIterable { case json, text }
+    package enum Format: String, Sendable, Equatable, CaseIterable {
+        case auto, json, text
+
+        /// `auto` decided for the process's standard output: text for a person at a
+        /// terminal, JSON for a collector reading a pipe or a file.
+        package func resolved(isTerminal: Bool) -> Format {
+            self == .auto ? (isTerminal ? .text : .json) : self
+        }
+    }
     package enum Level: String, Sendable, Equatable, CaseIterable {
         case trace, debug, info, notice, warning, error, critical
     }
-    /// `json` (default): one JSON object per line. `text`: human-readable lines.
-    package var format = Format.json
+    /// `auto` (default): human-readable lines when standard output is a terminal, JSON lines
+    /// otherwise. `json`: one JSON object per line. `text`: human-readable lines.
+    package var format = Format.auto
     /// Minimum level of application logs. Default `info`.
     package var level = Level.info
     /// One line per request (id, route, upstream, status, durations, bytes). Default true.

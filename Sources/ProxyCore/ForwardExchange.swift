@@ -66,6 +66,8 @@ package final class ForwardExchange: UpstreamResponseSink {
     /// When the attempt in flight was sent: its time to first byte feeds the endpoint's
     /// latency (earlier attempts and waits are not that endpoint's).
     private var attemptStart = ContinuousClock.now
+    /// The attempt in flight has not yet had its upstream time counted (see ``closeAttempt(_:)``).
+    private var attemptOpen = false
 
     /// Error bodies larger than this are not read to the end: the connection is closed instead.
     static let discardLimit = 256 * 1024
@@ -117,6 +119,7 @@ package final class ForwardExchange: UpstreamResponseSink {
         plan.record.decorate(&fields, securityHeaders: plan.state.config.security.securityHeaders)
         if let model = plan.record.model, let name = HTTPField.Name("x-llmproxy-model") { fields[name] = model }
         fields[Self.cacheHeader] = RequestRecord.CacheStatus.hit.rawValue
+        plan.record.stampOverhead(&fields)
         // How long ago the answer was made, as an HTTP cache says it (whole seconds).
         fields[.age] = String(max(0, (ContinuousClock.now - entry.stored).components.seconds))
         client.exchangeHead(HTTPResponse(status: HTTPResponse.Status(code: entry.status), headerFields: fields))
@@ -163,9 +166,11 @@ package final class ForwardExchange: UpstreamResponseSink {
         case .send(let endpoint, let fresh): send(to: endpoint, fresh: fresh)
         case .retry(let endpoint, let delay):
             // One timer on this loop, not a task; the client leaving cancels it.
+            let scheduled = ContinuousClock.now
             waiting = loop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(delay / .nanoseconds(1)))) { [self] in
                 waiting = nil
                 guard !finished else { return }
+                plan.record.upstreamTime += .now - scheduled
                 plan.attempts.retryStarted()
                 send(to: endpoint, fresh: false)
             }
@@ -186,6 +191,7 @@ package final class ForwardExchange: UpstreamResponseSink {
         endpoint.health.started()
         loaded = endpoint
         attemptStart = .now
+        attemptOpen = true
         transport.send(attempt, to: endpoint, freshConnection: fresh, on: loop, sink: self) { [self] upstream in
             // The client may have left while the connection was being made.
             guard !finished, self.upstream == nil else {
@@ -195,9 +201,18 @@ package final class ForwardExchange: UpstreamResponseSink {
             self.upstream = upstream
         } failed: { [self] error in
             guard !finished, upstream == nil else { return }
+            closeAttempt()
             let (gatewayError, retryable) = UpstreamClient.classify(error, endpoint: endpoint.id)
             next(plan.attempts.failed(.init(error: gatewayError, retryable: retryable)))
         }
+    }
+
+    /// Counts the attempt in flight as upstream time, once: from its send to its head or
+    /// its failure (``RequestRecord/upstreamTime``, which the overhead excludes).
+    private func closeAttempt(_ now: ContinuousClock.Instant = .now) {
+        guard attemptOpen else { return }
+        attemptOpen = false
+        plan.record.upstreamTime += now - attemptStart
     }
 
     // MARK: upstream → client (UpstreamResponseSink, on this loop)
@@ -207,6 +222,7 @@ package final class ForwardExchange: UpstreamResponseSink {
         let upstreamStatus = Int(head.status.code)
         let now = ContinuousClock.now
         let firstByte = now - plan.record.start
+        closeAttempt(now)
         if let step = plan.attempts.responded(
             status: upstreamStatus, retryAfter: RetryPolicy.retryAfter(in: head.headers), firstByte: now - attemptStart, now: now)
         {
@@ -235,6 +251,7 @@ package final class ForwardExchange: UpstreamResponseSink {
         plan.record.decorate(&fields, securityHeaders: plan.state.config.security.securityHeaders)
         if let model = plan.record.model, let name = HTTPField.Name("x-llmproxy-model") { fields[name] = model }
         if let cache = plan.record.cache { fields[Self.cacheHeader] = cache.rawValue }
+        plan.record.stampOverhead(&fields)
         headSent = true
         let reason = status == upstreamStatus ? head.status.reasonPhrase : HTTPResponse.Status(code: status).reasonPhrase
         client.exchangeHead(HTTPResponse(status: HTTPResponse.Status(code: status, reasonPhrase: reason), headerFields: fields))
@@ -332,6 +349,7 @@ package final class ForwardExchange: UpstreamResponseSink {
             held = nil
             release(kept)
         }
+        closeAttempt()
         let (gatewayError, retryable) = UpstreamClient.classify(error, endpoint: plan.record.endpoint ?? "?")
         if headSent {
             // Mid-body: nothing can be retried; the client sees the stream cut.

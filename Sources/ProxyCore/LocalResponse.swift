@@ -37,6 +37,7 @@ extension LocalResponse {
         var fields = headers
         fields[.contentLength] = String(body.readableBytes)
         fields[.xRequestID] = record.id
+        record.stampOverhead(&fields)
         record.status = status.code
         record.bytesOut = body.readableBytes
         return fields
@@ -45,6 +46,7 @@ extension LocalResponse {
 
 extension HTTPField.Name {
     package static let xRequestID = HTTPField.Name("x-request-id")!
+    package static let xLLMProxyOverhead = HTTPField.Name("x-llmproxy-overhead-ms")!
     package static let retryAfterSeconds = HTTPField.Name("retry-after")!
     package static let xForwardedFor = HTTPField.Name("x-forwarded-for")!
     package static let xContentTypeOptions = HTTPField.Name("x-content-type-options")!

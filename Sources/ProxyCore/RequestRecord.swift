@@ -1,5 +1,6 @@
 import Dialects
 import Guards
+import HTTPTypes
 import NIOCore
 import ProxyConfig
 import Store
@@ -57,6 +58,12 @@ package struct RequestRecord: Sendable {
     package var origin: RequestOrigin?
     /// What the response cache did for the request (nil: it was not asked).
     package var cache: CacheStatus?
+    /// Time that was not the gateway's: attempts waiting on their upstream (from the send to
+    /// its head or its failure) and back-off timers before a retry.
+    package var upstreamTime: Duration = .zero
+    /// The gateway's own time up to the response head: from arrival to the head leaving,
+    /// less ``upstreamTime``. Sent as `x-llmproxy-overhead-ms`, logged as `overhead_ms`.
+    package var overhead: Duration?
 
     package enum CacheStatus: String, Sendable {
         /// Answered from the cache: no upstream, no cost.
@@ -123,6 +130,14 @@ package struct RequestRecord: Sendable {
         self.method = method
         self.path = path
         self.start = start
+    }
+
+    /// Works out ``overhead`` as the head leaves and writes it to the head's fields (in
+    /// milliseconds, rounded as the request log rounds it, so the two agree).
+    package mutating func stampOverhead(_ fields: inout HTTPFields, now: ContinuousClock.Instant = .now) {
+        let own = max(.zero, now - start - upstreamTime)
+        overhead = own
+        fields[.xLLMProxyOverhead] = String(Self.milliseconds(own))
     }
 
     package static func milliseconds(_ duration: Duration) -> Double {

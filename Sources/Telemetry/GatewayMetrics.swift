@@ -12,6 +12,8 @@ package final class GatewayMetrics: Sendable {
     private let requests: [[Counter]]
     private let duration: DurationHistogram
     private let firstByte: DurationHistogram
+    /// `llmproxy_overhead_seconds`: the gateway's own time up to the response head.
+    private let overhead: DurationHistogram
     private let bytesIn: Counter
     private let bytesOut: Counter
     private let inFlight: Gauge
@@ -51,6 +53,12 @@ package final class GatewayMetrics: Sendable {
         ]
         duration = registry.makeDurationHistogram(descriptor: Self.name("request_duration", "seconds", "Time from request to the last byte of the response"), buckets: buckets)
         firstByte = registry.makeDurationHistogram(descriptor: Self.name("upstream_first_byte", "seconds", "Time from request to the upstream's response head"), buckets: buckets)
+        let fine: [Duration] = [
+            .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
+        ]
+        overhead = registry.makeDurationHistogram(
+            descriptor: Self.name("overhead", "seconds", "Time the gateway itself spent on a request up to its response head (upstream waits excluded)"), buckets: fine)
         bytesIn = registry.makeCounter(descriptor: Self.name("request_bytes", "total", "Request body bytes received"))
         bytesOut = registry.makeCounter(descriptor: Self.name("response_bytes", "total", "Response body bytes sent"))
         inFlight = registry.makeGauge(descriptor: Self.name("requests_in_flight", "", "Requests being served"))
@@ -105,6 +113,7 @@ package final class GatewayMetrics: Sendable {
         requests[dialect][statusClass].increment()
         duration.record(ContinuousClock.now - record.start)
         if let ttfb = record.firstByte { firstByte.record(ttfb) }
+        if let own = record.overhead { overhead.record(own) }
         if record.bytesIn > 0 { bytesIn.increment(by: Int64(record.bytesIn)) }
         if record.bytesOut > 0 { bytesOut.increment(by: Int64(record.bytesOut)) }
         if let code = record.errorCode, let counter = upstreamErrors[code] { counter.increment() }

@@ -20,7 +20,8 @@ package struct LogLineHandler: LogHandler {
     package init(label: String, level: Logger.Level, format: LoggingConfig.Format) {
         self.label = label
         self.logLevel = level
-        self.format = format
+        // `auto` is decided at bootstrap; a handler made without that writes JSON.
+        self.format = format == .auto ? .json : format
     }
 
     package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -33,7 +34,7 @@ package struct LogLineHandler: LogHandler {
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         let line: String
         switch format {
-        case .json:
+        case .json, .auto:
             var out = #"{"ts":"\#(Timestamp.now())","level":"\#(event.level.rawValue)","logger":\#(JSONText.quoted(label)),"msg":\#(JSONText.quoted(event.message.description))"#
             for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
                 out += ",\(JSONText.quoted(key)):\(Self.json(value))"

@@ -21,6 +21,7 @@ extension RequestRecord {
         if let endpoint { metadata["upstream"] = .string(endpoint) }
         if stream { metadata["stream"] = .stringConvertible(true) }
         if let firstByte { metadata["ttfb_ms"] = .stringConvertible(Self.milliseconds(firstByte)) }
+        if let overhead { metadata["overhead_ms"] = .stringConvertible(Self.milliseconds(overhead)) }
         if let errorCode { metadata["error"] = .string(errorCode.description) }
         if let rejectedBy { metadata["rejected_by"] = .string(rejectedBy) }
         if attempts > 1 { metadata["attempts"] = .stringConvertible(attempts) }
@@ -49,6 +50,7 @@ extension RequestRecord {
         if let identity { out += #","key_id":\#(JSONText.quoted(identity.keyID))"# }
         out += #","method":\#(JSONText.quoted(method))"#
         if let model { out += #","model":\#(JSONText.quoted(model))"# }
+        if let overhead { out += #","overhead_ms":\#(Self.milliseconds(overhead))"# }
         out += #","path":\#(JSONText.quoted(path))"#
         if let rejectedBy { out += #","rejected_by":\#(JSONText.quoted(rejectedBy))"# }
         out += #","request_id":\#(JSONText.quoted(id))"#

@@ -9,7 +9,7 @@ struct LLMProxyCommand: AsyncParsableCommand {
         version: GatewayVersion.current,
         subcommands: [
             StartCommand.self, ConfigCommand.self, KeysCommand.self, BlocksCommand.self, CertsCommand.self, TunnelCommand.self,
-            HashPasswordCommand.self,
+            HashPasswordCommand.self, NginxConfigCommand.self,
         ]
     )
 }

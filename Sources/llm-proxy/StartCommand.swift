@@ -57,7 +57,30 @@ struct StartCommand: AsyncParsableCommand {
     @Option(name: .customLong("acme-ca-file"), help: "CA bundle (PEM) to trust for a private ACME server (tls.acme_ca_file).")
     var acmeCAFile: String?
 
+    @Flag(help: "Run in the background, detached from the terminal (needs --pid-file); for hosts without systemd.")
+    var daemon = false
+
+    @Option(name: .customLong("pid-file"), help: "Write the gateway's process id to this file while it runs.")
+    var pidFile: String?
+
+    @Option(name: .customLong("log-file"), help: "With --daemon: append the gateway's output to this file (default: discarded).")
+    var logFile: String?
+
+    func validate() throws {
+        if daemon, pidFile == nil { throw ValidationError("--daemon needs --pid-file FILE (stop the gateway with kill -TERM $(cat FILE))") }
+        if logFile != nil, !daemon { throw ValidationError("--log-file is for --daemon; without it the gateway logs to its standard output") }
+    }
+
     func run() async throws {
+        if daemon, let pidFile {
+            // The child runs the same command without --daemon (and --log-file, which is ours).
+            var arguments = Array(CommandLine.arguments.dropFirst())
+            arguments.removeAll { $0 == "--daemon" }
+            if let index = arguments.firstIndex(of: "--log-file"), index + 1 < arguments.count { arguments.removeSubrange(index...(index + 1)) }
+            arguments.removeAll { $0.hasPrefix("--log-file=") }
+            try Daemon.spawn(arguments: arguments, pidFile: pidFile, logFile: logFile)
+            return
+        }
         let host = self.host, port = self.port, mode = self.mode, tlsCert = self.tlsCert, tlsKey = self.tlsKey
         let httpsPort = self.httpsPort, domains = self.domains, email = self.email
         let acmeDirectory = self.acmeDirectory, acmeCAFile = self.acmeCAFile
@@ -75,7 +98,7 @@ struct StartCommand: AsyncParsableCommand {
             if let acmeDirectory { config.tls.acmeDirectory = acmeDirectory }
             if let acmeCAFile { config.tls.acmeCAFile = acmeCAFile }
         }
-        try await GatewayLaunch.run(loader: loader)
+        try await GatewayLaunch.run(loader: loader, pidFile: pidFile)
     }
 }
 
@@ -92,7 +115,7 @@ enum ServeMode: String, ExpressibleByArgument, CaseIterable {
 /// Loads the configuration (exit 2 with every problem when it is not valid), sets up
 /// logging, and runs the gateway: what `start` and `tunnel serve` share.
 enum GatewayLaunch {
-    static func run(loader: ConfigLoader, serveHTTP: Bool = true) async throws {
+    static func run(loader: ConfigLoader, serveHTTP: Bool = true, pidFile: String? = nil) async throws {
         let configuration: GatewayConfig
         do {
             configuration = try loader.load()
@@ -100,6 +123,8 @@ enum GatewayLaunch {
             FileHandle.standardError.write(Data("llm-proxy: the configuration is not valid:\n\(error.description)\n".utf8))
             throw ExitCode(2)
         }
+        if let pidFile { try PIDFile.write(pidFile) }
+        defer { if let pidFile { PIDFile.remove(pidFile) } }
         LoggingSetup.bootstrap(configuration.logging)
         let logger = Logger(label: "llmproxy")
         for warning in configuration.warnings { logger.warning("\(warning)") }

@@ -159,7 +159,7 @@ struct TunnelClientCommand: AsyncParsableCommand {
 /// One logging setup for every command that runs a server.
 enum LoggingSetup {
     static func bootstrap(_ config: LoggingConfig) {
-        let format = config.format
+        let format = config.format.resolved(isTerminal: isatty(STDOUT_FILENO) != 0)
         let level = Logger.Level(config.level)
         LoggingSystem.bootstrap { label in LogLineHandler(label: label, level: label == "llmproxy.request" ? .info : level, format: format) }
     }

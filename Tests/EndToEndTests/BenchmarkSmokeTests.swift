@@ -10,17 +10,10 @@ struct BenchmarkSmokeTests {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let out = NSTemporaryDirectory() + "llmproxy-bench-smoke-\(UUID().uuidString).md"
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", root.appendingPathComponent("bench/run.py").path, "--smoke", "--binary", GatewayProcess.binary.path, "--out", out]
-        process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/bin"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "bench failed (nginx and wrk come from scripts/test):\n\(output.suffix(3000))")
+        let (status, output) = try Tool.run(
+            "/usr/bin/env", ["python3", root.appendingPathComponent("bench/run.py").path, "--smoke", "--binary", GatewayProcess.binary.path, "--out", out],
+            environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/bin"])
+        #expect(status == 0, "bench failed (nginx and wrk come from scripts/test):\n\(output.suffix(3000))")
         #expect(output.contains("## Targets"))
         #expect(output.contains("every one a 200 completion"))
         // The resilience and cache scenarios (issue 14) ran and were checked.

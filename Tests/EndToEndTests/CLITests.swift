@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ProxyConfig
 import Store
 import Testing
 
@@ -53,6 +54,88 @@ struct CLITests {
         #expect(try run(["config", "check", "-c", both.path]).stderr.contains("keep one"))
         bad.remove()
         both.remove()
+    }
+
+    @Test("start --daemon: returns once the detached gateway wrote its pid file; it serves, refuses a second start, and SIGTERM stops it and removes the file")
+    func daemon() async throws {
+        let folder = NSTemporaryDirectory() + "llmproxy-daemon-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let config = try TempFile(
+            "server: {port: 0}\ndatabase: {path: \(folder)/db.sqlite}\ndiscovery: {local_engines: false}\nproviders:\n  - {name: m, type: mock, models: [m1]}\n")
+        defer { config.remove() }
+        let pidFile = folder + "/llm-proxy.pid", logFile = folder + "/llm-proxy.log"
+        let started = try run(["start", "--daemon", "--pid-file", pidFile, "--log-file", logFile, "-c", config.path])
+        #expect(started.status == 0, "\(started.stderr)")
+        let text = (try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? ""
+        guard let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else {
+            Issue.record("no pid file after start --daemon: \(started.stdout) \(started.stderr)")
+            return
+        }
+        // Whatever happens below, the daemon this test started does not outlive it.
+        defer { if kill(pid, 0) == 0 { kill(pid, SIGKILL) } }
+        #expect(started.stdout.contains("pid \(pid)"))
+        // It serves, on the port its log names (the pid file comes before the listener; give it
+        // a moment on a loaded machine).
+        var health: TestResponse?
+        let marker = #""address":"http://127.0.0.1:"#
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline, health == nil {
+            let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+            if let range = log.range(of: marker), let port = Int(log[range.upperBound...].prefix { $0.isNumber }) {
+                health = try? await TestHTTP.send(.GET, "http://127.0.0.1:\(port)/health/live")
+            }
+            if health == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(health?.status == 200, "the daemon never answered; log: \((try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "")")
+        // A second start with the same pid file is refused while the first runs.
+        let second = try run(["start", "--daemon", "--pid-file", pidFile, "-c", config.path])
+        #expect(second.status != 0 && second.stderr.contains("already running"), "\(second.stderr)")
+        #expect(try run(["start", "--daemon", "-c", config.path]).stderr.contains("--pid-file"))
+        // SIGTERM: it drains, stops and removes its pid file.
+        kill(pid, SIGTERM)
+        let stopDeadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < stopDeadline, kill(pid, 0) == 0 || FileManager.default.fileExists(atPath: pidFile) {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(kill(pid, 0) != 0, "the daemon did not stop on SIGTERM")
+        #expect(!FileManager.default.fileExists(atPath: pidFile), "the pid file was left behind")
+        #expect(((try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "").contains("stopped"))
+    }
+
+    @Test("logs: text lines for a person at a terminal, JSON lines into a pipe, as logging.format auto decides")
+    func logsForPeople() throws {
+        let config = try TempFile("discovery: {local_engines: false}\ndatabase: {enabled: false}\nproviders:\n  - {name: m, type: mock, models: [m1]}\n")
+        defer { config.remove() }
+        // A pseudo-terminal made by Python's pty module; the script stops the gateway it started
+        // (by its pid) once the listening line is out, or after 30 s.
+        let script = """
+            import os, pty, select, signal, sys, time
+            pid, fd = pty.fork()
+            if pid == 0:
+                os.execv(sys.argv[1], sys.argv[1:])
+            out, deadline = b"", time.time() + 30
+            while time.time() < deadline and b"] listening" not in out:
+                ready, _, _ = select.select([fd], [], [], 0.5)
+                if ready:
+                    try:
+                        chunk = os.read(fd, 4096)
+                    except OSError:
+                        break
+                    if not chunk:
+                        break
+                    out += chunk
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+            sys.stdout.write(out.decode(errors="replace"))
+            """
+        let (_, text) = try Tool.run("/usr/bin/env", ["python3", "-c", script, GatewayProcess.binary.path, "start", "-c", config.path, "--port", "0"])
+        let listening = text.split(whereSeparator: \.isNewline).first { $0.contains("] listening") }.map(String.init) ?? ""
+        #expect(!listening.isEmpty, "no listening line at a terminal: \(text)")
+        #expect(!listening.hasPrefix("{") && listening.contains(" INFO [llmproxy] listening"), "\(listening)")
+        // Into a pipe the same start writes JSON (what GatewayProcess reads); asked for, text anywhere.
+        #expect(LoggingConfigFormatProbe.resolved("auto", terminal: false) == "json" && LoggingConfigFormatProbe.resolved("auto", terminal: true) == "text")
+        #expect(LoggingConfigFormatProbe.resolved("json", terminal: true) == "json" && LoggingConfigFormatProbe.resolved("text", terminal: false) == "text")
     }
 
     @Test("config check prints the effective configuration with secrets redacted and exits 0")
@@ -189,5 +272,12 @@ struct CLITests {
         #expect(try run(["keys", "list", "-c", config.path]).stdout.contains("revoked"))
         let unknown = try run(["keys", "revoke", "-c", config.path, "key_nope"])
         #expect(unknown.status != 0 && unknown.stderr.contains("no key"))
+    }
+}
+
+/// `logging.format` as the start command resolves it.
+enum LoggingConfigFormatProbe {
+    static func resolved(_ name: String, terminal: Bool) -> String? {
+        LoggingConfig.Format(rawValue: name)?.resolved(isTerminal: terminal).rawValue
     }
 }

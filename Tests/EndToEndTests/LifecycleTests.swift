@@ -182,6 +182,10 @@ struct RequestLogTests {
         #expect(object["status"] as? Int == 200)
         #expect(object["duration_ms"] is Double)
         #expect(object["ttfb_ms"] is Double)
+        // The gateway's own share, no more than the whole (and the header says the same figure).
+        let overhead = object["overhead_ms"] as? Double
+        #expect(overhead.map { $0 >= 0 && $0 <= (object["duration_ms"] as? Double ?? 0) } == true, "\(line)")
+        #expect(response.headers["x-llmproxy-overhead-ms"].first.flatMap(Double.init) == overhead)
         #expect((object["bytes_in"] as? Int ?? 0) > 0)
         #expect((object["bytes_out"] as? Int ?? 0) > 0)
         for secret in ["client-secret-key-1", "upstream-key-alpha", "very-private-prompt"] {

@@ -35,7 +35,7 @@ struct ValidationMessageTests {
                 "providers: [{type: openai, health_check: {path: /x, headers: [NoColonHere]}}]",
                 #"config: providers[0].health_check.headers[0] must look like "Name: value" (got "NoColonHere")"#
             ),
-            ("logging: {format: xml}", #"config: logging.format must be json or text (got "xml")"#),
+            ("logging: {format: xml}", #"config: logging.format must be auto, json or text (got "xml")"#),
             ("logging: {level: loud}", "config: logging.level must be one of trace, debug, info, notice, warning, error, critical (got \"loud\")"),
             ("server: {response_header_filter: some}", #"config: server.response_header_filter must be off, provider_headers or a list of header names (got "some")"#),
         ])
