@@ -90,7 +90,7 @@ package final class Gateway: Sendable {
         announce(store.state)
 
         // The store, when on: keys into memory before the first request, events off the path.
-        let metrics = GatewayMetrics()
+        let metrics = GatewayMetrics(version: GatewayVersion.current)
         health.observeTransitions { [logger] endpoint, transition in
             switch transition {
             case .opened(let reason):

@@ -65,7 +65,7 @@ package struct GatewayResponder: HTTPResponder {
             }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            let text = metrics.render(state: state)
+            let text = metrics.render(state: state, queuedEvents: events?.queued)
             return finish(Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: text))), record: &record)
         }
 

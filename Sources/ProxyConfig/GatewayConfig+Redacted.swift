@@ -159,6 +159,7 @@ extension GatewayConfig {
                     ("format", Node(logging.format.rawValue)),
                     ("level", Node(logging.level.rawValue)),
                     ("requests", bool(logging.requests)),
+                    ("levels", logging.levels.isEmpty ? nil : map(logging.levels.sorted { $0.key < $1.key }.map { ($0.key, Node($0.value.rawValue) as Node?) })),
                 ])
             ),
             (

@@ -242,7 +242,7 @@ extension DiscoveryConfig {
 
 extension LoggingConfig {
     mutating func read(_ node: Node, at path: String, with reader: inout YAMLReader) {
-        let map = reader.mapping(node, at: path, known: ["format", "level", "requests"])
+        let map = reader.mapping(node, at: path, known: ["format", "level", "requests", "levels"])
         if let value = reader.string(map["format"], at: "\(path).format") {
             if let format = Format(rawValue: value.lowercased()) {
                 self.format = format
@@ -258,6 +258,22 @@ extension LoggingConfig {
             }
         }
         requests = reader.bool(map["requests"], at: "\(path).requests") ?? requests
+        if let node = map["levels"] {
+            guard let mapping = node.mapping else {
+                reader.problem("\(path).levels", "must be a mapping of logger names to levels, e.g. {llmproxy.tunnel: debug} (got \(reader.describe(node)))")
+                return
+            }
+            for (key, value) in mapping {
+                guard let name = key.string, !name.isEmpty else { continue }
+                let at = "\(path).levels.\(name)"
+                guard let text = reader.string(value, at: at) else { continue }
+                if let level = Level(rawValue: text.lowercased()) {
+                    levels[name] = level
+                } else {
+                    reader.problem(at, "must be one of \(Level.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(text)\")")
+                }
+            }
+        }
     }
 }
 

@@ -247,6 +247,20 @@ package struct LoggingConfig: Sendable, Equatable {
     package var level = Level.info
     /// One line per request (id, route, upstream, status, durations, bytes). Default true.
     package var requests = true
+    /// Levels per logger, over `level`: `{llmproxy.tunnel: debug, llmproxy.lifecycle: warning}`.
+    /// A name covers the loggers under it (`llmproxy.tunnel` covers `llmproxy.tunnel.session`);
+    /// the longest name that matches wins.
+    package var levels: [String: Level] = [:]
+
+    /// The level of the logger `label`: the longest `levels` name that is it or a parent of
+    /// it, else `level`.
+    package func level(for label: String) -> Level {
+        var best: (length: Int, level: Level)?
+        for (name, level) in levels where label == name || label.hasPrefix(name + ".") {
+            if name.count > (best?.length ?? -1) { best = (name.count, level) }
+        }
+        return best?.level ?? self.level
+    }
 
     package init() {}
 }

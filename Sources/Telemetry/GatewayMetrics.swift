@@ -37,8 +37,14 @@ package final class GatewayMetrics: Sendable {
     /// every upstream-side code plus the client leaving.
     static let errorCodes = ErrorCode.all.filter { $0.isUpstreamFailure || $0 == .clientClosed }
 
-    package init() {
+    /// `llmproxy_events_queued`: analytics events waiting for the store.
+    private let eventsQueued: Gauge
+
+    /// - Parameter version: the binary's version, for `llmproxy_build_info{version}`.
+    package init(version: String = "dev") {
         let registry = self.registry
+        registry.makeGauge(descriptor: Self.name("build_info", "", "The running binary: always 1, its version as a label"), labels: [("version", version)]).set(to: 1)
+        eventsQueued = registry.makeGauge(descriptor: Self.name("events_queued", "", "Analytics events waiting to be written to the store"))
         requests = Self.dialects.map { dialect in
             Self.classes.map { code in
                 registry.makeCounter(
@@ -138,7 +144,8 @@ package final class GatewayMetrics: Sendable {
     }
 
     /// The exposition text, with per-endpoint health gauges refreshed from `state`.
-    package func render(state: GatewayState) -> [UInt8] {
+    package func render(state: GatewayState, queuedEvents: Int? = nil) -> [UInt8] {
+        if let queuedEvents { eventsQueued.set(to: Double(queuedEvents)) }
         for provider in state.routes.providers {
             for endpoint in provider.endpoints {
                 registry.makeGauge(descriptor: Self.name("upstream_healthy", "", "1 when the endpoint takes traffic"), labels: [("endpoint", endpoint.id)])

@@ -160,7 +160,10 @@ struct TunnelClientCommand: AsyncParsableCommand {
 enum LoggingSetup {
     static func bootstrap(_ config: LoggingConfig) {
         let format = config.format.resolved(isTerminal: isatty(STDOUT_FILENO) != 0)
-        let level = Logger.Level(config.level)
-        LoggingSystem.bootstrap { label in LogLineHandler(label: label, level: label == "llmproxy.request" ? .info : level, format: format) }
+        LoggingSystem.bootstrap { label in
+            // The request log is on at info unless logging.levels says otherwise for it.
+            let level = label == "llmproxy.request" && config.levels[label] == nil ? .info : Logger.Level(config.level(for: label))
+            return LogLineHandler(label: label, level: level, format: format)
+        }
     }
 }

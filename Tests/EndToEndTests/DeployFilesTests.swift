@@ -83,4 +83,46 @@ struct DeployFilesTests {
         try config.applyEnvironment(samples)
         #expect(config.validate().isEmpty, "\(config.validate())")
     }
+
+    @Test("the Grafana dashboard queries only metrics the gateway exports")
+    func grafanaDashboard() async throws {
+        let data = try Data(contentsOf: Self.root.appendingPathComponent("deploy/grafana-dashboard.json"))
+        let dashboard = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let panels = dashboard["panels"] as? [[String: Any]] ?? []
+        let expressions = panels.flatMap { ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String } }
+        #expect(panels.count >= 10 && expressions.count >= panels.count)
+        var names = Set<String>()
+        for expression in expressions {
+            var rest = Substring(expression)
+            while let range = rest.range(of: "llmproxy_") {
+                let name = String(rest[range.lowerBound...].prefix { $0.isLetter || $0 == "_" || $0.isNumber })
+                names.insert(name.replacingOccurrences(of: "_bucket", with: "", options: .anchored.union(.backwards)))
+                rest = rest[range.upperBound...]
+            }
+        }
+        #expect(names.contains("llmproxy_overhead_seconds") && names.contains("llmproxy_requests_total"))
+        // A second provider for fail-500, so its 500 is retried on the other (a retry counted).
+        let yaml: ([String: MockUpstream]) -> String = { upstreams in
+            let upstream = upstreams["primary"]!
+            return Configs.threeProviders(
+                upstream,
+                extra: """
+                      - {name: oa2, type: openai, base_url: "\(upstream.baseURL)/v1", api_key: \(upstream.requiredKey), models: [fail-500]}
+                    cache: {enabled: true}
+                    """)
+        }
+        try await withGateway(yaml: yaml) { gateway, _ in
+            let url = gateway.url + "/v1/chat/completions"
+            // What makes the counters that appear only once they count: a refusal, a retried 500.
+            _ = try await TestHTTP.send(.POST, url, headers: Configs.auth, body: #"{"model":"gpt-4o-mini","messages":[]}"#)
+            _ = try await TestHTTP.send(.POST, url, headers: [("Authorization", "Bearer wrong-key")], body: #"{"model":"gpt-4o-mini","messages":[]}"#)
+            _ = try await TestHTTP.send(.POST, url, headers: Configs.auth, body: #"{"model":"fail-500","messages":[]}"#)
+            let metrics = try await TestHTTP.send(.GET, gateway.url + "/metrics").body
+            let exported = Set(metrics.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.compactMap { $0.split(separator: " ").dropFirst(2).first.map(String.init) })
+            for name in names.sorted() {
+                #expect(exported.contains(name), "the dashboard queries \(name), which /metrics does not export")
+            }
+            #expect(metrics.contains(#"llmproxy_build_info{version=""#))
+        }
+    }
 }
