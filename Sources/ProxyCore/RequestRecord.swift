@@ -114,9 +114,7 @@ package struct RequestRecord: Sendable {
 
     /// The analytics event for this request.
     package var event: RequestEvent {
-        let elapsed = ContinuousClock.now - start
-        let (seconds, atto) = elapsed.components
-        let endMs = startMs + seconds * 1000 + atto / 1_000_000_000_000_000
+        let endMs = startMs + (ContinuousClock.now - start).wholeMilliseconds
         return RequestEvent(
             requestID: id, keyID: identity?.keyID, username: identity?.username, startMs: startMs, endMs: endMs,
             status: status, success: status < 400 && errorCode == nil, model: model, route: rule, upstream: endpoint,
@@ -151,5 +149,14 @@ extension Double {
         var factor = 1.0
         for _ in 0..<places { factor *= 10 }
         return (self * factor).rounded() / factor
+    }
+}
+
+extension Duration {
+    /// The duration in whole milliseconds, rounded toward zero: wall-clock arithmetic in ms
+    /// (analytics end times, the cache's stored times).
+    package var wholeMilliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

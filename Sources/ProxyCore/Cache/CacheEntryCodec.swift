@@ -36,8 +36,8 @@ package enum CacheEntryCodec {
         object["usage"] = .array(usage)
         object["total"] = optional(entry.totalTokens)
         object["translation"] = optional(entry.translation)
-        let createdMs = nowMs - milliseconds(now - entry.stored)
-        let expiresMs = nowMs + milliseconds(entry.expires - now)
+        let createdMs = nowMs - (now - entry.stored).wholeMilliseconds
+        let expiresMs = nowMs + (entry.expires - now).wholeMilliseconds
         return (JSON.object(object).text, createdMs, expiresMs)
     }
 
@@ -92,10 +92,5 @@ package enum CacheEntryCodec {
             status: 200, headers: headers, body: body, pieceEnds: pieceEnds, model: model,
             usage: TokenCounts(input: input, output: output, cachedInput: cached, reasoning: reasoning), totalTokens: total, translation: translation,
             stored: stored, expires: now + .milliseconds(left))
-    }
-
-    private static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }
