@@ -33,6 +33,18 @@ package struct Operation: Sendable, Equatable {
     /// (`stream_options.include_usage`).
     package var asksStreamUsage: Bool { kind == .chatCompletions || kind == .completions }
 
+    /// The operation's name in the OpenTelemetry GenAI conventions (`gen_ai.operation.name`),
+    /// for the operations they name.
+    package var genAIName: String? {
+        switch kind {
+        case .chatCompletions, .messages, .responses: return "chat"
+        case .completions: return "text_completion"
+        case .embeddings, .embedContent: return "embeddings"
+        case .generateContent, .streamGenerateContent: return "generate_content"
+        default: return nil
+        }
+    }
+
     package init(kind: Kind, dialect: Dialect, pathModel: String? = nil) {
         self.kind = kind
         self.dialect = dialect

@@ -77,7 +77,18 @@ package final class Gateway: Sendable {
         let keyIndex = config.database.enabled ? ManagedKeyIndex() : nil
         // Instances sharing PostgreSQL lease their budgets from its pool (BudgetBroker).
         let limits = LimitState(leasedBudgets: config.database.enabled && config.database.url != nil)
-        let environment = EngineEnvironment(keys: keyIndex, extraGuards: extraGuards, limits: limits, isLocalSurface: GatewayResponder.handles)
+        // Tracing is set up once per process (`tracing` changes take effect at a restart).
+        let tracing = config.tracing.enabled ? try TracingSetup.make(config.tracing, version: GatewayVersion.current) : nil
+        if config.tracing.enabled {
+            logger.info(
+                "tracing",
+                metadata: [
+                    "endpoint": .string(GatewayConfig.redactedURL(config.tracing.tracesURL)), "sampler": .string(config.tracing.samplerName),
+                    "ratio": .stringConvertible(config.tracing.sampleRatio),
+                ])
+        }
+        let environment = EngineEnvironment(
+            keys: keyIndex, extraGuards: extraGuards, limits: limits, isLocalSurface: GatewayResponder.handles, tracer: tracing?.tracer)
         let store = StateStore(GatewayState(config: config, engines: [], catalog: catalog, health: health, environment: environment))
         self.store.withLock { $0 = store }
         let readiness = Readiness()
@@ -163,6 +174,7 @@ package final class Gateway: Sendable {
                 threatLogger.warning("anomaly", metadata: ["kind": .string(anomaly.rawValue), "subject": .string(subject)])
             })
         var observers: [any RequestObserver] = [LimitSettlement(), threats, metrics, RequestLogObserver(store: store, logger: requestLogger)]
+        if tracing != nil { observers.append(TraceObserver()) }
         if let recorder { observers.append(AnalyticsObserver(events: recorder)) }
         let requests = RequestRecorder(observers)
         let responder = GatewayResponder(
@@ -219,6 +231,8 @@ package final class Gateway: Sendable {
         // Graceful shutdown runs in reverse order: the server drains before the recorder
         // writes the events the last requests left.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // First, so it stops last: the spans of the last requests are exported.
+        if let tracing { services.append(.init(service: tracing.service)) }
         if let recorder { services.append(.init(service: recorder)) }
         // Sampled always (cheap, once a second), so a reload may turn memory or CPU shedding on.
         services.append(.init(service: ResourceSampler(shedder: limits.shedder)))
@@ -258,14 +272,36 @@ package final class Gateway: Sendable {
         let serviceGroup = ServiceGroup(configuration: groupConfig)
         group.withLock { $0 = serviceGroup }
 
+        var failure: (any Error)?
         do {
             try await serviceGroup.run()
         } catch {
-            logger.warning("stopped with an error", metadata: ["error": .string("\(error)")])
+            failure = Self.explained(error, config: config)
+            logger.error("stopped with an error", metadata: ["error": .string("\(failure!)")])
         }
         try? await client.shutdown()
         await dataStore?.close()
         logger.info("stopped")
+        // The caller exits with an error (a port already taken is not a clean stop).
+        if let failure { throw failure }
+    }
+
+    /// A service's failure in words an operator can act on: a listening address already in
+    /// use names the ports and how to change them.
+    static func explained(_ error: any Error, config: GatewayConfig) -> any Error {
+        guard let io = error as? IOError, io.errnoCode == EADDRINUSE else { return error }
+        var ports = ["server.port \(config.server.port) on \(config.server.host)"]
+        if config.tls.isEnabled { ports.append("the HTTPS port \(config.tls.httpsPort(serverPort: config.server.port))") }
+        if config.tunnel.enabled { ports.append("tunnel.port \(config.tunnel.port)") }
+        return StartFailure(
+            description:
+                "cannot listen: an address is already in use (\(ports.joined(separator: ", "))); stop the process holding it or choose another port (--port, LLMPROXY_PORT)"
+        )
+    }
+
+    /// Why the gateway could not keep running, for the operator.
+    package struct StartFailure: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// The TLS mode's certificate (read, reused or made now), the service that keeps it

@@ -37,6 +37,11 @@ struct RequestLogObserver: RequestObserver {
     }
 }
 
+/// Ends the request's span (and its last attempt's) with what the record says, when tracing is on.
+struct TraceObserver: RequestObserver {
+    func requestFinished(_ record: RequestRecord) { record.span?.finished(record) }
+}
+
 /// Sends an analytics event for every API request that passed the key check (rejections
 /// before it are counted by the metrics alone, so unauthenticated traffic cannot fill the store).
 struct AnalyticsObserver: RequestObserver {

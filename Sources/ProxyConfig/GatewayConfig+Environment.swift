@@ -176,8 +176,8 @@ extension GatewayConfig {
             }
         }
         if let port = portNumber(value("LLMPROXY_HTTPS_PORT")) { tls.httpsPort = port }
-        for unsupported in ["ENABLE_TRACING", "OTLP_ENDPOINT"] where env[unsupported] != nil {
-            warnings.append("$\(unsupported) is recognised but its feature is not part of this build yet; it has no effect")
+        tracing.apply(env, flag: { name in flag((name, env[name] ?? "")) }) { name, message in
+            problems.append(ConfigProblem(path: "$\(name)", message: message))
         }
         if !problems.isEmpty { throw ConfigError(problems) }
     }

@@ -290,6 +290,18 @@ extension GatewayConfig {
                 ])
             ),
             (
+                "tracing",
+                !tracing.enabled && tracing == TracingConfig()
+                    ? nil
+                    : map([
+                        ("enabled", bool(tracing.enabled)), ("endpoint", str(Self.redactedURL(tracing.endpoint))),
+                        ("traces_endpoint", tracing.tracesEndpoint.map { str(Self.redactedURL($0)) }), ("sample_ratio", num(tracing.sampleRatio)),
+                        ("parent_based", bool(tracing.parentBased)), ("service_name", str(tracing.serviceName)),
+                        ("protocol", str(tracing.wireProtocol.rawValue)), ("export_interval", num(tracing.exportInterval)),
+                        ("queue_size", int(tracing.queueSize)),
+                    ])
+            ),
+            (
                 "cache",
                 map([
                     ("enabled", bool(cache.enabled)), ("ttl", num(cache.ttl)), ("max_bytes", int(cache.maxBytes)),
@@ -308,7 +320,7 @@ extension GatewayConfig {
     }
 
     /// A URL with its password replaced, for display.
-    static func redactedURL(_ url: String) -> String {
+    package static func redactedURL(_ url: String) -> String {
         guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else { return url }
         let credentials = url[scheme.upperBound..<at]
         guard let colon = credentials.firstIndex(of: ":") else { return url }

@@ -128,6 +128,7 @@ extension GatewayConfig {
         problems += guardProblems()
         problems += resilience.problems()
         problems += cache.problems(providers: providers, database: database)
+        problems += tracing.problems()
         for (index, provider) in providers.enumerated() {
             let at = "providers[\(index)]"
             if let attempts = provider.retries?.maxAttempts, !ConfigRange.retryAttempts.contains(attempts) {

@@ -72,7 +72,7 @@ extension GatewayConfig {
 
     private static let topLevelKeys: Set<String> = [
         "server", "upstream", "auth", "providers", "routing", "discovery", "logging", "target_urls", "database", "admin",
-        "limits", "budgets", "pricing", "security", "shedding", "tls", "tunnel", "resilience", "cache",
+        "limits", "budgets", "pricing", "security", "shedding", "tls", "tunnel", "resilience", "cache", "tracing",
         // the multi-provider seed's top-level keys
         "auth_keys", "health_check_interval", "cert_file", "private_key_file",
     ]
@@ -116,6 +116,7 @@ extension GatewayConfig {
         if let node = top["tunnel"] { tunnel.read(node, at: "tunnel", with: &reader) }
         if let node = top["resilience"] { resilience.read(node, at: "resilience", with: &reader) }
         if let node = top["cache"] { cache.read(node, at: "cache", with: &reader) }
+        if let node = top["tracing"] { tracing.read(node, at: "tracing", with: &reader) }
         if let urls = reader.strings(top["target_urls"], at: "target_urls") {
             targetURLs += urls.compactMap(TargetURL.init(spec:))
         }

@@ -11,6 +11,7 @@ package struct GatewayConfig: Sendable, Equatable {
     package var routing = RoutingConfig()
     package var discovery = DiscoveryConfig()
     package var logging = LoggingConfig()
+    package var tracing = TracingConfig()
     package var database = DatabaseConfig()
     package var admin = AdminConfig()
     package var limits = LimitsConfig()

@@ -179,12 +179,18 @@ package final class ForwardExchange: UpstreamResponseSink {
 
     /// Sends the request to `endpoint` on a connection of this loop (or to the mock).
     private func send(to endpoint: Endpoint, fresh: Bool) {
-        let attempt: ForwardPlan.Attempt
+        var attempt: ForwardPlan.Attempt
         switch plan.attempt(to: endpoint) {
         case .success(let made): attempt = made
         case .failure(let error):
             fail(error)
             return
+        }
+        if let span = plan.record.span {
+            let traced = TraceAttempt(
+                endpoint: endpoint.id, provider: endpoint.providerName, providerType: endpoint.type.rawValue, model: plan.record.model,
+                host: endpoint.baseURL.host, port: endpoint.baseURL.port, number: plan.attempts.sent, operation: plan.record.genAIOperation)
+            span.attemptStarted(traced, headers: &attempt.head.headers)
         }
         stages = attempt.stages
         unload()
@@ -203,6 +209,7 @@ package final class ForwardExchange: UpstreamResponseSink {
             guard !finished, upstream == nil else { return }
             closeAttempt()
             let (gatewayError, retryable) = UpstreamClient.classify(error, endpoint: endpoint.id)
+            plan.record.span?.attemptFailed(gatewayError.code)
             next(plan.attempts.failed(.init(error: gatewayError, retryable: retryable)))
         }
     }
@@ -226,6 +233,7 @@ package final class ForwardExchange: UpstreamResponseSink {
         if let step = plan.attempts.responded(
             status: upstreamStatus, retryAfter: RetryPolicy.retryAfter(in: head.headers), firstByte: now - attemptStart, now: now)
         {
+            plan.record.span?.attemptAnswered(status: upstreamStatus, retried: true)
             // An upstream failure another attempt may cure: read this answer away first.
             discarding = step
             discarded = 0
@@ -233,8 +241,10 @@ package final class ForwardExchange: UpstreamResponseSink {
         }
         if upstreamStatus == 400, plan.state.config.routing.fallbackOnContextLength, plan.attempts.hasFallback {
             held = (head, ByteBuffer())
+            plan.record.span?.attemptAnswered(status: upstreamStatus, retried: false)
             return
         }
+        plan.record.span?.attemptAnswered(status: upstreamStatus, retried: false)
         deliverHead(head, firstByte: firstByte)
     }
 
@@ -351,6 +361,7 @@ package final class ForwardExchange: UpstreamResponseSink {
         }
         closeAttempt()
         let (gatewayError, retryable) = UpstreamClient.classify(error, endpoint: plan.record.endpoint ?? "?")
+        plan.record.span?.attemptFailed(gatewayError.code)
         if headSent {
             // Mid-body: nothing can be retried; the client sees the stream cut.
             finished = true

@@ -122,11 +122,15 @@ package struct EngineEnvironment: Sendable {
     /// Paths the engine does not answer (admin, health, metrics, UI): the driver hands them
     /// to the HTTP application as they came.
     package var isLocalSurface: @Sendable (String) -> Bool
+    /// Starts every request's span when tracing is on (`tracing`, read at start); nil when off.
+    package var tracer: (any RequestTracer)?
 
     package init(
         keys: ManagedKeyIndex? = nil, extraGuards: [any AdmissionGuard] = [], limits: LimitState = LimitState(),
-        cache: ResponseCache = ResponseCache(), isLocalSurface: @escaping @Sendable (String) -> Bool = { _ in false }
+        cache: ResponseCache = ResponseCache(), isLocalSurface: @escaping @Sendable (String) -> Bool = { _ in false },
+        tracer: (any RequestTracer)? = nil
     ) {
+        self.tracer = tracer
         self.keys = keys
         self.limits = limits
         self.cache = cache

@@ -50,4 +50,7 @@ extension HTTPField.Name {
     package static let retryAfterSeconds = HTTPField.Name("retry-after")!
     package static let xForwardedFor = HTTPField.Name("x-forwarded-for")!
     package static let xContentTypeOptions = HTTPField.Name("x-content-type-options")!
+    /// W3C trace context.
+    package static let traceparent = HTTPField.Name("traceparent")!
+    package static let tracestate = HTTPField.Name("tracestate")!
 }

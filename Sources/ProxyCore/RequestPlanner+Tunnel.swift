@@ -40,7 +40,19 @@ extension RequestPlanner {
         var record = RequestRecord(id: RequestIdentifier.generate(), method: method, path: path, start: .now)
         record.rule = "tunnel"
         var userAgent: String?
-        for (name, value) in request.headers where name.lowercased() == "user-agent" { userAgent = value }
+        var traceparent: String?
+        var tracestate: String?
+        for (name, value) in request.headers {
+            switch name.lowercased() {
+            case "user-agent": userAgent = value
+            case "traceparent": traceparent = value
+            case "tracestate": tracestate = value
+            default: break
+            }
+        }
+        if let tracer = state.environment.tracer {
+            record.span = tracer.start(TraceArrival(method: method, path: path, traceparent: traceparent, tracestate: tracestate))
+        }
         let origin = RequestOrigin(
             peer: peer, forwardedFor: nil, trustedProxies: [], userAgent: userAgent, query: url?.query.map { Substring($0) })
         record.origin = origin
@@ -85,6 +97,7 @@ extension RequestPlanner {
         }
         dialect = operation.dialect
         record.dialect = dialect.rawValue
+        record.genAIOperation = operation.genAIName
         let providers: [Provider]
         switch state.tunnelTargets.resolve(url, dialect: dialect) {
         case .refused(let error): return refuse(error, by: "tunnel_allowlist")

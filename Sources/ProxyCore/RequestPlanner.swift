@@ -93,6 +93,11 @@ package enum RequestPlanner {
         record.origin = origin
         if let unsafe = Operation.pathProblem(path) { return refuse(unsafe, Dialect.guess(path: path)) }
         if state.environment.isLocalSurface(path) { return .notProxied }
+        if let tracer = state.environment.tracer {
+            record.span = tracer.start(
+                TraceArrival(
+                    method: record.method, path: path, traceparent: request.headerFields[.traceparent], tracestate: request.headerFields[.tracestate]))
+        }
         record.pricing = state.pricing
 
         // CORS: a preflight is answered before any guard (browsers send it without the key);
@@ -122,6 +127,7 @@ package enum RequestPlanner {
         case .success(let found)?: operation = found
         }
         record.dialect = operation.dialect.rawValue
+        record.genAIOperation = operation.genAIName
 
         let listing = hostMatch == nil && operation.isModelListing
         var admission = Admission(

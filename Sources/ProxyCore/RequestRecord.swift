@@ -64,6 +64,11 @@ package struct RequestRecord: Sendable {
     /// The gateway's own time up to the response head: from arrival to the head leaving,
     /// less ``upstreamTime``. Sent as `x-llmproxy-overhead-ms`, logged as `overhead_ms`.
     package var overhead: Duration?
+    /// The request's trace span, when tracing is on (ended by the recorder's trace observer).
+    package var span: (any RequestSpan)?
+    /// The OpenTelemetry GenAI name of what the request asks (`chat`, `embeddings`,
+    /// `generate_content`, `text_completion`); nil for other operations.
+    package var genAIOperation: String?
 
     package enum CacheStatus: String, Sendable {
         /// Answered from the cache: no upstream, no cost.

@@ -107,7 +107,10 @@ package final class EventRecorder: Service, Sendable {
     }
 
     private func writeLoop() async {
-        while !Task.isShuttingDownGracefully {
+        // Cancelled too when another service failed (a port already taken): the sleep then
+        // returns at once, so a loop that only watched for graceful shutdown spun forever
+        // and the group's cancellation timeout killed the process.
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
             // Small, frequent batches: one large write a second showed as latency spikes
             // on the requests it competed with for CPU.
             try? await Task.sleep(for: .milliseconds(250))

@@ -107,9 +107,14 @@ package final class GatewayMetrics: Sendable {
         registry.makeCounter(descriptor: Self.name("anomalies", "total", "Anomalies detected (alerts only), by kind"), labels: [("kind", kind)]).increment()
     }
 
-    /// A guard refused a request (`llmproxy_rejections_total{guard}`).
-    package func rejected(by guardName: String) {
-        registry.makeCounter(descriptor: Self.name("rejections", "total", "Requests refused by a guard, by guard"), labels: [("guard", guardName)]).increment()
+    /// A guard refused a request (`llmproxy_rejections_total{guard, reason}`): the reason is
+    /// the refusal's error code (`rate_limited`, `budget_exceeded`, `invalid_api_key`, …), a
+    /// closed set, so the label cannot grow with traffic.
+    package func rejected(by guardName: String, reason: ErrorCode?) {
+        registry.makeCounter(
+            descriptor: Self.name("rejections", "total", "Requests refused by a guard, by guard and reason"),
+            labels: [("guard", guardName), ("reason", reason?.description ?? "unknown")]
+        ).increment()
     }
 
     package func completed(_ record: RequestRecord) {
@@ -123,7 +128,7 @@ package final class GatewayMetrics: Sendable {
         if record.bytesIn > 0 { bytesIn.increment(by: Int64(record.bytesIn)) }
         if record.bytesOut > 0 { bytesOut.increment(by: Int64(record.bytesOut)) }
         if let code = record.errorCode, let counter = upstreamErrors[code] { counter.increment() }
-        if let guardName = record.rejectedBy { rejected(by: guardName) }
+        if let guardName = record.rejectedBy { rejected(by: guardName, reason: record.errorCode) }
         if let cache = record.cache { cacheResults[cache]?.increment() }
         // Retries are rare: a registry lookup per retried attempt is fine.
         for attempt in record.trail.dropLast() {

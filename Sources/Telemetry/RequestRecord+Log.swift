@@ -30,6 +30,7 @@ extension RequestRecord {
         if let totalTokens { metadata["tokens"] = .stringConvertible(totalTokens) }
         if let translation { metadata["translated"] = .string(translation) }
         if let cache { metadata["cache"] = .string(cache.rawValue) }
+        if let traceID = span?.traceID { metadata["trace_id"] = .string(traceID) }
         logger.info("request", metadata: metadata)
     }
 
@@ -59,6 +60,7 @@ extension RequestRecord {
         out += #","status":\#(status)"#
         if stream { out += #","stream":true"# }
         if let totalTokens { out += #","tokens":\#(totalTokens)"# }
+        if let traceID = span?.traceID { out += #","trace_id":"\#(traceID)""# }
         if let translation { out += #","translated":\#(JSONText.quoted(translation))"# }
         if let firstByte { out += #","ttfb_ms":\#(Self.milliseconds(firstByte))"# }
         if let endpoint { out += #","upstream":\#(JSONText.quoted(endpoint))"# }

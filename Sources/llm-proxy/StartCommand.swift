@@ -130,6 +130,12 @@ enum GatewayLaunch {
         for warning in configuration.warnings { logger.warning("\(warning)") }
         let gateway = Gateway(config: configuration, loader: loader, logger: logger, requestLogger: Logger(label: "llmproxy.request"))
         defer { LogLineHandler.flush() }
-        try await gateway.run(serveHTTP: serveHTTP)
+        do {
+            try await gateway.run(serveHTTP: serveHTTP)
+        } catch {
+            LogLineHandler.flush()
+            FileHandle.standardError.write(Data("llm-proxy: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }

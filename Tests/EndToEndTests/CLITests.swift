@@ -24,6 +24,20 @@ struct CLITests {
         return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
     }
 
+    @Test("start on a port another process holds: exit 1 with the port named and how to change it, at once (no trap on a spinning service)")
+    func portTaken() throws {
+        let taken = try RefusingPort()
+        let config = try TempFile("providers:\n  - {name: m, type: mock}\n")
+        defer { config.remove() }
+        let started = ContinuousClock.now
+        let result = try run(
+            ["start", "-c", config.path, "--port", String(taken.port)],
+            environment: ["LLMPROXY_DATABASE_PATH": NSTemporaryDirectory() + "llmproxy-test-\(UUID().uuidString).sqlite", "LLMPROXY_DISCOVERY": "false"])
+        #expect(result.status == 1, "\(result.stderr.suffix(1500))")
+        #expect(result.stderr.contains("already in use (server.port \(taken.port)"), "\(result.stderr.suffix(1500))")
+        #expect(ContinuousClock.now - started < .seconds(20))
+    }
+
     @Test("hash-password prints a bcrypt hash of the password on stdin; a gateway configured with it signs the admin in; bad hashes are config errors")
     func hashPassword() async throws {
         let hashed = try run(["hash-password"], input: "correct horse battery\n")

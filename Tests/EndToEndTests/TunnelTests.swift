@@ -133,8 +133,8 @@ struct TunnelTests {
 
             // Every refusal is counted, by who refused it.
             let metrics = try await TestHTTP.send(.GET, gateway.url + "/metrics")
-            #expect(metrics.body.contains(#"llmproxy_rejections_total{guard="tunnel"}"#))
-            #expect(metrics.body.contains(#"llmproxy_rejections_total{guard="tunnel_allowlist"}"#))
+            #expect(metrics.body.contains(#"llmproxy_rejections_total{guard="tunnel",reason=""#))
+            #expect(metrics.body.contains(#"llmproxy_rejections_total{guard="tunnel_allowlist",reason=""#))
         }
     }
 

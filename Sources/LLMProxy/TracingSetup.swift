@@ -1,0 +1,57 @@
+import Logging
+import OTel
+import ProxyConfig
+import ProxyCore
+import ServiceLifecycle
+import Synchronization
+import Telemetry
+
+/// Builds the OpenTelemetry tracing backend from `tracing`: swift-otel's tracer with its batch
+/// processor and OTLP/HTTP exporter, handed to the engine as a ``RequestTracer``. Only the
+/// trace signal: metrics stay Prometheus and logs stay ours. The SDK also reads the standard
+/// `OTEL_*` variables; the configuration took the same ones, so the two agree.
+enum TracingSetup {
+    static func make(_ tracing: TracingConfig, version: String) throws -> (tracer: any RequestTracer, service: any Service) {
+        var otel = OTel.Configuration.default
+        otel.serviceName = tracing.serviceName
+        otel.resourceAttributes = ["service.version": version]
+        otel.diagnosticLogger = .custom(Logger(label: "llmproxy.otel"))
+        otel.diagnosticLogLevel = .warning
+        otel.propagators = [.traceContext]
+        otel.metrics.enabled = false
+        otel.logs.enabled = false
+        otel.traces.enabled = true
+        otel.traces.exporter = .otlp
+        otel.traces.otlpExporter.endpoint = tracing.tracesURL
+        otel.traces.otlpExporter.protocol = tracing.wireProtocol == .json ? .httpJSON : .httpProtobuf
+        otel.traces.batchSpanProcessor.scheduleDelay = .milliseconds(Int64(tracing.exportInterval * 1000))
+        otel.traces.batchSpanProcessor.maxQueueSize = tracing.queueSize
+        otel.traces.batchSpanProcessor.maxExportBatchSize = min(512, tracing.queueSize)
+        otel.traces.sampler = sampler(tracing)
+        do {
+            let backend = try OTel.makeTracingBackend(configuration: otel)
+            let tracer = SpanTracer(backend.factory)
+            kept.withLock { $0.append(tracer) }
+            return (tracer, backend.service)
+        } catch {
+            throw ConfigError([ConfigProblem(path: "tracing", message: "the OpenTelemetry exporter could not be set up: \(error)")])
+        }
+    }
+
+    /// Every tracer made, held to the end of the process: swift-otel's exporter shuts its
+    /// HTTP client down synchronously when it is released, which traps on an event loop
+    /// thread — and the engine's last reference may well go on one. One per start, so this
+    /// holds one in the binary.
+    private static let kept = Mutex<[any RequestTracer]>([])
+
+    static func sampler(_ tracing: TracingConfig) -> OTel.Configuration.TracesConfiguration.SamplerConfiguration {
+        switch (tracing.parentBased, tracing.sampleRatio) {
+        case (true, 1): return .parentBasedAlwaysOn
+        case (true, 0): return .parentBasedAlwaysOff
+        case (false, 1): return .alwaysOn
+        case (false, 0): return .alwaysOff
+        case (true, let ratio): return .parentBasedTraceIDRatio(ratio: ratio) ?? .parentBasedAlwaysOn
+        case (false, let ratio): return .traceIDRatio(ratio: ratio) ?? .alwaysOn
+        }
+    }
+}
