@@ -284,6 +284,11 @@ def proxied_and_dropped(port):
     return served, dropped
 
 
+def otlp_stats(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=60) as response:
+        return json.loads(response.read().decode())
+
+
 def cache_hits(port):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
@@ -569,6 +574,29 @@ def main():
         results["c1_gateway_off"] = wrk(via_gateway, 1, duration)
         procs.stop(gateway)
 
+        # Tracing (issue 15): features on with OpenTelemetry off, at 1 % and at 100 % sampling,
+        # exporting over OTLP/HTTP to a sink that answers at once, one after the other on the
+        # same data directory (the managed key is there), so the rows differ only by tracing.
+        sink_port = free_port()
+        procs.start([sys.executable, os.path.join(HERE, "otlp_sink.py"), str(sink_port)], os.path.join(workdir, "otlp-sink.log"))
+        wait_port(sink_port)
+        for label, ratio in (("untraced", None), ("traced1", 0.01), ("traced100", 1.0)):
+            config = gateway_yaml(workdir, "gateway-on", gw_port, mock_port, stream_port, True)
+            if ratio is not None:
+                with open(config, "a") as f:
+                    f.write(f'tracing: {{enabled: true, endpoint: "http://127.0.0.1:{sink_port}", sample_ratio: {ratio}, export_interval: 1}}\n')
+            before = otlp_stats(sink_port)
+            gateway = procs.start([args.binary, "start", "-c", config], os.path.join(workdir, f"gateway-{label}.log"), stdin=subprocess.DEVNULL)
+            wait_port(gw_port)
+            check_answer(via_gateway, gateway_key)
+            for connections in (64, 1):
+                wrk(via_gateway, connections, 1, gateway_key)  # warm-up
+                results[f"c{connections}_{label}"] = wrk(via_gateway, connections, duration, gateway_key)
+            results.setdefault("rss_traced_kib", {})[label] = rss_kib(gateway.pid)
+            procs.stop(gateway)  # the last spans are exported on the way out
+            after = otlp_stats(sink_port)
+            results[f"otlp_{label}"] = {key: None if after[key] is None else after[key] - (before[key] or 0) for key in ("posts", "bytes", "spans")}
+
         # TLS listener: the gateway terminating TLS itself (https mode, the run's certificate,
         # HTTP/1.1 keep-alive from wrk, features on with the configured key) against nginx
         # terminating TLS with the same certificate in front of the same mock.
@@ -648,6 +676,22 @@ def render(r, smoke):
             lines.append(f"| {c} conn: req/s | {n['rps']:.0f} | {g['rps']:.0f} | {t['rps']:.0f} | {ratio(t['rps'], g['rps'])} | {ratio(t['rps'], n['rps'])} |")
             for p in ("p50", "p99"):
                 lines.append(f"| {c} conn: {p} ms | {ms(n[p + '_us'])} | {ms(g[p + '_us'])} | {ms(t[p + '_us'])} | {ratio(t[p + '_us'], g[p + '_us'])} | |")
+    if "c64_traced100" in r:
+        lines += ["", "## Tracing: OpenTelemetry at 1 % and 100 % sampling", "",
+                  "Features on, the same managed key and data directory; tracing off, then on at 1 % and at 100 % of requests (a server span and a client span each), "
+                  "exported over OTLP/HTTP (protobuf, batches every second) to a sink that answers at once.", "",
+                  "| scenario | nginx | gateway, untraced | traced 1 % | traced 100 % | 1 % / untraced | 100 % / untraced |", "|---|---|---|---|---|---|---|"]
+        for c in (1, 64):
+            n, u, t1, t100 = r[f"c{c}_nginx"], r[f"c{c}_untraced"], r[f"c{c}_traced1"], r[f"c{c}_traced100"]
+            lines.append(f"| {c} conn: req/s | {n['rps']:.0f} | {u['rps']:.0f} | {t1['rps']:.0f} | {t100['rps']:.0f} | {ratio(t1['rps'], u['rps'])} | {ratio(t100['rps'], u['rps'])} |")
+            for p in ("p50", "p99"):
+                lines.append(f"| {c} conn: {p} ms | {ms(n[p + '_us'])} | {ms(u[p + '_us'])} | {ms(t1[p + '_us'])} | {ms(t100[p + '_us'])} | {ratio(t1[p + '_us'], u[p + '_us'])} | {ratio(t100[p + '_us'], u[p + '_us'])} |")
+        for label, name in (("traced1", "1 %"), ("traced100", "100 %")):
+            sent = sum(r[f"c{c}_{label}"]["requests"] for c in (1, 64))
+            got = r[f"otlp_{label}"]
+            lines.append(f"\nAt {name}: {got['spans'] if got['spans'] is not None else 'n/a (no opentelemetry-proto)'} spans in {got['posts']} exports "
+                         f"({got['bytes'] / 1024:.0f} KiB) for {sent} measured requests (plus warm-ups and checks); RSS after the load {r['rss_traced_kib'][label] / 1024:.1f} MB "
+                         f"against {r['rss_traced_kib']['untraced'] / 1024:.1f} MB untraced.")
     if "c64_tls_gateway" in r:
         lines += ["", "## Non-streaming chat completions, TLS upstream", "",
                   "nginx, HTTPS direct: wrk on the mock's HTTPS port (nginx's own TLS is the reference). Gateway: plain HTTP from wrk, HTTPS to the mock, certificate verified.", "",
