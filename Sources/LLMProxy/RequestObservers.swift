@@ -5,6 +5,7 @@ import Telemetry
 
 extension GatewayMetrics: RequestObserver {
     package func requestStarted() { started() }
+    package func streamStarted() { streamOpened() }
     package func requestFinished(_ record: RequestRecord) { completed(record) }
 }
 

@@ -123,6 +123,7 @@ package final class ForwardExchange: UpstreamResponseSink {
         // How long ago the answer was made, as an HTTP cache says it (whole seconds).
         fields[.age] = String(max(0, (ContinuousClock.now - entry.stored).components.seconds))
         client.exchangeHead(HTTPResponse(status: HTTPResponse.Status(code: entry.status), headerFields: fields))
+        openStream()
         for piece in entry.pieces {
             plan.record.bytesOut += piece.readableBytes
             client.exchangeBody(piece)
@@ -265,6 +266,14 @@ package final class ForwardExchange: UpstreamResponseSink {
         headSent = true
         let reason = status == upstreamStatus ? head.status.reasonPhrase : HTTPResponse.Status(code: status).reasonPhrase
         client.exchangeHead(HTTPResponse(status: HTTPResponse.Status(code: status, reasonPhrase: reason), headerFields: fields))
+        openStream()
+    }
+
+    /// A streamed answer is under way: counted as an active stream until it is accounted for.
+    private func openStream() {
+        guard plan.record.stream, plan.record.status < 400 else { return }
+        plan.record.streamOpened = true
+        recorder.streamStarted()
     }
 
     package func upstreamBody(_ buffer: ByteBuffer) -> Bool {

@@ -64,6 +64,9 @@ package struct RequestRecord: Sendable {
     /// The gateway's own time up to the response head: from arrival to the head leaving,
     /// less ``upstreamTime``. Sent as `x-llmproxy-overhead-ms`, logged as `overhead_ms`.
     package var overhead: Duration?
+    /// A streamed answer's head went out (counted by the metrics' active streams until the
+    /// record is finished).
+    package var streamOpened = false
     /// The request's trace span, when tracing is on (ended by the recorder's trace observer).
     package var span: (any RequestSpan)?
     /// The OpenTelemetry GenAI name of what the request asks (`chat`, `embeddings`,

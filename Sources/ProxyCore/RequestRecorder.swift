@@ -3,12 +3,16 @@
 package protocol RequestObserver: Sendable {
     /// A request began (its head was read).
     func requestStarted()
+    /// A streamed answer's head went out (``RequestRecord/streamOpened`` is set on the
+    /// record that ``requestFinished(_:)`` later gets).
+    func streamStarted()
     /// The request was answered (or failed, or its client left): its final record.
     func requestFinished(_ record: RequestRecord)
 }
 
 extension RequestObserver {
     package func requestStarted() {}
+    package func streamStarted() {}
 }
 
 /// Accounts for requests: whoever answers a request calls ``started()`` once when it takes
@@ -21,6 +25,10 @@ package struct RequestRecorder: Sendable {
 
     package func started() {
         for observer in observers { observer.requestStarted() }
+    }
+
+    package func streamStarted() {
+        for observer in observers { observer.streamStarted() }
     }
 
     package func finished(_ record: RequestRecord) {

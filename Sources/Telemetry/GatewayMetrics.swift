@@ -39,12 +39,18 @@ package final class GatewayMetrics: Sendable {
 
     /// `llmproxy_events_queued`: analytics events waiting for the store.
     private let eventsQueued: Gauge
+    /// `llmproxy_streams_active`: streamed answers under way.
+    private let streams: Gauge
+    /// Requests, tokens and cost by route, provider and model.
+    private let routes: RouteMetrics
 
     /// - Parameter version: the binary's version, for `llmproxy_build_info{version}`.
     package init(version: String = "dev") {
         let registry = self.registry
         registry.makeGauge(descriptor: Self.name("build_info", "", "The running binary: always 1, its version as a label"), labels: [("version", version)]).set(to: 1)
         eventsQueued = registry.makeGauge(descriptor: Self.name("events_queued", "", "Analytics events waiting to be written to the store"))
+        streams = registry.makeGauge(descriptor: Self.name("streams_active", "", "Streamed answers under way"))
+        routes = RouteMetrics(registry: registry)
         requests = Self.dialects.map { dialect in
             Self.classes.map { code in
                 registry.makeCounter(
@@ -117,8 +123,13 @@ package final class GatewayMetrics: Sendable {
         ).increment()
     }
 
+    /// A streamed answer's head went out.
+    package func streamOpened() { streams.increment() }
+
     package func completed(_ record: RequestRecord) {
         inFlight.decrement()
+        if record.streamOpened { streams.decrement() }
+        routes.record(record)
         let dialect = record.dialect.flatMap { Self.dialects.firstIndex(of: $0) } ?? 3
         let statusClass = min(max(record.status / 100 - 1, 0), 4)
         requests[dialect][statusClass].increment()
