@@ -3,6 +3,7 @@ import OTel
 import ProxyConfig
 import ProxyCore
 import ServiceLifecycle
+import Store
 import Synchronization
 import Telemetry
 
@@ -32,7 +33,7 @@ enum TracingSetup {
             let backend = try OTel.makeTracingBackend(configuration: otel)
             let tracer = SpanTracer(backend.factory)
             kept.withLock { $0.append(tracer) }
-            return (tracer, backend.service)
+            return (tracer, OffTheLoops(service: backend.service))
         } catch {
             throw ConfigError([ConfigProblem(path: "tracing", message: "the OpenTelemetry exporter could not be set up: \(error)")])
         }
@@ -43,6 +44,21 @@ enum TracingSetup {
     /// thread — and the engine's last reference may well go on one. One per start, so this
     /// holds one in the binary.
     private static let kept = Mutex<[any RequestTracer]>([])
+
+    /// The SDK's work — its tracer's event loop, the batch processor, encoding each batch to
+    /// protobuf — on a thread of its own. The gateway runs Swift concurrency on its event
+    /// loops, so without this a batch of 512 spans was encoded on the loop serving requests
+    /// (at 100 % sampling a request at one connection took three times as long). Normal
+    /// priority, not the analytics writer's lower one: the SDK's queues between the tracer and
+    /// the batch processor are not bounded, so it must keep up.
+    struct OffTheLoops: Service {
+        let service: any Service
+        static let executor = BackgroundExecutor(name: "llmproxy-otel", nice: 0)
+
+        func run() async throws {
+            try await withTaskExecutorPreference(Self.executor) { try await service.run() }
+        }
+    }
 
     static func sampler(_ tracing: TracingConfig) -> OTel.Configuration.TracesConfiguration.SamplerConfiguration {
         switch (tracing.parentBased, tracing.sampleRatio) {

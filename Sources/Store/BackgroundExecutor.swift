@@ -7,12 +7,12 @@ import Foundation
 /// A task executor on one thread of its own, at a lower CPU priority than the event loops.
 /// Background work that is CPU-heavy in bursts (building and encoding batch inserts of
 /// request events) runs here instead of on an event loop, where it would hold up requests.
-final class BackgroundExecutor: TaskExecutor, @unchecked Sendable {
+package final class BackgroundExecutor: TaskExecutor, @unchecked Sendable {
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var jobs: [UnownedJob] = []
 
-    init(name: String, nice: Int32 = 10) {
+    package init(name: String, nice: Int32 = 10) {
         let thread = Thread { [unowned self] in
             #if canImport(Glibc)
                 // On Linux, "0" is the calling thread.
@@ -25,7 +25,7 @@ final class BackgroundExecutor: TaskExecutor, @unchecked Sendable {
         thread.start()
     }
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    package func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         condition.lock()
         jobs.append(job)
