@@ -282,8 +282,9 @@ package final class Gateway: Sendable {
         try? await client.shutdown()
         await dataStore?.close()
         logger.info("stopped")
-        // The caller exits with an error (a port already taken is not a clean stop).
-        if let failure { throw failure }
+        // The caller exits with an error (a port already taken is not a clean stop); a drain
+        // that ran out of time and was cancelled is still a stop that was asked for.
+        if let failure, !(failure is CancellationError) { throw failure }
     }
 
     /// A service's failure in words an operator can act on: a listening address already in

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import OTel
 import ProxyConfig
@@ -16,7 +17,7 @@ enum TracingSetup {
         var otel = OTel.Configuration.default
         otel.serviceName = tracing.serviceName
         otel.resourceAttributes = ["service.version": version]
-        otel.diagnosticLogger = .custom(Logger(label: "llmproxy.otel"))
+        otel.diagnosticLogger = .custom(Logger(label: "llmproxy.otel") { label in QuietOTelLog(inner: Logger(label: label).handler) })
         otel.diagnosticLogLevel = .warning
         otel.propagators = [.traceContext]
         otel.metrics.enabled = false
@@ -29,6 +30,18 @@ enum TracingSetup {
         otel.traces.batchSpanProcessor.maxQueueSize = tracing.queueSize
         otel.traces.batchSpanProcessor.maxExportBatchSize = min(512, tracing.queueSize)
         otel.traces.sampler = sampler(tracing)
+        // A final export at shutdown must fit in the drain, and a slow collector must not
+        // hold a batch for long.
+        otel.traces.otlpExporter.timeout = .seconds(5)
+        otel.traces.batchSpanProcessor.exportTimeout = .seconds(5)
+        // The SDK traps on any propagator but W3C trace context (`OTEL_PROPAGATORS=
+        // tracecontext,baggage` is a common default): the configuration warned; the SDK sees
+        // only what it supports. Set before the SDK reads it, while the process starts.
+        if let propagators = ProcessInfo.processInfo.environment["OTEL_PROPAGATORS"],
+            propagators.split(separator: ",").contains(where: { !["tracecontext", "none"].contains($0.trimmingCharacters(in: .whitespaces).lowercased()) })
+        {
+            setenv("OTEL_PROPAGATORS", "tracecontext", 1)
+        }
         do {
             let backend = try OTel.makeTracingBackend(configuration: otel)
             let tracer = SpanTracer(backend.factory)
@@ -36,6 +49,34 @@ enum TracingSetup {
             return (tracer, OffTheLoops(service: backend.service))
         } catch {
             throw ConfigError([ConfigProblem(path: "tracing", message: "the OpenTelemetry exporter could not be set up: \(error)")])
+        }
+    }
+
+    /// The SDK's diagnostic log, kept quiet: never below warning (`OTEL_LOG_LEVEL` would lower
+    /// it, and at info the SDK logs every `OTEL_*` variable it applies, the collector's
+    /// credentials in `OTEL_EXPORTER_OTLP_HEADERS` among them), and never a variable's value.
+    struct QuietOTelLog: LogHandler {
+        var inner: any LogHandler
+
+        var logLevel: Logger.Level {
+            get { max(inner.logLevel, .warning) }
+            set { inner.logLevel = max(newValue, .warning) }
+        }
+        var metadata: Logger.Metadata {
+            get { inner.metadata }
+            set { inner.metadata = newValue }
+        }
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { inner[metadataKey: key] }
+            set { inner[metadataKey: key] = Self.hidden.contains(key) ? nil : newValue }
+        }
+        static let hidden: Set<String> = ["environment_value", "previous_value", "new_value"]
+
+        func log(event: LogEvent) {
+            guard event.level >= .warning else { return }
+            var event = event
+            if let metadata = event.metadata { event.metadata = metadata.filter { !Self.hidden.contains($0.key) } }
+            inner.log(event: event)
         }
     }
 

@@ -176,9 +176,10 @@ extension GatewayConfig {
             }
         }
         if let port = portNumber(value("LLMPROXY_HTTPS_PORT")) { tls.httpsPort = port }
-        tracing.apply(env, flag: { name in flag((name, env[name] ?? "")) }) { name, message in
-            problems.append(ConfigProblem(path: "$\(name)", message: message))
-        }
+        tracing.apply(
+            env, flag: { name in flag((name, env[name] ?? "")) },
+            problem: { name, message in problems.append(ConfigProblem(path: "$\(name)", message: message)) },
+            warn: { warnings.append($0) })
         if !problems.isEmpty { throw ConfigError(problems) }
     }
 }

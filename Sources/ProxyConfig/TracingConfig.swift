@@ -87,10 +87,13 @@ extension TracingConfig {
     /// `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`,
     /// `OTEL_SERVICE_NAME`) and the edge seed's (`ENABLE_TRACING`, `OTLP_ENDPOINT`). An endpoint
     /// turns tracing on unless a variable turns it off.
-    mutating func apply(_ env: [String: String], flag: (String) -> Bool?, problem: (String, String) -> Void) {
+    mutating func apply(_ env: [String: String], flag: (String) -> Bool?, problem: (String, String) -> Void, warn: (String) -> Void = { _ in }) {
+        // An empty variable is an unset one, as everywhere else in the configuration.
         func value(_ name: String) -> String? { env[name].flatMap { $0.isEmpty ? nil : $0 } }
         if let base = value("OTEL_EXPORTER_OTLP_ENDPOINT") ?? value("LLMPROXY_OTLP_ENDPOINT") ?? value("OTLP_ENDPOINT") {
             endpoint = base
+            // The SDK derives the traces URL from the general variable over a configured one.
+            if value("OTEL_EXPORTER_OTLP_ENDPOINT") != nil { tracesEndpoint = nil }
             enabled = true
         }
         if let traces = value("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
@@ -111,7 +114,7 @@ extension TracingConfig {
             if argument != nil, ratio == nil || !(0...1).contains(ratio!) {
                 problem("OTEL_TRACES_SAMPLER_ARG", "must be a number from 0 to 1 (got \"\(argument!)\")")
             }
-            switch sampler.lowercased() {
+            switch sampler.lowercased().trimmingSpaces() {
             case "always_on": (parentBased, sampleRatio) = (false, 1)
             case "always_off": (parentBased, sampleRatio) = (false, 0)
             case "traceidratio": (parentBased, sampleRatio) = (false, ratio ?? 1)
@@ -124,8 +127,34 @@ extension TracingConfig {
                     "must be always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio (got \"\(sampler)\")")
             }
         }
+        if value("OTEL_TRACES_SAMPLER") == nil, let argument = value("OTEL_TRACES_SAMPLER_ARG"), sampleRatio > 0, sampleRatio < 1 {
+            // The SDK applies a lone argument to a ratio sampler configured here.
+            if let ratio = Double(argument.trimmingSpaces()), (0...1).contains(ratio) {
+                sampleRatio = ratio
+            } else {
+                problem("OTEL_TRACES_SAMPLER_ARG", "must be a number from 0 to 1 (got \"\(argument)\")")
+            }
+        }
+        // The batch processor's variables, read by the SDK too: checked here with the same ranges.
+        if let delay = value("OTEL_BSP_SCHEDULE_DELAY") {
+            if let ms = Double(delay.trimmingSpaces()), ms.isFinite {
+                exportInterval = ms / 1000
+            } else {
+                problem("OTEL_BSP_SCHEDULE_DELAY", "must be milliseconds (got \"\(delay)\")")
+            }
+        }
+        if let size = value("OTEL_BSP_MAX_QUEUE_SIZE") {
+            if let spans = Int(size.trimmingSpaces()) { queueSize = spans } else { problem("OTEL_BSP_MAX_QUEUE_SIZE", "must be a whole number of spans (got \"\(size)\")") }
+        }
+        if let propagators = value("OTEL_PROPAGATORS") {
+            let names = propagators.split(separator: ",").map { String($0).trimmingSpaces().lowercased() }
+            let unsupported = names.filter { $0 != "tracecontext" && $0 != "none" }
+            if !unsupported.isEmpty {
+                warn("$OTEL_PROPAGATORS: only tracecontext (W3C traceparent) is propagated by this build; \(unsupported.joined(separator: ", ")) ignored")
+            }
+        }
         for name in ["LLMPROXY_TRACING", "ENABLE_TRACING"] {
-            if env[name] != nil, let on = flag(name) { enabled = on }
+            if value(name) != nil, let on = flag(name) { enabled = on }
         }
         if let exporter = value("OTEL_TRACES_EXPORTER") {
             switch exporter.lowercased() {
@@ -134,7 +163,7 @@ extension TracingConfig {
             default: problem("OTEL_TRACES_EXPORTER", "must be otlp or none (got \"\(exporter)\")")
             }
         }
-        if env["OTEL_SDK_DISABLED"] != nil, flag("OTEL_SDK_DISABLED") == true { enabled = false }
+        if value("OTEL_SDK_DISABLED") != nil, flag("OTEL_SDK_DISABLED") == true { enabled = false }
     }
 
     /// The problems of the section, each naming its key and what it may be.
@@ -145,7 +174,8 @@ extension TracingConfig {
             let lower = url.lowercased()
             let rest = lower.hasPrefix("http://") ? lower.dropFirst(7) : lower.hasPrefix("https://") ? lower.dropFirst(8) : nil
             let host = rest.map { $0.prefix { $0 != "/" && $0 != "?" && $0 != "#" } }
-            if host == nil || host!.isEmpty || url.contains(where: { $0 == " " || $0.isNewline }) || url.utf8.count > 2048 {
+            let hostile = url.unicodeScalars.contains { $0.value <= 0x20 || $0.value == 0x7F || $0 == "?" || $0 == "#" }
+            if host == nil || host!.isEmpty || hostile || url.utf8.count > 2048 {
                 problems.append(
                     ConfigProblem(path: key, message: "must be an http:// or https:// URL of the collector, for example http://127.0.0.1:4318 (got \"\(url)\")"))
             }

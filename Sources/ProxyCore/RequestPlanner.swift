@@ -78,7 +78,19 @@ package enum RequestPlanner {
         }
         let requestID = RequestIdentifier.sanitized(request.headerFields[.xRequestID]) ?? RequestIdentifier.generate()
         var record = RequestRecord(id: requestID, method: request.method.rawValue, path: path, start: .now)
+        // The span starts once it is known whether the client passed the head's guards, and
+        // only then is its trace context (and its sampling decision) followed; refusals and
+        // preflights start it with a trace of the gateway's own.
+        let tracer = state.environment.tracer
+        func startSpan(trusting: Bool) {
+            guard let tracer, record.span == nil else { return }
+            record.span = tracer.start(
+                TraceArrival(
+                    method: record.method, path: path, traceparent: trusting ? request.headerFields[.traceparent] : nil,
+                    tracestate: trusting ? request.headerFields[.tracestate] : nil, arrived: record.start))
+        }
         func refuse(_ error: GatewayError, _ dialect: Dialect, close: Bool = false) -> HeadOutcome {
+            startSpan(trusting: false)
             record.errorCode = error.code
             return .reject(Rejection(error: error, dialect: dialect, record: record, closeConnection: close))
         }
@@ -93,11 +105,6 @@ package enum RequestPlanner {
         record.origin = origin
         if let unsafe = Operation.pathProblem(path) { return refuse(unsafe, Dialect.guess(path: path)) }
         if state.environment.isLocalSurface(path) { return .notProxied }
-        if let tracer = state.environment.tracer {
-            record.span = tracer.start(
-                TraceArrival(
-                    method: record.method, path: path, traceparent: request.headerFields[.traceparent], tracestate: request.headerFields[.tracestate]))
-        }
         record.pricing = state.pricing
 
         // CORS: a preflight is answered before any guard (browsers send it without the key);
@@ -108,6 +115,7 @@ package enum RequestPlanner {
                 let preflight = policy.proxyPreflight(method: method, headers: request.headerFields[.accessControlRequestHeaders])
                 let dialect = Dialect.guess(path: path)
                 record.dialect = dialect.rawValue
+                startSpan(trusting: false)
                 guard preflight.status == .noContent else {
                     record.errorCode = .originNotAllowed
                     return .answer(.error(.originNotAllowed, dialect: dialect), record)
@@ -135,6 +143,7 @@ package enum RequestPlanner {
             origin: origin, presentedKey: ClientKey.extract(from: request.headerFields, query: query),
             answeredLocally: listing)
         let refusal = state.guards.admitHead(&admission)
+        startSpan(trusting: refusal == nil)
         record.identity = admission.identity
         // From here every outcome carries what the guards took, so its accounting gives it back.
         record.reservation = admission.reservation

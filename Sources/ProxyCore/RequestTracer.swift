@@ -11,19 +11,23 @@ package protocol RequestTracer: Sendable {
     func start(_ arrival: TraceArrival) -> any RequestSpan
 }
 
-/// What a span knows when the request arrives: no body, no key, only the client's trace
-/// context headers (each checked for length before it is read).
+/// What a span knows when it starts: no body, no key, only the client's trace context
+/// headers — given only once the request passed the key check, so that an unauthenticated
+/// client cannot make the gateway trace (and export) whatever it sends.
 package struct TraceArrival: Sendable {
     package var method: String
     package var path: String
     package var traceparent: String?
     package var tracestate: String?
+    /// When the request arrived (the span may start a little later, after the key check).
+    package var arrived: ContinuousClock.Instant
 
-    package init(method: String, path: String, traceparent: String?, tracestate: String?) {
+    package init(method: String, path: String, traceparent: String?, tracestate: String?, arrived: ContinuousClock.Instant = .now) {
         self.method = method
         self.path = path
         self.traceparent = traceparent
         self.tracestate = tracestate
+        self.arrived = arrived
     }
 }
 

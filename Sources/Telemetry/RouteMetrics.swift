@@ -46,7 +46,10 @@ final class RouteMetrics: Sendable {
         guard let route = record.rule else { return }
         // `openai#0` → `openai`; a cache hit names the cache; a request refused after routing, none.
         let provider = record.endpoint.map { endpoint in endpoint.firstIndex(of: "#").map { String(endpoint[..<$0]) } ?? endpoint } ?? "none"
-        let key = Key(route: route, provider: provider, model: record.model ?? "none")
+        // A name longer than any real model's counts as `other` too: a label's size is bounded
+        // as well as their number.
+        let model = record.model.map { $0.utf8.count <= 128 ? $0 : "other" } ?? "none"
+        let key = Key(route: route, provider: provider, model: model)
         let counters = series.withLock { series -> Series in
             if let found = series[key] { return found }
             var key = key

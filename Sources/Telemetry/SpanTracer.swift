@@ -15,8 +15,13 @@ package struct SpanTracer<T: Tracer>: RequestTracer {
         if let parent = Self.validParent(arrival) {
             tracer.extract(parent, into: &context, using: ParentExtractor())
         }
-        // Named when the request is answered (its operation and model are known then).
-        let span = tracer.startSpan(arrival.method, context: context, ofKind: .server)
+        // Named when the request is answered (its operation and model are known then); timed
+        // from the request's arrival, not from the key check.
+        let waited = ContinuousClock.now - arrival.arrived
+        let now = DefaultTracerClock.now.nanosecondsSinceEpoch
+        let nanos = UInt64(clamping: max(0, waited.components.seconds * 1_000_000_000 + waited.components.attoseconds / 1_000_000_000))
+        let started = Arrival(nanosecondsSinceEpoch: now > nanos ? now - nanos : now)
+        let span = tracer.startSpan(arrival.method, context: context, ofKind: .server, at: started)
         return TracedRequest(tracer: tracer, span: span, method: arrival.method, path: arrival.path)
     }
 
@@ -34,6 +39,12 @@ package struct SpanTracer<T: Tracer>: RequestTracer {
             if value.utf8.count > 512 || (try? TraceContext(traceParentHeaderValue: parent, traceStateHeaderValue: value)) == nil { state = nil }
         }
         return TraceParent(traceparent: parent, tracestate: state)
+    }
+
+    /// A wall-clock instant for the tracing API.
+    struct Arrival: TracerInstant {
+        var nanosecondsSinceEpoch: UInt64
+        static func < (lhs: Arrival, rhs: Arrival) -> Bool { lhs.nanosecondsSinceEpoch < rhs.nanosecondsSinceEpoch }
     }
 
     /// The two trace-context headers alone: the carrier handed to the SDK holds nothing else

@@ -40,6 +40,13 @@ final class TracedRequest<T: Tracer>: RequestSpan {
         return String(traceparent.dropFirst(3).prefix(32))
     }
 
+    /// A client's model name as an attribute or in a span name: at most 128 bytes (a route's
+    /// glob may let any name through, and spans wait in a queue of fixed length, not size).
+    static func bounded(_ model: String?) -> String? {
+        guard let model else { return nil }
+        return model.utf8.count <= 128 ? model : String(decoding: model.utf8.prefix(128), as: UTF8.self)
+    }
+
     func attemptStarted(_ attempt: TraceAttempt, headers: inout HTTPHeaders) {
         guard span.isRecording else {
             // Not sampled: no child spans (they would not be either); the upstream still
@@ -51,19 +58,20 @@ final class TracedRequest<T: Tracer>: RequestSpan {
         if let operation = attempt.operation { attributes["gen_ai.operation.name"] = operation }
         let provider = Self.providerName(attempt.providerType)
         attributes["gen_ai.provider.name"] = provider
-        if let model = attempt.model { attributes["gen_ai.request.model"] = model }
+        let model = Self.bounded(attempt.model)
+        if let model { attributes["gen_ai.request.model"] = model }
         attributes["server.address"] = attempt.host
         attributes["server.port"] = attempt.port
         attributes["llmproxy.endpoint"] = attempt.endpoint
         attributes["llmproxy.provider"] = attempt.provider
         attributes["llmproxy.attempt"] = attempt.number
-        let name = attempt.operation.map { op in attempt.model.map { "\(op) \($0)" } ?? op } ?? "\(method) \(attempt.provider)"
+        let name = attempt.operation.map { op in model.map { "\(op) \($0)" } ?? op } ?? "\(method) \(attempt.provider)"
         let child = tracer.startSpan(name, context: span.context, ofKind: .client)
         child.attributes = attributes
         let previous = state.withLock { state in
             let previous = state.attempt
             state.attempt = child
-            if state.requestModel == nil { state.requestModel = attempt.model }
+            if state.requestModel == nil { state.requestModel = model }
             state.providerName = provider
             return previous
         }
@@ -122,8 +130,9 @@ final class TracedRequest<T: Tracer>: RequestSpan {
             return (attempt, state.requestModel, state.providerName)
         }
         if let attempt {
-            // The answer broke off, or its client left, while this attempt was streaming it.
-            if let code = record.errorCode, record.firstByte != nil {
+            // The answer broke off while this attempt was streaming it (not: its client left,
+            // or a budget cut it off — the upstream did nothing wrong then).
+            if let code = record.errorCode, record.firstByte != nil, code.isUpstreamFailure {
                 attempt.attributes["error.type"] = code.description
                 attempt.setStatus(SpanStatus(code: .error, message: code.description))
             }
@@ -134,7 +143,7 @@ final class TracedRequest<T: Tracer>: RequestSpan {
         attributes["url.path"] = path
         attributes["http.response.status_code"] = record.status
         attributes["llmproxy.request_id"] = record.id
-        let model = requestModel ?? record.model
+        let model = requestModel ?? Self.bounded(record.model)
         if let operation = record.genAIOperation {
             attributes["gen_ai.operation.name"] = operation
             span.operationName = model.map { "\(operation) \($0)" } ?? operation
@@ -142,7 +151,7 @@ final class TracedRequest<T: Tracer>: RequestSpan {
             span.operationName = "\(method) \(record.rule ?? path)"
         }
         if let model { attributes["gen_ai.request.model"] = model }
-        if let answered = record.model, record.firstByte != nil { attributes["gen_ai.response.model"] = answered }
+        if let answered = Self.bounded(record.model), record.firstByte != nil { attributes["gen_ai.response.model"] = answered }
         if let provider { attributes["gen_ai.provider.name"] = provider }
         if record.dialect != nil, record.genAIOperation != nil { attributes["gen_ai.request.stream"] = record.stream }
         if let input = record.promptTokens { attributes["gen_ai.usage.input_tokens"] = input }

@@ -64,7 +64,14 @@ struct TracingTests {
     func spans() async throws {
         try await Self.withTracedGateway(
             tracing: "tracing: {export_interval: 0.2}",
-            environment: { ["OTEL_EXPORTER_OTLP_ENDPOINT": $0.endpoint, "OTEL_SERVICE_NAME": "gateway-under-test"] }
+            environment: {
+                // A common environment: propagators the SDK would trap on, its chattiest log level,
+                // and a collector credential that must not reach the log.
+                [
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": $0.endpoint, "OTEL_SERVICE_NAME": "gateway-under-test", "OTEL_PROPAGATORS": "tracecontext,baggage",
+                    "OTEL_LOG_LEVEL": "debug", "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer collector-token-5c1d",
+                ]
+            }
         ) { gateway, receiver, a, b in
             a.inject(.init(status: 502))
             let traced = try await TestHTTP.send(
@@ -146,6 +153,8 @@ struct TracingTests {
                 #expect(exported.range(of: Data(secret.utf8)) == nil, "\(secret) was exported")
             }
 
+            #expect(!gateway.log.contains("collector-token-5c1d"))
+            #expect(gateway.log.contains("OTEL_PROPAGATORS"), "the unsupported propagator is warned about")
             // The request log carries the trace id; the metrics count the refusal by reason.
             #expect(gateway.log.contains(#""trace_id":"\#(Self.clientTrace)""#))
             let metrics = try await TestHTTP.send(.GET, gateway.url + "/metrics").body
@@ -174,6 +183,12 @@ struct TracingTests {
             #expect(malformed.status == 200)
             let replaced = b.received.last { $0.path == "/v1/chat/completions" }?.headers[.init("traceparent")!]
             #expect(replaced != "00-XYZ-bad-01" && replaced?.count == 55, "\(String(describing: replaced))")
+            // A client without a valid key cannot make the gateway trace: its sampled decision is not followed.
+            let refused = try await TestHTTP.send(
+                .POST, gateway.url + "/v1/chat/completions",
+                headers: [("Authorization", "Bearer not-a-key"), ("traceparent", "00-11111111111111111111111111111111-2222222222222222-01")],
+                body: Self.chat("gpt-4o-mini"))
+            #expect(refused.status == 401)
 
             let (spans, _) = try await receiver.spans { spans in spans.contains { $0.kind == 2 } }
             // Give a straggling export of the unsampled requests time to arrive: none may.

@@ -41,6 +41,16 @@ struct TracingConfigTests {
         #expect(try config("tracing: {enabled: true}", ["OTEL_SDK_DISABLED": "true"]).tracing.enabled == false)
         #expect(try config("tracing: {enabled: true}", ["OTEL_TRACES_EXPORTER": "none"]).tracing.enabled == false)
         #expect(try config("", ["OTEL_TRACES_SAMPLER": "parentbased_always_off"]).tracing.sampleRatio == 0)
+        // Empty means unset, as for every other variable.
+        #expect(try config("tracing: {enabled: true}", ["OTEL_SDK_DISABLED": "", "ENABLE_TRACING": "", "LLMPROXY_TRACING": ""]).tracing.enabled)
+        // What the SDK reads as well, taken the same way: its traces URL, a lone sampler argument, the batch variables.
+        let general = try config("tracing: {traces_endpoint: \"http://a:4318/x\"}", ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://b:4318"])
+        #expect(general.tracing.tracesURL == "http://b:4318/v1/traces")
+        #expect(try config("tracing: {sample_ratio: 0.1}", ["OTEL_TRACES_SAMPLER_ARG": "0.3"]).tracing.sampleRatio == 0.3)
+        let batch = try config("", ["OTEL_BSP_SCHEDULE_DELAY": "250", "OTEL_BSP_MAX_QUEUE_SIZE": "512"])
+        #expect(batch.tracing.exportInterval == 0.25 && batch.tracing.queueSize == 512)
+        let propagators = try config("", ["OTEL_PROPAGATORS": "tracecontext,baggage"])
+        #expect(propagators.warnings.contains { $0.contains("OTEL_PROPAGATORS") && $0.contains("baggage") }, "\(propagators.warnings)")
     }
 
     @Test("problems name the key or the variable and what it may be")
@@ -52,6 +62,11 @@ struct TracingConfigTests {
         ).joined(separator: "\n")
         for key in ["tracing.endpoint", "tracing.sample_ratio", "tracing.service_name", "tracing.export_interval", "tracing.queue_size"] {
             #expect(found.contains(key), "\(key) not named in \(found)")
+        }
+        let batch = configProblems("", environment: ["OTEL_BSP_SCHEDULE_DELAY": "0", "OTEL_BSP_MAX_QUEUE_SIZE": "99999999999"]).joined(separator: "\n")
+        #expect(batch.contains("tracing.export_interval") && batch.contains("tracing.queue_size"), "\(batch)")
+        for url in ["http://c:4318/?x=1", "http://c:4318/#f", "http://c:4318/\tx"] {
+            #expect(configProblems("tracing: {endpoint: \"\(url)\"}").joined().contains("tracing.endpoint"), "\(url)")
         }
         let unread = configProblems("tracing: {protocol: grpc, sampler: on}").joined(separator: "\n")
         #expect(unread.contains("tracing.sampler is not a known key"), "\(unread)")
