@@ -68,6 +68,10 @@ package final class ForwardExchange: UpstreamResponseSink {
     private var attemptStart = ContinuousClock.now
     /// The attempt in flight has not yet had its upstream time counted (see ``closeAttempt(_:)``).
     private var attemptOpen = false
+    /// Counts the attempts sent: a transport's `started` or `failed` that arrives after its
+    /// attempt was given up (it failed through the sink first, and the next one is under way)
+    /// is recognised as stale, and never installs a dead exchange over the live one.
+    private var sending = 0
 
     /// Error bodies larger than this are not read to the end: the connection is closed instead.
     static let discardLimit = 256 * 1024
@@ -199,15 +203,18 @@ package final class ForwardExchange: UpstreamResponseSink {
         loaded = endpoint
         attemptStart = .now
         attemptOpen = true
+        sending &+= 1
+        let current = sending
         transport.send(attempt, to: endpoint, freshConnection: fresh, on: loop, sink: self) { [self] upstream in
-            // The client may have left while the connection was being made.
-            guard !finished, self.upstream == nil else {
+            // The client may have left while the connection was being made, or the attempt
+            // may have failed (and another begun) before its exchange was handed over.
+            guard !finished, current == sending, self.upstream == nil else {
                 upstream.cancel()
                 return
             }
             self.upstream = upstream
         } failed: { [self] error in
-            guard !finished, upstream == nil else { return }
+            guard !finished, current == sending, upstream == nil else { return }
             closeAttempt()
             let (gatewayError, retryable) = UpstreamClient.classify(error, endpoint: endpoint.id)
             plan.record.span?.attemptFailed(gatewayError.code)

@@ -216,7 +216,8 @@ package final class PooledConnection: Sendable {
     }
 
     /// On the connection's event loop: sends the request; the response goes to `sink` as it
-    /// arrives. Returns nil (after telling the sink) when the connection cannot be used.
+    /// arrives. Returns nil (after telling the sink) when the connection cannot be used or the
+    /// request failed as it was written.
     package func startExchange(head: HTTPRequestHead, body: ByteBuffer?, reused: Bool, sink: any UpstreamResponseSink) -> (any UpstreamExchange)? {
         channel.eventLoop.preconditionInEventLoop()
         guard let handler = try? channel.pipeline.syncOperations.handler(type: ExchangeHandler.self),
@@ -225,7 +226,9 @@ package final class PooledConnection: Sendable {
             sink.upstreamFailed(.notSent)
             return nil
         }
-        return handler
+        // Writing the request can fail at once (a keep-alive connection the upstream had
+        // closed): the sink was told, so the exchange is not handed over as well.
+        return handler.isRunning ? handler : nil
     }
 }
 
@@ -282,6 +285,14 @@ final class ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler, Ups
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    /// Whether an exchange is under way (it has not ended, failed or been cancelled).
+    var isRunning: Bool {
+        switch state {
+        case .awaitingHead, .streaming: true
+        case .idle, .closed: false
+        }
+    }
 
     /// Returns false when the connection cannot take a request (closed or busy).
     func start(head: HTTPRequestHead, body: ByteBuffer?, reused: Bool, sink: any UpstreamResponseSink, release: @escaping () -> Void) -> Bool {

@@ -29,6 +29,13 @@ struct ProxyDriverTests {
         var exchanges: [Exchange] = []
         var heads: [HTTPRequestHead] = []
         var refuseNext = 0
+        /// Attempts whose request fails through the sink as it is written, before the
+        /// exchange is handed over (a transport that broke the contract this way once left
+        /// the driver holding the dead exchange and cancelling the live retry).
+        var failWhileWriting = 0
+        /// Hand-overs held until the test releases them (a connection still being made).
+        var holdStarts = false
+        var heldStarts: [() -> Void] = []
 
         func send(
             _ attempt: ForwardPlan.Attempt, to endpoint: Endpoint, freshConnection: Bool, on loop: any EventLoop,
@@ -43,6 +50,13 @@ struct ProxyDriverTests {
             let exchange = Exchange()
             exchanges.append(exchange)
             sinks.append(sink)
+            if failWhileWriting > 0 {
+                failWhileWriting -= 1
+                sink.upstreamFailed(.notSent)
+            } else if holdStarts {
+                heldStarts.append { started(exchange) }
+                return
+            }
             started(exchange)
         }
     }
@@ -151,6 +165,26 @@ struct ProxyDriverTests {
         h.transport.sinks[0].upstreamEnd()
         #expect(try h.output().hasPrefix("HTTP/1.1 200"))
         #expect(h.records.finished.first?.attempts == 2)
+    }
+
+    @Test("an attempt that fails as its request is written is retried, and its late hand-over never displaces the retry")
+    func staleHandOver() throws {
+        let h = try Harness()
+        h.transport.failWhileWriting = 1
+        h.transport.holdStarts = true
+        try h.send(Harness.post(#"{"model":"m","stream":true,"messages":[]}"#))
+        // The retry went out at once; its connection is handed over after the stale one.
+        #expect(h.transport.heads.count == 2)
+        for start in h.transport.heldStarts { start() }
+        // The retry's exchange is the live one: not cancelled, and the client leaving cancels it.
+        #expect(!h.transport.exchanges[1].cancelled)
+        h.respond(1)
+        _ = h.chunk(1, "data: {\"choices\":[]}\n\n")
+        #expect(try h.output().contains("200 OK"))
+        _ = try? h.channel.close().wait()
+        #expect(h.transport.exchanges[1].cancelled)
+        #expect(h.records.finished.count == 1)
+        #expect(h.records.finished.first?.errorCode == .clientClosed)
     }
 
     @Test("the client leaving mid-stream cancels the upstream exchange and is accounted as client_closed, once")

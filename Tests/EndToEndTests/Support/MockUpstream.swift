@@ -124,6 +124,19 @@ final class MockUpstream: Sendable {
         channel.isActive && !hungUp.withLock { $0.contains(ObjectIdentifier(channel)) }
     }
 
+    /// The connections open now, for a failing test's message: whether each is active, hung
+    /// up by the gateway, and answering (with its answer complete or not).
+    var connectionReport: String {
+        let open = connections.withLock { $0 }
+        let answering = inProgress.withLock { $0 }
+        let hung = hungUp.withLock { $0 }
+        let lines = open.map { id, channel in
+            let answer = answering[id].map { $0.done.load(ordering: .relaxed) ? "answered" : "answering" } ?? "idle"
+            return "\(channel.isActive ? "active" : "inactive")\(hung.contains(id) ? ", hung up" : ""), \(answer)"
+        }
+        return "\(open.count) connections open (\(lines.sorted().joined(separator: "; "))), closed early \(closedEarly)"
+    }
+
     /// An injected fault: every generation request (not model lists) is answered with
     /// `status` in the provider's error shape, with `Retry-After` when set, `remaining`
     /// times (nil: until ``recover()``). Status 0: the request is read whole, then the
