@@ -46,20 +46,38 @@ def wait_port(port, timeout=30):
     raise SystemExit(f"bench: nothing listens on port {port} after {timeout}s")
 
 
-def rss_kib(pid, children=False):
-    """Resident memory of a process (and, for nginx, its workers) in KiB."""
+def with_workers(pid, children):
+    """The process, and with children its child processes (nginx's workers)."""
     pids = [pid]
     if children:
         out = subprocess.run(["ps", "--ppid", str(pid), "-o", "pid="], capture_output=True, text=True).stdout
         pids += [int(p) for p in out.split()]
+    return pids
+
+
+def rss_kib(pid, children=False):
+    """Resident memory of a process (and, for nginx, its workers) in KiB."""
     total = 0
-    for p in pids:
+    for p in with_workers(pid, children):
         try:
             with open(f"/proc/{p}/status") as f:
                 total += int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
         except (OSError, AttributeError):
             pass
     return total
+
+
+def cpu_seconds(pid, children=False):
+    """User + system CPU a process (and, for nginx, its workers) has used, in seconds."""
+    ticks = 0
+    for p in with_workers(pid, children):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class Sampler:
@@ -479,7 +497,14 @@ def main():
             for name in ("direct", "nginx", "gateway"):
                 wrk(urls[name], connections, 1, key[name])  # warm-up
                 samplers = {"gateway": Sampler(gateway.pid), "nginx": Sampler(nginx.pid, True)} if connections == 64 else {}
+                # CPU per request: the proxy's own CPU time over the run, divided by the
+                # requests it served (nginx: master and workers).
+                proxy = {"gateway": (gateway.pid, False), "nginx": (nginx.pid, True)}.get(name)
+                cpu_before = cpu_seconds(*proxy) if proxy else 0
                 results[f"c{connections}_{name}"] = wrk(urls[name], connections, duration, key[name])
+                if proxy:
+                    measured = results[f"c{connections}_{name}"]
+                    measured["cpu_us_per_request"] = (cpu_seconds(*proxy) - cpu_before) * 1e6 / max(1, measured["requests"])
                 for who, sampler in samplers.items():
                     peak = sampler.stop()
                     if who == name:
@@ -642,6 +667,8 @@ def render(r, smoke):
             lines.append(f"| {c} conn: {p} ms | {ms(d[p + '_us'])} | {ms(n[p + '_us'])} | {ms(g[p + '_us'])} | {ms(o[p + '_us'])} | {ratio(g[p + '_us'], n[p + '_us'])} |")
         for p in ("p50", "p99"):
             lines.append(f"| {c} conn: added {p} ms (over direct) | | {ms(n[p + '_us'] - d[p + '_us'])} | {ms(g[p + '_us'] - d[p + '_us'])} | {ms(o[p + '_us'] - d[p + '_us'])} | |")
+        if "cpu_us_per_request" in g and "cpu_us_per_request" in n:
+            lines.append(f"| {c} conn: CPU µs per request | | {n['cpu_us_per_request']:.1f} | {g['cpu_us_per_request']:.1f} | | {ratio(g['cpu_us_per_request'], n['cpu_us_per_request'])} |")
     if "c64_tunnel" in r:
         lines += ["", "Tunnel (wrk → `llm-proxy tunnel client` → protocol v2 → the gateway's tunnel → upstream; features on):", "",
                   "| scenario | nginx | gateway, plain HTTP | gateway, through the tunnel | tunnel / plain HTTP | tunnel / nginx |", "|---|---|---|---|---|---|"]

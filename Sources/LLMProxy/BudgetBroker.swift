@@ -13,9 +13,12 @@ struct BudgetBroker: Service {
     static let interval = Duration.milliseconds(100)
 
     func run() async throws {
-        await cancelWhenGracefulShutdown { await loop() }
-        // Give everything back: another instance may need it.
-        await pass(idleMs: 0, releaseAll: true)
+        // Off the event loops: each pass builds and runs SQL (see BackgroundExecutor.store).
+        await withTaskExecutorPreference(BackgroundExecutor.store) {
+            await cancelWhenGracefulShutdown { await loop() }
+            // Give everything back: another instance may need it.
+            await pass(idleMs: 0, releaseAll: true)
+        }
     }
 
     private func loop() async {

@@ -26,12 +26,15 @@ struct KeySync: Service {
 
     func run() async throws {
         // Graceful shutdown cancels both loops at once (a sleeping loop would otherwise hold
-        // shutdown for up to a resync interval).
-        await cancelWhenGracefulShutdown {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await resyncLoop() }
-                if store.kind == .postgres { group.addTask { await listenLoop() } }
-                await group.waitForAll()
+        // shutdown for up to a resync interval). Off the event loops: a reload decodes every
+        // key's row (see BackgroundExecutor.store).
+        await withTaskExecutorPreference(BackgroundExecutor.store) {
+            await cancelWhenGracefulShutdown {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await resyncLoop() }
+                    if store.kind == .postgres { group.addTask { await listenLoop() } }
+                    await group.waitForAll()
+                }
             }
         }
     }

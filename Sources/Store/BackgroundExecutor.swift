@@ -8,6 +8,12 @@ import Foundation
 /// Background work that is CPU-heavy in bursts (building and encoding batch inserts of
 /// request events) runs here instead of on an event loop, where it would hold up requests.
 package final class BackgroundExecutor: TaskExecutor, @unchecked Sendable {
+    /// Where the store's periodic work runs (event batches, key reloads, budget leases,
+    /// pruning): building SQL, binding values and decoding rows take milliseconds per batch,
+    /// and on the event loops — which run Swift concurrency in this process — every such
+    /// millisecond is added to a request waiting behind it.
+    package static let store = BackgroundExecutor(name: "llmproxy-store")
+
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var jobs: [UnownedJob] = []

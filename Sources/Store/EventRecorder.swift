@@ -61,11 +61,8 @@ package final class EventRecorder: Service, Sendable {
         if !accepted { onDrop(1) }
     }
 
-    /// Where batches are built and written: off the event loops, at low priority.
-    private static let executor = BackgroundExecutor(name: "llmproxy-events")
-
     package func run() async throws {
-        await withTaskExecutorPreference(Self.executor) {
+        await withTaskExecutorPreference(BackgroundExecutor.store) {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.writeLoop() }
                 // A long prune never delays a batch, and shutdown does not wait for the next hour.
@@ -163,10 +160,15 @@ package final class EventRecorder: Service, Sendable {
     /// Runs `work`, giving up after `limit`: the caller goes on even if `work` ignores its
     /// cancellation (a write stuck on a dead connection must not hold shutdown). A write that
     /// completes after giving up may store its batch twice; none is lost.
-    static func withDeadline(_ limit: Duration, _ work: @escaping @Sendable () async throws -> Void) async throws {
+    ///
+    /// Both tasks run on the store's thread: an unstructured task does not inherit the
+    /// caller's executor preference, and on the global executor (the event loops here) the
+    /// batch's SQL was built and bound in the middle of the requests — the analytics tail
+    /// at one connection (issue 16).
+    package static func withDeadline(_ limit: Duration, _ work: @escaping @Sendable () async throws -> Void) async throws {
         let settled = SettleOnce()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let writer = Task {
+            let writer = Task(executorPreference: BackgroundExecutor.store) {
                 do {
                     try await work()
                     if settled.claim() { continuation.resume() }
@@ -174,7 +176,7 @@ package final class EventRecorder: Service, Sendable {
                     if settled.claim() { continuation.resume(throwing: error) }
                 }
             }
-            Task {
+            Task(executorPreference: BackgroundExecutor.store) {
                 try? await Task.sleep(for: limit)
                 if settled.claim() {
                     writer.cancel()

@@ -18,6 +18,8 @@ struct BenchmarkSmokeTests {
         #expect(output.contains("every one a 200 completion"))
         // The resilience and cache scenarios (issue 14) ran and were checked.
         #expect(output.contains("## One of two upstreams failing") && output.contains("## Cache hits"))
+        // CPU per request, the gateway's against nginx's (issue 16).
+        #expect(output.contains("conn: CPU µs per request"))
         let written = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
         #expect(written.contains("| throughput at 64 connections"))
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Store
 import Synchronization
@@ -19,5 +20,12 @@ struct EventRecorderTests {
         #expect(recorder.queued == 2)
         #expect(reported.withLock { $0 } == [1, 1, 1])
         await store.close()
+    }
+
+    @Test("a batch is built and written on the store's own thread, not on the caller's executor (the event loops, in the gateway)")
+    func writesOnTheStoreThread() async throws {
+        let thread = Mutex<String?>(nil)
+        try await EventRecorder.withDeadline(.seconds(20)) { thread.withLock { $0 = Thread.current.name } }
+        #expect(thread.withLock { $0 } == "llmproxy-store")
     }
 }
