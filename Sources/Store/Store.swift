@@ -77,7 +77,7 @@ package final class Store: Sendable {
         do {
             connection = try await SQLiteConnection.open(
                 storage: .file(path: path), threadPool: thread, logger: logger,
-                on: MultiThreadedEventLoopGroup.singleton.any()
+                on: Self.eventLoops.any()
             ).get()
         } catch {
             try? await thread.shutdownGracefully()
@@ -132,7 +132,7 @@ package final class Store: Sendable {
                 password: core.password, database: core.database, tls: .prefer(tls))
         }
         clientConfiguration.options.connectTimeout = .seconds(3)
-        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+        let client = PostgresClient(configuration: clientConfiguration, eventLoopGroup: Self.eventLoops, backgroundLogger: logger)
         let runner = Task { await client.run() }
         // Let the pool start before the first lease (PostgresNIO warns about leases that
         // come before `run()`; they would wait, not fail).
@@ -154,6 +154,16 @@ package final class Store: Sendable {
     }
 
     package func close() async { await closer() }
+
+    /// The store's own event loop, at the store's low priority: its connections' I/O and the
+    /// delivery of results (sqlite-nio hands each row to its connection's loop as a job of its
+    /// own) happen here, never on a loop that serves requests. Shared by every store in the
+    /// process and never shut down, like NIO's singletons.
+    static let eventLoops: MultiThreadedEventLoopGroup = {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        group.next().execute { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
+        return group
+    }()
 
     /// Applies the migrations this binary knows and the database lacks. A database written
     /// by a newer binary is refused rather than misread.
