@@ -273,7 +273,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "LLMProxy", "ProxyCore", "ProxyConfig", "Store", "PostgresHarness", "Certificates",
+                "LLMProxy", "ProxyCore", "ProxyConfig", "Store", "PostgresHarness", "Certificates", "Telemetry", "Dialects",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),

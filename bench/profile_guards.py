@@ -10,12 +10,7 @@ binary = os.environ.get("OLD" if mode == "old" else "NEW", "")
 workdir = tempfile.mkdtemp(prefix="prof-")
 procs = b.Processes()
 try:
-    mock_port, gw_port = b.free_port(), b.free_port()
-    escaped = b.COMPLETION.replace("\\", "\\\\").replace("'", "\\'")
-    answer = f"location / {{ default_type application/json; return 200 '{escaped}'; }}"
-    conf = b.nginx_conf(workdir, "mock", f"server {{ listen 127.0.0.1:{mock_port} backlog=4096; {answer} }}")
-    procs.start(["nginx", "-c", conf, "-p", workdir, "-g", "daemon off;"], os.path.join(workdir, "mock.log"))
-    b.wait_port(mock_port)
+    mock_port, gw_port = b.start_chat_mock(workdir, procs), b.free_port()
     if mode == "old":
         cfg, _ = b.baseline_yaml(binary, workdir, "gw", gw_port, mock_port, mock_port, True)
         key = b.CLIENT_KEY

@@ -157,6 +157,21 @@ def self_signed_cert(workdir):
     return cert, key
 
 
+def mock_answer():
+    """nginx's location block answering every request with the completion above."""
+    escaped = COMPLETION.replace("\\", "\\\\").replace("'", "\\'")
+    return f"location / {{ default_type application/json; return 200 '{escaped}'; }}"
+
+
+def start_chat_mock(workdir, procs):
+    """An nginx answering the completion on a free port of its own; returns the port."""
+    port = free_port()
+    conf = nginx_conf(workdir, "mock", f"server {{ listen 127.0.0.1:{port} backlog=4096; {mock_answer()} }}")
+    procs.start(["nginx", "-c", conf, "-p", workdir, "-g", "daemon off;"], os.path.join(workdir, "mock.log"))
+    wait_port(port)
+    return port
+
+
 def gateway_yaml(workdir, name, port, mock_port, stream_port, features, tls_port=None, ca_file=None, omit=(), data_dir=None, tunnel_port=None, failing_port=None,
                  cached=False):
     """The gateway's configuration. omit: keys to leave out, as the gateway names them in its
@@ -392,8 +407,7 @@ def main():
         failing_port = free_port()
         # The non-streaming mock upstream: nginx answering the completion above, over plain
         # HTTP and (same worker) over HTTPS with a throwaway self-signed certificate.
-        escaped = COMPLETION.replace("\\", "\\\\").replace("'", "\\'")
-        answer = f"location / {{ default_type application/json; return 200 '{escaped}'; }}"
+        answer = mock_answer()
         ca_file = None
         mock_servers = f"server {{ listen 127.0.0.1:{mock_port} backlog=4096; {answer} }}"
         failing = "location / { default_type application/json; return 502 '{\"error\":{\"message\":\"bench: a failing upstream\"}}'; }"

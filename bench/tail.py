@@ -24,12 +24,7 @@ def main():
     work = tempfile.mkdtemp(prefix="llmproxy-tail-")
     procs = bench.Processes()
     try:
-        mock_port, stream_port = bench.free_port(), bench.free_port()
-        escaped = bench.COMPLETION.replace("\\", "\\\\").replace("'", "\\'")
-        conf = bench.nginx_conf(work, "mock", f"server {{ listen 127.0.0.1:{mock_port} backlog=4096; "
-                                              f"location / {{ default_type application/json; return 200 '{escaped}'; }} }}")
-        procs.start(["nginx", "-c", conf, "-p", work, "-g", "daemon off;"], os.path.join(work, "mock.log"))
-        bench.wait_port(mock_port)
+        mock_port, stream_port = bench.start_chat_mock(work, procs), bench.free_port()
         gateways = []
         for index, binary in enumerate(args.binaries):
             for analytics in (True, False):

@@ -1,4 +1,7 @@
+import Logging
+import PostgresKit
 import SQLKit
+import SQLiteKit
 
 /// Request events: written in batches by the recorder, read by the analytics API.
 extension Store {
@@ -8,27 +11,88 @@ extension Store {
         "cached_tokens", "reasoning_tokens",
     ]
 
+    /// Rows per INSERT: 500 × 22 values stays under both databases' bind limits (SQLite's
+    /// 32,766, PostgreSQL's 65,535).
+    static let eventRowsPerStatement = 500
+
     /// Writes `events` in one statement per few hundred rows.
+    ///
+    /// Binds the values straight into each driver's own representation instead of going
+    /// through SQLKit's `Encodable` path: that path (a query builder per batch, an existential
+    /// and a dynamic cast per value, the SQL text serialised anew) cost more instructions per
+    /// event than the request it records (issue 16, `bench/instructions.py`).
     package func insertEvents(_ events: [RequestEvent]) async throws {
         var start = 0
         while start < events.count {
-            let batch = events[start..<min(start + 500, events.count)]
-            try await withDatabase { database in
-                var insert = database.insert(into: "request_events").columns(Self.eventColumns)
-                for event in batch {
-                    let values: [any Encodable & Sendable] = [
-                        event.requestID, event.keyID, event.username, event.startMs, event.endMs, event.status, event.success ? 1 : 0,
-                        event.model, event.route, event.upstream, event.dialect, event.stream ? 1 : 0, event.ttfbMs,
-                        event.promptTokens, event.completionTokens, event.totalTokens, event.bytesIn, event.bytesOut, event.errorCode,
-                        event.costUSD, event.cachedTokens, event.reasoningTokens,
-                    ]
-                    insert = insert.values(values.map { SQLBind($0) })
-                }
-                try await insert.run()
+            let batch = events[start..<min(start + Self.eventRowsPerStatement, events.count)]
+            switch backend {
+            case .sqlite(_, let connection):
+                var binds: [SQLiteData] = []
+                binds.reserveCapacity(batch.count * Self.eventColumns.count)
+                for event in batch { Self.bind(event, to: &binds) }
+                _ = try await connection.query(Self.eventInsertSQL(rows: batch.count, postgres: false), binds)
+            case .postgres(let client):
+                var binds = PostgresBindings(capacity: batch.count * Self.eventColumns.count)
+                for event in batch { Self.bind(event, to: &binds) }
+                let query = PostgresQuery(unsafeSQL: Self.eventInsertSQL(rows: batch.count, postgres: true), binds: binds)
+                try await client.withConnection { _ = try await $0.query(query, logger: Self.quietLogger) }
             }
             start += batch.count
         }
     }
+
+    /// The INSERT for `rows` events; the full-size statement's text is built once.
+    static func eventInsertSQL(rows: Int, postgres: Bool) -> String {
+        if rows == eventRowsPerStatement { return postgres ? fullPostgresInsert : fullSQLiteInsert }
+        return buildEventInsertSQL(rows: rows, postgres: postgres)
+    }
+
+    private static let fullSQLiteInsert = buildEventInsertSQL(rows: eventRowsPerStatement, postgres: false)
+    private static let fullPostgresInsert = buildEventInsertSQL(rows: eventRowsPerStatement, postgres: true)
+
+    static func buildEventInsertSQL(rows: Int, postgres: Bool) -> String {
+        let columns = eventColumns.count
+        var sql = "INSERT INTO request_events (" + eventColumns.map { "\"\($0)\"" }.joined(separator: ", ") + ") VALUES "
+        sql.reserveCapacity(sql.utf8.count + rows * columns * 7)
+        for row in 0..<rows {
+            sql += row == 0 ? "(" : ", ("
+            for column in 0..<columns {
+                if column > 0 { sql += ", " }
+                sql += postgres ? "$\(row * columns + column + 1)" : "?"
+            }
+            sql += ")"
+        }
+        return sql
+    }
+
+    /// One event's values in `eventColumns` order — the one place that order is spelled.
+    static func bind(_ event: RequestEvent, to sink: inout some EventValueSink) {
+        sink.text(event.requestID)
+        sink.text(event.keyID)
+        sink.text(event.username)
+        sink.integer(Int(event.startMs))
+        sink.integer(Int(event.endMs))
+        sink.integer(event.status)
+        sink.integer(event.success ? 1 : 0)
+        sink.text(event.model)
+        sink.text(event.route)
+        sink.text(event.upstream)
+        sink.text(event.dialect)
+        sink.integer(event.stream ? 1 : 0)
+        sink.real(event.ttfbMs)
+        sink.integer(event.promptTokens)
+        sink.integer(event.completionTokens)
+        sink.integer(event.totalTokens)
+        sink.integer(event.bytesIn)
+        sink.integer(event.bytesOut)
+        sink.text(event.errorCode)
+        sink.real(event.costUSD)
+        sink.integer(event.cachedTokens)
+        sink.integer(event.reasoningTokens)
+    }
+
+    /// PostgresNIO logs each query at debug level; the store's statements are not logged.
+    static let quietLogger = Logger(label: "llmproxy.store", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// Events in `[from, to)` (ms), newest first, for one key or all keys.
     package func events(keyID: String?, from: Int64, to: Int64, limit: Int = 1000) async throws -> [RequestEvent] {
@@ -142,4 +206,24 @@ extension Store {
             reasoningTokens: try row.decode(column: "reasoning_tokens", as: Int?.self)
         )
     }
+}
+
+/// Where ``Store/bind(_:to:)`` puts an event's values: each driver's own bind list.
+protocol EventValueSink {
+    mutating func text(_ value: String?)
+    mutating func integer(_ value: Int?)
+    mutating func real(_ value: Double?)
+}
+
+extension [SQLiteData]: EventValueSink {
+    mutating func text(_ value: String?) { append(value.map(SQLiteData.text) ?? .null) }
+    mutating func integer(_ value: Int?) { append(value.map(SQLiteData.integer) ?? .null) }
+    mutating func real(_ value: Double?) { append(value.map(SQLiteData.float) ?? .null) }
+}
+
+/// The types SQLKit's encoder chose before: `text`, `int8`, `float8`.
+extension PostgresBindings: EventValueSink {
+    mutating func text(_ value: String?) { append(value) }
+    mutating func integer(_ value: Int?) { append(value) }
+    mutating func real(_ value: Double?) { append(value) }
 }

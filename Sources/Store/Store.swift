@@ -23,8 +23,9 @@ package final class Store: Sendable {
     private let closer: @Sendable () async -> Void
 
     enum Backend: Sendable {
-        /// One SQLite connection: SQLite serialises writers anyway.
-        case sqlite(any SQLDatabase)
+        /// One SQLite connection: SQLite serialises writers anyway. The connection itself
+        /// is kept beside its SQLKit face for the statements that bind values directly.
+        case sqlite(any SQLDatabase, SQLiteConnection)
         /// PostgresNIO's connection pool.
         case postgres(PostgresClient)
     }
@@ -44,7 +45,7 @@ package final class Store: Sendable {
     /// Runs `body` with a database handle (a pooled connection for PostgreSQL).
     func withDatabase<R: Sendable>(_ body: (any SQLDatabase) async throws -> R) async throws -> R {
         switch backend {
-        case .sqlite(let database): return try await body(database)
+        case .sqlite(let database, _): return try await body(database)
         case .postgres(let client): return try await client.withConnection { try await body($0.sql(queryLogLevel: nil)) }
         }
     }
@@ -94,7 +95,7 @@ package final class Store: Sendable {
             throw StoreError.unavailable("cannot use the SQLite database \(path): \(error)")
         }
         // From here on the connection must be closed on every path (SQLiteNIO insists).
-        let store = Store(backend: .sqlite(connection.sql(queryLogLevel: nil))) {
+        let store = Store(backend: .sqlite(connection.sql(queryLogLevel: nil), connection)) {
             try? await connection.close().get()
             try? await thread.shutdownGracefully()
         }

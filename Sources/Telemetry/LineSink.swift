@@ -39,14 +39,29 @@ package final class LineSink: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Writes every pending line now, from the calling thread.
-    package func flush() {
-        write(take())
+    /// A line already in UTF-8, newline included.
+    package func append(_ line: [UInt8]) {
+        condition.lock()
+        if pending.count + line.count > limit {
+            dropped += 1
+        } else {
+            pending.append(contentsOf: line)
+        }
+        condition.unlock()
     }
 
-    private func take() -> [UInt8] {
-        condition.lock()
+    /// Writes every pending line now, from the calling thread.
+    package func flush() {
         var batch: [UInt8] = []
+        take(into: &batch)
+        write(batch)
+    }
+
+    /// Swaps the pending lines into `batch` (emptied first, its capacity kept), so the two
+    /// buffers take turns and neither grows again from nothing after every write.
+    private func take(into batch: inout [UInt8]) {
+        batch.removeAll(keepingCapacity: true)
+        condition.lock()
         swap(&batch, &pending)
         if dropped > 0 {
             batch.append(contentsOf: #"{"level":"warning","logger":"llmproxy","msg":"log lines dropped: output too slow","dropped":\#(dropped)}"#.utf8)
@@ -54,13 +69,14 @@ package final class LineSink: @unchecked Sendable {
             dropped = 0
         }
         condition.unlock()
-        return batch
     }
 
     private func run() {
+        var batch: [UInt8] = []
+        batch.reserveCapacity(64 << 10)
         while true {
             Thread.sleep(forTimeInterval: interval)
-            let batch = take()
+            take(into: &batch)
             if !batch.isEmpty { write(batch) }
         }
     }

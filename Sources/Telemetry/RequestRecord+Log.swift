@@ -35,36 +35,43 @@ extension RequestRecord {
     }
 
     /// The same line ``LogLineHandler`` writes for ``write(to:)`` in JSON format, built
-    /// directly: the request log is on every request, and going through a metadata
-    /// dictionary (merge, sort, existential values) cost more than the proxying around it.
-    package func jsonLine(logger label: String) -> String {
+    /// directly as bytes: the request log is on every request, and going through a metadata
+    /// dictionary (merge, sort, existential values) — or even `String` appends — cost more
+    /// than the proxying around it.
+    package func jsonLine(logger label: String) -> [UInt8] {
         let total = ContinuousClock.now - start
-        var out = #"{"ts":"\#(Timestamp.now())","level":"info","logger":\#(JSONText.quoted(label)),"msg":"request""#
-        out.reserveCapacity(320)
+        var out = JSONLineBytes()
+        out.raw(#"{"ts":"#)
+        out.quotedTimestamp()
+        out.raw(#","level":"info","logger":"#)
+        out.quoted(label)
+        out.raw(#","msg":"request""#)
         // Keys in sorted order, as the handler writes them.
-        if attempts > 1 { out += #","attempts":\#(attempts)"# }
-        out += #","bytes_in":\#(bytesIn),"bytes_out":\#(bytesOut)"#
-        if let cache { out += #","cache":"\#(cache.rawValue)""# }
-        if let dialect { out += #","dialect":\#(JSONText.quoted(dialect))"# }
-        out += #","duration_ms":\#(Self.milliseconds(total))"#
-        if let errorCode { out += #","error":\#(JSONText.quoted(errorCode.description))"# }
-        if let identity { out += #","key_id":\#(JSONText.quoted(identity.keyID))"# }
-        out += #","method":\#(JSONText.quoted(method))"#
-        if let model { out += #","model":\#(JSONText.quoted(model))"# }
-        if let overhead { out += #","overhead_ms":\#(Self.milliseconds(overhead))"# }
-        out += #","path":\#(JSONText.quoted(path))"#
-        if let rejectedBy { out += #","rejected_by":\#(JSONText.quoted(rejectedBy))"# }
-        out += #","request_id":\#(JSONText.quoted(id))"#
-        if !trail.isEmpty { out += #","retried":\#(JSONText.quoted(trail.joined(separator: ",")))"# }
-        if let rule { out += #","route":\#(JSONText.quoted(rule))"# }
-        out += #","status":\#(status)"#
-        if stream { out += #","stream":true"# }
-        if let totalTokens { out += #","tokens":\#(totalTokens)"# }
-        if let traceID = span?.traceID { out += #","trace_id":"\#(traceID)""# }
-        if let translation { out += #","translated":\#(JSONText.quoted(translation))"# }
-        if let firstByte { out += #","ttfb_ms":\#(Self.milliseconds(firstByte))"# }
-        if let endpoint { out += #","upstream":\#(JSONText.quoted(endpoint))"# }
-        return out + "}\n"
+        out.field(#","attempts":"#, integer: attempts > 1 ? attempts : nil)
+        out.field(#","bytes_in":"#, integer: bytesIn)
+        out.field(#","bytes_out":"#, integer: bytesOut)
+        out.field(#","cache":"#, quoted: cache?.rawValue)
+        out.field(#","dialect":"#, quoted: dialect)
+        out.field(#","duration_ms":"#, milliseconds: Self.milliseconds(total))
+        out.field(#","error":"#, quoted: errorCode?.description)
+        out.field(#","key_id":"#, quoted: identity?.keyID)
+        out.field(#","method":"#, quoted: method)
+        out.field(#","model":"#, quoted: model)
+        out.field(#","overhead_ms":"#, milliseconds: overhead.map(Self.milliseconds))
+        out.field(#","path":"#, quoted: path)
+        out.field(#","rejected_by":"#, quoted: rejectedBy)
+        out.field(#","request_id":"#, quoted: id)
+        out.field(#","retried":"#, quoted: trail.isEmpty ? nil : trail.joined(separator: ","))
+        out.field(#","route":"#, quoted: rule)
+        out.field(#","status":"#, integer: status)
+        if stream { out.raw(#","stream":true"#) }
+        out.field(#","tokens":"#, integer: totalTokens)
+        out.field(#","trace_id":"#, quoted: span?.traceID)
+        out.field(#","translated":"#, quoted: translation)
+        out.field(#","ttfb_ms":"#, milliseconds: firstByte.map(Self.milliseconds))
+        out.field(#","upstream":"#, quoted: endpoint)
+        out.raw("}\n")
+        return out.bytes
     }
 
 }

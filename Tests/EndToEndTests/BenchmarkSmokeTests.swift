@@ -23,4 +23,19 @@ struct BenchmarkSmokeTests {
         let written = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
         #expect(written.contains("| throughput at 64 connections"))
     }
+
+    @Test("bench/instructions.py counts instructions and allocations per request under callgrind")
+    func instructions() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let (status, output) = try Tool.run(
+            "/usr/bin/env", ["python3", root.appendingPathComponent("bench/instructions.py").path, GatewayProcess.binary.path, "--requests", "20"],
+            environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/bin"])
+        #expect(status == 0, "bench/instructions.py failed (valgrind comes from scripts/test):\n\(output.suffix(3000))")
+        // One row for the binary, with a count that is a real number of instructions.
+        let row = output.split(separator: "\n").first { $0.hasPrefix("| llm-proxy |") }
+        let cells = row?.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) } ?? []
+        let instructions = cells.count > 1 ? Int(cells[1].replacingOccurrences(of: ",", with: "")) : nil
+        #expect((instructions ?? 0) > 10_000, "\(output.suffix(2000))")
+        #expect(cells.count > 2 && (Double(cells[2]) ?? 0) > 1)
+    }
 }

@@ -95,6 +95,26 @@ struct StoreTests {
         await store.close()
     }
 
+    @Test("every column of every event comes back as written, across statements (500 rows each), with and without values", arguments: Backend.allCases)
+    func eventRoundTrip(backend: Backend) async throws {
+        let (store, _) = try await Self.fresh(backend)
+        let events = (0..<1_234).map { i -> RequestEvent in
+            let full = i % 2 == 0
+            return RequestEvent(
+                requestID: "req-\(i)-'quote'\"; DROP TABLE request_events; --", keyID: full ? "key_\(i % 7)" : nil, username: full ? "ünïcode 🙂 \(i)" : nil,
+                startMs: 1_700_000_000_000 + Int64(i), endMs: 1_700_000_000_500 + Int64(i), status: [200, 429, 502][i % 3], success: i % 3 == 0,
+                model: full ? "gpt-4o" : nil, route: full ? "model" : nil, upstream: full ? "oa#\(i % 3)" : nil, dialect: full ? "anthropic" : nil,
+                stream: i % 5 == 0, ttfbMs: full ? Double(i) / 8 : nil, promptTokens: full ? i : nil, completionTokens: full ? i * 2 : nil,
+                totalTokens: full ? i * 3 : nil, bytesIn: i * 10, bytesOut: Int(Int32.max) + i, errorCode: full ? nil : "upstream_error",
+                costUSD: full ? Double(i) * 0.000_125 : nil, cachedTokens: full ? i / 2 : nil, reasoningTokens: full ? i / 3 : nil)
+        }
+        try await store.insertEvents(events)
+        let back = try await store.events(keyID: nil, from: 0, to: .max, limit: 2_000)
+        #expect(back.count == events.count)
+        #expect(back.reversed() == events)
+        await store.close()
+    }
+
     @Test("settings keep the first value written", arguments: Backend.allCases)
     func settings(backend: Backend) async throws {
         let (store, _) = try await Self.fresh(backend)
