@@ -257,7 +257,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DialectsTests",
-            dependencies: ["Dialects", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["Dialects", .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import Dialects
 import HTTPTypes
 
 /// Finds the key a client presented. Every surface accepts all four places, so any SDK works
@@ -8,9 +9,9 @@ package enum ClientKey {
     static let xGoogAPIKey = HTTPField.Name("x-goog-api-key")!
 
     package static func extract(from headers: HTTPFields, query: Substring?) -> String? {
-        if let value = headers[xAPIKey], !value.isEmpty { return value }
-        if let value = headers[.authorization], let token = bearerToken(value) { return token }
-        if let value = headers[xGoogAPIKey], !value.isEmpty { return value }
+        if let value = headers.value(of: xAPIKey), !value.isEmpty { return value }
+        if let value = headers.value(of: .authorization), let token = bearerToken(value) { return token }
+        if let value = headers.value(of: xGoogAPIKey), !value.isEmpty { return value }
         if let query {
             for pair in query.split(separator: "&") where pair.hasPrefix("key=") {
                 let raw = pair.dropFirst(4)

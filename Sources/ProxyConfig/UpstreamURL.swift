@@ -4,9 +4,9 @@ import Foundation
 /// the request path only concatenates strings.
 ///
 package struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
-    package var scheme: String
-    package var host: String
-    package var port: Int
+    package var scheme: String { didSet { derive() } }
+    package var host: String { didSet { derive() } }
+    package var port: Int { didSet { derive() } }
     /// Path prefix without a trailing slash ("" for the host root, "/v1" for OpenAI).
     package var path: String
     /// Connections to this origin must end at a public address: one that resolves into a
@@ -15,18 +15,18 @@ package struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
     package var publicOnly = false
 
     package var isTLS: Bool { scheme == "https" }
-    /// `scheme://host[:port]`, the part AsyncHTTPClient pools connections by.
-    package var origin: String {
-        let defaultPort = (scheme == "https" && port == 443) || (scheme == "http" && port == 80)
-        let hostPart = host.contains(":") ? "[\(host)]" : host
-        return defaultPort ? "\(scheme)://\(hostPart)" : "\(scheme)://\(hostPart):\(port)"
-    }
+    /// `scheme://host[:port]`, what connections are pooled by. Kept, not computed: the pool
+    /// and the request plan read it on every request.
+    package private(set) var origin = ""
     package var description: String { origin + path }
     /// The `Host` header for requests to this origin (the port only when not the scheme's default).
-    package var hostHeader: String {
+    package private(set) var hostHeader = ""
+
+    private mutating func derive() {
         let defaultPort = (scheme == "https" && port == 443) || (scheme == "http" && port == 80)
         let hostPart = host.contains(":") ? "[\(host)]" : host
-        return defaultPort ? hostPart : "\(hostPart):\(port)"
+        hostHeader = defaultPort ? hostPart : "\(hostPart):\(port)"
+        origin = "\(scheme)://\(hostHeader)"
     }
 
     /// Parses `http(s)://host[:port][/path]` (or `mock://…`); nil with anything else, including
@@ -65,5 +65,6 @@ package struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
         self.host = host.lowercased()
         self.port = port
         self.path = path
+        derive()
     }
 }

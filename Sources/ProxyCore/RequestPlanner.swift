@@ -69,14 +69,15 @@ package enum RequestPlanner {
         let target = request.path ?? ""
         let path: String
         let query: Substring?
-        if let mark = target.firstIndex(of: "?") {
+        // Over the bytes: `firstIndex(of: "?")` on the characters cost ~7,000 instructions.
+        if let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
             path = String(target[..<mark])
-            query = target[target.index(after: mark)...]
+            query = target[target.utf8.index(after: mark)...]
         } else {
             path = target
             query = nil
         }
-        let requestID = RequestIdentifier.sanitized(request.headerFields[.xRequestID]) ?? RequestIdentifier.generate()
+        let requestID = RequestIdentifier.sanitized(request.headerFields.value(of: .xRequestID)) ?? RequestIdentifier.generate()
         var record = RequestRecord(id: requestID, method: request.method.rawValue, path: path, start: .now)
         // The span starts once it is known whether the client passed the head's guards, and
         // only then is its trace context (and its sampling decision) followed; refusals and
@@ -86,8 +87,8 @@ package enum RequestPlanner {
             guard let tracer, record.span == nil else { return }
             record.span = tracer.start(
                 TraceArrival(
-                    method: record.method, path: path, traceparent: trusting ? request.headerFields[.traceparent] : nil,
-                    tracestate: trusting ? request.headerFields[.tracestate] : nil, arrived: record.start))
+                    method: record.method, path: path, traceparent: trusting ? request.headerFields.value(of: .traceparent) : nil,
+                    tracestate: trusting ? request.headerFields.value(of: .tracestate) : nil, arrived: record.start))
         }
         func refuse(_ error: GatewayError, _ dialect: Dialect, close: Bool = false) -> HeadOutcome {
             startSpan(trusting: false)
@@ -101,7 +102,7 @@ package enum RequestPlanner {
             forwardedFor = forwarded.isEmpty ? nil : forwarded.joined(separator: ",")
         }
         let origin = RequestOrigin(
-            peer: peer, forwardedFor: forwardedFor, trustedProxies: state.trustedProxies, userAgent: request.headerFields[.userAgent], query: query)
+            peer: peer, forwardedFor: forwardedFor, trustedProxies: state.trustedProxies, userAgent: request.headerFields.value(of: .userAgent), query: query)
         record.origin = origin
         if let unsafe = Operation.pathProblem(path) { return refuse(unsafe, Dialect.guess(path: path)) }
         if state.environment.isLocalSurface(path) { return .notProxied }
@@ -109,7 +110,7 @@ package enum RequestPlanner {
 
         // CORS: a preflight is answered before any guard (browsers send it without the key);
         // an allowed origin is echoed on the answer of the real request.
-        if !state.config.security.corsOrigins.isEmpty, let origin = request.headerFields[.origin] {
+        if !state.config.security.corsOrigins.isEmpty, let origin = request.headerFields.value(of: .origin) {
             let policy = CORSPolicy(origins: state.config.security.corsOrigins, origin: origin)
             if request.method == .options, let method = request.headerFields[.accessControlRequestMethod] {
                 let preflight = policy.proxyPreflight(method: method, headers: request.headerFields[.accessControlRequestHeaders])
@@ -156,7 +157,7 @@ package enum RequestPlanner {
         // A declared length over the limit is refused unread (and the connection closed, so
         // the body is not read either).
         let limit = state.config.server.maxRequestSize
-        let declared = request.headerFields[.contentLength].flatMap(Int.init)
+        let declared = request.headerFields.value(of: .contentLength).flatMap(Int.init)
         if let declared, declared > limit { return refuse(.requestTooLarge(limit: limit), operation.dialect, close: true) }
         record.authenticated = !admission.needsProviderKey
         return .readBody(

@@ -40,16 +40,24 @@ package final class LimitState: Sendable {
     package static func subject(identity: ClientIdentity?, presented: String?) -> String? {
         if let identity { return identity.limitSubject }
         guard let presented, !presented.isEmpty else { return nil }
-        let digest = SHA256.hash(data: Array(presented.utf8))
-        var text = "sha:"
-        for byte in digest.prefix(12) {
-            text.append(Self.hex[Int(byte >> 4)])
-            text.append(Self.hex[Int(byte & 0xf)])
+        var hasher = SHA256()
+        var key = presented
+        key.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        let digest = hasher.finalize()
+        // "sha:" and 24 hex digits, written as bytes (Character appends cost ~500 instructions each).
+        return String(unsafeUninitializedCapacity: 28) { out in
+            for (index, byte) in "sha:".utf8.enumerated() { out[index] = byte }
+            var index = 4
+            for byte in digest.prefix(12) {
+                out[index] = Self.hex[Int(byte >> 4)]
+                out[index + 1] = Self.hex[Int(byte & 0xf)]
+                index += 2
+            }
+            return index
         }
-        return text
     }
 
-    private static let hex: [Character] = Array("0123456789abcdef")
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 }
 
 /// Token estimates for charging a request before its answer exists.
