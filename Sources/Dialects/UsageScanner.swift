@@ -1,5 +1,13 @@
 import NIOCore
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Token counts read off a response as it passes, without holding any byte back: a scan of
 /// each buffer for the usage fields of the three dialects (OpenAI `prompt_tokens`…, Anthropic
 /// `input_tokens`/`output_tokens`, Gemini `promptTokenCount`…). The last value seen wins, which
@@ -58,6 +66,12 @@ package struct UsageScanner: Sendable {
         (Array("cache_creation_input_tokens".utf8), .cacheCreation), (Array("reasoning_tokens".utf8), .reasoning),
         (Array("thoughtsTokenCount".utf8), .reasoning),
     ]
+    /// Whether a byte begins one of `names`.
+    private static let firstBytes: [Bool] = {
+        var table = [Bool](repeating: false, count: 256)
+        for (name, _) in names { table[Int(name[0])] = true }
+        return table
+    }()
     private static let window = 40
 
     package mutating func scan(_ buffer: ByteBuffer) {
@@ -76,16 +90,22 @@ package struct UsageScanner: Sendable {
     }
 
     private mutating func scan(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress else { return }
+        let names = Self.names
         var index = 0
         let count = bytes.count
         while index < count {
-            guard bytes[index] == UInt8(ascii: "\"") else {
+            // memchr to the next quote (most bytes are text), then a table of the names'
+            // first bytes before comparing any: 16 instructions per byte became ~2.
+            guard let quote = memchr(base + index, Int32(UInt8(ascii: "\"")), count - index) else { return }
+            index = base.distance(to: UnsafeRawPointer(quote))
+            let start = index + 1
+            guard start < count, Self.firstBytes[Int(bytes[start])] else {
                 index += 1
                 continue
             }
-            let start = index + 1
             var matched: (length: Int, field: Field)?
-            for (name, field) in Self.names where start + name.count < count && bytes[start + name.count] == UInt8(ascii: "\"") {
+            for (name, field) in names where start + name.count < count && bytes[start + name.count] == UInt8(ascii: "\"") {
                 var equal = true
                 for offset in 0..<name.count where bytes[start + offset] != name[offset] {
                     equal = false

@@ -26,6 +26,15 @@ package struct JSONLineBytes {
     /// `text` as a JSON string literal, quotes included, escaped as ``JSONText/quoted(_:)`` does.
     package mutating func quoted(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
+        // Most values (ids, paths, model names) need no escape: one copy.
+        if let copied = text.utf8.withContiguousStorageIfAvailable({ utf8 -> Bool in
+            guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            bytes.append(contentsOf: utf8)
+            return true
+        }), copied {
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "\""): append("\\\"")
