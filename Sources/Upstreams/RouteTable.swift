@@ -153,9 +153,9 @@ package final class RouteTable: Sendable {
         // contain slashes themselves (`meta-llama/Llama-3-8B`).
         var scoped = model
         if scoped.hasPrefix("flm://") { scoped = String(scoped.dropFirst(6)) }
-        if let slash = scoped.firstIndex(of: "/") {
+        if let slash = scoped.utf8.firstIndex(of: UInt8(ascii: "/")) {
             let engine = String(scoped[..<slash])
-            let rest = String(scoped[scoped.index(after: slash)...])
+            let rest = String(scoped[scoped.utf8.index(after: slash)...])
             if let provider = byName[engine] ?? byName["\(engine)-default"], !rest.isEmpty,
                 let match = accept([provider], "engine", upstreamModel: rest)
             {
