@@ -10,7 +10,7 @@ on one keep-alive connection, and the counters are dumped. Reported per request:
 executed by every thread of the process, calls to the allocator (malloc, calloc, realloc,
 posix_memalign, aligned_alloc) and to free, and (--top) the functions that execute the most instructions themselves.
 
-    bench/instructions.py NEW [OLD ...] [--requests 2000] [--scenario features|analytics|off]
+    bench/instructions.py NEW [OLD ...] [--requests 2000] [--scenario features|analytics|off] [--nginx]
 """
 import argparse, http.client, importlib.util, json, os, re, shutil, subprocess, tempfile, time
 
@@ -19,6 +19,7 @@ spec = importlib.util.spec_from_file_location("bench_run", os.path.join(HERE, "r
 bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
 
+PROCS = bench.Processes()
 ALLOCATORS = {"malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc", "memalign"}
 BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello"}]})
 
@@ -76,6 +77,35 @@ def parse(path):
     return total, allocs, frees, own
 
 
+def measure_nginx(requests, work, procs, mock_port):
+    """nginx proxying to the same mock with upstream keep-alive, as bench/run's reference
+    (one process: master_process off), under callgrind the same way."""
+    port = bench.free_port()
+    conf = bench.nginx_conf(work, "reference", f"""upstream mock {{ server 127.0.0.1:{mock_port}; keepalive 16; }}
+    server {{ listen 127.0.0.1:{port};
+        location / {{ proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; }} }}""")
+    proc = procs.start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={work}/cg-nginx.out", "nginx", "-c", conf, "-p", work,
+                        "-g", "daemon off; master_process off;"], os.path.join(work, "reference.log"))
+    bench.wait_port(port, timeout=300)
+    return collect(proc, port, requests, work, "cg-nginx.out", None, "nginx", "reference")
+
+
+def collect(proc, port, requests, work, prefix, keep, label, scenario):
+    send(port, max(50, requests // 10))  # warm-up: pools, caches, lazily built tables
+    time.sleep(1)
+    subprocess.run(["callgrind_control", "--zero", str(proc.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    send(port, requests)
+    subprocess.run(["callgrind_control", "--dump=measured", str(proc.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    dumps = sorted(p for p in os.listdir(work) if p.startswith(prefix + "."))
+    if not dumps:
+        raise SystemExit(f"callgrind wrote no dump for {label}")
+    total, allocs, frees, own = parse(os.path.join(work, dumps[-1]))
+    if keep:
+        shutil.copy(os.path.join(work, dumps[-1]), os.path.join(keep, f"callgrind.{label}.{scenario}"))
+    PROCS.stop(proc)
+    return total / requests, allocs / requests, frees / requests, own
+
+
 def measure(binary, scenario, requests, work, procs, mock_port, index, keep):
     stripped = os.path.join(work, f"llm-proxy-{index}")
     shutil.copy(binary, stripped)
@@ -90,19 +120,7 @@ def measure(binary, scenario, requests, work, procs, mock_port, index, keep):
     proc = procs.start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", stripped, "start", "-c", path],
                        os.path.join(work, name + ".log"), stdin=subprocess.DEVNULL)
     bench.wait_port(port, timeout=300)
-    send(port, max(50, requests // 10))  # warm-up: pools, caches, lazily built tables
-    time.sleep(1)
-    subprocess.run(["callgrind_control", "--zero", str(proc.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    send(port, requests)
-    subprocess.run(["callgrind_control", "--dump=measured", str(proc.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    dumps = sorted(p for p in os.listdir(work) if p.startswith(f"cg-{index}.out."))
-    if not dumps:
-        raise SystemExit(f"callgrind wrote no dump for {binary}")
-    total, allocs, frees, own = parse(os.path.join(work, dumps[-1]))
-    if keep:
-        shutil.copy(os.path.join(work, dumps[-1]), os.path.join(keep, f"callgrind.{os.path.basename(binary)}.{scenario}"))
-    procs.stop(proc)
-    return total / requests, allocs / requests, frees / requests, own
+    return collect(proc, port, requests, work, f"cg-{index}.out", keep, os.path.basename(binary), scenario)
 
 
 def main():
@@ -113,13 +131,14 @@ def main():
                         help="features: every guard, key, log and metrics, no store; analytics: that plus the SQLite "
                              "store writing an event per request (the benchmark's features-on configuration); off: none")
     parser.add_argument("--top", type=int, default=0, help="also print the N functions with the most instructions of their own (pipe through swift demangle)")
+    parser.add_argument("--nginx", action="store_true", help="also count nginx proxying the same requests (the benchmark's reference)")
     parser.add_argument("--keep", metavar="DIR", help="copy each callgrind dump there (for callgrind_annotate --inclusive=yes)")
     args = parser.parse_args()
     for tool in ("valgrind", "callgrind_control", "objcopy"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is missing (apt-get install valgrind binutils)")
     work = tempfile.mkdtemp(prefix="llmproxy-cg-")
-    procs = bench.Processes()
+    procs = PROCS
     try:
         mock_port = bench.start_chat_mock(work, procs)
         print(f"| {args.scenario}, {args.requests} requests, 1 connection | instructions / request | allocations / request | frees / request |")
@@ -130,6 +149,9 @@ def main():
             if args.top:
                 for name, cost in sorted(own.items(), key=lambda kv: -kv[1])[:args.top]:
                     print(f"    {cost / args.requests:>10,.0f}  {name[:150]}")
+        if args.nginx:
+            ir, allocs, frees, _ = measure_nginx(args.requests, work, procs, mock_port)
+            print(f"| nginx (reference proxy, access log off) | {ir:,.0f} | {allocs:.1f} | {frees:.1f} |", flush=True)
     finally:
         procs.stop_all()
         shutil.rmtree(work, ignore_errors=True)
