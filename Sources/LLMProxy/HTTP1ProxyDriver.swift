@@ -53,6 +53,8 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Exc
     private let transport: any UpstreamTransport
     private let recorder: RequestRecorder
     private var phase = Phase.idle
+    /// The connection's peer, formatted once (its requests share it).
+    private var peer: ConnectionPeer?
     private var context: ChannelHandlerContext?
     /// The client asked to close after this response (`Connection: close`).
     private var closeAfterResponse = false
@@ -152,7 +154,9 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Exc
     /// Takes a request head to the planner.
     private func begin(_ head: HTTPRequest, context: ChannelHandlerContext) {
         let state = store.state
-        let outcome = RequestPlanner.head(head, peer: context.channel.remoteAddress, state: state)
+        let address = context.channel.remoteAddress
+        if peer?.address != address { peer = ConnectionPeer(address) }
+        let outcome = RequestPlanner.head(head, peer: peer ?? ConnectionPeer(address), state: state)
         if case .notProxied = outcome {
             phase = .passing
             return
