@@ -31,9 +31,14 @@ package struct ClientAuthenticator: Sendable {
     }
 
     package func check(_ presented: String?) -> Verdict {
+        check(presented, digest: nil)
+    }
+
+    /// ``check(_:)`` with the presented key's digest when the caller has it already.
+    func check(_ presented: String?, digest known: KeyDigest?) -> Verdict {
         if isOpen { return .accepted }
         guard let presented, !presented.isEmpty else { return .rejected(missing: true) }
-        let digest = KeyDigest(presented: presented)
+        let digest = known ?? KeyDigest(presented: presented)
         if Self.contains(global, digest) { return .accepted }
         return perProvider.isEmpty && !global.isEmpty ? .rejected(missing: false) : .needsProvider
     }

@@ -134,8 +134,11 @@ package final class ManagedKeyIndex: Sendable {
     package var count: Int { table.withLock { $0.keys.count } }
 
     package func lookup(_ presented: String) -> ClientIdentity? {
-        let digest = Array(SHA256.hash(data: Array(presented.utf8)))
-        return table.withLock { $0.keys[digest] }
+        lookup(KeyDigest(presented: presented))
+    }
+
+    func lookup(_ digest: KeyDigest) -> ClientIdentity? {
+        table.withLock { $0.keys[digest.bytes] }
     }
 }
 
@@ -144,12 +147,27 @@ extension ClientAuthenticator {
     /// keys keep working beside managed ones; a revoked or expired managed key is refused;
     /// with managed keys present, a request without a key is refused even if the file has none.
     package func check(_ presented: String?, managed: ManagedKeyIndex?, now: Int64) -> (verdict: Verdict, identity: ClientIdentity?) {
-        guard let managed, managed.hasKeys else { return (check(presented), nil) }
-        if let presented, !presented.isEmpty, let identity = managed.lookup(presented) {
-            return identity.isActive(at: now) ? (.accepted, identity) : (.rejected(missing: false), nil)
+        let result = admit(presented, managed: managed, now: now)
+        return (result.verdict, result.identity)
+    }
+
+    /// ``check(_:managed:now:)`` plus the name the rate limits count the key under
+    /// (``LimitState/subject(identity:presented:)``), from the one SHA-256 of the key the
+    /// check made (nil when it made none: an open gateway). Hashing the key once instead of
+    /// two or three times per request saves ~3,500 instructions each (issue 16).
+    package func admit(_ presented: String?, managed: ManagedKeyIndex?, now: Int64)
+        -> (verdict: Verdict, identity: ClientIdentity?, limitSubject: String?)
+    {
+        let hasManaged = managed?.hasKeys ?? false
+        var digest: KeyDigest?
+        if let presented, !presented.isEmpty, hasManaged || !isOpen { digest = KeyDigest(presented: presented) }
+        let subject = digest.map { LimitState.subject(digest: $0.bytes) }
+        guard let managed, hasManaged else { return (check(presented, digest: digest), nil, subject) }
+        if let digest, let identity = managed.lookup(digest) {
+            return identity.isActive(at: now) ? (.accepted, identity, identity.limitSubject) : (.rejected(missing: false), nil, subject)
         }
-        let verdict = check(presented)
-        if isOpen { return (.rejected(missing: presented?.isEmpty ?? true), nil) }
-        return (verdict, nil)
+        let verdict = check(presented, digest: digest)
+        if isOpen { return (.rejected(missing: presented?.isEmpty ?? true), nil, subject) }
+        return (verdict, nil, subject)
     }
 }

@@ -75,8 +75,9 @@ package struct KeyGuard: AdmissionGuard {
 
     package func admitHead(_ admission: inout Admission) -> GuardVerdict {
         if admission.viaTunnel || publicPaths.contains(admission.path) { return .admit }
-        let (verdict, identity) = authenticator.check(admission.presentedKey, managed: keys, now: WallClock.nowMs())
+        let (verdict, identity, subject) = authenticator.admit(admission.presentedKey, managed: keys, now: WallClock.nowMs())
         admission.identity = identity
+        if let subject { admission.limitSubject = subject }
         switch verdict {
         case .accepted:
             return .admit

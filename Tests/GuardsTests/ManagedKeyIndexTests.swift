@@ -84,4 +84,34 @@ struct ManagedKeyIndexMarkTests {
         index.replaceAll([(Self.hash, ManagedKeyIndexTests.identity(revoked: false))])
         #expect(index.lookup(Self.secret)?.revoked == true)
     }
+
+    @Test("admit's one hash gives the same verdicts, identities and limit subjects as checking and hashing apart")
+    func admitMatchesSeparateChecks() {
+        let managed = ManagedKeyIndex()
+        managed.upsert(hash: ManagedKeyIndexTests.hash, identity: ManagedKeyIndexTests.identity(revoked: false))
+        let revokedIndex = ManagedKeyIndex()
+        revokedIndex.upsert(hash: ManagedKeyIndexTests.hash, identity: ManagedKeyIndexTests.identity(revoked: true))
+        let authenticators = [
+            ClientAuthenticator(globalKeys: [], providerKeys: [:]),
+            ClientAuthenticator(globalKeys: ["configured-key"], providerKeys: [:]),
+            ClientAuthenticator(globalKeys: [], providerKeys: ["p": ["provider-key"]]),
+        ]
+        for authenticator in authenticators {
+            for index in [nil, ManagedKeyIndex(), managed, revokedIndex] {
+                for presented in [nil, "", ManagedKeyIndexTests.secret, "configured-key", "provider-key", "wrong"] {
+                    let checked = authenticator.check(presented, managed: index, now: 0)
+                    let admitted = authenticator.admit(presented, managed: index, now: 0)
+                    #expect(admitted.verdict == checked.verdict && admitted.identity == checked.identity)
+                    if let subject = admitted.limitSubject {
+                        #expect(subject == LimitState.subject(identity: admitted.identity, presented: presented))
+                    } else {
+                        // No hash made: only an open gateway without managed keys, or no key at all.
+                        #expect(presented?.isEmpty ?? true || (authenticator.isOpen && !(index?.hasKeys ?? false)))
+                    }
+                }
+            }
+        }
+        // SHA-256("abc") begins ba7816bf8f01cfea414140de: the subject is its first 12 bytes in hex.
+        #expect(LimitState.subject(identity: nil, presented: ManagedKeyIndexTests.secret) == "sha:ba7816bf8f01cfea414140de")
+    }
 }

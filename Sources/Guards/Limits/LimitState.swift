@@ -43,9 +43,13 @@ package final class LimitState: Sendable {
         var hasher = SHA256()
         var key = presented
         key.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        let digest = hasher.finalize()
-        // "sha:" and 24 hex digits, written as bytes (Character appends cost ~500 instructions each).
-        return String(unsafeUninitializedCapacity: 28) { out in
+        return subject(digest: Array(hasher.finalize()))
+    }
+
+    /// The subject of a configured key from its SHA-256 digest: "sha:" and the first 12
+    /// bytes in hex, written as bytes (Character appends cost ~500 instructions each).
+    package static func subject(digest: [UInt8]) -> String {
+        String(unsafeUninitializedCapacity: 28) { out in
             for (index, byte) in "sha:".utf8.enumerated() { out[index] = byte }
             var index = 4
             for byte in digest.prefix(12) {
