@@ -1,9 +1,14 @@
 /// Small JSON text helpers for the bodies the gateway writes itself.
 package enum JSONText {
+    /// Whether a UTF-8 byte cannot stand as itself inside a JSON string literal.
+    package static func needsEscape(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+    }
+
     /// `text` as a JSON string literal, quotes included.
     package static func quoted(_ text: String) -> String {
         // Most values (ids, paths, model names) need no escaping: one copy, no scalar loop.
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+        if !text.utf8.contains(where: needsEscape) {
             return "\"" + text + "\""
         }
         var out = "\""

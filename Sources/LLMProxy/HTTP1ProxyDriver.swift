@@ -155,8 +155,9 @@ final class HTTP1ProxyDriver: ChannelDuplexHandler, RemovableChannelHandler, Exc
     private func begin(_ head: HTTPRequest, context: ChannelHandlerContext) {
         let state = store.state
         let address = context.channel.remoteAddress
-        if peer?.address != address { peer = ConnectionPeer(address) }
-        let outcome = RequestPlanner.head(head, peer: peer ?? ConnectionPeer(address), state: state)
+        let current = peer.flatMap { $0.address == address ? $0 : nil } ?? ConnectionPeer(address)
+        peer = current
+        let outcome = RequestPlanner.head(head, peer: current, state: state)
         if case .notProxied = outcome {
             phase = .passing
             return

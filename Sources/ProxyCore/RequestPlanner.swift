@@ -64,12 +64,7 @@ package enum RequestPlanner {
         }
     }
 
-    /// Judges a request from its head.
-    package static func head(_ request: HTTPRequest, peer: SocketAddress?, state: GatewayState) -> HeadOutcome {
-        head(request, peer: ConnectionPeer(peer), state: state)
-    }
-
-    /// Judges a request from its head, the connection's peer worked out once per connection.
+    /// Judges a request from its head (`peer`: the connection's, worked out once per connection).
     package static func head(_ request: HTTPRequest, peer: ConnectionPeer, state: GatewayState) -> HeadOutcome {
         let target = request.path ?? ""
         let path: String

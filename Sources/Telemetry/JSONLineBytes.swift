@@ -1,3 +1,5 @@
+import Dialects
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -8,7 +10,7 @@
 
 /// A JSON log line built as UTF-8 bytes. The request log writes one per request: built with
 /// `String` appends and interpolation it cost ~45,000 instructions (each append takes
-/// String's general path; the timestamp alone was seven small strings), as bytes ~5,000
+/// String's general path; the timestamp alone was seven small strings), as bytes ~10,000
 /// (issue 16, `bench/instructions.py`). The output is byte for byte what the `String`
 /// helpers wrote: ``JSONText/quoted(_:)``'s escapes, `Double.description` for milliseconds.
 package struct JSONLineBytes {
@@ -28,7 +30,7 @@ package struct JSONLineBytes {
         bytes.append(UInt8(ascii: "\""))
         // Most values (ids, paths, model names) need no escape: one copy.
         if let copied = text.utf8.withContiguousStorageIfAvailable({ utf8 -> Bool in
-            guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            guard !utf8.contains(where: JSONText.needsEscape) else { return false }
             bytes.append(contentsOf: utf8)
             return true
         }), copied {

@@ -29,18 +29,12 @@ package final class LineSink: @unchecked Sendable {
         thread.start()
     }
 
-    package func append(_ line: String) {
-        condition.lock()
-        if pending.count + line.utf8.count > limit {
-            dropped += 1
-        } else {
-            pending.append(contentsOf: line.utf8)
-        }
-        condition.unlock()
-    }
+    package func append(_ line: String) { append(bytes: line.utf8) }
 
     /// A line already in UTF-8, newline included.
-    package func append(_ line: [UInt8]) {
+    package func append(_ line: [UInt8]) { append(bytes: line) }
+
+    private func append(bytes line: some Collection<UInt8>) {
         condition.lock()
         if pending.count + line.count > limit {
             dropped += 1

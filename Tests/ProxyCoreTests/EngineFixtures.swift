@@ -52,7 +52,7 @@ enum EngineFixtures {
 
     /// Runs both planning steps for a request with `body`.
     static func plan(_ request: HTTPRequest, body: String?, state: GatewayState) -> Outcome {
-        switch RequestPlanner.head(request, peer: try? SocketAddress(ipAddress: "127.0.0.1", port: 1), state: state) {
+        switch RequestPlanner.head(request, peer: ConnectionPeer(try? SocketAddress(ipAddress: "127.0.0.1", port: 1)), state: state) {
         case .notProxied: return .notProxied
         case .reject(let rejection): return .rejected(rejection, atHead: true)
         case .answer(let response, _): return .answered(response)

@@ -1,4 +1,3 @@
-import Crypto
 import ProxyConfig
 
 /// The counters every limit guard shares, kept across configuration reloads (a reload must
@@ -40,10 +39,7 @@ package final class LimitState: Sendable {
     package static func subject(identity: ClientIdentity?, presented: String?) -> String? {
         if let identity { return identity.limitSubject }
         guard let presented, !presented.isEmpty else { return nil }
-        var hasher = SHA256()
-        var key = presented
-        key.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        return subject(digest: Array(hasher.finalize()))
+        return subject(digest: KeyDigest(presented: presented).bytes)
     }
 
     /// The subject of a configured key from its SHA-256 digest: "sha:" and the first 12
