@@ -19,7 +19,6 @@ spec = importlib.util.spec_from_file_location("bench_run", os.path.join(HERE, "r
 bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
 
-PROCS = bench.Processes()
 ALLOCATORS = {"malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc", "memalign"}
 BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello"}]})
 
@@ -38,9 +37,10 @@ def send(port, count):
 
 
 def parse(path):
-    """Total Ir, allocator and free calls from one callgrind dump (name compression aware)."""
+    """Total Ir, allocator and free calls, and each function's own Ir, from one callgrind
+    dump (name compression aware)."""
     names, total, allocs, frees, target = {}, 0, 0, 0, None
-    inclusive, own = {}, {}
+    own = {}
     current = None
     with open(path, errors="replace") as f:
         for line in f:
@@ -62,11 +62,8 @@ def parse(path):
                     allocs += count
                 elif target == "free":
                     frees += count
-                # The next line is the inclusive cost of those calls.
-                cost_line = next(f, "")
-                parts = cost_line.split()
-                if len(parts) >= 2 and target and target != current:
-                    inclusive[target] = inclusive.get(target, 0) + int(parts[1])
+                # The next line is the inclusive cost of those calls, not the caller's own.
+                next(f, "")
                 target = None
             elif line[:1].isdigit() or line[:1] in "+-*":
                 parts = line.split()
@@ -87,10 +84,10 @@ def measure_nginx(requests, work, procs, mock_port):
     proc = procs.start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={work}/cg-nginx.out", "nginx", "-c", conf, "-p", work,
                         "-g", "daemon off; master_process off;"], os.path.join(work, "reference.log"))
     bench.wait_port(port, timeout=300)
-    return collect(proc, port, requests, work, "cg-nginx.out", None, "nginx", "reference")
+    return collect(procs, proc, port, requests, work, "cg-nginx.out", None, "nginx", "reference")
 
 
-def collect(proc, port, requests, work, prefix, keep, label, scenario):
+def collect(procs, proc, port, requests, work, prefix, keep, label, scenario):
     send(port, max(50, requests // 10))  # warm-up: pools, caches, lazily built tables
     time.sleep(1)
     subprocess.run(["callgrind_control", "--zero", str(proc.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -102,7 +99,7 @@ def collect(proc, port, requests, work, prefix, keep, label, scenario):
     total, allocs, frees, own = parse(os.path.join(work, dumps[-1]))
     if keep:
         shutil.copy(os.path.join(work, dumps[-1]), os.path.join(keep, f"callgrind.{label}.{scenario}"))
-    PROCS.stop(proc)
+    procs.stop(proc)
     return total / requests, allocs / requests, frees / requests, own
 
 
@@ -111,16 +108,12 @@ def measure(binary, scenario, requests, work, procs, mock_port, index, keep):
     shutil.copy(binary, stripped)
     subprocess.run(["objcopy", "--strip-debug", stripped], check=True)
     port, name = bench.free_port(), f"gw{index}"
-    path = bench.gateway_yaml(work, name, port, mock_port, bench.free_port(), scenario != "off")
-    if scenario == "features":
-        text = open(path).read().replace("database: {enabled: true", "database: {enabled: false")
-        with open(path, "w") as f:
-            f.write(text)
+    path = bench.gateway_yaml(work, name, port, mock_port, bench.free_port(), scenario != "off", store=scenario == "analytics")
     out = os.path.join(work, f"cg-{index}.out")
     proc = procs.start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", stripped, "start", "-c", path],
                        os.path.join(work, name + ".log"), stdin=subprocess.DEVNULL)
     bench.wait_port(port, timeout=300)
-    return collect(proc, port, requests, work, f"cg-{index}.out", keep, os.path.basename(binary), scenario)
+    return collect(procs, proc, port, requests, work, f"cg-{index}.out", keep, os.path.basename(binary), scenario)
 
 
 def main():
@@ -138,7 +131,7 @@ def main():
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is missing (apt-get install valgrind binutils)")
     work = tempfile.mkdtemp(prefix="llmproxy-cg-")
-    procs = PROCS
+    procs = bench.Processes()
     try:
         mock_port = bench.start_chat_mock(work, procs)
         print(f"| {args.scenario}, {args.requests} requests, 1 connection | instructions / request | allocations / request | frees / request |")

@@ -173,17 +173,18 @@ def start_chat_mock(workdir, procs):
 
 
 def gateway_yaml(workdir, name, port, mock_port, stream_port, features, tls_port=None, ca_file=None, omit=(), data_dir=None, tunnel_port=None, failing_port=None,
-                 cached=False):
+                 cached=False, store=None):
     """The gateway's configuration. omit: keys to leave out, as the gateway names them in its
     errors ("upstream.ca_file", "providers.discover_models" for every provider), for a baseline
-    binary too old to know them. data_dir: where its SQLite file goes (default: workdir)."""
+    binary too old to know them. data_dir: where its SQLite file goes (default: workdir).
+    store: whether the database (analytics) is on; default: with the features."""
     path = os.path.join(workdir, f"{name}.yaml")
     sections = {
         "server": {"host": "127.0.0.1", "port": port, "drain_timeout": 5},
         "upstream": {"max_connections_per_host": 2048, **({"ca_file": f'"{ca_file}"'} if ca_file else {})},
         "discovery": {"local_engines": "false"},
         "logging": {"requests": "true" if features else "false", "level": "warning"},
-        "database": {"enabled": "true" if features else "false", "path": f'"{data_dir or workdir}/{name}.sqlite"'},
+        "database": {"enabled": "true" if (features if store is None else store) else "false", "path": f'"{data_dir or workdir}/{name}.sqlite"'},
         **({"auth": {"keys": f"[{CLIENT_KEY}]"}} if features else {}),
     }
     if features:

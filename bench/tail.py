@@ -29,11 +29,7 @@ def main():
         for index, binary in enumerate(args.binaries):
             for analytics in (True, False):
                 port, name = bench.free_port(), f"gw{index}{'a' if analytics else 'n'}"
-                path = bench.gateway_yaml(work, name, port, mock_port, stream_port, True)
-                if not analytics:
-                    text = open(path).read().replace("database: {enabled: true", "database: {enabled: false")
-                    with open(path, "w") as f:
-                        f.write(text)
+                path = bench.gateway_yaml(work, name, port, mock_port, stream_port, True, store=analytics)
                 proc = procs.start([binary, "start", "-c", path], os.path.join(work, name + ".log"), stdin=subprocess.DEVNULL)
                 bench.wait_port(port)
                 label = f"{os.path.basename(binary)}, {'analytics' if analytics else 'no store'}"
