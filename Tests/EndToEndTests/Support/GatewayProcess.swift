@@ -68,15 +68,20 @@ final class GatewayProcess: Sendable {
         process.standardOutput = pipe
         process.standardError = pipe
         let output = SharedText()
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                return
-            }
-            output.append(String(decoding: data, as: UTF8.self))
-        }
         try process.run()
+        // Blocking reads on a thread of its own until end of file, not a `readabilityHandler`:
+        // that installs a libdispatch read source, and tearing such sources down while other
+        // tests set theirs up corrupts libdispatch's epoll bookkeeping on Linux — the test
+        // process then dies of SIGSEGV in `_dispatch_event_loop_drain`
+        // (swift-corelibs-libdispatch issue 949; it did, once, in CI).
+        let reading = pipe.fileHandleForReading
+        Thread {
+            while true {
+                let data = reading.availableData
+                if data.isEmpty { break }
+                output.append(String(decoding: data, as: UTF8.self))
+            }
+        }.start()
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             let text = output.value
