@@ -99,6 +99,7 @@ let package = Package(
                 "ProxyCore", "ProxyConfig", "Dialects", "Guards", "Upstreams", "Store",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strictSettings

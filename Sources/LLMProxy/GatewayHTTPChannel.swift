@@ -51,14 +51,7 @@ struct GatewayHTTPChannel: HTTPChannelHandler {
         let limits = ConnectionDeadlines.Limits(server)
         let box = ConnectionDeadlineBox(ConnectionDeadlines(limits: limits, now: .now()))
         try pipeline.addHandler(RawByteWatch(box: box))
-        try pipeline.configureHTTPServerPipeline(
-            withPipeliningAssistance: true,
-            withErrorHandling: false,
-            withOutboundHeaderValidation: false,
-            withEncoderConfiguration: .init(),
-            withDecoderLimitConfiguration: NIOHTTPDecoderLimitConfiguration()
-        )
-        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: transport.isSecure))
+        try pipeline.addHandler(HTTP1ServerCodec(secure: transport.isSecure))
         try pipeline.addHandler(connectionGuard(box, admission: admission))
         try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
         try pipeline.addHandler(makeDriver())

@@ -301,14 +301,19 @@ package final class ForwardExchange: UpstreamResponseSink {
             held = kept
             return true
         }
-        guard let out = stages.body(buffer) else { return true }
-        plan.record.bytesOut += out.readableBytes
-        client.exchangeBody(out)
+        let out = stages.body(buffer)
+        if let out {
+            plan.record.bytesOut += out.readableBytes
+            client.exchangeBody(out)
+        }
+        // Checked whether or not the stages let anything out: a translating stage may hold
+        // back the part in which the budget ran out, and every part after it — the upstream
+        // would then stream on, unbilled, until it ended by itself.
         if stages.isCutOff {
             cutOff()
             return false
         }
-        return client.isWritable
+        return out == nil || client.isWritable
     }
 
     package func upstreamReadComplete() {
