@@ -64,12 +64,7 @@ package struct HTTP1ResponseFraming: Equatable, Sendable {
         buffer.writeInteger(UInt8(ascii: " "))
         buffer.writeString(status.reasonPhrase)
         buffer.writeStaticString("\r\n")
-        for field in fields {
-            buffer.writeString(field.name.rawName)
-            buffer.writeStaticString(": ")
-            field.withUnsafeBytesOfValue { _ = buffer.writeBytes($0) }
-            buffer.writeStaticString("\r\n")
-        }
+        writeFields(fields, into: &buffer)
         buffer.writeStaticString("\r\n")
         return buffer
     }
@@ -92,13 +87,19 @@ package struct HTTP1ResponseFraming: Equatable, Sendable {
         guard let trailers, !trailers.isEmpty else { return ByteBuffer(staticString: "0\r\n\r\n") }
         var buffer = allocator.buffer(capacity: 64)
         buffer.writeStaticString("0\r\n")
-        for field in trailers {
+        writeFields(trailers, into: &buffer)
+        buffer.writeStaticString("\r\n")
+        return buffer
+    }
+
+    /// Field lines, `name: value` CRLF each (names and values are valid: HTTPTypes checks
+    /// names and legalises values).
+    private static func writeFields(_ fields: HTTPFields, into buffer: inout ByteBuffer) {
+        for field in fields {
             buffer.writeString(field.name.rawName)
             buffer.writeStaticString(": ")
             field.withUnsafeBytesOfValue { _ = buffer.writeBytes($0) }
             buffer.writeStaticString("\r\n")
         }
-        buffer.writeStaticString("\r\n")
-        return buffer
     }
 }
