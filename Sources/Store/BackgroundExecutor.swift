@@ -17,6 +17,8 @@ package final class BackgroundExecutor: TaskExecutor, @unchecked Sendable {
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var jobs: [UnownedJob] = []
+    /// The thread's identity, set (under `condition`) before it runs any job.
+    private var worker: pthread_t?
 
     package init(name: String, nice: Int32 = 10) {
         let thread = Thread { [unowned self] in
@@ -25,10 +27,23 @@ package final class BackgroundExecutor: TaskExecutor, @unchecked Sendable {
                 _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
                 Thread.current.name = name
             #endif
+            self.condition.lock()
+            self.worker = pthread_self()
+            self.condition.unlock()
             self.run()
         }
         thread.name = name
         thread.start()
+    }
+
+    /// Whether the caller runs on this executor's thread. By identity, not by name: on
+    /// Linux a thread's name is inherited from the thread that made it and set again only
+    /// once it runs, so a name says less than it seems.
+    package var isCurrentThread: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard let worker else { return false }
+        return pthread_equal(worker, pthread_self()) != 0
     }
 
     package func enqueue(_ job: consuming ExecutorJob) {
