@@ -137,14 +137,9 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
         let error = GatewayError(
             status: .serviceUnavailable, code: .tooManyConnections,
             message: "The gateway is at its connection limit (server.max_connections); try again shortly", retryAfter: 1)
-        let body = ByteBuffer(string: error.body(in: .openai))
-        var fields = HTTPFields()
-        fields[.contentType] = "application/json"
-        fields[.contentLength] = String(body.readableBytes)
-        fields[.retryAfter] = "1"
-        fields[.connection] = "close"
-        context.write(wrapOutboundOut(.head(HTTPResponse(status: .serviceUnavailable, headerFields: fields))), promise: nil)
-        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        let answer = LocalResponse.closing(error)
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: answer.headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(answer.body)), promise: nil)
         let done = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
         let channel = context.channel

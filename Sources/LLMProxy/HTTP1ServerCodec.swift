@@ -139,15 +139,11 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         let code: ErrorCode = error == .headTooLarge ? .requestTooLarge : .invalidRequest
-        let body = ByteBuffer(string: GatewayError(status: error.status, code: code, message: error.message).body(in: .openai))
-        var fields = HTTPFields()
-        fields[.contentType] = "application/json"
-        fields[.contentLength] = String(body.readableBytes)
-        fields[.connection] = "close"
-        var answer = HTTP1ResponseFraming.head(status: error.status, fields: fields, allocator: context.channel.allocator)
-        answer.writeImmutableBuffer(body)
+        let answer = LocalResponse.closing(GatewayError(status: error.status, code: code, message: error.message))
+        var bytes = HTTP1ResponseFraming.head(status: answer.status, fields: answer.headers, allocator: context.channel.allocator)
+        bytes.writeImmutableBuffer(answer.body)
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(answer)).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(bytes)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     // MARK: bytes out

@@ -85,7 +85,11 @@ extension GatewayConfig {
                 }
             }
             for (keyIndex, key) in provider.apiKeys.enumerated() {
-                if key.key.isEmpty { fail("\(path).api_keys[\(keyIndex)].key", "must not be empty") }
+                if key.key.isEmpty {
+                    fail("\(path).api_keys[\(keyIndex)].key", "must not be empty")
+                } else if !HeaderText.isValue(key.key) {
+                    fail("\(path).api_keys[\(keyIndex)].key", "must be one line of visible characters without a line break, control character or surrounding spaces")
+                }
                 check("\(path).api_keys[\(keyIndex)].weight", key.weight, .weight)
             }
             for (keyIndex, key) in provider.authKeys.enumerated() {
@@ -96,11 +100,19 @@ extension GatewayConfig {
                     fail("\(path).host", "must be a host name, optionally followed by /prefix (got \"\(host)\")")
                 }
             }
+            for (name, value) in provider.headers.sorted(by: { $0.key < $1.key }) {
+                if let problem = HeaderText.problem(name: name, value: value) { fail("\(path).headers.\(name)", problem) }
+            }
             if let check = provider.healthCheck {
+                for (name, value) in check.headers.sorted(by: { $0.key < $1.key }) {
+                    if let problem = HeaderText.problem(name: name, value: value) { fail("\(path).health_check.headers.\(name)", problem) }
+                }
                 if !["GET", "POST", "HEAD", "PUT", "OPTIONS"].contains(check.method) {
                     fail("\(path).health_check.method", "must be GET, POST, HEAD, PUT or OPTIONS (got \"\(check.method)\")")
                 }
-                if !check.path.hasPrefix("/") { fail("\(path).health_check.path", "must start with / (got \"\(check.path)\")") }
+                if !check.path.hasPrefix("/") || check.path.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) {
+                    fail("\(path).health_check.path", "must start with / and hold no space or control character (got \"\(check.path)\")")
+                }
             }
             check("\(path).health_check_interval", provider.healthCheckInterval, .healthCheckInterval)
             check("\(path).mock.chunks", provider.mock.chunks, .mockChunks)
@@ -122,8 +134,13 @@ extension GatewayConfig {
         for (key, url) in [("ollama_url", discovery.ollamaURL), ("vllm_url", discovery.vllmURL), ("lmstudio_url", discovery.lmStudioURL), ("llamacpp_url", discovery.llamaCppURL)] {
             if UpstreamURL(url) == nil { fail("discovery.\(key)", "must be an http:// URL (got \"\(url)\")") }
         }
-        for (index, target) in targetURLs.enumerated() where UpstreamURL(target.url) == nil {
-            fail("target_urls[\(index)]", "must be an http:// or https:// URL, optionally followed by |key (got \"\(target.url)\")")
+        for (index, target) in targetURLs.enumerated() {
+            if UpstreamURL(target.url) == nil {
+                fail("target_urls[\(index)]", "must be an http:// or https:// URL, optionally followed by |key (got \"\(target.url)\")")
+            }
+            if let key = target.apiKey, !HeaderText.isValue(key) {
+                fail("target_urls[\(index)]", "has a key with a line break, control character or surrounding spaces after |; write url|key on one line")
+            }
         }
         problems += guardProblems()
         problems += resilience.problems()

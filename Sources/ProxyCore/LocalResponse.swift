@@ -28,6 +28,16 @@ package struct LocalResponse: Sendable {
         if let retry = error.retryAfter { response.headers[.retryAfterSeconds] = String(retry) }
         return response
     }
+
+    /// A gateway error that ends its connection (a malformed request head, the connection
+    /// limit): framed by its length, with `Connection: close`, in the OpenAI shape — no
+    /// request was read, so there is no route to take a dialect from.
+    package static func closing(_ error: GatewayError) -> LocalResponse {
+        var response = Self.error(error, dialect: .openai)
+        response.headers[.contentLength] = String(response.body.readableBytes)
+        response.headers[.connection] = "close"
+        return response
+    }
 }
 
 extension LocalResponse {

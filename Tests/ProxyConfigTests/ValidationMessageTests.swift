@@ -74,7 +74,29 @@ struct ValidationMessageTests {
                 "providers: [{type: openai, health_check: {path: /x, method: DELETE}}]",
                 #"config: providers[0].health_check.method must be GET, POST, HEAD, PUT or OPTIONS (got "DELETE")"#
             ),
-            ("providers: [{type: openai, health_check: {path: x}}]", #"config: providers[0].health_check.path must start with / (got "x")"#),
+            (
+                "providers: [{type: openai, health_check: {path: x}}]",
+                #"config: providers[0].health_check.path must start with / and hold no space or control character (got "x")"#
+            ),
+            (
+                "providers: [{type: openai, health_check: {path: \"/x y\"}}]",
+                #"config: providers[0].health_check.path must start with / and hold no space or control character (got "/x y")"#
+            ),
+            (
+                "providers: [{type: openai, api_key: \"sk-a\\r\\nX-Evil: 1\"}]",
+                "config: providers[0].api_keys[0].key must be one line of visible characters without a line break"
+            ),
+            (
+                "providers: [{type: openai, headers: {OpenAI-Organization: \"org\\nX-Evil: 1\"}}]",
+                "config: providers[0].headers.OpenAI-Organization must be one line of visible characters without a line break"
+            ),
+            ("providers: [{type: openai, headers: {\"Bad Name\": x}}]", #"config: providers[0].headers.Bad Name is not a header name"#),
+            ("providers: [{type: openai, headers: {Content-Length: \"5\"}}]", "config: providers[0].headers.Content-Length is set by the gateway for each request"),
+            (
+                "providers: [{type: openai, health_check: {path: /x, headers: [\"Host: other\"]}}]",
+                "config: providers[0].health_check.headers.Host is set by the gateway for each request"
+            ),
+            ("target_urls: [\"http://x:1|k\\r\\nX-Evil: 1\"]", "config: target_urls[0] has a key with a line break, control character"),
             (
                 "providers: [{type: openai, health_check_interval: 0}]",
                 "config: providers[0].health_check_interval must be between 0.1 and 86400 seconds (got 0.0); the default is 60"

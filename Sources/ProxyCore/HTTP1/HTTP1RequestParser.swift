@@ -191,24 +191,17 @@ package struct HTTP1RequestParser {
             state = .head
             return .end(nil)
         }
-        // Trailer fields, up to an empty line: the same rules as the head's fields.
-        var copy = buffer
+        // Trailer fields, up to an empty line: the same rules as the head's fields, except
+        // that a bare LF is a malformed chunk here rather than a malformed field.
         let found: Int?
-        do {
-            found = try headLength(copy)
-        } catch .headTooLarge {
-            throw .headTooLarge
-        } catch {
-            throw .badChunk
-        }
+        do { found = try headLength(buffer) } catch { throw error == .headTooLarge ? .headTooLarge : .badChunk }
         guard let found else { return nil }
         scanned = 0
-        let fields = try copy.withUnsafeReadableBytes { bytes throws(HTTP1ParseError) in
+        let fields = try buffer.withUnsafeReadableBytes { bytes throws(HTTP1ParseError) in
             var reader = HeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<found]), secure: secure)
             return try reader.trailerFields()
         }
-        copy.moveReaderIndex(forwardBy: found)
-        buffer = copy
+        buffer.moveReaderIndex(forwardBy: found)
         state = .head
         return .end(fields)
     }

@@ -204,10 +204,18 @@ enum FieldName {
         HTTPField.Name("openai-organization")!, HTTPField.Name("x-request-id")!,
     ]
 
+    /// ``common`` by length, each as its lowercase bytes: a field name is compared only with
+    /// the few of its own length, byte by byte.
+    private static let commonByLength: [[(lowercase: [UInt8], name: HTTPField.Name)]] = {
+        var table = [[(lowercase: [UInt8], name: HTTPField.Name)]](repeating: [], count: 32)
+        for name in common { table[name.canonicalName.utf8.count].append((Array(name.canonicalName.utf8), name)) }
+        return table
+    }()
+
     init?(_ bytes: UnsafeRawBufferPointer) {
-        for candidate in Self.common where candidate.canonicalName.utf8.count == bytes.count {
-            if FieldBytes.equalsIgnoringCase(bytes, candidate.canonicalName) {
-                self = .known(candidate)
+        if bytes.count < Self.commonByLength.count {
+            for candidate in Self.commonByLength[bytes.count] where FieldBytes.equalsIgnoringCase(bytes, sameLength: candidate.lowercase) {
+                self = .known(candidate.name)
                 return
             }
         }
@@ -243,6 +251,18 @@ package enum FieldBytes {
             index += 1
         }
         return index == bytes.count
+    }
+
+    /// `bytes` (as many as `lowercase` holds) equal `lowercase` with ASCII letters folded.
+    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, sameLength lowercase: [UInt8]) -> Bool {
+        lowercase.withUnsafeBufferPointer { expected in
+            for index in 0..<expected.count {
+                var byte = bytes[index]
+                if byte >= UInt8(ascii: "A"), byte <= UInt8(ascii: "Z") { byte |= 0x20 }
+                guard byte == expected[index] else { return false }
+            }
+            return true
+        }
     }
 
     /// Each comma-separated token of a list value, without surrounding whitespace.
