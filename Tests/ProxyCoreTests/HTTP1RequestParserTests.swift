@@ -390,7 +390,22 @@ struct HTTP1RequestParserTests {
         let allocator = ByteBufferAllocator()
         let written = HTTP1ResponseFraming.head(status: .ok, fields: lengthFields, allocator: allocator)
         #expect(String(buffer: written) == "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n")
-        for length in [1, 9, 10, 15, 16, 255, 4096, 1 << 40] {
+        // Several fields, a value with obs-text, a reason of the upstream's own: each byte
+        // where it belongs (the head is measured first, then written in one piece).
+        var several = HTTPFields()
+        several[.contentType] = "text/event-stream"
+        several[HTTPField.Name("x-note")!] = "caf\u{E9} \u{1F600}"
+        several[.cacheControl] = "no-cache"
+        let custom = HTTP1ResponseFraming.head(status: .init(code: 299, reasonPhrase: "Fine Enough"), fields: several, allocator: allocator)
+        #expect(
+            String(buffer: custom)
+                == "HTTP/1.1 299 Fine Enough\r\nContent-Type: text/event-stream\r\nx-note: caf\u{E9} \u{1F600}\r\nCache-Control: no-cache\r\n\r\n")
+        #expect(String(buffer: HTTP1ResponseFraming.head(status: .noContent, fields: HTTPFields(), allocator: allocator)) == "HTTP/1.1 204 No Content\r\n\r\n")
+        var trailers = HTTPFields()
+        trailers[HTTPField.Name("x-usage")!] = "12"
+        #expect(String(buffer: HTTP1ResponseFraming.lastChunk(trailers: trailers, allocator: allocator)) == "0\r\nx-usage: 12\r\n\r\n")
+        #expect(String(buffer: HTTP1ResponseFraming.lastChunk(trailers: nil, allocator: allocator)) == "0\r\n\r\n")
+        for length in [1, 9, 10, 15, 16, 255, 4096, 1 << 40, Int.max] {
             #expect(String(buffer: HTTP1ResponseFraming.chunkPrefix(length, allocator: allocator)) == String(length, radix: 16) + "\r\n")
         }
     }
