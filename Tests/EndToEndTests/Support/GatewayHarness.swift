@@ -15,6 +15,9 @@ final class GatewayHarness: Sendable {
     /// The tunnel's port, when the configuration enables it (0 otherwise).
     let tunnelPort: Int
     private let task: Task<Void, any Error>
+    /// The folder of the SQLite file made for this gateway (nil when the test chose a
+    /// database), removed when it stops.
+    private let scratch: String?
 
     /// Starts a gateway from YAML (with `discovery.local_engines` off unless the YAML says
     /// otherwise), on 127.0.0.1 and a free port.
@@ -29,8 +32,11 @@ final class GatewayHarness: Sendable {
         config.server.port = 0
         config.logging.requests = logRequests
         // Each gateway gets its own SQLite file unless the test chose a database.
+        var scratch: String?
         if !yaml.contains("database:") && environment["LLMPROXY_DATABASE_URL"] == nil {
-            config.database.path = NSTemporaryDirectory() + "llmproxy-test-\(UUID().uuidString)/llmproxy.sqlite"
+            let folder = NSTemporaryDirectory() + "llmproxy-test-\(UUID().uuidString)"
+            config.database.path = folder + "/llmproxy.sqlite"
+            scratch = folder
         }
         if config.tunnel.enabled {
             config.tunnel.host = "127.0.0.1"
@@ -73,17 +79,19 @@ final class GatewayHarness: Sendable {
         }
         if port == 0 {
             // The gateway stopped before listening: report why instead of waiting forever.
+            defer { scratch.map { try? FileManager.default.removeItem(atPath: $0) } }
             try await task.value
             throw ConfigError([ConfigProblem(path: "(test)", message: "the gateway stopped before it listened")])
         }
-        return GatewayHarness(gateway: gateway, port: port, tunnelPort: tunnelPort, task: task)
+        return GatewayHarness(gateway: gateway, port: port, tunnelPort: tunnelPort, task: task, scratch: scratch)
     }
 
-    private init(gateway: Gateway, port: Int, tunnelPort: Int, task: Task<Void, any Error>) {
+    private init(gateway: Gateway, port: Int, tunnelPort: Int, task: Task<Void, any Error>, scratch: String?) {
         self.gateway = gateway
         self.port = port
         self.tunnelPort = tunnelPort
         self.task = task
+        self.scratch = scratch
     }
 
     var url: String { "http://127.0.0.1:\(port)" }
@@ -91,6 +99,7 @@ final class GatewayHarness: Sendable {
     func stop() async {
         await gateway.shutdown()
         _ = try? await task.value
+        if let scratch { try? FileManager.default.removeItem(atPath: scratch) }
     }
 }
 

@@ -13,14 +13,18 @@ final class GatewayProcess: Sendable {
     /// The HTTPS listener's port, in a TLS mode.
     let httpsPort: Int?
     private let output: SharedText
+    /// The folder of the SQLite file made for this process (nil when the test named a
+    /// database), removed once the process is gone.
+    private let scratch: String?
 
     var log: String { output.value }
 
-    private init(process: Process, port: Int, httpsPort: Int?, output: SharedText) {
+    private init(process: Process, port: Int, httpsPort: Int?, output: SharedText, scratch: String?) {
         self.process = process
         self.port = port
         self.httpsPort = httpsPort
         self.output = output
+        self.scratch = scratch
     }
 
     /// A test that throws between launch and `stop()` must not leave the gateway running
@@ -30,6 +34,7 @@ final class GatewayProcess: Sendable {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+        if let scratch { try? FileManager.default.removeItem(atPath: scratch) }
     }
 
     var url: String { "http://127.0.0.1:\(port)" }
@@ -59,8 +64,13 @@ final class GatewayProcess: Sendable {
         process.arguments = command
         var env = ["PATH": "/usr/bin:/bin", "LLMPROXY_DISCOVERY": "false"]
         // Each process gets its own SQLite file unless its configuration names a database.
-        if let config, !((try? String(contentsOfFile: config, encoding: .utf8))?.contains("database:") ?? false) {
-            env["LLMPROXY_DATABASE_PATH"] = NSTemporaryDirectory() + "llmproxy-test-\(UUID().uuidString)/llmproxy.sqlite"
+        var scratch: String?
+        if let config, !((try? String(contentsOfFile: config, encoding: .utf8))?.contains("database:") ?? false),
+            environment["LLMPROXY_DATABASE_PATH"] == nil
+        {
+            let folder = NSTemporaryDirectory() + "llmproxy-test-\(UUID().uuidString)"
+            env["LLMPROXY_DATABASE_PATH"] = folder + "/llmproxy.sqlite"
+            scratch = folder
         }
         env.merge(environment) { _, new in new }
         process.environment = env
@@ -90,15 +100,16 @@ final class GatewayProcess: Sendable {
                 return Int(text[range.upperBound...].prefix { $0.isNumber })
             }
             if let plain = port(after: "\"address\":\"\(scheme)://127.0.0.1:") {
-                if !tls { return GatewayProcess(process: process, port: plain, httpsPort: nil, output: output) }
+                if !tls { return GatewayProcess(process: process, port: plain, httpsPort: nil, output: output, scratch: scratch) }
                 if let secure = port(after: #""address":"https://127.0.0.1:"#) {
-                    return GatewayProcess(process: process, port: plain, httpsPort: secure, output: output)
+                    return GatewayProcess(process: process, port: plain, httpsPort: secure, output: output, scratch: scratch)
                 }
             }
             if !process.isRunning { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         process.terminate()
+        if let scratch { try? FileManager.default.removeItem(atPath: scratch) }
         throw LaunchError(output: output.value)
     }
 
