@@ -23,9 +23,11 @@ package final class HTTP1ConnectionPool: Sendable {
     let firstByteTimeout: TimeAmount
     let idleTimeout: TimeAmount
     let maxIdlePerHost: Int
-    /// Client TLS settings for `https` upstreams (nil when they could not be built; then
-    /// every TLS connect fails with the reason).
-    let tls: Result<NIOSSLContext, any Error>
+    /// Client TLS settings for `https` upstreams, built at the first TLS connect: loading the
+    /// system trust store parses every root certificate, which a gateway without `https`
+    /// upstreams would carry for nothing. A failure is kept, and every TLS connect fails with it.
+    private let tls: NIOLockedValueBox<Result<NIOSSLContext, any Error>?> = NIOLockedValueBox(nil)
+    private let tlsConfiguration: TLSConfiguration
     /// Idle connections per event loop, so a request running on a loop gets a connection on
     /// that same loop (no thread hop) and loops never contend for one lock.
     private let idleByLoop: [ObjectIdentifier: IdleConnections]
@@ -47,7 +49,17 @@ package final class HTTP1ConnectionPool: Sendable {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.applicationProtocols = ["http/1.1"]
         if let caFile { configuration.additionalTrustRoots = [.file(caFile)] }
-        self.tls = Result { try NIOSSLContext(configuration: configuration) }
+        self.tlsConfiguration = configuration
+    }
+
+    /// The client TLS context, built once (under the lock, so two loops never both build it).
+    private func tlsContext() -> Result<NIOSSLContext, any Error> {
+        tls.withLockedValue { built in
+            if let built { return built }
+            let made = Result { try NIOSSLContext(configuration: tlsConfiguration) }
+            built = made
+            return made
+        }
     }
 
     package func shutdown() {
@@ -70,10 +82,13 @@ package final class HTTP1ConnectionPool: Sendable {
     package func connect(_ base: UpstreamURL, on loop: any EventLoop) -> EventLoopFuture<(PooledConnection, Bool)> {
         let key = base.origin
         let context: NIOSSLContext?
-        switch (base.isTLS, tls) {
-        case (false, _): context = nil
-        case (true, .success(let built)): context = built
-        case (true, .failure(let error)): return loop.makeFailedFuture(error)
+        if base.isTLS {
+            switch tlsContext() {
+            case .success(let built): context = built
+            case .failure(let error): return loop.makeFailedFuture(error)
+            }
+        } else {
+            context = nil
         }
         let handshake = loop.makePromise(of: Void.self)
         let serverName = base.host.isIPAddress ? nil : base.host

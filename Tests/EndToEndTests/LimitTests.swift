@@ -317,7 +317,7 @@ struct LimitTests {
                     Issue.record(
                         """
                         \(route): the gateway did not hang up: streams started \(upstream.streamsStarted), finished \(upstream.streamsFinished), \
-                        cancelled \(upstream.streamsCancelled); \(upstream.connectionReport); request \(response.headers["x-request-id"].first ?? "?"); \
+                        cancelled \(upstream.streamsCancelled); \(upstream.connectionReport); sockets: \(upstream.socketReport); request \(response.headers["x-request-id"].first ?? "?"); \
                         gateway: \(streams.joined(separator: ", "))
                         """)
                 }

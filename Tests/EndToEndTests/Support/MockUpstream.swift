@@ -521,3 +521,35 @@ final class CloseWatcher: ChannelInboundHandler, RemovableChannelHandler, Sendab
         context.fireUserInboundEventTriggered(event)
     }
 }
+
+extension MockUpstream {
+    /// The kernel's view of every TCP connection to this upstream's port (`/proc/net/tcp`),
+    /// for a failing test's message: whether the gateway's end is still open (ESTABLISHED on
+    /// both ends), closed (the upstream's end in CLOSE_WAIT or gone), or half-way.
+    var socketReport: String {
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return "no /proc/net/tcp" }
+        let states = [
+            "01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE",
+            "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING",
+        ]
+        let hexPort = String(format: "%04X", port)
+        var lines: [String] = []
+        for row in table.split(separator: "\n").dropFirst() {
+            let columns = row.split(separator: " ", omittingEmptySubsequences: true)
+            guard columns.count > 4 else { continue }
+            let local = columns[1], remote = columns[2], state = String(columns[3])
+            let side: String
+            if local.hasSuffix(":" + hexPort) {
+                side = "upstream end"
+            } else if remote.hasSuffix(":" + hexPort) {
+                side = "gateway end"
+            } else {
+                continue
+            }
+            if state == "0A" || state == "06" { continue }
+            let peer = side == "upstream end" ? remote : local
+            lines.append("\(side) \(peer.split(separator: ":").last.map { Int($0, radix: 16) ?? 0 } ?? 0) \(states[state] ?? state) queued \(columns[4])")
+        }
+        return lines.sorted().joined(separator: "; ")
+    }
+}
