@@ -527,7 +527,11 @@ extension MockUpstream {
     /// for a failing test's message: whether the gateway's end is still open (ESTABLISHED on
     /// both ends), closed (the upstream's end in CLOSE_WAIT or gone), or half-way.
     var socketReport: String {
-        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return "no /proc/net/tcp" }
+        // Read to the end: `String(contentsOfFile:)` trusts the file's size, which /proc
+        // reports as 0, and returns only the first page (27 of 2,400 lines in a full run).
+        guard let handle = FileHandle(forReadingAtPath: "/proc/net/tcp") else { return "no /proc/net/tcp" }
+        defer { try? handle.close() }
+        let table = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
         let states = [
             "01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE",
             "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING",
