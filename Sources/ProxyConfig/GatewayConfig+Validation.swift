@@ -88,7 +88,7 @@ extension GatewayConfig {
                 if key.key.isEmpty {
                     fail("\(path).api_keys[\(keyIndex)].key", "must not be empty")
                 } else if !HeaderText.isValue(key.key) {
-                    fail("\(path).api_keys[\(keyIndex)].key", "must be one line of visible characters without a line break, control character or surrounding spaces")
+                    fail("\(path).api_keys[\(keyIndex)].key", HeaderText.valueRule)
                 }
                 check("\(path).api_keys[\(keyIndex)].weight", key.weight, .weight)
             }

@@ -14,8 +14,11 @@ package enum HeaderText {
         let bytes = text.utf8
         if let first = bytes.first, first == 0x20 || first == 0x09 { return false }
         if let last = bytes.last, last == 0x20 || last == 0x09 { return false }
-        return bytes.allSatisfy { $0 >= 0x20 ? $0 != 0x7F : $0 == 0x09 }
+        return bytes.allSatisfy(isValueByte)
     }
+
+    /// How a value must look, for the message of every key that holds one.
+    package static let valueRule = "must be one line of visible characters without a line break, control character or surrounding spaces"
 
     /// Names the gateway frames or routes by itself: set by configuration, they would contradict
     /// the request's own framing (`content-length`, `transfer-encoding`) or its connection.
@@ -32,16 +35,20 @@ package enum HeaderText {
         if reservedNames.contains(name.lowercased()) {
             return "is set by the gateway for each request and cannot be configured; remove it"
         }
-        if !isValue(value) {
-            return "must be one line of visible characters without a line break, control character or surrounding spaces"
-        }
+        if !isValue(value) { return valueRule }
         return nil
     }
 
-    private static func isTokenByte(_ byte: UInt8) -> Bool {
+    /// tchar (RFC 9110 section 5.6.2): the characters of a token (method, field name). The
+    /// request parser's byte table is built from this.
+    package static func isTokenByte(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
         default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
         }
     }
+
+    /// A byte a field value may hold: visible characters, obs-text, space and tab, and no other
+    /// control character (NUL and DEL included).
+    package static func isValueByte(_ byte: UInt8) -> Bool { byte >= 0x20 ? byte != 0x7F : byte == 0x09 }
 }

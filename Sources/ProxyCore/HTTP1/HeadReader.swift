@@ -1,4 +1,5 @@
 import HTTPTypes
+import ProxyConfig
 
 /// Reads one complete request head — its bytes up to and including the empty line, already
 /// checked to use CRLF line ends — into an `HTTPRequest` and the facts framing needs.
@@ -226,20 +227,13 @@ enum FieldName {
 
 /// Byte classes of RFC 9110 §5.1, §5.5, for the parser.
 package enum FieldBytes {
-    /// tchar: the characters of a token (method, field name).
-    private static let token: [Bool] = (0..<256).map { value in
-        let byte = UInt8(value)
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): return true
-        default: return "!#$%&'*+-.^_`|~".utf8.contains(byte)
-        }
-    }
+    /// tchar as a table (``HeaderText/isTokenByte(_:)``): the parser asks it for every byte
+    /// of every name.
+    private static let token: [Bool] = (0..<256).map { HeaderText.isTokenByte(UInt8($0)) }
 
     static func isTokenByte(_ byte: UInt8) -> Bool { token[Int(byte)] }
 
-    /// A byte a field value may hold: visible characters, obs-text, space and tab — no other
-    /// control character, NUL and DEL included.
-    static func isValueByte(_ byte: UInt8) -> Bool { byte >= 0x20 ? byte != 0x7F : byte == 0x09 }
+    static func isValueByte(_ byte: UInt8) -> Bool { HeaderText.isValueByte(byte) }
 
     static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ lowercase: String) -> Bool {
         var index = 0
